@@ -1,0 +1,61 @@
+import Tensor
+
+/// The outcome of ``gradCheck(_:inputs:epsilon:absoluteTolerance:relativeTolerance:seed:)``.
+public struct GradCheckResult: CustomStringConvertible {
+    /// Largest |analytic − numeric| over all input elements.
+    public let maxAbsoluteError: Double
+    /// Whether every element satisfied |a − n| ≤ atol + rtol·|n|.
+    public let passed: Bool
+    /// The first failing element, described, if any.
+    public let firstFailure: String?
+
+    public var description: String {
+        passed ? "gradCheck passed (max abs error \(maxAbsoluteError))" : "gradCheck failed: \(firstFailure ?? "")"
+    }
+}
+
+/// Compares the gradients backward computes for `f` with central finite differences, as
+/// `torch.autograd.gradcheck` does. Inputs must be float64. For a non-scalar output the check
+/// runs on the scalar v·f(x) for a fixed random v, which tests the whole vector-Jacobian product
+/// of every input element. Inputs may be non-contiguous views (each storage element is perturbed
+/// through its view), but not broadcast (stride 0) views.
+public func gradCheck(_ f: ([Variable]) -> Variable, inputs: [Tensor], epsilon: Double = 1e-6,
+                      absoluteTolerance: Double = 1e-5, relativeTolerance: Double = 1e-3, seed: UInt64 = 0) -> GradCheckResult {
+    for t in inputs {
+        check(t.dtype == .float64, "gradCheck", "inputs must be float64, got \(t.dtype)")
+        check(!zip(t.shape, t.strides).contains { $0.0 > 1 && $0.1 == 0 }, "gradCheck", "inputs must not be broadcast views")
+    }
+    let variables = inputs.map { Variable($0, requiresGrad: true) }
+    let output = f(variables)
+    let projection = Tensor.randn(output.shape, dtype: .float64, generator: RandomGenerator(seed: seed))
+    func objective() -> Double { noGrad { (f(variables).data * projection).sum().item() } }
+
+    (output * Variable(projection)).sum().backward()
+    var maxError = 0.0
+    var failure: String?
+    for (k, x) in inputs.enumerated() {
+        let analytic = variables[k].grad?.doubles ?? [Double](repeating: 0, count: x.count)
+        var index = [Int](repeating: 0, count: x.rank)
+        for linear in 0..<x.count {
+            let original = x[elementAt: index]
+            x[elementAt: index] = original + epsilon
+            let plus = objective()
+            x[elementAt: index] = original - epsilon
+            let minus = objective()
+            x[elementAt: index] = original
+            let numeric = (plus - minus) / (2 * epsilon)
+            let error = Swift.abs(analytic[linear] - numeric)
+            maxError = Swift.max(maxError, error)
+            if failure == nil && !(error <= absoluteTolerance + relativeTolerance * Swift.abs(numeric)) {
+                failure = "input \(k) element \(index) (output op \(output.opName)): analytic \(analytic[linear]), numeric \(numeric)"
+            }
+            for d in stride(from: x.rank - 1, through: 0, by: -1) {
+                index[d] += 1
+                if index[d] < x.shape[d] { break }
+                index[d] = 0
+            }
+        }
+    }
+    return GradCheckResult(maxAbsoluteError: maxError, passed: failure == nil, firstFailure: failure)
+}
+

@@ -1,0 +1,87 @@
+import Tensor
+
+// Reductions. Sums broadcast the gradient back; max/min send it to the extreme elements.
+
+extension Variable {
+    /// Sum over `axes` (all when empty).
+    public func sum(axes: [Int] = [], keepDim: Bool = false) -> Variable {
+        let inShape = shape
+        let kept = data.sum(axes: axes, keepDim: true)
+        return Variable.record("sum", keepDim ? kept : data.sum(axes: axes), inputs: [self]) { g in
+            [g.reshaped(kept.shape).expanded(to: inShape).contiguous()]
+        }
+    }
+    public func sum(axis: Int, keepDim: Bool = false) -> Variable { sum(axes: [axis], keepDim: keepDim) }
+
+    /// Mean over `axes` (all when empty).
+    public func mean(axes: [Int] = [], keepDim: Bool = false) -> Variable {
+        let n = data.count / Swift.max(data.sum(axes: axes, keepDim: true).count, 1)
+        return sum(axes: axes, keepDim: keepDim) / Double(n)
+    }
+    public func mean(axis: Int, keepDim: Bool = false) -> Variable { mean(axes: [axis], keepDim: keepDim) }
+
+    /// Variance over `axes` (Bessel-corrected when `unbiased`).
+    public func variance(axes: [Int] = [], unbiased: Bool = true, keepDim: Bool = false) -> Variable {
+        let n = data.count / Swift.max(data.sum(axes: axes, keepDim: true).count, 1)
+        let centred = self - mean(axes: axes, keepDim: true)
+        return (centred * centred).sum(axes: axes, keepDim: keepDim) / Double(n - (unbiased ? 1 : 0))
+    }
+
+    /// Standard deviation over `axes`.
+    public func standardDeviation(axes: [Int] = [], unbiased: Bool = true, keepDim: Bool = false) -> Variable {
+        variance(axes: axes, unbiased: unbiased, keepDim: keepDim).sqrt()
+    }
+
+    /// Largest value over `axes`; ties share the gradient evenly (as `torch.amax`).
+    public func max(axes: [Int] = [], keepDim: Bool = false) -> Variable { extreme(.max, axes: axes, keepDim: keepDim) }
+    /// Smallest value over `axes`.
+    public func min(axes: [Int] = [], keepDim: Bool = false) -> Variable { extreme(.min, axes: axes, keepDim: keepDim) }
+
+    private func extreme(_ op: ReduceOp, axes: [Int], keepDim: Bool) -> Variable {
+        let x = data
+        let kept = x.reduce(op, axes: axes, keepDim: true)
+        return Variable.record(op.rawValue, keepDim ? kept : x.reduce(op, axes: axes), inputs: [self]) { g in
+            let mask = (x .== kept).converted(to: x.dtype)
+            let share = mask / mask.sum(axes: axes, keepDim: true)
+            return [share * g.reshaped(kept.shape)]
+        }
+    }
+
+    /// Largest values along `axis` and their int64 indices; the gradient goes to the indexed element.
+    public func max(axis: Int, keepDim: Bool = false) -> (values: Variable, indices: Tensor) {
+        selectExtreme(axis: axis, keepDim: keepDim, largest: true)
+    }
+    /// Smallest values along `axis` and their int64 indices.
+    public func min(axis: Int, keepDim: Bool = false) -> (values: Variable, indices: Tensor) {
+        selectExtreme(axis: axis, keepDim: keepDim, largest: false)
+    }
+
+    private func selectExtreme(axis: Int, keepDim: Bool, largest: Bool) -> (values: Variable, indices: Tensor) {
+        let x = data
+        let a = normalizeAxis(axis, rank: rank, op: largest ? "max" : "min")
+        let (values, indices) = largest ? x.max(axis: a, keepDim: true) : x.min(axis: a, keepDim: true)
+        let v = Variable.record(largest ? "max" : "min", keepDim ? values : values.squeezed(a), inputs: [self]) { g in
+            [x.zerosLike().scatterAdding(axis: a, index: indices, source: g.reshaped(values.shape))]
+        }
+        return (v, keepDim ? indices : indices.squeezed(a))
+    }
+
+    /// log Σ exp over `axes`; its gradient is the softmax of the input.
+    public func logSumExp(axes: [Int] = [], keepDim: Bool = false) -> Variable {
+        let x = data
+        let kept = x.logSumExp(axes: axes, keepDim: true)
+        return Variable.record("logSumExp", keepDim ? kept : x.logSumExp(axes: axes), inputs: [self]) { g in
+            [(x - kept).exp() * g.reshaped(kept.shape)]
+        }
+    }
+
+    /// The p-norm over `axes` (p = 2 by default).
+    public func norm(_ p: Double = 2, axes: [Int] = [], keepDim: Bool = false) -> Variable {
+        switch p {
+        case 2: return square().sum(axes: axes, keepDim: keepDim).sqrt()
+        case 1: return abs().sum(axes: axes, keepDim: keepDim)
+        case .infinity: return abs().max(axes: axes, keepDim: keepDim)
+        default: return abs().pow(p).sum(axes: axes, keepDim: keepDim).pow(1 / p)
+        }
+    }
+}

@@ -1,0 +1,3 @@
+// `import Tessera` gives the whole public surface.
+@_exported import Tensor
+@_exported import Autograd
