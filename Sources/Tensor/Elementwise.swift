@@ -225,17 +225,18 @@ private func floatUnary<T: FloatElement>(_: T.Type, _ op: UnaryOp, _ x: Tensor, 
             return cdf + v * invSqrt2Pi * T.exp(-v * v / 2)
         }
     case .geluTanh:
+        // x·σ(2u) equals 0.5·x·(1 + tanh u) without the cancellation for negative x.
         mapKernel(x, out, cost: 16) { (v: T) in
             let inner: T = v + c * v * v * v
-            return v * (1 + T.tanh(k * inner)) / 2
+            return v / (1 + T.exp(-2 * k * inner))
         }
     case .geluTanhDerivative:
         mapKernel(x, out, cost: 16) { (v: T) in
             let v2: T = v * v
-            let t = T.tanh(k * (v + c * v2 * v))
-            let dInner: T = k * (1 + 3 * c * v2)
-            let sech2: T = 1 - t * t
-            return (1 + t) / 2 + v * sech2 * dInner / 2
+            let e = T.exp(-2 * k * (v + c * v2 * v))
+            let s: T = 1 / (1 + e)
+            let du: T = k * (1 + 3 * c * v2)
+            return e.isInfinite ? 0 : s + 2 * v * s * (e * s) * du
         }
     case let .clamp(low, high):
         let lo = T(low), hi = T(high)

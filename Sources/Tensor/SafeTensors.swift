@@ -82,7 +82,8 @@ public enum SafeTensors {
             entries.append((name, dtype, shape, begin, end))
         }
         entries.sort { $0.begin < $1.begin }
-        for (x, y) in zip(entries, entries.dropFirst()) where y.begin < x.end {
+        let occupied = entries.filter { $0.end > $0.begin }  // empty tensors occupy no bytes
+        for (x, y) in zip(occupied, occupied.dropFirst()) where y.begin < x.end {
             throw bad("entries \"\(x.name)\" and \"\(y.name)\" overlap")
         }
         var tensors: [String: Tensor] = [:]
@@ -159,7 +160,8 @@ public enum SafeTensors {
 
     /// An integer JSON number, rejecting fractions, booleans and values beyond Int.
     private static func exactInt(_ v: Any) -> Int? {
-        if v is Bool { return nil }
+        // JSON true/false also bridge to NSNumber; they are stored as C chars.
+        if let n = v as? NSNumber, String(cString: n.objCType) == "c" { return nil }
         if let i = v as? Int { return i }
         if let d = v as? Double, d.rounded() == d, Swift.abs(d) < 9.0e15 { return Int(d) }
         return nil

@@ -111,23 +111,23 @@ extension Tensor {
         return Tensor(storage: storage, dtype: dtype, shape: newShape, strides: newStrides, offset: offset + i * strides[a])
     }
 
-    /// Indexes with integers, ranges (`1..<3`, `2...`, `..<(-1)`), ``TensorIndex/all``,
-    /// stepped ranges (`.range(0, nil, step: 2)`) and ``TensorIndex/newAxis``, like NumPy.
-    public subscript(_ indices: TensorIndex...) -> Tensor { index(indices) }
+    /// Indexes like NumPy: `x[0]`, `x[1..<3, .all]`, `x[.stride(by: 2)]`, `x[.newAxis, -1]`.
+    /// Integers remove their axis; every other index keeps one; all results are views.
+    public subscript(_ indices: any TensorIndexExpression...) -> Tensor { index(indices.map(\.tensorIndex)) }
 
     /// The tensor indexed by a list of ``TensorIndex`` values.
     public func index(_ indices: [TensorIndex]) -> Tensor {
         var result = self
         var axis = 0
-        check(indices.filter({ if case .newAxis = $0 { false } else { true } }).count <= rank,
+        check(indices.filter({ if case .insertAxis = $0 { false } else { true } }).count <= rank,
               "subscript", "\(indices.count) indices for a tensor of shape \(describe(shape))")
         for i in indices {
             switch i {
-            case .at(let k): result = result.select(axis: axis, index: k)
-            case .range(let lo, let hi, let step):
+            case .position(let k): result = result.select(axis: axis, index: k)
+            case let .slice(lo, hi, step):
                 result = result.slice(axis: axis, start: lo, end: hi, step: step)
                 axis += 1
-            case .newAxis:
+            case .insertAxis:
                 result = result.unsqueezed(axis)
                 axis += 1
             }
@@ -223,32 +223,47 @@ private func stridedCopy<T>(_: T.Type, from src: Tensor, to dst: Tensor) {
     }
 }
 
-/// One entry of a subscript: an index, a stepped range, or a new axis.
-public enum TensorIndex: ExpressibleByIntegerLiteral, Sendable {
+/// One entry of a subscript: a position, a stepped range of positions, or a new axis.
+public enum TensorIndex: Sendable {
     /// One position (removes the axis); negative counts from the end.
-    case at(Int)
+    case position(Int)
     /// `start..<end` stepping by `step`; `nil` bounds mean the ends of the axis.
-    case range(Int?, Int?, step: Int)
+    case slice(start: Int?, end: Int?, step: Int)
     /// Inserts a size-1 axis.
-    case newAxis
+    case insertAxis
+}
 
+/// Anything that can index one axis: `Int`, Swift ranges (`1..<3`, `2...`, `..<(-1)`),
+/// `.all`, `.stride(from:to:by:)` and `.newAxis`.
+public protocol TensorIndexExpression {
+    var tensorIndex: TensorIndex { get }
+}
+
+extension TensorIndexExpression where Self == TensorIndex {
     /// The whole axis.
-    public static let all = TensorIndex.range(nil, nil, step: 1)
-
-    public init(integerLiteral value: Int) { self = .at(value) }
+    public static var all: TensorIndex { .slice(start: nil, end: nil, step: 1) }
+    /// A new size-1 axis (NumPy's `None`).
+    public static var newAxis: TensorIndex { .insertAxis }
+    /// Every `step`-th position from `start` up to (not including) `end`.
+    public static func stride(from start: Int? = nil, to end: Int? = nil, by step: Int) -> TensorIndex {
+        .slice(start: start, end: end, step: step)
+    }
 }
 
-extension TensorIndex {
-    public init(_ r: Range<Int>) { self = .range(r.lowerBound, r.upperBound, step: 1) }
-    public init(_ r: ClosedRange<Int>) { self = .range(r.lowerBound, r.upperBound == -1 ? nil : r.upperBound + 1, step: 1) }
-    public init(_ r: PartialRangeFrom<Int>) { self = .range(r.lowerBound, nil, step: 1) }
-    public init(_ r: PartialRangeUpTo<Int>) { self = .range(nil, r.upperBound, step: 1) }
+extension TensorIndex: TensorIndexExpression { public var tensorIndex: TensorIndex { self } }
+extension Int: TensorIndexExpression { public var tensorIndex: TensorIndex { .position(self) } }
+extension Range<Int>: TensorIndexExpression {
+    public var tensorIndex: TensorIndex { .slice(start: lowerBound, end: upperBound, step: 1) }
 }
-
-extension Tensor {
-    /// Slices the first axes with Swift ranges: `x[1..<3]`, `x[2..., 0..<4]`.
-    public subscript(_ r: Range<Int>, _ rest: TensorIndex...) -> Tensor { index([TensorIndex(r)] + rest) }
-    public subscript(_ r: PartialRangeFrom<Int>, _ rest: TensorIndex...) -> Tensor { index([TensorIndex(r)] + rest) }
-    public subscript(_ r: PartialRangeUpTo<Int>, _ rest: TensorIndex...) -> Tensor { index([TensorIndex(r)] + rest) }
-    public subscript(_ r: ClosedRange<Int>, _ rest: TensorIndex...) -> Tensor { index([TensorIndex(r)] + rest) }
+extension ClosedRange<Int>: TensorIndexExpression {
+    public var tensorIndex: TensorIndex { .slice(start: lowerBound, end: upperBound == -1 ? nil : upperBound + 1, step: 1) }
+}
+extension PartialRangeFrom<Int>: TensorIndexExpression {
+    public var tensorIndex: TensorIndex { .slice(start: lowerBound, end: nil, step: 1) }
+}
+extension PartialRangeUpTo<Int>: TensorIndexExpression {
+    public var tensorIndex: TensorIndex { .slice(start: nil, end: upperBound, step: 1) }
+}
+extension PartialRangeThrough<Int>: TensorIndexExpression {
+    public var tensorIndex: TensorIndex { .slice(start: nil, end: upperBound == -1 ? nil : upperBound + 1, step: 1) }
 }
