@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+@testable import Autograd
+import Tensor
+
+@Suite struct GraphTests {
+    @Test func aTensorUsedTwiceAccumulates() {
+        let x = Variable(Tensor([1.0, -2, 3]), requiresGrad: true)
+        (x * x + x).sum().backward()
+        #expect(x.grad!.doubles == [3, -3, 7])
+    }
+
+    @Test func leafGradientsAccumulateAcrossBackwardCalls() {
+        let x = Variable(Tensor([2.0]), requiresGrad: true)
+        (x * 3).sum().backward()
+        (x * x).sum().backward()
+        #expect(x.grad!.doubles == [7])
+    }
+
+    @Test func explicitOutputGradient() {
+        let x = Variable(Tensor([1.0, 2]), requiresGrad: true)
+        (x * 2).backward(Tensor([10.0, -1]))
+        #expect(x.grad!.doubles == [20, -2])
+    }
+
+    @Test func noGradAndDetachRecordNothing() {
+        let x = Variable(Tensor([1.0]), requiresGrad: true)
+        let y = noGrad { x * 2 }
+        #expect(!y.requiresGrad && y.isLeaf)
+        let z = x.detached() * 2
+        #expect(!z.requiresGrad)
+        let w = (x * 2 + x.detached() * 5).sum()
+        w.backward()
+        #expect(x.grad!.doubles == [2])
+        #expect(GradMode.isEnabled)
+    }
+
+    @Test func inputsThatDoNotRequireGradGetNone() {
+        let x = Variable(Tensor([1.0]), requiresGrad: true), c = Variable(Tensor([5.0]))
+        (x * c).sum().backward()
+        #expect(c.grad == nil)
+        #expect(x.grad!.doubles == [5])
+    }
+
+    @Test func graphIsReleasedAfterBackwardUnlessRetained() {
+        let x = Variable(Tensor([1.0, 2]), requiresGrad: true)
+        let y = (x.exp() * 2).sum()
+        y.backward(retainGraph: true)
+        #expect(y.node!.inputs.count == 1)
+        y.backward()
+        #expect(x.grad!.doubles == Tensor([1.0, 2]).exp().doubles.map { $0 * 4 })
+        #expect(y.node!.inputs.isEmpty)
+    }
+
+    @Test func secondBackwardOnAFreedGraphStopsWithAMessage() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let x = Variable(Tensor([1.0]), requiresGrad: true)
+            let y = (x * x).sum()
+            y.backward()
+            y.backward()
+        }
+        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(stderr.contains("already freed"))
+    }
+
+    @Test func nonScalarBackwardNeedsAGradient() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            (Variable(Tensor([1.0, 2]), requiresGrad: true) * 2).backward()
+        }
+        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(stderr.contains("backward: gradient can be implied only for one-element outputs, got shape [2]"))
+    }
+
+    @Test func retainsGradKeepsIntermediateGradients() {
+        let x = Variable(Tensor([3.0]), requiresGrad: true)
+        let h = x * 2
+        h.retainsGrad = true
+        (h * h).sum().backward()
+        #expect(h.grad!.doubles == [12])
+        #expect(x.grad!.doubles == [24])
+    }
+
+    @Test func deepGraphsNeedNoRecursion() {
+        let x = Variable(Tensor([1.0]), requiresGrad: true)
+        var y = x
+        for _ in 0..<20_000 { y = y * 1.0001 }
+        y.sum().backward()
+        #expect(Swift.abs(x.grad!.item() - Foundation.pow(1.0001, 20_000)) < 1e-6)
+    }
+
+    /// The gradient check itself must catch a wrong rule (a test that cannot fail is a defect).
+    @Test func gradCheckCatchesAWrongRule() {
+        func wrongSquare(_ v: Variable) -> Variable {
+            let x = v.data
+            return Variable.record("wrongSquare", x * x, inputs: [v]) { g in [g * x] }  // should be 2x
+        }
+        let result = gradCheck({ wrongSquare($0[0]) }, inputs: [randn([3], seed: 1)])
+        #expect(!result.passed)
+        #expect(result.firstFailure!.contains("wrongSquare"))
+        let good = gradCheck({ $0[0].square() }, inputs: [randn([3], seed: 1)])
+        #expect(good.passed && good.maxAbsoluteError < 1e-8)
+    }
+}
