@@ -43,13 +43,14 @@ extension Double: TensorElement {
 extension Int64: TensorElement {
     public static var dtype: DType { .int64 }
     public var doubleValue: Double { Double(self) }
-    public init(fromDouble value: Double) { self = Int64(value) }
+    /// Saturates out-of-range values and maps NaN to 0 instead of trapping.
+    public init(fromDouble value: Double) { self = value.isNaN ? 0 : Int64(Swift.min(Swift.max(value, -9.223_372_036_854_775e18), 9.223_372_036_854_775e18)) }
 }
 
 extension Int32: TensorElement {
     public static var dtype: DType { .int32 }
     public var doubleValue: Double { Double(self) }
-    public init(fromDouble value: Double) { self = Int32(value) }
+    public init(fromDouble value: Double) { self = value.isNaN ? 0 : Int32(Swift.min(Swift.max(value, -2_147_483_648), 2_147_483_647)) }
 }
 
 extension Bool: TensorElement {
@@ -59,7 +60,7 @@ extension Bool: TensorElement {
 }
 
 /// A floating-point element: the kernels that do arithmetic are generic over this.
-public protocol FloatElement: TensorElement, BinaryFloatingPoint, SIMDScalar
+public protocol FloatElement: NumericElement, BinaryFloatingPoint, SIMDScalar
 where Self.RawSignificand: FixedWidthInteger {
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self

@@ -62,11 +62,35 @@ public func broadcastShapes(_ a: [Int], _ b: [Int], op: String) -> [Int] {
 }
 
 // MARK: - Kernels over raw pointers
+//
+// The per-element function is a value of a concrete struct type, not a closure: generic
+// specialisation then inlines it into the loop (so it vectorises) even though the loop runs
+// inside a Dispatch work item. A closure captured there would cost an indirect call per element.
+
+/// A one-input elementwise function.
+@usableFromInline protocol MapFunction {
+    associatedtype A: TensorElement
+    associatedtype R: TensorElement
+    func callAsFunction(_ a: A) -> R
+}
+
+/// A two-input elementwise function.
+@usableFromInline protocol ZipFunction {
+    associatedtype A: TensorElement
+    associatedtype B: TensorElement
+    associatedtype R: TensorElement
+    func callAsFunction(_ a: A, _ b: B) -> R
+}
+
+/// A 16-lane float32 function.
+@usableFromInline protocol SIMDMapFunction {
+    func callAsFunction(_ x: F16) -> F16
+}
 
 /// out[i] = f(x[i]) over same-shaped strided views; `out` may alias `x` exactly.
 @inline(__always) @usableFromInline
-func mapKernel<A: TensorElement, R: TensorElement>(_ x: Tensor, _ out: Tensor, cost: Int = 1, _ f: (A) -> R) {
-    let xp = x.pointer(as: A.self), op = out.pointer(as: R.self)
+func mapKernel<F: MapFunction>(_ x: Tensor, _ out: Tensor, cost: Int = 1, _ f: F) {
+    let xp = x.pointer(as: F.A.self), op = out.pointer(as: F.R.self)
     let it = RowIterator(shape: out.shape, strides: [x.strides, out.strides])
     let n = it.rowLength, xs = it.innerStride(0), os = it.innerStride(1)
     if it.rowCount == 1 && xs == 1 && os == 1 {
@@ -86,14 +110,12 @@ func mapKernel<A: TensorElement, R: TensorElement>(_ x: Tensor, _ out: Tensor, c
 
 /// out[i] = f(a[i], b[i]) over same-shaped strided views (a, b already broadcast).
 @inline(__always) @usableFromInline
-func zipKernel<A: TensorElement, B: TensorElement, R: TensorElement>(
-    _ a: Tensor, _ b: Tensor, _ out: Tensor, _ f: (A, B) -> R
-) {
-    let ap = a.pointer(as: A.self), bp = b.pointer(as: B.self), op = out.pointer(as: R.self)
+func zipKernel<F: ZipFunction>(_ a: Tensor, _ b: Tensor, _ out: Tensor, _ f: F) {
+    let ap = a.pointer(as: F.A.self), bp = b.pointer(as: F.B.self), op = out.pointer(as: F.R.self)
     let it = RowIterator(shape: out.shape, strides: [a.strides, b.strides, out.strides])
     let n = it.rowLength, sa = it.innerStride(0), sb = it.innerStride(1), so = it.innerStride(2)
-    @inline(__always) func row(_ a: UnsafeMutablePointer<A>, _ b: UnsafeMutablePointer<B>,
-                               _ o: UnsafeMutablePointer<R>, _ range: Range<Int>) {
+    @inline(__always) func row(_ a: UnsafeMutablePointer<F.A>, _ b: UnsafeMutablePointer<F.B>,
+                               _ o: UnsafeMutablePointer<F.R>, _ range: Range<Int>) {
         // Separate loops for the common stride patterns so each one vectorises.
         if so == 1 && sa == 1 && sb == 1 {
             for i in range { o[i] = f(a[i], b[i]) }
@@ -117,13 +139,13 @@ func zipKernel<A: TensorElement, B: TensorElement, R: TensorElement>(
     }
 }
 
-/// Contiguous float32 map through a SIMD16 function, with a scalar tail through the same function.
+/// Contiguous float32 map through a SIMD16 function, with the tail through the same function.
 @inline(__always) @usableFromInline
-func simdMapKernel(_ x: Tensor, _ out: Tensor, _ f: (F16) -> F16) {
+func simdMapKernel<F: SIMDMapFunction>(_ x: Tensor, _ out: Tensor, _ f: F) {
     let xp = SendablePointer(x.pointer(as: Float.self)), op = SendablePointer(out.pointer(as: Float.self))
     let n = x.count
     parallelChunks(n / 16 + 1, costPerItem: 64) { r in
-        let lo = r.lowerBound * 16, hi = min(r.upperBound * 16, n)
+        let lo = r.lowerBound * 16, hi = Swift.min(r.upperBound * 16, n)
         var i = lo
         while i + 16 <= hi {
             let v = UnsafeRawPointer(xp.p + i).loadUnaligned(as: F16.self)
@@ -175,11 +197,8 @@ extension Tensor {
 private func applyUnary(_ op: UnaryOp, from x: Tensor, into out: Tensor) {
     switch x.dtype {
     case .float32:
-        if x.isContiguous && out.isContiguous, let f = simdFunction(op) {
-            simdMapKernel(x, out, f)
-        } else {
-            floatUnary(Float.self, op, x, out)
-        }
+        if x.isContiguous && out.isContiguous && simdMap(op, x, out) { return }
+        floatUnary(Float.self, op, x, out)
     case .float64: floatUnary(Double.self, op, x, out)
     case .int64: integerUnary(Int64.self, op, x, out)
     case .int32: integerUnary(Int32.self, op, x, out)
@@ -187,75 +206,101 @@ private func applyUnary(_ op: UnaryOp, from x: Tensor, into out: Tensor) {
     }
 }
 
-private func simdFunction(_ op: UnaryOp) -> ((F16) -> F16)? {
+/// Runs the SIMD kernel for `op` if it has one.
+private func simdMap(_ op: UnaryOp, _ x: Tensor, _ out: Tensor) -> Bool {
     switch op {
-    case .exp: simdExp
-    case .sigmoid: simdSigmoid
-    case .tanh: simdTanh
-    case .gelu: simdGelu
-    case .geluDerivative: simdGeluDerivative
-    case .geluTanh: simdGeluTanh
-    case .geluTanhDerivative: simdGeluTanhDerivative
-    default: nil
+    case .exp: simdMapKernel(x, out, SIMDExp())
+    case .sigmoid: simdMapKernel(x, out, SIMDSigmoid())
+    case .tanh: simdMapKernel(x, out, SIMDTanh())
+    case .gelu: simdMapKernel(x, out, SIMDGelu())
+    case .geluDerivative: simdMapKernel(x, out, SIMDGeluDerivative())
+    case .geluTanh: simdMapKernel(x, out, SIMDGeluTanh())
+    case .geluTanhDerivative: simdMapKernel(x, out, SIMDGeluTanhDerivative())
+    default: return false
+    }
+    return true
+}
+
+struct SIMDExp: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdExp(x) } }
+struct SIMDSigmoid: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdSigmoid(x) } }
+struct SIMDTanh: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdTanh(x) } }
+struct SIMDGelu: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdGelu(x) } }
+struct SIMDGeluDerivative: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdGeluDerivative(x) } }
+struct SIMDGeluTanh: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdGeluTanh(x) } }
+struct SIMDGeluTanhDerivative: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdGeluTanhDerivative(x) } }
+
+private func floatUnary<T: FloatElement>(_: T.Type, _ op: UnaryOp, _ x: Tensor, _ out: Tensor) {
+    switch op {
+    case .neg: mapKernel(x, out, Negate<T>())
+    case .abs: mapKernel(x, out, Absolute<T>())
+    case .square: mapKernel(x, out, Square<T>())
+    case .sign: mapKernel(x, out, Sign<T>())
+    case .relu: mapKernel(x, out, Relu<T>())
+    case .sqrt: mapKernel(x, out, SquareRoot<T>())
+    case .rsqrt: mapKernel(x, out, ReciprocalSquareRoot<T>())
+    case .reciprocal: mapKernel(x, out, Reciprocal<T>())
+    case let .clamp(low, high): mapKernel(x, out, Clamp<T>(low: T(low), high: T(high)))
+    case .power(2): mapKernel(x, out, Square<T>())
+    default: mapKernel(x, out, cost: 16, Transcendental<T>(op: op))
     }
 }
 
-private func floatUnary<T: FloatElement>(_: T.Type, _ op: UnaryOp, _ x: Tensor, _ out: Tensor) {
-    let invSqrt2: T = 0.707_106_781_186_547_5, invSqrt2Pi: T = 0.398_942_280_401_432_7
-    let k: T = 0.797_884_560_802_865_4, c: T = 0.044_715
+private func integerUnary<T: NumericElement & SignedInteger & FixedWidthInteger>(_: T.Type, _ op: UnaryOp, _ x: Tensor, _ out: Tensor) {
     switch op {
-    case .neg: mapKernel(x, out) { (v: T) in -v }
-    case .abs: mapKernel(x, out) { (v: T) in v < 0 ? -v : v }
-    case .exp: mapKernel(x, out, cost: 16) { (v: T) in T.exp(v) }
-    case .log: mapKernel(x, out, cost: 16) { (v: T) in T.log(v) }
-    case .sqrt: mapKernel(x, out) { (v: T) in v.squareRoot() }
-    case .rsqrt: mapKernel(x, out) { (v: T) in 1 / v.squareRoot() }
-    case .square: mapKernel(x, out) { (v: T) in v * v }
-    case .reciprocal: mapKernel(x, out) { (v: T) in 1 / v }
-    case .tanh: mapKernel(x, out, cost: 16) { (v: T) in T.tanh(v) }
-    case .sigmoid: mapKernel(x, out, cost: 16) { (v: T) in 1 / (1 + T.exp(-v)) }
-    case .relu: mapKernel(x, out) { (v: T) in v > 0 ? v : 0 }
-    case .sin: mapKernel(x, out, cost: 16) { (v: T) in T.sin(v) }
-    case .cos: mapKernel(x, out, cost: 16) { (v: T) in T.cos(v) }
-    case .sign: mapKernel(x, out) { (v: T) in v > 0 ? 1 : (v < 0 ? -1 : 0) }
-    case .gelu: mapKernel(x, out, cost: 16) { (v: T) in v * (1 + T.erf(v * invSqrt2)) / 2 }
-    case .geluDerivative:
-        mapKernel(x, out, cost: 16) { (v: T) in
+    case .neg: mapKernel(x, out, Negate<T>())
+    case .abs: mapKernel(x, out, Absolute<T>())
+    case .square: mapKernel(x, out, Square<T>())
+    case .sign: mapKernel(x, out, Sign<T>())
+    case let .clamp(low, high):
+        mapKernel(x, out, Clamp<T>(low: T(Swift.max(low, Double(T.min))), high: T(Swift.min(high, Double(T.max)))))
+    default: fail("\(op)", "not defined for \(T.dtype) tensors; convert with converted(to: .float32)")
+    }
+}
+
+struct Negate<T: NumericElement & SignedNumeric>: MapFunction { func callAsFunction(_ v: T) -> T { -v } }
+struct Absolute<T: NumericElement & SignedNumeric>: MapFunction { func callAsFunction(_ v: T) -> T { v < 0 ? -v : v } }
+struct Square<T: NumericElement>: MapFunction { func callAsFunction(_ v: T) -> T { v * v } }
+struct Sign<T: NumericElement & SignedNumeric>: MapFunction { func callAsFunction(_ v: T) -> T { v > 0 ? 1 : (v < 0 ? -1 : 0) } }
+struct Relu<T: FloatElement>: MapFunction { func callAsFunction(_ v: T) -> T { v > 0 ? v : 0 } }
+struct SquareRoot<T: FloatElement>: MapFunction { func callAsFunction(_ v: T) -> T { v.squareRoot() } }
+struct ReciprocalSquareRoot<T: FloatElement>: MapFunction { func callAsFunction(_ v: T) -> T { 1 / v.squareRoot() } }
+struct Reciprocal<T: FloatElement>: MapFunction { func callAsFunction(_ v: T) -> T { 1 / v } }
+struct Clamp<T: NumericElement>: MapFunction {
+    let low: T, high: T
+    func callAsFunction(_ v: T) -> T { v < low ? low : (v > high ? high : v) }
+}
+
+/// The libm-based functions (float64, and float32 views the SIMD path does not cover).
+struct Transcendental<T: FloatElement>: MapFunction {
+    let op: UnaryOp
+
+    func callAsFunction(_ v: T) -> T {
+        let invSqrt2: T = 0.707_106_781_186_547_5, invSqrt2Pi: T = 0.398_942_280_401_432_7
+        let k: T = 0.797_884_560_802_865_4, c: T = 0.044_715
+        switch op {
+        case .exp: return T.exp(v)
+        case .log: return T.log(v)
+        case .tanh: return T.tanh(v)
+        case .sigmoid: return 1 / (1 + T.exp(-v))
+        case .sin: return T.sin(v)
+        case .cos: return T.cos(v)
+        case .gelu: return v * (1 + T.erf(v * invSqrt2)) / 2
+        case .geluDerivative:
             let cdf: T = (1 + T.erf(v * invSqrt2)) / 2
             return cdf + v * invSqrt2Pi * T.exp(-v * v / 2)
-        }
-    case .geluTanh:
-        // x·σ(2u) equals 0.5·x·(1 + tanh u) without the cancellation for negative x.
-        mapKernel(x, out, cost: 16) { (v: T) in
+        case .geluTanh:
+            // x·σ(2u) equals 0.5·x·(1 + tanh u) without the cancellation for negative x.
             let inner: T = v + c * v * v * v
             return v / (1 + T.exp(-2 * k * inner))
-        }
-    case .geluTanhDerivative:
-        mapKernel(x, out, cost: 16) { (v: T) in
+        case .geluTanhDerivative:
             let v2: T = v * v
             let e = T.exp(-2 * k * (v + c * v2 * v))
             let s: T = 1 / (1 + e)
             let du: T = k * (1 + 3 * c * v2)
             return e.isInfinite ? 0 : s + 2 * v * s * (e * s) * du
+        case let .power(e): return T.pow(v, T(e))
+        default: fatalError("\(op) has a dedicated kernel")
         }
-    case let .clamp(low, high):
-        let lo = T(low), hi = T(high)
-        mapKernel(x, out) { (v: T) in v < lo ? lo : (v > hi ? hi : v) }
-    case let .power(e):
-        let p = T(e)
-        if e == 2 { mapKernel(x, out) { (v: T) in v * v } } else { mapKernel(x, out, cost: 16) { (v: T) in T.pow(v, p) } }
-    }
-}
-
-private func integerUnary<T: NumericElement & SignedInteger>(_: T.Type, _ op: UnaryOp, _ x: Tensor, _ out: Tensor) {
-    switch op {
-    case .neg: mapKernel(x, out) { (v: T) in -v }
-    case .abs: mapKernel(x, out) { (v: T) in v < 0 ? -v : v }
-    case .square: mapKernel(x, out) { (v: T) in v * v }
-    case .sign: mapKernel(x, out) { (v: T) in v > 0 ? 1 : (v < 0 ? -1 : 0) }
-    case let .clamp(low, high):
-        mapKernel(x, out) { (v: T) in T(Swift.min(Swift.max(Double(v), low), high)) }
-    default: fail("\(op)", "not defined for \(T.dtype) tensors; convert with converted(to: .float32)")
     }
 }
 
@@ -323,15 +368,24 @@ private func applyBinary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, into out: Ten
 
 private func typedBinary<T: NumericElement>(_: T.Type, _ op: BinaryOp, _ a: Tensor, _ b: Tensor, _ out: Tensor) {
     switch op {
-    case .add: zipKernel(a, b, out) { (x: T, y: T) in x + y }
-    case .sub: zipKernel(a, b, out) { (x: T, y: T) in x - y }
-    case .mul: zipKernel(a, b, out) { (x: T, y: T) in x * y }
-    case .div: zipKernel(a, b, out) { (x: T, y: T) in T.divide(x, y) }
-    case .pow: zipKernel(a, b, out) { (x: T, y: T) in T.power(x, y) }
-    case .maximum: zipKernel(a, b, out) { (x: T, y: T) in x >= y || x != x ? x : y }
-    case .minimum: zipKernel(a, b, out) { (x: T, y: T) in x <= y || x != x ? x : y }
+    case .add: zipKernel(a, b, out, Add<T>())
+    case .sub: zipKernel(a, b, out, Subtract<T>())
+    case .mul: zipKernel(a, b, out, Multiply<T>())
+    case .div: zipKernel(a, b, out, Divide<T>())
+    case .pow: zipKernel(a, b, out, Power<T>())
+    case .maximum: zipKernel(a, b, out, Maximum<T>())
+    case .minimum: zipKernel(a, b, out, Minimum<T>())
     }
 }
+
+struct Add<T: NumericElement>: ZipFunction { func callAsFunction(_ a: T, _ b: T) -> T { a + b } }
+struct Subtract<T: NumericElement>: ZipFunction { func callAsFunction(_ a: T, _ b: T) -> T { a - b } }
+struct Multiply<T: NumericElement>: ZipFunction { func callAsFunction(_ a: T, _ b: T) -> T { a * b } }
+struct Divide<T: NumericElement>: ZipFunction { func callAsFunction(_ a: T, _ b: T) -> T { T.divide(a, b) } }
+struct Power<T: NumericElement>: ZipFunction { func callAsFunction(_ a: T, _ b: T) -> T { T.power(a, b) } }
+/// NaN wins, as in `torch.maximum`.
+struct Maximum<T: NumericElement>: ZipFunction { func callAsFunction(_ a: T, _ b: T) -> T { a >= b || a != a ? a : b } }
+struct Minimum<T: NumericElement>: ZipFunction { func callAsFunction(_ a: T, _ b: T) -> T { a <= b || a != a ? a : b } }
 
 // MARK: - Comparison, selection, logic, conversion
 
@@ -349,8 +403,7 @@ extension Tensor {
         case .int32: typedCompare(Int32.self, op, a, b, out)
         case .bool:
             check(op == .equal || op == .notEqual, op.rawValue, "bool tensors support only equal/notEqual")
-            let eq = op == .equal
-            zipKernel(a, b, out) { (x: Bool, y: Bool) in (x == y) == eq }
+            zipKernel(a, b, out, BoolEquals(equal: op == .equal))
         }
         return out
     }
@@ -394,18 +447,18 @@ extension Tensor {
     }
 
     /// Elementwise AND of bool tensors.
-    public func logicalAnd(_ other: Tensor) -> Tensor { logical("logicalAnd", other) { $0 && $1 } }
+    public func logicalAnd(_ other: Tensor) -> Tensor { logical("logicalAnd", other, Logical(and: true)) }
     /// Elementwise OR of bool tensors.
-    public func logicalOr(_ other: Tensor) -> Tensor { logical("logicalOr", other) { $0 || $1 } }
+    public func logicalOr(_ other: Tensor) -> Tensor { logical("logicalOr", other, Logical(and: false)) }
     /// Elementwise NOT of a bool tensor.
     public func logicalNot() -> Tensor {
         check(dtype == .bool, "logicalNot", "expects a bool tensor, got \(dtype)")
         let out = Tensor(empty: shape, dtype: .bool)
-        mapKernel(self, out) { (v: Bool) in !v }
+        mapKernel(self, out, Not())
         return out
     }
 
-    private func logical(_ op: String, _ other: Tensor, _ f: (Bool, Bool) -> Bool) -> Tensor {
+    private func logical(_ op: String, _ other: Tensor, _ f: Logical) -> Tensor {
         check(dtype == .bool && other.dtype == .bool, op, "expects bool tensors, got \(dtype) and \(other.dtype)")
         let s = broadcastShapes(shape, other.shape, op: op)
         let out = Tensor(empty: s, dtype: .bool)
@@ -417,27 +470,56 @@ extension Tensor {
     public func converted(to target: DType) -> Tensor {
         if target == dtype { return self }
         let out = Tensor(empty: shape, dtype: target)
-        switch (dtype, target) {
-        case (.float32, .float64): mapKernel(self, out) { (v: Float) in Double(v) }
-        case (.float64, .float32): mapKernel(self, out) { (v: Double) in Float(v) }
-        case (.int64, .float32): mapKernel(self, out) { (v: Int64) in Float(v) }
-        case (.float32, .int64): mapKernel(self, out) { (v: Float) in Int64(v) }
-        case (.bool, .float32): mapKernel(self, out) { (v: Bool) in v ? Float(1) : 0 }
-        default:
-            let src = contiguous(), n = count
-            for i in 0..<n { out.setElement(atOffset: i, src.element(atOffset: src.offset + i)) }
+        func convert<A: TensorElement>(_: A.Type) {
+            switch target {
+            case .float32: mapKernel(self, out, Convert<A, Float>())
+            case .float64: mapKernel(self, out, Convert<A, Double>())
+            case .int64: mapKernel(self, out, Convert<A, Int64>())
+            case .int32: mapKernel(self, out, Convert<A, Int32>())
+            case .bool: mapKernel(self, out, Convert<A, Bool>())
+            }
+        }
+        switch dtype {
+        case .float32: convert(Float.self)
+        case .float64: convert(Double.self)
+        case .int64: convert(Int64.self)
+        case .int32: convert(Int32.self)
+        case .bool: convert(Bool.self)
         }
         return out
     }
 }
 
 private func typedCompare<T: NumericElement>(_: T.Type, _ op: ComparisonOp, _ a: Tensor, _ b: Tensor, _ out: Tensor) {
-    switch op {
-    case .equal: zipKernel(a, b, out) { (x: T, y: T) in x == y }
-    case .notEqual: zipKernel(a, b, out) { (x: T, y: T) in x != y }
-    case .less: zipKernel(a, b, out) { (x: T, y: T) in x < y }
-    case .lessEqual: zipKernel(a, b, out) { (x: T, y: T) in x <= y }
-    case .greater: zipKernel(a, b, out) { (x: T, y: T) in x > y }
-    case .greaterEqual: zipKernel(a, b, out) { (x: T, y: T) in x >= y }
+    zipKernel(a, b, out, Compare<T>(op: op))
+}
+
+struct Compare<T: TensorElement & Comparable>: ZipFunction {
+    let op: ComparisonOp
+    func callAsFunction(_ a: T, _ b: T) -> Bool {
+        switch op {
+        case .equal: a == b
+        case .notEqual: a != b
+        case .less: a < b
+        case .lessEqual: a <= b
+        case .greater: a > b
+        case .greaterEqual: a >= b
+        }
     }
+}
+
+struct Logical: ZipFunction {
+    let and: Bool
+    func callAsFunction(_ a: Bool, _ b: Bool) -> Bool { and ? a && b : a || b }
+}
+
+struct BoolEquals: ZipFunction {
+    let equal: Bool
+    func callAsFunction(_ a: Bool, _ b: Bool) -> Bool { (a == b) == equal }
+}
+
+struct Not: MapFunction { func callAsFunction(_ a: Bool) -> Bool { !a } }
+
+struct Convert<A: TensorElement, R: TensorElement>: MapFunction {
+    func callAsFunction(_ a: A) -> R { R(fromDouble: a.doubleValue) }
 }

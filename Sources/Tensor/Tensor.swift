@@ -161,8 +161,8 @@ public struct Tensor: @unchecked Sendable {
         switch dtype {
         case .float32: p.assumingMemoryBound(to: Float.self)[o] = Float(v)
         case .float64: p.assumingMemoryBound(to: Double.self)[o] = v
-        case .int64: p.assumingMemoryBound(to: Int64.self)[o] = Int64(v)
-        case .int32: p.assumingMemoryBound(to: Int32.self)[o] = Int32(v)
+        case .int64: p.assumingMemoryBound(to: Int64.self)[o] = Int64(fromDouble: v)
+        case .int32: p.assumingMemoryBound(to: Int32.self)[o] = Int32(fromDouble: v)
         case .bool: p.assumingMemoryBound(to: Bool.self)[o] = v != 0
         }
     }
