@@ -16,12 +16,18 @@ let package = Package(
             path: "Sources/CBLAS",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // zlib (Debian's zlib1g-dev) for gzip-compressed data files.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Tensor", dependencies: ["CBLAS"]),
         .target(name: "Autograd", dependencies: ["Tensor"]),
-        .target(name: "Tessera", dependencies: ["Tensor", "Autograd"]),
+        .target(name: "NN", dependencies: ["Tensor", "Autograd"]),
+        .target(name: "Vision", dependencies: ["Tensor", "CZlib"], resources: [.copy("Resources")]),
+        .target(name: "Tessera", dependencies: ["Tensor", "Autograd", "NN", "Vision"]),
         .executableTarget(name: "TesseraDemo", dependencies: ["Tessera"]),
         .executableTarget(name: "TesseraBench", dependencies: ["Tessera", "CBLAS"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "AutogradTests", dependencies: ["Autograd"]),
+        .target(name: "TestSupport", dependencies: ["Tensor", "Autograd"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Vision", "TestSupport"]),
     ]
 )

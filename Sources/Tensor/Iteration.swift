@@ -68,10 +68,9 @@ struct RowIterator {
 }
 
 /// Wraps a raw pointer so a `@Sendable` closure may capture it; callers ensure disjoint writes.
-@usableFromInline
-struct SendablePointer<T>: @unchecked Sendable {
-    @usableFromInline let p: UnsafeMutablePointer<T>
-    @usableFromInline init(_ p: UnsafeMutablePointer<T>) { self.p = p }
+public struct SendablePointer<T>: @unchecked Sendable {
+    public let p: UnsafeMutablePointer<T>
+    @inlinable public init(_ p: UnsafeMutablePointer<T>) { self.p = p }
 }
 
 /// Number of cores the kernels split large work across.
@@ -90,7 +89,7 @@ enum System {
 /// Runs `body` over `0..<count` split into one chunk per core when `count × costPerItem` is large
 /// enough to pay for the thread hand-off (≈ 10 µs), serially otherwise.
 @inlinable
-func parallelChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+public func parallelChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
     let chunks = min(coreCount, count * costPerItem / 32_768)
     if chunks < 2 {
         body(0..<count)

@@ -1,3 +1,5 @@
 // `import Tessera` gives the whole public surface.
 @_exported import Tensor
 @_exported import Autograd
+@_exported import NN
+@_exported import Vision

@@ -17,3 +17,25 @@ extension Variable {
         }
     }
 }
+
+extension Variable {
+    /// x·Wᵀ + b over the last axis of `self` [..., in] with `weight` [out, in] and `bias` [out]:
+    /// one GEMM forward; ∂x = g·W, ∂W = gᵀ·x (written directly in W's layout), ∂b = Σ g.
+    public func linear(weight: Variable, bias: Variable? = nil) -> Variable {
+        let w = weight.data
+        check(rank >= 1 && w.rank == 2 && shape.last == w.shape[1], "linear",
+              "input \(describe(shape)) does not match weight \(describe(w.shape)) (expects [..., \(w.shape.count == 2 ? w.shape[1] : 0)])")
+        if let bias { check(bias.shape == [w.shape[0]], "linear", "bias \(describe(bias.shape)) does not match weight \(describe(w.shape))") }
+        let inputShape = shape, outShape = Array(shape.dropLast()) + [w.shape[0]]
+        let x2 = data.reshaped([data.count / Swift.max(w.shape[1], 1), w.shape[1]])
+        var y = x2.matmul(w.transposed())
+        if let bias { y += bias.data }
+        let inputs = [self, weight] + (bias.map { [$0] } ?? [])
+        return Variable.record("linear", y.reshaped(outShape), inputs: inputs) { g in
+            let g2 = g.reshaped([x2.shape[0], w.shape[0]])
+            let gx = g2.matmul(w).reshaped(inputShape)
+            let gw = g2.transposed().matmul(x2)
+            return [gx, gw] + (bias == nil ? [] : [g2.sum(axes: [0])])
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import Autograd
+import Tensor
+
+/// y = x·Wᵀ + b over the last axis (`torch.nn.Linear`; keys `weight` [out, in], `bias` [out]).
+public final class Linear: Module {
+    public let weight: Variable
+    public let bias: Variable?
+
+    /// PyTorch's default init: weight and bias U(±1/√in).
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, dtype: DType = .float32) {
+        weight = .parameter(Init.torchDefaultWeight([outFeatures, inFeatures], dtype: dtype))
+        self.bias = bias ? .parameter(Init.torchDefaultBias(outFeatures, fanIn: inFeatures, dtype: dtype)) : nil
+    }
+
+    public override func callAsFunction(_ x: Variable) -> Variable { x.linear(weight: weight, bias: bias) }
+
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+}
+
+/// A bias-free Linear whose weight is reparameterised as g · v / ‖v‖ per output row, exactly as
+/// `torch.nn.utils.weight_norm(nn.Linear(in, out, bias=False))` (keys `weight_g` [out, 1] and
+/// `weight_v` [out, in]); DINO's head uses it as its last layer, with g fixed at 1 by default.
+public final class WeightNormLinear: Module {
+    public let weightG: Variable
+    public let weightV: Variable
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, dtype: DType = .float32) {
+        let v = Init.torchDefaultWeight([outFeatures, inFeatures], dtype: dtype)
+        weightV = .parameter(v)
+        weightG = .parameter(v.norm(2, axes: [1], keepDim: true))  // weight_norm starts from g = ‖v‖
+    }
+
+    /// The effective weight g · v / ‖v‖.
+    public func weight() -> Variable { weightV * (weightG / weightV.norm(2, axes: [1], keepDim: true)) }
+
+    public override func callAsFunction(_ x: Variable) -> Variable { x.linear(weight: weight()) }
+}

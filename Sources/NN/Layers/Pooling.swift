@@ -1,0 +1,52 @@
+import Autograd
+import Tensor
+
+/// Max pooling over [N, C, H, W] (`torch.nn.MaxPool2d`, floor mode).
+public final class MaxPool2d: Module {
+    public let kernelSize: Int, stride: Int, padding: Int
+
+    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
+        check(kernelSize > 0 && padding >= 0 && padding * 2 <= kernelSize, "MaxPool2d",
+              "needs kernel > 0 and 0 ≤ padding ≤ kernel/2, got kernel \(kernelSize), padding \(padding)")
+        (self.kernelSize, self.stride, self.padding) = (kernelSize, stride ?? kernelSize, padding)
+    }
+
+    public override func callAsFunction(_ x: Variable) -> Variable {
+        check(x.rank == 4, "MaxPool2d", "expects [N, C, H, W], got \(describe(x.shape))")
+        return x.maxPool2d(rows: .sliding(size: x.shape[2], kernel: kernelSize, stride: stride, padding: padding),
+                           columns: .sliding(size: x.shape[3], kernel: kernelSize, stride: stride, padding: padding))
+    }
+}
+
+/// Average pooling over [N, C, H, W] (`torch.nn.AvgPool2d`, floor mode, padding counted by default).
+public final class AvgPool2d: Module {
+    public let kernelSize: Int, stride: Int, padding: Int, countIncludePad: Bool
+
+    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0, countIncludePad: Bool = true) {
+        check(kernelSize > 0 && padding >= 0 && padding * 2 <= kernelSize, "AvgPool2d",
+              "needs kernel > 0 and 0 ≤ padding ≤ kernel/2, got kernel \(kernelSize), padding \(padding)")
+        (self.kernelSize, self.stride, self.padding, self.countIncludePad) = (kernelSize, stride ?? kernelSize, padding, countIncludePad)
+    }
+
+    public override func callAsFunction(_ x: Variable) -> Variable {
+        check(x.rank == 4, "AvgPool2d", "expects [N, C, H, W], got \(describe(x.shape))")
+        return x.avgPool2d(rows: .sliding(size: x.shape[2], kernel: kernelSize, stride: stride, padding: padding),
+                           columns: .sliding(size: x.shape[3], kernel: kernelSize, stride: stride, padding: padding),
+                           countIncludePad: countIncludePad)
+    }
+}
+
+/// Average pooling to a fixed output size (`torch.nn.AdaptiveAvgPool2d`); (1, 1) is global pooling.
+public final class AdaptiveAvgPool2d: Module {
+    public let outputSize: (Int, Int)
+
+    public init(_ outputSize: (Int, Int)) { self.outputSize = outputSize }
+    public convenience init(_ outputSize: Int) { self.init((outputSize, outputSize)) }
+
+    public override func callAsFunction(_ x: Variable) -> Variable {
+        check(x.rank == 4, "AdaptiveAvgPool2d", "expects [N, C, H, W], got \(describe(x.shape))")
+        if outputSize == (1, 1) { return x.mean(axes: [2, 3], keepDim: true) }
+        return x.avgPool2d(rows: .adaptive(size: x.shape[2], output: outputSize.0),
+                           columns: .adaptive(size: x.shape[3], output: outputSize.1), countIncludePad: false)
+    }
+}

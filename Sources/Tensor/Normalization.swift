@@ -1,0 +1,129 @@
+/// Layer normalisation over the trailing axes: one fused pass per row forward, one backward.
+///
+/// Rows are the leading axes flattened; each row of `n` elements is normalised with its own mean
+/// and variance (biased, as PyTorch), then scaled and shifted by `weight` and `bias`.
+extension Tensor {
+    /// The normalised rows and the per-row statistics the backward pass needs.
+    public struct LayerNormResult {
+        /// (x − mean) · rstd · weight + bias, shape of the input.
+        public let output: Tensor
+        /// Per-row mean, shape [rows].
+        public let mean: Tensor
+        /// Per-row 1 / sqrt(var + eps), shape [rows].
+        public let rstd: Tensor
+    }
+
+    /// Layer norm over the last `normalizedRank` axes (`weight` and `bias` have their shape).
+    public func layerNorm(normalizedRank: Int = 1, weight: Tensor?, bias: Tensor?, epsilon: Double = 1e-5) -> LayerNormResult {
+        let (rows, n) = layerNormGeometry(normalizedRank, weight, bias)
+        let x = contiguous()
+        let out = Tensor(empty: shape, dtype: dtype)
+        let mean = Tensor(empty: [rows], dtype: dtype), rstd = Tensor(empty: [rows], dtype: dtype)
+        if dtype == .float32 {
+            layerNormForward(Float.self, x, weight?.contiguous(), bias?.contiguous(), out, mean, rstd, rows, n, epsilon)
+        } else {
+            layerNormForward(Double.self, x, weight?.contiguous(), bias?.contiguous(), out, mean, rstd, rows, n, epsilon)
+        }
+        return LayerNormResult(output: out, mean: mean, rstd: rstd)
+    }
+
+    /// Gradients of layer norm with respect to the input, weight and bias, from the output
+    /// gradient `g`, the input `x` and the statistics of the forward pass (the weight and bias
+    /// gradients are those an affine layer would get, whether or not `weight` is given).
+    public static func layerNormBackward(gradient g: Tensor, input x: Tensor, mean: Tensor, rstd: Tensor,
+                                         normalizedRank: Int = 1, weight: Tensor?)
+        -> (input: Tensor, weight: Tensor, bias: Tensor) {
+        let (rows, n) = x.layerNormGeometry(normalizedRank, weight, nil)
+        check(g.shape == x.shape, "layerNormBackward", "gradient \(describe(g.shape)) does not match input \(describe(x.shape))")
+        let dx = Tensor(empty: x.shape, dtype: x.dtype)
+        let paramShape = Array(x.shape.suffix(normalizedRank))
+        let dw = Tensor(empty: paramShape, dtype: x.dtype), db = Tensor(empty: paramShape, dtype: x.dtype)
+        if x.dtype == .float32 {
+            layerNormBackwardKernel(Float.self, g.contiguous(), x.contiguous(), mean, rstd, weight?.contiguous(), dx, dw, db, rows, n)
+        } else {
+            layerNormBackwardKernel(Double.self, g.contiguous(), x.contiguous(), mean, rstd, weight?.contiguous(), dx, dw, db, rows, n)
+        }
+        return (dx, dw, db)
+    }
+
+    private func layerNormGeometry(_ normalizedRank: Int, _ weight: Tensor?, _ bias: Tensor?) -> (rows: Int, n: Int) {
+        check(dtype.isFloatingPoint, "layerNorm", "expects a floating-point tensor, got \(dtype)")
+        check(normalizedRank >= 1 && normalizedRank <= rank, "layerNorm",
+              "cannot normalise the last \(normalizedRank) axes of a tensor of shape \(describe(shape))")
+        let normalized = Array(shape.suffix(normalizedRank))
+        for p in [weight, bias].compactMap({ $0 }) {
+            check(p.shape == normalized && p.dtype == dtype, "layerNorm",
+                  "weight/bias \(describe(p.shape)) \(p.dtype) do not match normalized shape \(describe(normalized)) \(dtype) of input \(describe(shape))")
+        }
+        let n = normalized.reduce(1, *)
+        return (n == 0 ? 0 : count / n, n)
+    }
+}
+
+private func layerNormForward<T: FloatElement>(_: T.Type, _ x: Tensor, _ w: Tensor?, _ b: Tensor?, _ out: Tensor,
+                                               _ mean: Tensor, _ rstd: Tensor, _ rows: Int, _ n: Int, _ eps: Double) {
+    let xp = SendablePointer(x.pointer(as: T.self)), op = SendablePointer(out.pointer(as: T.self))
+    let mp = SendablePointer(mean.pointer(as: T.self)), rp = SendablePointer(rstd.pointer(as: T.self))
+    let wp = w.map { SendablePointer($0.pointer(as: T.self)) }, bp = b.map { SendablePointer($0.pointer(as: T.self)) }
+    parallelChunks(rows, costPerItem: n * 4) { range in
+        for r in range {
+            let xr = xp.p + r * n, orow = op.p + r * n
+            // Two passes over the row (mean, then centred squares) keep the variance accurate.
+            var s: T = 0
+            for i in 0..<n { s += xr[i] }
+            let mu = s / T(fromDouble: Double(n))
+            var ss: T = 0
+            for i in 0..<n { let d = xr[i] - mu; ss += d * d }
+            let inv = 1 / (ss / T(fromDouble: Double(n)) + T(fromDouble: eps)).squareRoot()
+            mp.p[r] = mu
+            rp.p[r] = inv
+            if let wp, let bp {
+                for i in 0..<n { orow[i] = (xr[i] - mu) * inv * wp.p[i] + bp.p[i] }
+            } else if let wp {
+                for i in 0..<n { orow[i] = (xr[i] - mu) * inv * wp.p[i] }
+            } else {
+                for i in 0..<n { orow[i] = (xr[i] - mu) * inv }
+            }
+        }
+    }
+}
+
+/// dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = g·w; dw = Σ_rows g·x̂; db = Σ_rows g.
+/// Each core accumulates its own dw/db partials, summed at the end.
+private func layerNormBackwardKernel<T: FloatElement>(_: T.Type, _ g: Tensor, _ x: Tensor, _ mean: Tensor, _ rstd: Tensor,
+                                                      _ w: Tensor?, _ dx: Tensor, _ dw: Tensor, _ db: Tensor, _ rows: Int, _ n: Int) {
+    let gp = SendablePointer(g.pointer(as: T.self)), xp = SendablePointer(x.pointer(as: T.self))
+    let mp = SendablePointer(mean.pointer(as: T.self)), rp = SendablePointer(rstd.pointer(as: T.self))
+    let wp = w.map { SendablePointer($0.pointer(as: T.self)) }, dxp = SendablePointer(dx.pointer(as: T.self))
+    let chunks = max(1, min(coreCount, rows * n / 32_768))
+    let partials = Tensor(empty: [chunks, 2, n], dtype: x.dtype, zeroed: true)
+    let pp = SendablePointer(partials.pointer(as: T.self))
+    let invN = 1 / T(fromDouble: Double(n))
+    parallelChunks(chunks, costPerItem: 32_768) { chunkRange in
+        for c in chunkRange {
+            let dwAcc = pp.p + c * 2 * n, dbAcc = dwAcc + n
+            for r in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
+                let xr = xp.p + r * n, gr = gp.p + r * n, dxr = dxp.p + r * n
+                let mu = mp.p[r], inv = rp.p[r]
+                var sumG: T = 0, sumGX: T = 0
+                for i in 0..<n {
+                    let xhat = (xr[i] - mu) * inv
+                    let gh = gr[i] * (wp?.p[i] ?? 1)
+                    sumG += gh
+                    sumGX += gh * xhat
+                    dwAcc[i] += gr[i] * xhat
+                    dbAcc[i] += gr[i]
+                }
+                let meanG = sumG * invN, meanGX = sumGX * invN
+                for i in 0..<n {
+                    let xhat = (xr[i] - mu) * inv
+                    let gh = gr[i] * (wp?.p[i] ?? 1)
+                    dxr[i] = inv * (gh - meanG - xhat * meanGX)
+                }
+            }
+        }
+    }
+    let total = partials.sum(axes: [0])
+    dw.assign(total.select(axis: 0, index: 0).reshaped(dw.shape))
+    db.assign(total.select(axis: 0, index: 1).reshaped(db.shape))
+}

@@ -1,0 +1,155 @@
+/// 2-D max and average pooling over [N, C, H, W] (torch.nn.functional semantics, floor mode).
+///
+/// Every pooling is described by its windows along each axis — where each output's window starts
+/// and ends in the input, and its size counting padding — so max pooling, average pooling and
+/// adaptive average pooling share one pair of kernels. Planes (image, channel) run across cores.
+public struct PoolWindows: Sendable {
+    /// Clipped window bounds per output index, in input coordinates.
+    let start: [Int], end: [Int]
+    /// Window size counting padded positions (the divisor of average pooling with padding included).
+    let paddedSize: [Int]
+
+    /// Windows of a sliding pool: kernel `k`, `stride`, `padding` over an axis of `size`.
+    public static func sliding(size: Int, kernel k: Int, stride: Int, padding: Int) -> PoolWindows {
+        let count = (size + 2 * padding - k) / stride + 1
+        var start: [Int] = [], end: [Int] = [], padded: [Int] = []
+        for o in 0..<Swift.max(count, 0) {
+            let s = o * stride - padding, e = Swift.min(s + k, size + padding)
+            padded.append(e - s)
+            start.append(Swift.max(s, 0))
+            end.append(Swift.min(e, size))
+        }
+        return PoolWindows(start: start, end: end, paddedSize: padded)
+    }
+
+    /// Windows of adaptive pooling to `output` cells: [⌊i·size/output⌋, ⌈(i+1)·size/output⌉).
+    public static func adaptive(size: Int, output: Int) -> PoolWindows {
+        let start = (0..<output).map { $0 * size / output }
+        let end = (0..<output).map { (($0 + 1) * size + output - 1) / output }
+        return PoolWindows(start: start, end: end, paddedSize: zip(start, end).map { $1 - $0 })
+    }
+
+    var count: Int { start.count }
+}
+
+extension Tensor {
+    /// Max pooling; also returns, per output, the flat index (h·W + w) of the chosen input in its plane.
+    public func maxPool2d(rows: PoolWindows, columns: PoolWindows) -> (output: Tensor, indices: Tensor) {
+        checkPool("maxPool2d", rows, columns)
+        let x = contiguous()
+        let out = Tensor(empty: [shape[0], shape[1], rows.count, columns.count], dtype: dtype)
+        let idx = Tensor(empty: out.shape, dtype: .int32)
+        if dtype == .float32 { poolMax(Float.self, x, out, idx, rows, columns) } else { poolMax(Double.self, x, out, idx, rows, columns) }
+        return (out, idx)
+    }
+
+    /// Average pooling; `countIncludePad` divides by the padded window size, as PyTorch's default.
+    public func avgPool2d(rows: PoolWindows, columns: PoolWindows, countIncludePad: Bool = true) -> Tensor {
+        checkPool("avgPool2d", rows, columns)
+        let out = Tensor(empty: [shape[0], shape[1], rows.count, columns.count], dtype: dtype)
+        let x = contiguous()
+        if dtype == .float32 {
+            poolAverage(Float.self, x, out, rows, columns, countIncludePad, backward: false)
+        } else {
+            poolAverage(Double.self, x, out, rows, columns, countIncludePad, backward: false)
+        }
+        return out
+    }
+
+    /// Input gradient of max pooling: each output gradient goes to the input it chose.
+    public static func maxPool2dBackward(gradient g: Tensor, indices: Tensor, inputShape: [Int]) -> Tensor {
+        let gx = Tensor(empty: inputShape, dtype: g.dtype, zeroed: true)
+        let gc = g.contiguous()
+        if g.dtype == .float32 { unpoolMax(Float.self, gc, indices, gx) } else { unpoolMax(Double.self, gc, indices, gx) }
+        return gx
+    }
+
+    /// Input gradient of average pooling: each output gradient spread evenly over its window.
+    public static func avgPool2dBackward(gradient g: Tensor, inputShape: [Int], rows: PoolWindows, columns: PoolWindows,
+                                         countIncludePad: Bool = true) -> Tensor {
+        let gx = Tensor(empty: inputShape, dtype: g.dtype, zeroed: true)
+        let gc = g.contiguous()
+        if g.dtype == .float32 {
+            poolAverage(Float.self, gx, gc, rows, columns, countIncludePad, backward: true)
+        } else {
+            poolAverage(Double.self, gx, gc, rows, columns, countIncludePad, backward: true)
+        }
+        return gx
+    }
+
+    private func checkPool(_ op: String, _ rows: PoolWindows, _ columns: PoolWindows) {
+        check(rank == 4, op, "expects input [N, C, H, W], got \(describe(shape))")
+        check(dtype.isFloatingPoint, op, "expects a floating-point tensor, got \(dtype)")
+        check(rows.count > 0 && columns.count > 0, op, "input \(describe(shape)) is too small for this kernel and padding")
+        check(rows.end.last! <= shape[2] && columns.end.last! <= shape[3], op, "windows do not fit input \(describe(shape))")
+        for (s, e) in Array(zip(rows.start, rows.end)) + Array(zip(columns.start, columns.end)) {
+            check(e > s, op, "a window of input \(describe(shape)) lies entirely in the padding; use padding ≤ kernel / 2")
+        }
+    }
+}
+
+private func poolMax<T: FloatElement>(_: T.Type, _ x: Tensor, _ out: Tensor, _ idx: Tensor, _ rows: PoolWindows, _ cols: PoolWindows) {
+    let h = x.shape[2], w = x.shape[3], oh = rows.count, ow = cols.count
+    let xp = SendablePointer(x.pointer(as: T.self)), op = SendablePointer(out.pointer(as: T.self))
+    let ip = SendablePointer(idx.pointer(as: Int32.self))
+    parallelChunks(x.shape[0] * x.shape[1], costPerItem: h * w) { range in
+        for plane in range {
+            let src = xp.p + plane * h * w, dst = op.p + plane * oh * ow, di = ip.p + plane * oh * ow
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var best = -T.infinity, at = rows.start[oy] * w + cols.start[ox]
+                    for y in rows.start[oy]..<rows.end[oy] {
+                        for xx in cols.start[ox]..<cols.end[ox] {
+                            let v = src[y * w + xx]
+                            if v > best || v != v { best = v; at = y * w + xx; if v != v { break } }
+                        }
+                    }
+                    dst[oy * ow + ox] = best == -T.infinity ? src[at] : best
+                    di[oy * ow + ox] = Int32(at)
+                }
+            }
+        }
+    }
+}
+
+private func unpoolMax<T: FloatElement>(_: T.Type, _ g: Tensor, _ idx: Tensor, _ gx: Tensor) {
+    let plane = g.shape[2] * g.shape[3], inPlane = gx.shape[2] * gx.shape[3]
+    let gp = SendablePointer(g.pointer(as: T.self)), ip = SendablePointer(idx.contiguous().pointer(as: Int32.self))
+    let xp = SendablePointer(gx.pointer(as: T.self))
+    parallelChunks(g.shape[0] * g.shape[1], costPerItem: plane) { range in
+        for p in range {
+            for o in 0..<plane { xp.p[p * inPlane + Int(ip.p[p * plane + o])] += gp.p[p * plane + o] }
+        }
+    }
+}
+
+/// Forward: `a` is the input, `b` the output. Backward: `a` is the input gradient, `b` the output gradient.
+private func poolAverage<T: FloatElement>(_: T.Type, _ a: Tensor, _ b: Tensor, _ rows: PoolWindows, _ cols: PoolWindows,
+                                          _ countIncludePad: Bool, backward: Bool) {
+    let h = a.shape[2], w = a.shape[3], oh = rows.count, ow = cols.count
+    let ap = SendablePointer(a.pointer(as: T.self)), bp = SendablePointer(b.pointer(as: T.self))
+    parallelChunks(a.shape[0] * a.shape[1], costPerItem: h * w) { range in
+        for plane in range {
+            let img = ap.p + plane * h * w, cells = bp.p + plane * oh * ow
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    let area = countIncludePad ? rows.paddedSize[oy] * cols.paddedSize[ox]
+                        : (rows.end[oy] - rows.start[oy]) * (cols.end[ox] - cols.start[ox])
+                    let scale = 1 / T(fromDouble: Double(area))
+                    if backward {
+                        let g = cells[oy * ow + ox] * scale
+                        for y in rows.start[oy]..<rows.end[oy] {
+                            for xx in cols.start[ox]..<cols.end[ox] { img[y * w + xx] += g }
+                        }
+                    } else {
+                        var s: T = 0
+                        for y in rows.start[oy]..<rows.end[oy] {
+                            for xx in cols.start[ox]..<cols.end[ox] { s += img[y * w + xx] }
+                        }
+                        cells[oy * ow + ox] = s * scale
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Testing
+@testable import Autograd
+import Tensor
+
+/// Float64 gradient checks of the fused layer kernels' backward rules.
+@Suite struct LayerKernelGradientTests {
+    @Test func linearOnRank3InputWithAndWithoutBias() {
+        expectGradients([randn([2, 3, 4], seed: 1), randn([5, 4], seed: 2), randn([5], seed: 3)]) {
+            $0[0].linear(weight: $0[1], bias: $0[2])
+        }
+        expectGradients([randn([3, 4], seed: 4), randn([2, 4], seed: 5)]) { $0[0].linear(weight: $0[1]) }
+    }
+
+    @Test(arguments: [
+        Conv2dGeometry(),
+        Conv2dGeometry(stride: (2, 1), padding: (1, 2)),
+        Conv2dGeometry(padding: (2, 2), dilation: (2, 2)),
+        Conv2dGeometry(stride: (2, 2), padding: (1, 1), groups: 2),
+    ])
+    func conv2d(_ geometry: Conv2dGeometry) {
+        let x = randn([2, 4, 6, 5], seed: 6), w = randn([4, 4 / geometry.groups, 3, 3], seed: 7), b = randn([4], seed: 8)
+        expectGradients([x, w, b]) { $0[0].conv2d(weight: $0[1], bias: $0[2], geometry: geometry) }
+    }
+
+    @Test func pointwiseConvolutionAndNonContiguousInput() {
+        let x = randn([3, 2, 4, 5], seed: 9).permuted([1, 0, 2, 3])  // [2, 3, 4, 5], not contiguous
+        expectGradients([x, randn([4, 3, 1, 1], seed: 10)]) { $0[0].conv2d(weight: $0[1]) }
+    }
+
+    @Test func pooling() {
+        // Distinct values so max pooling has no ties for the finite differences to straddle.
+        let x = (Tensor.randperm(2 * 3 * 7 * 6, generator: RandomGenerator(seed: 11)).converted(to: .float64) * 0.1).reshaped([2, 3, 7, 6])
+        let rows = PoolWindows.sliding(size: 7, kernel: 3, stride: 2, padding: 1)
+        let columns = PoolWindows.sliding(size: 6, kernel: 3, stride: 2, padding: 1)
+        expectGradients([x]) { $0[0].maxPool2d(rows: rows, columns: columns) }
+        expectGradients([x]) { $0[0].avgPool2d(rows: rows, columns: columns) }
+        expectGradients([x]) { $0[0].avgPool2d(rows: rows, columns: columns, countIncludePad: false) }
+        expectGradients([x]) { $0[0].avgPool2d(rows: .adaptive(size: 7, output: 3), columns: .adaptive(size: 6, output: 4)) }
+    }
+
+    @Test func layerNorm() {
+        let x = randn([3, 4, 6], seed: 12), w = randn([6], seed: 13), b = randn([6], seed: 14)
+        expectGradients([x, w, b]) { $0[0].layerNorm(weight: $0[1], bias: $0[2]) }
+        expectGradients([x]) { $0[0].layerNorm(weight: nil, bias: nil) }
+        expectGradients([x, randn([4, 6], seed: 15), randn([4, 6], seed: 16)]) {
+            $0[0].layerNorm(normalizedRank: 2, weight: $0[1], bias: $0[2], epsilon: 1e-6)
+        }
+    }
+
+    @Test func scaledDotProductAttention() {
+        let q = randn([2, 3, 5, 4], seed: 17), k = randn([2, 3, 6, 4], seed: 18), v = randn([2, 3, 6, 2], seed: 19)
+        expectGradients([q, k, v]) { Variable.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2]).output }
+        expectGradients([q, k, v]) { Variable.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], scale: 0.3).output }
+    }
+
+    @Test func crossEntropy() {
+        let labels = Tensor([Int64(2), 0, 4, 4])
+        expectGradients([randn([4, 5], seed: 20)]) { $0[0].crossEntropy(labels: labels) }
+        expectGradients([randn([4, 5], seed: 21)]) { $0[0].crossEntropy(labels: labels, labelSmoothing: 0.2) }
+        let soft = randn([4, 5], seed: 22).softmax(axis: -1)
+        expectGradients([randn([4, 5], seed: 23)]) { $0[0].crossEntropy(targetDistribution: soft, labelSmoothing: 0.1) }
+    }
+}
