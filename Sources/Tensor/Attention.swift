@@ -31,3 +31,40 @@ extension Tensor {
         return (dq, dk, dv)
     }
 }
+
+extension Tensor {
+    /// Multi-head attention on a packed projection `qkv` [B, N, 3·C] (timm's layout: q, k, v, then
+    /// heads): heads are strided views, never copied; the output is [B, N, C] with heads merged.
+    public static func packedAttention(qkv: Tensor, heads: Int, scale: Double? = nil)
+        -> (output: Tensor, probabilities: Tensor, scaledQuery: Tensor) {
+        let (q, k, v) = unpackHeads(qkv, heads: heads)
+        let r = scaledDotProductAttention(query: q, key: k, value: v, scale: scale)
+        let (b, n) = (qkv.shape[0], qkv.shape[1])
+        return (r.output.transposed(1, 2).contiguous().reshaped([b, n, qkv.shape[2] / 3]), r.probabilities, r.scaledQuery)
+    }
+
+    /// The gradient of ``packedAttention(qkv:heads:scale:)`` with respect to the packed `qkv`.
+    public static func packedAttentionBackward(gradient g: Tensor, qkv: Tensor, heads: Int, scaledQuery: Tensor,
+                                               probabilities: Tensor, scale: Double) -> Tensor {
+        let (_, k, v) = unpackHeads(qkv, heads: heads)
+        let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
+        let gHeads = g.reshaped([b, n, heads, c / heads]).permuted([0, 2, 1, 3])
+        let d = scaledDotProductAttentionBackward(gradient: gHeads, scaledQuery: scaledQuery, key: k, value: v,
+                                                  probabilities: probabilities, scale: scale)
+        let dqkv = Tensor(empty: qkv.shape, dtype: qkv.dtype)
+        let (dq, dk, dv) = unpackHeads(dqkv, heads: heads)
+        dq.assign(d.query)
+        dk.assign(d.key)
+        dv.assign(d.value)
+        return dqkv
+    }
+
+    /// Views q, k, v [B, heads, N, C/heads] of a packed [B, N, 3·C] projection.
+    private static func unpackHeads(_ qkv: Tensor, heads: Int) -> (Tensor, Tensor, Tensor) {
+        check(qkv.rank == 3 && qkv.shape[2] % (3 * heads) == 0, "packedAttention",
+              "expects qkv [B, N, 3·C] with C divisible by \(heads) heads, got \(describe(qkv.shape))")
+        let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
+        let parts = qkv.contiguous().reshaped([b, n, 3, heads, c / heads]).permuted([2, 0, 3, 1, 4])
+        return (parts.select(axis: 0, index: 0), parts.select(axis: 0, index: 1), parts.select(axis: 0, index: 2))
+    }
+}

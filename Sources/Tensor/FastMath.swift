@@ -130,3 +130,58 @@ func simdGeluTanhDerivative(_ x: F16) -> F16 {
     let du: F16 = 0.797_884_56 * (1 + 0.134_145 * x2)
     return s + 2 * x * s * (e * s) * du
 }
+
+// MARK: Row reductions (SIMD for float32, scalar otherwise)
+
+/// Σ a·b over a row (SIMD for float32).
+@inline(__always)
+func rowDot<T: FloatElement>(_ a: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>, _ n: Int) -> T {
+    var i = 0
+    var total: T = 0
+    if T.self == Float.self {
+        let ra = UnsafeMutableRawPointer(a), rb = UnsafeMutableRawPointer(b)
+        var acc = F16()
+        while i + 16 <= n {
+            acc += ra.loadUnaligned(fromByteOffset: i * 4, as: F16.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: F16.self)
+            i += 16
+        }
+        total = acc.sum() as! T
+    }
+    while i < n { total += a[i] * b[i]; i += 1 }
+    return total
+}
+
+/// Σ p over a row.
+@inline(__always)
+func rowSum<T: FloatElement>(_ p: UnsafeMutablePointer<T>, _ n: Int) -> T {
+    var i = 0
+    var total: T = 0
+    if T.self == Float.self {
+        let raw = UnsafeMutableRawPointer(p)
+        var acc = F16()
+        while i + 16 <= n { acc += raw.loadUnaligned(fromByteOffset: i * 4, as: F16.self); i += 16 }
+        total = acc.sum() as! T
+    }
+    while i < n { total += p[i]; i += 1 }
+    return total
+}
+
+/// Σ (p − c)² over a row.
+@inline(__always)
+func rowSquaredDeviations<T: FloatElement>(_ p: UnsafeMutablePointer<T>, _ n: Int, from c: T) -> T {
+    var i = 0
+    var total: T = 0
+    if T.self == Float.self {
+        let raw = UnsafeMutableRawPointer(p)
+        let cv = F16(repeating: c as! Float)
+        var acc = F16()
+        while i + 16 <= n {
+            let d = raw.loadUnaligned(fromByteOffset: i * 4, as: F16.self) - cv
+            acc += d * d
+            i += 16
+        }
+        total = acc.sum() as! T
+    }
+    while i < n { let d = p[i] - c; total += d * d; i += 1 }
+    return total
+}

@@ -69,11 +69,8 @@ private func layerNormForward<T: FloatElement>(_: T.Type, _ x: Tensor, _ w: Tens
         for r in range {
             let xr = xp.p + r * n, orow = op.p + r * n
             // Two passes over the row (mean, then centred squares) keep the variance accurate.
-            var s: T = 0
-            for i in 0..<n { s += xr[i] }
-            let mu = s / T(fromDouble: Double(n))
-            var ss: T = 0
-            for i in 0..<n { let d = xr[i] - mu; ss += d * d }
+            let mu = rowSum(xr, n) / T(fromDouble: Double(n))
+            let ss = rowSquaredDeviations(xr, n, from: mu)
             let inv = 1 / (ss / T(fromDouble: Double(n)) + T(fromDouble: eps)).squareRoot()
             mp.p[r] = mu
             rp.p[r] = inv
@@ -100,26 +97,29 @@ private func layerNormBackwardKernel<T: FloatElement>(_: T.Type, _ g: Tensor, _ 
     let pp = SendablePointer(partials.pointer(as: T.self))
     let invN = 1 / T(fromDouble: Double(n))
     parallelChunks(chunks, costPerItem: 32_768) { chunkRange in
+        let scratch = UnsafeMutablePointer<T>.allocate(capacity: n)
+        defer { scratch.deallocate() }
         for c in chunkRange {
             let dwAcc = pp.p + c * 2 * n, dbAcc = dwAcc + n
             for r in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
                 let xr = xp.p + r * n, gr = gp.p + r * n, dxr = dxp.p + r * n
                 let mu = mp.p[r], inv = rp.p[r]
-                var sumG: T = 0, sumGX: T = 0
+                // dx is scratch first: x̂, then the final gradient (keeps every loop vectorisable).
+                for i in 0..<n { dxr[i] = (xr[i] - mu) * inv }
                 for i in 0..<n {
-                    let xhat = (xr[i] - mu) * inv
-                    let gh = gr[i] * (wp?.p[i] ?? 1)
-                    sumG += gh
-                    sumGX += gh * xhat
-                    dwAcc[i] += gr[i] * xhat
+                    dwAcc[i] += gr[i] * dxr[i]
                     dbAcc[i] += gr[i]
                 }
-                let meanG = sumG * invN, meanGX = sumGX * invN
-                for i in 0..<n {
-                    let xhat = (xr[i] - mu) * inv
-                    let gh = gr[i] * (wp?.p[i] ?? 1)
-                    dxr[i] = inv * (gh - meanG - xhat * meanGX)
+                // ĝ = g·w (into per-chunk scratch), then two SIMD reductions and one elementwise pass.
+                let gh: UnsafeMutablePointer<T>
+                if let wp {
+                    for i in 0..<n { scratch[i] = gr[i] * wp.p[i] }
+                    gh = scratch
+                } else {
+                    gh = gr
                 }
+                let meanG = rowSum(gh, n) * invN, meanGX = rowDot(gh, dxr, n) * invN
+                for i in 0..<n { dxr[i] = inv * (gh[i] - meanG - dxr[i] * meanGX) }
             }
         }
     }

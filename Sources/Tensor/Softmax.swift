@@ -60,8 +60,7 @@ private func rowKernel<T: FloatElement>(_: T.Type, _ kind: RowKernel, _ inputs: 
                 let lse = m + T.log(s)
                 for i in 0..<n { orow[i] = xr[i] - lse }
             case .softmaxBackward:
-                var dot: T = 0
-                for i in 0..<n { dot += gr[i] * xr[i] }
+                let dot = rowDot(gr, xr, n)
                 for i in 0..<n { orow[i] = xr[i] * (gr[i] - dot) }
             case .logSoftmaxBackward:
                 var total: T = 0
@@ -76,7 +75,25 @@ private func rowKernel<T: FloatElement>(_: T.Type, _ kind: RowKernel, _ inputs: 
 @inline(__always)
 private func rowMax<T: FloatElement>(_ p: UnsafeMutablePointer<T>, _ n: Int) -> T {
     var m = -T.infinity
-    for i in 0..<n where p[i] > m || p[i] != p[i] { m = p[i] }
+    var i = 0
+    if T.self == Float.self {
+        // SIMD max with NaN tracking (a NaN anywhere makes the row NaN, as in PyTorch).
+        let raw = UnsafeMutableRawPointer(p)
+        var acc = F16(repeating: -.infinity)
+        var nan = SIMDMask<SIMD16<Int32>>(repeating: false)
+        while i + 16 <= n {
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: F16.self)
+            acc.replace(with: v, where: v .> acc)
+            nan .|= v .!= v
+            i += 16
+        }
+        if any(nan) { return T.nan }
+        for lane in 0..<16 where acc[lane] > (m as! Float) { m = acc[lane] as! T }
+    }
+    while i < n {
+        if p[i] > m { m = p[i] } else if p[i] != p[i] { return T.nan }
+        i += 1
+    }
     // A row of −∞ gives NaN in PyTorch too; keep the shift finite so exp does not make NaN from ∞ − ∞ elsewhere.
     return m == -T.infinity ? 0 : m
 }

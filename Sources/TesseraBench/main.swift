@@ -4,8 +4,11 @@
 //
 //   swift run -c release tessera-bench            # full sizes
 //   swift run -c release tessera-bench --quick    # fewer repetitions
+//   python3 scripts/bench_reference.py > torch.json
+//   swift run -c release tessera-bench --torch torch.json   # adds the side-by-side PyTorch table
 import CBLAS
 import Dispatch
+import Foundation
 import Tessera
 #if canImport(Glibc)
 import Glibc
@@ -111,3 +114,29 @@ rows.append("| softmax 32×6×197×197 (ms) | \(format(tAttention * 1000, 2)) | 
 print("| benchmark | Tessera | reference | Tessera / reference |")
 print("|---|---|---|---|")
 for r in rows { print(r) }
+
+// MARK: side by side with PyTorch (same cases as scripts/bench_reference.py)
+let a2048 = Tensor.randn([2048, 2048]), b2048 = Tensor.randn([2048, 2048])
+var sideBySide: [(String, Double)] = [
+    ("matmul 2048³", measure { _ = a2048.matmul(b2048) } * 1000),
+    ("add 16M", measure { _ = x + y } * 1000),
+    ("exp 16M", measure { _ = x.exp() } * 1000),
+    ("GELU erf 16M", measure { _ = x.gelu() } * 1000),
+    ("GELU tanh 16M", measure { _ = x.gelu(approximate: true) } * 1000),
+    ("sum 16M", tSum * 1000),
+    ("softmax 32×6×197×197", tAttention * 1000),
+]
+sideBySide += layerBenchmarks()
+var torch: [String: Double] = [:]
+if let i = CommandLine.arguments.firstIndex(of: "--torch"), i + 1 < CommandLine.arguments.count {
+    let data = try Data(contentsOf: URL(fileURLWithPath: CommandLine.arguments[i + 1]))
+    let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+    torch = json?["ms"] as? [String: Double] ?? [:]
+}
+print("\n| case (ms, median) | Tessera | PyTorch | PyTorch time / Tessera time |")
+print("|---|---|---|---|")
+for (name, ms) in sideBySide {
+    let reference = torch[name].map { format($0, 2) } ?? "—"
+    let ratio = torch[name].map { format($0 / ms, 2) + "×" } ?? "—"
+    print("| \(name) | \(format(ms, 2)) | \(reference) | \(ratio) |")
+}

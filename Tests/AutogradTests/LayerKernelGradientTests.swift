@@ -61,3 +61,14 @@ import Tensor
         expectGradients([randn([4, 5], seed: 23)]) { $0[0].crossEntropy(targetDistribution: soft, labelSmoothing: 0.1) }
     }
 }
+
+@Suite struct PackedAttentionGradientTests {
+    @Test func packedAttentionMatchesUnpackedAndChecks() {
+        let qkv = randn([2, 5, 12], seed: 30)  // C = 4, 2 heads of 2
+        expectGradients([qkv]) { $0[0].packedAttention(heads: 2).output }
+        let parts = Variable(qkv).reshaped([2, 5, 3, 2, 2]).permuted([2, 0, 3, 1, 4])
+        let reference = Variable.scaledDotProductAttention(query: parts.select(axis: 0, index: 0), key: parts.select(axis: 0, index: 1),
+                                                           value: parts.select(axis: 0, index: 2)).output
+        expectClose(Variable(qkv).packedAttention(heads: 2).output.data, reference.transposed(1, 2).reshaped([2, 5, 4]).data, atol: 1e-12)
+    }
+}

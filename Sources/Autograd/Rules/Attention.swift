@@ -16,3 +16,19 @@ extension Variable {
         return (out, r.probabilities)
     }
 }
+
+extension Variable {
+    /// Multi-head self-attention on a packed projection [B, N, 3·C] (q, k, v, then heads, as timm's
+    /// qkv Linear), as one node: heads are views, and the backward writes ∂q, ∂k, ∂v straight into
+    /// one packed gradient. Returns the merged output [B, N, C] and the probabilities [B, heads, N, N].
+    public func packedAttention(heads: Int, scale: Double? = nil) -> (output: Variable, probabilities: Tensor) {
+        let qkv = data.contiguous()
+        let s = scale ?? 1 / Double(qkv.shape[2] / 3 / Swift.max(heads, 1)).squareRoot()
+        let r = Tensor.packedAttention(qkv: qkv, heads: heads, scale: s)
+        let out = Variable.record("packedAttention", r.output, inputs: [self]) { g in
+            [Tensor.packedAttentionBackward(gradient: g, qkv: qkv, heads: heads, scaledQuery: r.scaledQuery,
+                                            probabilities: r.probabilities, scale: s)]
+        }
+        return (out, r.probabilities)
+    }
+}

@@ -26,17 +26,17 @@ public final class Attention: Module {
     public func attend(_ x: Variable) -> (output: Variable, probabilities: Tensor) {
         check(x.rank == 3, "Attention", "expects [batch, tokens, dim], got \(describe(x.shape))")
         let (b, n, c) = (x.shape[0], x.shape[1], x.shape[2])
-        let parts = qkv(x).reshaped([b, n, 3, heads, c / heads]).permuted([2, 0, 3, 1, 4])
-        let (q, k, v) = (parts.select(axis: 0, index: 0), parts.select(axis: 0, index: 1), parts.select(axis: 0, index: 2))
-        let out: Variable, probs: Tensor
+        let packed = qkv(x)
+        let merged: Variable, probs: Tensor
         if isTraining && attnDrop.p > 0 {
             // Dropout on the probabilities needs them in the graph: the unfused path.
+            let parts = packed.reshaped([b, n, 3, heads, c / heads]).permuted([2, 0, 3, 1, 4])
+            let (q, k, v) = (parts.select(axis: 0, index: 0), parts.select(axis: 0, index: 1), parts.select(axis: 0, index: 2))
             let p = (q * (1 / Double(c / heads).squareRoot())).matmul(k.transposed()).softmax(axis: -1)
-            (out, probs) = (attnDrop(p).matmul(v), p.data)
+            (merged, probs) = (attnDrop(p).matmul(v).transposed(1, 2).reshaped([b, n, c]), p.data)
         } else {
-            (out, probs) = Variable.scaledDotProductAttention(query: q, key: k, value: v)
+            (merged, probs) = packed.packedAttention(heads: heads)
         }
-        let merged = out.transposed(1, 2).reshaped([b, n, c])
         return (projDrop(proj(merged)), probs)
     }
 }

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""PyTorch CPU timings of the cases tessera-bench runs, as JSON {case: milliseconds}.
+
+    python3 scripts/bench_reference.py > torch.json
+    swift run -c release tessera-bench --torch torch.json
+
+Same shapes, float32, 2 threads, median of repeated runs after warm-up (like tessera-bench).
+"""
+import json
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+torch.set_num_threads(2)
+quick = "--quick" in sys.argv
+reps = 5 if quick else 15
+
+
+def measure(fn):
+    fn(); fn()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2] * 1000
+
+
+def fwd_bwd(make_inputs, forward):
+    inputs = make_inputs()
+    out = forward(*inputs)
+    g = torch.randn_like(out)
+
+    def step():
+        for t in inputs:
+            t.grad = None
+        forward(*inputs).backward(g)
+    return measure(step)
+
+
+def leaf(*shape):
+    return torch.randn(*shape, requires_grad=True)
+
+
+r = {}
+with torch.no_grad():
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    r["matmul 2048³"] = measure(lambda: a @ b)
+    x, y = torch.randn(16 << 20), torch.randn(16 << 20)
+    r["add 16M"] = measure(lambda: x + y)
+    r["exp 16M"] = measure(lambda: torch.exp(x))
+    r["GELU erf 16M"] = measure(lambda: F.gelu(x))
+    r["GELU tanh 16M"] = measure(lambda: F.gelu(x, approximate="tanh"))
+    r["sum 16M"] = measure(lambda: x.sum())
+    s = torch.randn(32, 6, 197, 197)
+    r["softmax 32×6×197×197"] = measure(lambda: s.softmax(-1))
+
+r["Linear 6304×384→1536 fwd+bwd"] = fwd_bwd(lambda: (leaf(32, 197, 384), leaf(1536, 384), leaf(1536)), F.linear)
+r["LayerNorm 6304×384 fwd+bwd"] = fwd_bwd(lambda: (leaf(32, 197, 384), leaf(384), leaf(384)),
+                                          lambda x, w, b: F.layer_norm(x, (384,), w, b, 1e-6))
+r["GELU 6304×1536 fwd+bwd"] = fwd_bwd(lambda: (leaf(32, 197, 1536),), F.gelu)
+r["SDPA 32×6×197×64 fwd+bwd"] = fwd_bwd(lambda: (leaf(32, 6, 197, 64), leaf(32, 6, 197, 64), leaf(32, 6, 197, 64)),
+                                        F.scaled_dot_product_attention)
+
+
+def attention(x, wqkv, bqkv, wproj, bproj):
+    B, N, C = x.shape
+    q, k, v = F.linear(x, wqkv, bqkv).reshape(B, N, 3, 6, C // 6).permute(2, 0, 3, 1, 4)
+    o = F.scaled_dot_product_attention(q, k, v)
+    return F.linear(o.transpose(1, 2).reshape(B, N, C), wproj, bproj)
+
+
+r["Attention ViT-S 32×197×384 fwd+bwd"] = fwd_bwd(
+    lambda: (leaf(32, 197, 384), leaf(1152, 384), leaf(1152), leaf(384, 384), leaf(384)), attention)
+with torch.no_grad():
+    xc, wc = torch.randn(8, 64, 56, 56), torch.randn(64, 64, 3, 3)
+    r["Conv2d 8×64×56×56 3×3→64 fwd"] = measure(lambda: F.conv2d(xc, wc, padding=1))
+r["Conv2d 8×64×56×56 3×3→64 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 64, 56, 56), leaf(64, 64, 3, 3)),
+                                                 lambda x, w: F.conv2d(x, w, padding=1))
+json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "ms": r}, sys.stdout, indent=1, ensure_ascii=False)
+print()
