@@ -1,9 +1,9 @@
-/// 2-D convolution as im2col + batched GEMM (torch.nn.functional.conv2d semantics).
+/// 2-D convolution as im2col + GEMM per image (torch.nn.functional.conv2d semantics).
 ///
-/// The column buffer is laid out [N, groups, C/groups·kh·kw, Hout·Wout], so the product with the
-/// weight viewed as [groups, O/groups, C/groups·kh·kw] is one broadcast batched matmul that
-/// writes straight into the NCHW output — no permute. A 1×1 convolution with stride 1 and no
-/// padding needs no column buffer at all: the input already is one.
+/// An image's column buffer is laid out [groups, C/groups·kh·kw, Hout·Wout], so its product with
+/// the weight viewed as [groups, O/groups, C/groups·kh·kw] writes straight into the image's NCHW
+/// output — no permute. A 1×1 convolution with stride 1 and no padding needs no column buffer:
+/// the input already is one.
 public struct Conv2dGeometry: Equatable, Sendable {
     public var stride: (Int, Int)
     public var padding: (Int, Int)
@@ -27,43 +27,49 @@ public struct Conv2dGeometry: Equatable, Sendable {
         return (size + 2 * p - d * (kernel - 1) - 1) / s + 1
     }
 
-    /// Whether the input itself is the column buffer (1×1 kernel, stride 1, no padding).
-    func isPointwise(kernel: (Int, Int)) -> Bool {
-        kernel == (1, 1) && stride == (1, 1) && padding == (0, 0)
-    }
 }
 
 extension Tensor {
     /// Cross-correlation of `self` [N, C, H, W] with `weight` [O, C/groups, kh, kw] plus `bias` [O].
     public func conv2d(weight: Tensor, bias: Tensor? = nil, geometry g: Conv2dGeometry = Conv2dGeometry()) -> Tensor {
         let (n, oh, ow) = checkConv2d(weight: weight, bias: bias, geometry: g)
-        let o = weight.shape[0], groups = g.groups
-        let cols = im2col(kernel: (weight.shape[2], weight.shape[3]), geometry: g)
-        let w = weight.contiguous().reshaped([1, groups, o / groups, cols.shape[2]])
-        var out = w.matmul(cols).reshaped([n, o, oh, ow])
-        if let bias { out += bias.reshaped([1, o, 1, 1]) }
-        return out
+        let layout = ConvLayout(input: shape, weight: weight.shape, geometry: g, output: (oh, ow))
+        let x = contiguous()
+        let w = weight.contiguous().reshaped([g.groups, layout.outPerGroup, layout.ckk])
+        let out = Tensor(empty: [n, g.groups, layout.outPerGroup, layout.hw], dtype: dtype)
+        layout.forEachImage(n, scratch: [1] + layout.columnShape, dtype: dtype) { i, _, scratch in
+            let cols = layout.columns(of: x, image: i, into: scratch.select(axis: 0, index: 0))
+            Tensor.gemm(w, cols, into: out.select(axis: 0, index: i), beta: 0, serial: true)
+        }
+        var result = out.reshaped([n, weight.shape[0], oh, ow])
+        if let bias { result += bias.reshaped([1, weight.shape[0], 1, 1]) }
+        return result
     }
 
     /// Gradients of ``conv2d(weight:bias:geometry:)`` with respect to input, weight and bias.
-    public static func conv2dBackward(gradient gOut: Tensor, input x: Tensor, weight: Tensor, hasBias: Bool,
+    public static func conv2dBackward(gradient gOut: Tensor, input: Tensor, weight: Tensor, hasBias: Bool,
                                       geometry g: Conv2dGeometry) -> (input: Tensor, weight: Tensor, bias: Tensor?) {
-        let n = x.shape[0], o = weight.shape[0], groups = g.groups
-        let kernel = (weight.shape[2], weight.shape[3])
-        let cols = x.im2col(kernel: kernel, geometry: g)  // recomputed: cheaper in memory than saving it
-        let ckk = cols.shape[2], hw = cols.shape[3]
-        let gy = gOut.contiguous().reshaped([n, groups, o / groups, hw])
-        // ∂W = Σ_n gY_n · cols_nᵀ, accumulated by GEMM with beta = 1 (cols_nᵀ is a free transposed view).
-        let gw = Tensor(empty: [groups, o / groups, ckk], dtype: x.dtype, zeroed: true)
-        for i in 0..<n {
-            Tensor.gemm(gy.select(axis: 0, index: i), cols.select(axis: 0, index: i).transposed(), into: gw, beta: 1)
+        let n = input.shape[0]
+        let layout = ConvLayout(input: input.shape, weight: weight.shape, geometry: g, output: (gOut.shape[2], gOut.shape[3]))
+        let x = input.contiguous()
+        let gy = gOut.contiguous().reshaped([n, g.groups, layout.outPerGroup, layout.hw])
+        let wT = weight.contiguous().reshaped([g.groups, layout.outPerGroup, layout.ckk]).transposed()
+        let gx = Tensor(empty: input.shape, dtype: input.dtype, zeroed: !layout.pointwise)
+        // One ∂W accumulator per worker, summed at the end.
+        let gwPartials = Tensor(empty: [layout.workers(n), g.groups, layout.outPerGroup, layout.ckk], dtype: input.dtype, zeroed: true)
+        layout.forEachImage(n, scratch: [2] + layout.columnShape, dtype: input.dtype) { i, worker, scratch in
+            let gyi = gy.select(axis: 0, index: i)
+            // ∂W += gY_i · cols_iᵀ (cols recomputed: cheaper in memory than saving them).
+            let cols = layout.columns(of: x, image: i, into: scratch.select(axis: 0, index: 0))
+            Tensor.gemm(gyi, cols.transposed(), into: gwPartials.select(axis: 0, index: worker), beta: 1, serial: true)
+            // ∂cols = Wᵀ · gY_i, scattered back onto the image.
+            let gxi = gx.select(axis: 0, index: i)
+            let gCols = layout.pointwise ? gxi.reshaped(layout.columnShape) : scratch.select(axis: 0, index: 1)
+            Tensor.gemm(wT, gyi, into: gCols, beta: 0, serial: true)
+            if !layout.pointwise { layout.scatter(gCols, into: gxi) }
         }
-        // ∂cols = Wᵀ · gY, then scattered back onto the image.
-        let wT = weight.contiguous().reshaped([1, groups, o / groups, ckk]).transposed()
-        let gCols = wT.matmul(gy)
-        let gx = col2im(gCols, inputShape: x.shape, kernel: kernel, geometry: g)
         let gb = hasBias ? gOut.sum(axes: [0, 2, 3]) : nil
-        return (gx, gw.reshaped(weight.shape), gb)
+        return (gx, gwPartials.sum(axes: [0]).reshaped(weight.shape), gb)
     }
 
     private func checkConv2d(weight: Tensor, bias: Tensor?, geometry g: Conv2dGeometry) -> (Int, Int, Int) {
@@ -84,43 +90,74 @@ extension Tensor {
         return (shape[0], oh, ow)
     }
 
-    /// The column buffer [N, groups, C/groups·kh·kw, Hout·Wout] of an [N, C, H, W] input.
-    public func im2col(kernel: (Int, Int), geometry g: Conv2dGeometry) -> Tensor {
-        let n = shape[0], c = shape[1], h = shape[2], w = shape[3]
-        let oh = g.outputSize(h, kernel: kernel.0, axis: 0), ow = g.outputSize(w, kernel: kernel.1, axis: 1)
-        let ckk = c / g.groups * kernel.0 * kernel.1
-        if g.isPointwise(kernel: kernel) { return contiguous().reshaped([n, g.groups, ckk, oh * ow]) }
-        let x = contiguous()
-        let cols = Tensor(empty: [n, g.groups, ckk, oh * ow], dtype: dtype)
-        let plan = ColumnPlan(h: h, w: w, oh: oh, ow: ow, kernel: kernel, geometry: g)
-        if dtype == .float32 { plan.im2col(Float.self, x, cols, planes: n * c) } else { plan.im2col(Double.self, x, cols, planes: n * c) }
-        return cols
-    }
-
-    /// Scatter-adds a column buffer back onto an image of `inputShape` (the adjoint of ``im2col(kernel:geometry:)``).
-    public static func col2im(_ cols: Tensor, inputShape: [Int], kernel: (Int, Int), geometry g: Conv2dGeometry) -> Tensor {
-        let n = inputShape[0], c = inputShape[1], h = inputShape[2], w = inputShape[3]
-        if g.isPointwise(kernel: kernel) { return cols.contiguous().reshaped(inputShape) }
-        let oh = g.outputSize(h, kernel: kernel.0, axis: 0), ow = g.outputSize(w, kernel: kernel.1, axis: 1)
-        let image = Tensor(empty: inputShape, dtype: cols.dtype, zeroed: true)
-        let plan = ColumnPlan(h: h, w: w, oh: oh, ow: ow, kernel: kernel, geometry: g)
-        let src = cols.contiguous()
-        if src.dtype == .float32 { plan.col2im(Float.self, src, image, planes: n * c) } else { plan.col2im(Double.self, src, image, planes: n * c) }
-        return image
-    }
 }
 
-/// Index arithmetic shared by im2col and col2im. One (image, channel) plane maps to kh·kw
-/// consecutive rows of the column buffer, so planes are independent and split across cores.
-private struct ColumnPlan {
-    let h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw: Int
+/// The sizes of one convolution and the per-image work: im2col of image i into a column buffer
+/// [groups, C/groups·kh·kw, Hout·Wout] (one (channel) plane maps to kh·kw consecutive rows), and
+/// its adjoint col2im. Images are split across cores, each core running single-threaded GEMMs on
+/// its own column buffer, which stays in cache between im2col and the GEMM.
+private struct ConvLayout {
+    let c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, groups, outPerGroup: Int
 
-    init(h: Int, w: Int, oh: Int, ow: Int, kernel: (Int, Int), geometry g: Conv2dGeometry) {
-        (self.h, self.w, self.oh, self.ow) = (h, w, oh, ow)
-        (kh, kw) = kernel
+    init(input: [Int], weight: [Int], geometry g: Conv2dGeometry, output: (Int, Int)) {
+        (c, h, w) = (input[1], input[2], input[3])
+        (oh, ow) = output
+        (kh, kw) = (weight[2], weight[3])
         (sh, sw) = g.stride
         (ph, pw) = g.padding
         (dh, dw) = g.dilation
+        groups = g.groups
+        outPerGroup = weight[0] / g.groups
+    }
+
+    var ckk: Int { c / groups * kh * kw }
+    var hw: Int { oh * ow }
+    var columnShape: [Int] { [groups, ckk, hw] }
+    /// 1×1, stride 1, no padding: the image itself is the column buffer.
+    var pointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 }
+
+    /// Cores used for a batch of `n` images (one when the batch is smaller than the core count:
+    /// then each GEMM uses the threaded BLAS instead).
+    func workers(_ n: Int) -> Int { n >= coreCount && coreCount > 1 ? coreCount : 1 }
+
+    /// Calls `body(image, worker, scratch)` for every image, with a scratch tensor per worker.
+    func forEachImage(_ n: Int, scratch shape: [Int], dtype: DType, _ body: (Int, Int, Tensor) -> Void) {
+        let workers = workers(n)
+        let shape = pointwise ? [shape[0], 0] : shape  // pointwise convolutions need no buffers
+        if workers == 1 {
+            let scratch = Tensor(empty: shape, dtype: dtype)
+            for i in 0..<n { body(i, 0, scratch) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            Tensor.withSingleThreadedBLASPerCore { worker in
+                let scratch = Tensor(empty: shape, dtype: dtype)
+                for i in stride(from: worker, to: n, by: workers) { box.value(i, worker, scratch) }
+            }
+        }
+    }
+
+    /// The column buffer of image `i` of `x`: written into `buffer`, or a view of the image when pointwise.
+    func columns(of x: Tensor, image i: Int, into buffer: Tensor) -> Tensor {
+        let image = x.select(axis: 0, index: i)
+        if pointwise { return image.reshaped(columnShape) }
+        let cols = buffer.reshaped(columnShape)
+        if x.dtype == .float32 {
+            im2col(image.pointer(as: Float.self), cols.pointer(as: Float.self))
+        } else {
+            im2col(image.pointer(as: Double.self), cols.pointer(as: Double.self))
+        }
+        return cols
+    }
+
+    /// Adds a column buffer back onto its image (the adjoint of ``columns(of:image:into:)``).
+    func scatter(_ cols: Tensor, into image: Tensor) {
+        if cols.dtype == .float32 {
+            col2im(cols.pointer(as: Float.self), image.pointer(as: Float.self))
+        } else {
+            col2im(cols.pointer(as: Double.self), image.pointer(as: Double.self))
+        }
     }
 
     /// Output columns `lo..<hi` whose input column `ox·sw − pw + j·dw` lies inside the image.
@@ -132,53 +169,47 @@ private struct ColumnPlan {
         return (lo, Swift.max(lo, hi))
     }
 
-    func im2col<T: FloatElement>(_: T.Type, _ x: Tensor, _ cols: Tensor, planes: Int) {
-        let xp = SendablePointer(x.pointer(as: T.self)), cp = SendablePointer(cols.pointer(as: T.self))
-        parallelChunks(planes, costPerItem: kh * kw * oh * ow) { range in
-            for plane in range {
-                let src = xp.p + plane * h * w
-                var dst = cp.p + plane * kh * kw * oh * ow
-                for i in 0..<kh {
-                    for j in 0..<kw {
-                        let (lo, hi) = validColumns(j)
-                        for oy in 0..<oh {
-                            let row = dst + oy * ow
-                            let iy = oy * sh - ph + i * dh
-                            guard iy >= 0 && iy < h else { row.update(repeating: 0, count: ow); continue }
-                            if lo > 0 { row.update(repeating: 0, count: lo) }
-                            if hi < ow { (row + hi).update(repeating: 0, count: ow - hi) }
-                            let srcRow = src + iy * w + j * dw - pw
-                            if sw == 1 {
-                                (row + lo).update(from: srcRow + lo, count: hi - lo)
-                            } else {
-                                for ox in lo..<hi { row[ox] = srcRow[ox * sw] }
-                            }
+    func im2col<T: FloatElement>(_ src0: UnsafeMutablePointer<T>, _ dst0: UnsafeMutablePointer<T>) {
+        for plane in 0..<c {
+            let src = src0 + plane * h * w
+            var dst = dst0 + plane * kh * kw * oh * ow
+            for i in 0..<kh {
+                for j in 0..<kw {
+                    let (lo, hi) = validColumns(j)
+                    for oy in 0..<oh {
+                        let row = dst + oy * ow
+                        let iy = oy * sh - ph + i * dh
+                        guard iy >= 0 && iy < h else { row.update(repeating: 0, count: ow); continue }
+                        if lo > 0 { row.update(repeating: 0, count: lo) }
+                        if hi < ow { (row + hi).update(repeating: 0, count: ow - hi) }
+                        let srcRow = src + iy * w + j * dw - pw
+                        if sw == 1 {
+                            (row + lo).update(from: srcRow + lo, count: hi - lo)
+                        } else {
+                            for ox in lo..<hi { row[ox] = srcRow[ox * sw] }
                         }
-                        dst += oh * ow
                     }
+                    dst += oh * ow
                 }
             }
         }
     }
 
-    func col2im<T: FloatElement>(_: T.Type, _ cols: Tensor, _ image: Tensor, planes: Int) {
-        let ip = SendablePointer(image.pointer(as: T.self)), cp = SendablePointer(cols.pointer(as: T.self))
-        parallelChunks(planes, costPerItem: kh * kw * oh * ow) { range in
-            for plane in range {
-                let dst = ip.p + plane * h * w
-                var src = cp.p + plane * kh * kw * oh * ow
-                for i in 0..<kh {
-                    for j in 0..<kw {
-                        let (lo, hi) = validColumns(j)
-                        for oy in 0..<oh {
-                            let iy = oy * sh - ph + i * dh
-                            guard iy >= 0 && iy < h else { continue }
-                            let row = src + oy * ow
-                            let dstRow = dst + iy * w + j * dw - pw
-                            for ox in lo..<hi { dstRow[ox * sw] += row[ox] }
-                        }
-                        src += oh * ow
+    func col2im<T: FloatElement>(_ src0: UnsafeMutablePointer<T>, _ dst0: UnsafeMutablePointer<T>) {
+        for plane in 0..<c {
+            let dst = dst0 + plane * h * w
+            var src = src0 + plane * kh * kw * oh * ow
+            for i in 0..<kh {
+                for j in 0..<kw {
+                    let (lo, hi) = validColumns(j)
+                    for oy in 0..<oh {
+                        let iy = oy * sh - ph + i * dh
+                        guard iy >= 0 && iy < h else { continue }
+                        let row = src + oy * ow
+                        let dstRow = dst + iy * w + j * dw - pw
+                        for ox in lo..<hi { dstRow[ox * sw] += row[ox] }
                     }
+                    src += oh * ow
                 }
             }
         }

@@ -30,8 +30,9 @@ extension Tensor {
     }
 
     /// `out = a·b + beta·out` for operands already broadcast to [batch…, m, k] × [batch…, k, n];
-    /// `out` must be contiguous. `beta = 1` accumulates (gradients).
-    public static func gemm(_ a: Tensor, _ b: Tensor, into out: Tensor, beta: Double) {
+    /// `out` must be contiguous. `beta = 1` accumulates (gradients). `serial` runs the batch in a
+    /// plain loop on the calling thread (for callers that already split work across cores).
+    public static func gemm(_ a: Tensor, _ b: Tensor, into out: Tensor, beta: Double, serial: Bool = false) {
         let r = out.rank
         check(out.isContiguous && a.rank == r && b.rank == r, "gemm", "expects contiguous output and operands of equal rank")
         let m = out.shape[r - 2], n = out.shape[r - 1], k = a.shape[r - 1]
@@ -73,17 +74,26 @@ extension Tensor {
             runGEMM(dtype: out.dtype, opA, opB, m: m, n: n, k: k, a: ab.value.0, aOffset: oa,
                     b: ab.value.1, bOffset: ob, c: ab.value.2, cOffset: out.offset + i * m * n, beta: beta)
         }
-        if batchCount >= coreCount && coreCount > 1 && m * n * k <= 8_000_000 {
-            let saved = openblas_get_num_threads()
-            openblas_set_num_threads(1)
+        if !serial && batchCount >= coreCount && coreCount > 1 && m * n * k <= 8_000_000 {
             let work = UncheckedBox(one)
-            DispatchQueue.concurrentPerform(iterations: coreCount) { c in
+            withSingleThreadedBLASPerCore { c in
                 for i in stride(from: c, to: batchCount, by: coreCount) { work.value(i) }
             }
-            openblas_set_num_threads(saved)
         } else {
             for i in 0..<batchCount { one(i) }
         }
+    }
+
+    /// Runs `body(core)` once per core, each calling BLAS single-threaded: threaded OpenBLAS inside
+    /// concurrent work oversubscribes the cores (≈ 5× slower, see PERF_NOTES).
+    static func withSingleThreadedBLASPerCore(_ body: (Int) -> Void) {
+        let saved = openblas_get_num_threads()
+        openblas_set_num_threads(1)
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: coreCount) { box.value($0) }
+        }
+        openblas_set_num_threads(saved)
     }
 
     /// Whether the batch axes of `a` step by exactly one m-row block, so [batch…, m, k] is one matrix.
