@@ -28,31 +28,27 @@ public final class Flatten: Module {
 }
 
 /// Zeroes each element with probability `p` in training and scales the rest by 1/(1 − p).
-public final class Dropout: Module {
+public class Dropout: Module {
     public let p: Double
     public init(_ p: Double = 0.5) {
-        check(p >= 0 && p < 1, "Dropout", "p must lie in [0, 1), got \(p)")
+        check(p >= 0 && p < 1, String(describing: Self.self), "p must lie in [0, 1), got \(p)")
         self.p = p
     }
+
+    /// The shape of the keep mask for an input: one draw per element.
+    func maskShape(_ shape: [Int]) -> [Int] { shape }
+
     public override func callAsFunction(_ x: Variable) -> Variable {
         guard isTraining, p > 0 else { return x }
-        return x * Variable(Tensor.bernoulli(x.shape, p: 1 - p, dtype: x.dtype) * (1 / (1 - p)))
+        return x * Variable(Tensor.bernoulli(maskShape(x.shape), p: 1 - p, dtype: x.dtype) * (1 / (1 - p)))
     }
 }
 
 /// Stochastic depth (timm's `DropPath`): in training, drops a whole sample's residual branch with
 /// probability `p` and scales kept samples by 1/(1 − p).
-public final class DropPath: Module {
-    public let p: Double
-    public init(_ p: Double = 0) {
-        check(p >= 0 && p < 1, "DropPath", "p must lie in [0, 1), got \(p)")
-        self.p = p
-    }
-    public override func callAsFunction(_ x: Variable) -> Variable {
-        guard isTraining, p > 0 else { return x }
-        let maskShape = [x.shape[0]] + Array(repeating: 1, count: x.rank - 1)
-        return x * Variable(Tensor.bernoulli(maskShape, p: 1 - p, dtype: x.dtype) * (1 / (1 - p)))
-    }
+public final class DropPath: Dropout {
+    public override init(_ p: Double = 0) { super.init(p) }
+    override func maskShape(_ shape: [Int]) -> [Int] { [shape[0]] + Array(repeating: 1, count: shape.count - 1) }
 }
 
 /// Per-channel learnable scale of a residual branch (timm's `LayerScale`; key `gamma` [dim]).
