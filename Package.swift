@@ -21,7 +21,10 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CBLAS"]),
         .target(name: "Autograd", dependencies: ["Tensor"]),
         .target(name: "NN", dependencies: ["Tensor", "Autograd"]),
-        .target(name: "Vision", dependencies: ["Tensor", "CZlib"], resources: [.copy("Resources")]),
+        // libpng / libjpeg(-turbo) behind a C shim that turns their longjmp errors into messages.
+        .target(name: "CImageCodecs", path: "Sources/CImageCodecs",
+                linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),
+        .target(name: "Vision", dependencies: ["Tensor", "CZlib", "CImageCodecs"], resources: [.copy("Resources")]),
         .target(name: "Tessera", dependencies: ["Tensor", "Autograd", "NN", "Vision"]),
         .executableTarget(name: "TesseraDemo", dependencies: ["Tessera"]),
         .executableTarget(name: "TesseraBench", dependencies: ["Tessera", "CBLAS"]),
@@ -29,5 +32,6 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Vision", "TestSupport"]),
+        .testTarget(name: "VisionTests", dependencies: ["Vision", "TestSupport"]),
     ]
 )
