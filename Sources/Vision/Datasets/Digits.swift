@@ -12,7 +12,7 @@ public struct Digits {
     /// Loads the bundled copy.
     public init() throws {
         guard let url = Bundle.module.url(forResource: "digits.csv", withExtension: "gz") else {
-            throw DatasetError(description: "Digits: the bundled digits.csv.gz is missing from the Vision resources")
+            throw DatasetError("Digits: the bundled digits.csv.gz is missing from the Vision resources")
         }
         try self.init(contentsOf: url)
     }
@@ -25,7 +25,7 @@ public struct Digits {
             let fields = line.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard fields.count == 65, fields.allSatisfy({ $0 != nil }), let label = fields[64], (0...9).contains(label),
                   fields.dropLast().allSatisfy({ (0...16).contains($0!) }) else {
-                throw DatasetError(description: "Digits: line \(number + 1) of \(url.lastPathComponent) is not 64 pixels in 0…16 and a label in 0…9")
+                throw DatasetError("Digits: line \(number + 1) of \(url.lastPathComponent) is not 64 pixels in 0…16 and a label in 0…9")
             }
             pixels += fields.dropLast().map { Float($0!) / 16 }
             labels.append(Int64(label))
@@ -35,8 +35,3 @@ public struct Digits {
     }
 }
 
-/// Why a data set could not be read.
-public struct DatasetError: Error, CustomStringConvertible {
-    public let description: String
-    public init(description: String) { self.description = description }
-}

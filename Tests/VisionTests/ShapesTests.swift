@@ -1,0 +1,33 @@
+import Testing
+import Tensor
+@testable import Vision
+
+@Suite struct ShapesTests {
+    @Test func deterministicBalancedAndMasked() {
+        let shapes = Shapes(count: 50, seed: 7)
+        let a = shapes.sample(at: 13), b = Shapes(count: 50, seed: 7).sample(at: 13)
+        expectClose(a.image, b.image, atol: 0, rtol: 0)
+        #expect(a.label == b.label && a.label == 3)
+        #expect(shapes.image(at: 14).doubles != shapes.image(at: 24).doubles)
+        #expect(Shapes(count: 50, seed: 8).image(at: 13).doubles != a.image.doubles)
+        #expect(a.image.shape == [3, 32, 32] && a.mask.shape == [32, 32])
+        #expect(a.image.min().item() >= 0 && a.image.max().item() <= 1)
+        // Every class appears equally often; every object covers a sensible part of the image.
+        #expect((0..<50).map { shapes.label(at: $0) }.filter { $0 == 9 }.count == 5)
+        for i in 0..<50 {
+            let covered = shapes.mask(at: i).mean().item()
+            #expect(covered > 0.02 && covered < 0.6, "sample \(i) covers \(covered)")
+        }
+    }
+
+    @Test func imageSizeIsConfigurable() {
+        let s = Shapes(count: 3, imageSize: 64, seed: 1).sample(at: 2)
+        #expect(s.image.shape == [3, 64, 64] && s.mask.shape == [64, 64])
+    }
+
+    @Test func gridTilesImages() {
+        let grid = imageGrid([Tensor.zeros([3, 4, 5]), Tensor.ones([3, 4, 5]), Tensor.zeros([3, 4, 5])], columns: 2, padding: 1, background: 0.5)
+        #expect(grid.shape == [3, 11, 13])
+        #expect(grid[element: 0, 0, 0] == 0.5 && grid[element: 0, 1, 1] == 0 && grid[element: 0, 1, 7] == 1)
+    }
+}
