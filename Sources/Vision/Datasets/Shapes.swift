@@ -6,7 +6,7 @@ import Tensor
 /// sample `i` of a given seed is always the same image, drawn on demand.
 ///
 /// Each image has one object — disc, square, triangle, star, cross, ring, hexagon, diamond,
-/// crescent or arrow — of random colour, size (radius 22–42% of the image), position and
+/// crescent or arrow — of random colour, size (radius 26–42% of the image), position and
 /// rotation, over a background of random colour, gradient, stripes or checks and noise, with
 /// thin lines and dots as distractors drawn beneath and above it. Pixels are 4× supersampled so
 /// edges are anti-aliased; the mask marks pixels the object covers by more than half.
@@ -62,7 +62,7 @@ public struct Shapes: ImageDataset {
         let angle = rng.uniform(0, 2 * .pi)
         let gradient = Float(rng.uniform(0, 0.5))
         let texture = rng.nextInt(below: 3)  // 0 plain, 1 stripes, 2 checks
-        let period = rng.uniform(3, 9), phase = rng.uniform(0, 2 * .pi), strength = Float(rng.uniform(0.15, 0.45))
+        let period = rng.uniform(3, 9), phase = rng.uniform(0, 2 * .pi), strength = Float(rng.uniform(0.1, 0.35))
         let noise = Float(rng.uniform(0.02, 0.08))
         var pixels = [Float](repeating: 0, count: 3 * s * s)
         let (ca, sa) = (cos(angle), sin(angle))
@@ -123,7 +123,7 @@ public struct Shapes: ImageDataset {
     }
 
     static func clutter(size s: Int, rng: RandomGenerator) -> [Distractor] {
-        let n = 2 + rng.nextInt(below: 4)
+        let n = 1 + rng.nextInt(below: 4)
         let scale = Double(s)
         return (0..<n).map { _ in
             let isLine = rng.nextUniform() < 0.6
@@ -131,7 +131,7 @@ public struct Shapes: ImageDataset {
             let length = rng.uniform(0.15, 0.5) * scale, angle = rng.uniform(0, 2 * .pi)
             return Distractor(isLine: isLine, a: a, b: (a.0 + length * cos(angle), a.1 + length * sin(angle)),
                               width: isLine ? rng.uniform(0.6, 1.6) * scale / 32 : rng.uniform(1.5, 3.5) * scale / 32,
-                              color: (0..<3).map { _ in Float(rng.nextUniform()) }, onTop: rng.nextUniform() < 0.35)
+                              color: (0..<3).map { _ in Float(rng.nextUniform()) }, onTop: rng.nextUniform() < 0.2)
         }
     }
 
@@ -145,16 +145,21 @@ public struct Shapes: ImageDataset {
 
         init(label: Int, size s: Int, rng: RandomGenerator, background: [Float]) {
             self.label = label
-            radius = rng.uniform(0.22, 0.42) * Double(s)
+            radius = rng.uniform(0.26, 0.42) * Double(s)
             let margin = radius * 0.8
             center = (rng.uniform(margin, Double(s) - margin), rng.uniform(margin, Double(s) - margin))
             rotation = rng.uniform(0, 2 * .pi)
             // A colour that stands out from the mean background by a random but visible margin.
-            var color: [Float]
-            repeat {
-                color = (0..<3).map { _ in Float(rng.nextUniform()) }
-            } while zip(color, background).map({ Swift.abs($0 - $1) }).reduce(0, +) < 0.45
-            self.color = color
+            self.color = Self.contrastingColor(rng: rng, background: background)
+        }
+
+        static func contrastingColor(rng: RandomGenerator, background: [Float]) -> [Float] {
+            while true {
+                let color = [Float(rng.nextUniform()), Float(rng.nextUniform()), Float(rng.nextUniform())]
+                var distance: Float = 0
+                for c in 0..<3 { distance += Swift.abs(color[c] - background[c]) }
+                if distance >= 0.45 { return color }
+            }
         }
 
         func draw(into pixels: inout [Float], mask: inout [Float], size s: Int) {
