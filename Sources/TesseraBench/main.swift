@@ -6,6 +6,7 @@
 //   swift run -c release tessera-bench --quick    # fewer repetitions
 //   python3 scripts/bench_reference.py > torch.json
 //   swift run -c release tessera-bench --torch torch.json   # adds the side-by-side PyTorch table
+//   swift run -c release tessera-bench loader FOLDER        # DINO multi-crop loader (scripts/bench_loader.py)
 import CBLAS
 import Dispatch
 import Foundation
@@ -13,6 +14,11 @@ import Tessera
 #if canImport(Glibc)
 import Glibc
 #endif
+
+if CommandLine.arguments.count > 2 && CommandLine.arguments[1] == "loader" {
+    try loaderBenchmark(folder: CommandLine.arguments[2])
+    exit(0)
+}
 
 let quick = CommandLine.arguments.contains("--quick")
 let repetitions = quick ? 5 : 15
