@@ -25,7 +25,8 @@ let package = Package(
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs",
                 linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),
         .target(name: "Vision", dependencies: ["Tensor", "CZlib", "CImageCodecs"], resources: [.copy("Resources")]),
-        .target(name: "Tessera", dependencies: ["Tensor", "Autograd", "NN", "Vision"]),
+        .target(name: "Zoo", dependencies: ["Tensor", "Autograd", "NN", "Vision"]),
+        .target(name: "Tessera", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo"]),
         .executableTarget(name: "TesseraDemo", dependencies: ["Tessera"]),
         .executableTarget(name: "TesseraBench", dependencies: ["Tessera", "CBLAS"]),
         .target(name: "TestSupport", dependencies: ["Tensor", "Autograd"], path: "Tests/TestSupport"),
@@ -33,5 +34,6 @@ let package = Package(
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Vision", "TestSupport"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision", "TestSupport"]),
+        .testTarget(name: "ZooTests", dependencies: ["Zoo", "TestSupport"]),
     ]
 )

@@ -3,3 +3,4 @@
 @_exported import Autograd
 @_exported import NN
 @_exported import Vision
+@_exported import Zoo

@@ -27,6 +27,7 @@ public final class Attention: Module {
         check(x.rank == 3, "Attention", "expects [batch, tokens, dim], got \(describe(x.shape))")
         let (b, n, c) = (x.shape[0], x.shape[1], x.shape[2])
         let packed = qkv(x)
+        FlopCounter.add(2 * b * n * n * c)  // Q·Kᵀ and P·V
         let merged: Variable, probs: Tensor
         if isTraining && attnDrop.p > 0 {
             // Dropout on the probabilities needs them in the graph: the unfused path.

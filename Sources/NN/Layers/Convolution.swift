@@ -19,6 +19,8 @@ public final class Conv2d: Module {
     }
 
     public override func callAsFunction(_ x: Variable) -> Variable {
-        x.conv2d(weight: weight, bias: bias, geometry: geometry)
+        let y = x.conv2d(weight: weight, bias: bias, geometry: geometry)
+        FlopCounter.add(y.data.count * weight.data.count / weight.shape[0])
+        return y
     }
 }

@@ -12,7 +12,10 @@ public final class Linear: Module {
         self.bias = bias ? .parameter(Init.torchDefaultBias(outFeatures, fanIn: inFeatures, dtype: dtype)) : nil
     }
 
-    public override func callAsFunction(_ x: Variable) -> Variable { x.linear(weight: weight, bias: bias) }
+    public override func callAsFunction(_ x: Variable) -> Variable {
+        FlopCounter.add(x.data.count / Swift.max(inFeatures, 1) * inFeatures * outFeatures)
+        return x.linear(weight: weight, bias: bias)
+    }
 
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
@@ -34,5 +37,8 @@ public final class WeightNormLinear: Module {
     /// The effective weight g · v / ‖v‖.
     public func weight() -> Variable { weightV * (weightG / weightV.norm(2, axes: [1], keepDim: true)) }
 
-    public override func callAsFunction(_ x: Variable) -> Variable { x.linear(weight: weight()) }
+    public override func callAsFunction(_ x: Variable) -> Variable {
+        FlopCounter.add(x.data.count * weightV.shape[0])
+        return x.linear(weight: weight())
+    }
 }

@@ -93,3 +93,35 @@ enum Resample {
         return result
     }
 }
+
+extension Interpolation {
+    /// The resampling matrix [output, input] of one axis of ``Resize`` (PIL/torchvision with
+    /// antialiasing): resizing an image is Rh · X · Rwᵀ, which makes it differentiable for free.
+    public func matrix(input: Int, output: Int, antialias: Bool = true) -> Tensor {
+        let taps = Resample.taps(input: input, output: output, filter: self, antialias: antialias)
+        let m = Tensor.zeros([output, input])
+        for i in 0..<output {
+            for (k, w) in taps.weights[i].enumerated() { m[element: i, taps.start[i] + k] += Double(w) }
+        }
+        return m
+    }
+}
+
+/// The matrix [output, input] of PyTorch's `interpolate(mode="bicubic", align_corners=False)`
+/// along one axis with an explicit `scale` factor (cubic a = −0.75, borders clamped), as DINO's
+/// `interpolate_pos_encoding` calls it.
+public func torchBicubicMatrix(input: Int, output: Int, scale: Double) -> Tensor {
+    let a = -0.75
+    func near(_ x: Double) -> Double { ((a + 2) * x - (a + 3)) * x * x + 1 }
+    func far(_ x: Double) -> Double { ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
+    let m = Tensor.zeros([output, input])
+    for i in 0..<output {
+        let src = (Double(i) + 0.5) / scale - 0.5
+        let base = Int(src.rounded(.down)), t = src - Double(base)
+        let weights = [far(t + 1), near(t), near(1 - t), far(2 - t)]
+        for (k, w) in weights.enumerated() {
+            m[element: i, Swift.min(Swift.max(base - 1 + k, 0), input - 1)] += w
+        }
+    }
+    return m
+}

@@ -1,0 +1,118 @@
+import Autograd
+import Foundation
+import NN
+import Tensor
+
+/// DINO's projection head (keys `mlp.0`, `mlp.2`, `mlp.4`, `last_layer.weight_g`, `last_layer.weight_v`):
+/// a 3-layer MLP with GELU to a bottleneck, L2 normalisation, then a weight-normalised linear layer
+/// to `outDim` prototypes whose norm is frozen at 1 by default (`norm_last_layer=True`).
+public final class DINOHead: Module {
+    public let mlp: Sequential
+    public let lastLayer: WeightNormLinear
+
+    public init(inDim: Int, outDim: Int = 65536, hiddenDim: Int = 2048, bottleneckDim: Int = 256, layers: Int = 3,
+                useBatchNorm: Bool = false, normLastLayer: Bool = true) {
+        check(layers >= 1, "DINOHead", "needs at least one layer")
+        var modules: [Module] = []
+        if layers == 1 {
+            modules = [Linear(inDim, bottleneckDim)]
+        } else {
+            modules.append(Linear(inDim, hiddenDim))
+            if useBatchNorm { modules.append(BatchNorm1d(hiddenDim)) }
+            modules.append(GELU())
+            for _ in 0..<(layers - 2) {
+                modules.append(Linear(hiddenDim, hiddenDim))
+                if useBatchNorm { modules.append(BatchNorm1d(hiddenDim)) }
+                modules.append(GELU())
+            }
+            modules.append(Linear(hiddenDim, bottleneckDim))
+        }
+        mlp = Sequential(modules)
+        lastLayer = WeightNormLinear(bottleneckDim, outDim)
+        super.init()
+        for case let linear as Linear in mlp.modules {
+            linear.weight.data = Init.truncatedNormal(linear.weight.shape)
+            linear.bias?.data.fill(0)
+        }
+        lastLayer.weightG.data.fill(1)
+        if normLastLayer { lastLayer.weightG.setRequiresGrad(false) }
+    }
+
+    public override func callAsFunction(_ x: Variable) -> Variable {
+        let h = mlp(x)
+        // F.normalize(x, dim=-1, p=2): x / max(‖x‖, 1e-12).
+        let norm = h.norm(2, axes: [-1], keepDim: true).maximum(Variable(Tensor(scalar: 1e-12, dtype: h.dtype)))
+        return lastLayer(h / norm)
+    }
+}
+
+/// DINO's `MultiCropWrapper`: runs the backbone once per group of consecutive crops with the same
+/// resolution (the global crops together, the local crops together), concatenates the features
+/// and applies the head to all of them at once.
+public final class MultiCropWrapper: Module {
+    public let backbone: Module
+    public let head: Module
+
+    public init(backbone: Module, head: Module) { (self.backbone, self.head) = (backbone, head) }
+
+    /// Head outputs for crops [B, 3, h_k, w_k], in crop order: [(number of crops)·B, outDim].
+    public func callAsFunction(_ crops: [Variable]) -> Variable {
+        var features: [Variable] = []
+        var start = 0
+        while start < crops.count {
+            var end = start + 1
+            while end < crops.count && crops[end].shape.suffix(2) == crops[start].shape.suffix(2) { end += 1 }
+            features.append(backbone(Variable.concat(Array(crops[start..<end]), axis: 0)))
+            start = end
+        }
+        return head(features.count == 1 ? features[0] : Variable.concat(features, axis: 0))
+    }
+}
+
+/// DINO's loss: cross-entropy between the centred, sharpened teacher distribution of each global
+/// crop and the student distribution of every other crop, averaged over those pairs; the centre
+/// follows the teacher outputs with momentum, and the teacher temperature warms up linearly.
+public final class DINOLoss: Module {
+    public let center: Buffer
+    public let studentTemperature: Double
+    public let centerMomentum: Double
+    /// Teacher temperature per epoch.
+    public let teacherTemperatures: [Double]
+    public let crops: Int
+
+    public init(outDim: Int, crops: Int, warmupTeacherTemperature: Double = 0.04, teacherTemperature: Double = 0.07,
+                warmupTeacherEpochs: Int = 30, epochs: Int = 100, studentTemperature: Double = 0.1, centerMomentum: Double = 0.9) {
+        center = Buffer(.zeros([1, outDim]))
+        (self.crops, self.studentTemperature, self.centerMomentum) = (crops, studentTemperature, centerMomentum)
+        let warm = Swift.min(warmupTeacherEpochs, epochs)
+        teacherTemperatures = (0..<warm).map { warm == 1 ? warmupTeacherTemperature
+                                                : warmupTeacherTemperature + (teacherTemperature - warmupTeacherTemperature) * Double($0) / Double(warm - 1) }
+            + Array(repeating: teacherTemperature, count: Swift.max(epochs - warm, 0))
+    }
+
+    /// The loss for student outputs of all crops [crops·B, K] and teacher outputs of the two
+    /// global crops [2·B, K]; updates the centre afterwards (as DINO does, from the teacher batch).
+    public func callAsFunction(student: Variable, teacher: Tensor, epoch: Int) -> Variable {
+        check(student.shape[0] % crops == 0 && teacher.shape[0] * crops == student.shape[0] * 2, "DINOLoss",
+              "expects student [\(crops)·B, K] and teacher [2·B, K], got \(describe(student.shape)) and \(describe(teacher.shape))")
+        let temperature = teacherTemperatures[Swift.min(Swift.max(epoch, 0), teacherTemperatures.count - 1)]
+        let studentLogProbs = (student * (1 / studentTemperature)).logSoftmax(axis: -1).chunked(crops, axis: 0)
+        let teacherProbs = ((teacher - center.value.converted(to: teacher.dtype)) * (1 / temperature)).softmax(axis: -1).chunked(2, axis: 0)
+        var total: Variable?
+        var terms = 0
+        for (iq, q) in teacherProbs.enumerated() {
+            for (v, logP) in studentLogProbs.enumerated() where v != iq {
+                let term = -(Variable(q) * logP).sum(axes: [1]).mean()
+                total = total.map { $0 + term } ?? term
+                terms += 1
+            }
+        }
+        updateCenter(teacher)
+        return total! * (1 / Double(terms))
+    }
+
+    func updateCenter(_ teacher: Tensor) {
+        let batchCenter = teacher.mean(axes: [0], keepDim: true).converted(to: center.value.dtype)
+        center.value = center.value * centerMomentum + batchCenter * (1 - centerMomentum)
+    }
+}

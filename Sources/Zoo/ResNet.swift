@@ -1,0 +1,170 @@
+import Autograd
+import Foundation
+import NN
+import Tensor
+
+/// The architecture of a ResNet in torchvision's layout, with its JSON names
+/// (`{"arch": "resnet", "block": "bottleneck", "layers": [3, 4, 6, 3], "num_classes": 1000}`).
+public struct ResNetConfig: Codable, Equatable, Sendable {
+    public enum BlockKind: String, Codable, Sendable { case basic, bottleneck }
+    public var block = BlockKind.bottleneck
+    public var layers = [3, 4, 6, 3]
+    /// Classes of the `fc` head; 0 for pooled features only.
+    public var numClasses = 1000
+    /// Channels of the stem and first stage (64 in the paper; smaller for quick experiments).
+    public var width = 64
+    /// torchvision's `zero_init_residual`: the last BatchNorm of each block starts at zero.
+    public var zeroInitResidual = false
+    /// A 3×3 stride-1 stem without max pooling, for small images (CIFAR-style).
+    public var smallInputStem = false
+
+    public init(block: BlockKind = .bottleneck, layers: [Int] = [3, 4, 6, 3], numClasses: Int = 1000, width: Int = 64,
+                zeroInitResidual: Bool = false, smallInputStem: Bool = false) {
+        (self.block, self.layers, self.numClasses, self.width) = (block, layers, numClasses, width)
+        (self.zeroInitResidual, self.smallInputStem) = (zeroInitResidual, smallInputStem)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case block, layers, numClasses = "num_classes", width, zeroInitResidual = "zero_init_residual"
+        case smallInputStem = "small_input_stem"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        block = try c.decodeIfPresent(BlockKind.self, forKey: .block) ?? .bottleneck
+        layers = try c.decodeIfPresent([Int].self, forKey: .layers) ?? [3, 4, 6, 3]
+        numClasses = try c.decodeIfPresent(Int.self, forKey: .numClasses) ?? 1000
+        width = try c.decodeIfPresent(Int.self, forKey: .width) ?? 64
+        zeroInitResidual = try c.decodeIfPresent(Bool.self, forKey: .zeroInitResidual) ?? false
+        smallInputStem = try c.decodeIfPresent(Bool.self, forKey: .smallInputStem) ?? false
+    }
+
+    /// ResNet-18/34/50/101/152 by depth.
+    public static func depth(_ depth: Int, numClasses: Int = 1000) -> ResNetConfig? {
+        switch depth {
+        case 18: ResNetConfig(block: .basic, layers: [2, 2, 2, 2], numClasses: numClasses)
+        case 34: ResNetConfig(block: .basic, layers: [3, 4, 6, 3], numClasses: numClasses)
+        case 50: ResNetConfig(block: .bottleneck, layers: [3, 4, 6, 3], numClasses: numClasses)
+        case 101: ResNetConfig(block: .bottleneck, layers: [3, 4, 23, 3], numClasses: numClasses)
+        case 152: ResNetConfig(block: .bottleneck, layers: [3, 8, 36, 3], numClasses: numClasses)
+        default: nil
+        }
+    }
+}
+
+/// Two 3×3 convolutions (torchvision's `BasicBlock`; keys conv1, bn1, conv2, bn2, downsample).
+public final class BasicBlock: Module {
+    public static let expansion = 1
+    public let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d
+    public let downsample: Sequential?
+
+    init(_ inPlanes: Int, _ planes: Int, stride: Int, downsample: Sequential?) {
+        conv1 = Conv2d(inPlanes, planes, kernelSize: 3, stride: stride, padding: 1, bias: false)
+        bn1 = BatchNorm2d(planes)
+        conv2 = Conv2d(planes, planes, kernelSize: 3, padding: 1, bias: false)
+        bn2 = BatchNorm2d(planes)
+        self.downsample = downsample
+    }
+
+    var lastNorm: BatchNorm2d { bn2 }
+
+    public override func callAsFunction(_ x: Variable) -> Variable {
+        let out = bn2(conv2(bn1(conv1(x)).relu()))
+        return (out + (downsample?(x) ?? x)).relu()
+    }
+}
+
+/// 1×1 → 3×3 (with the stride, "ResNet v1.5") → 1×1 ×4 (torchvision's `Bottleneck`).
+public final class Bottleneck: Module {
+    public static let expansion = 4
+    public let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d, conv3: Conv2d, bn3: BatchNorm2d
+    public let downsample: Sequential?
+
+    init(_ inPlanes: Int, _ planes: Int, stride: Int, downsample: Sequential?) {
+        conv1 = Conv2d(inPlanes, planes, kernelSize: 1, bias: false)
+        bn1 = BatchNorm2d(planes)
+        conv2 = Conv2d(planes, planes, kernelSize: 3, stride: stride, padding: 1, bias: false)
+        bn2 = BatchNorm2d(planes)
+        conv3 = Conv2d(planes, planes * 4, kernelSize: 1, bias: false)
+        bn3 = BatchNorm2d(planes * 4)
+        self.downsample = downsample
+    }
+
+    var lastNorm: BatchNorm2d { bn3 }
+
+    public override func callAsFunction(_ x: Variable) -> Variable {
+        let out = bn3(conv3(bn2(conv2(bn1(conv1(x)).relu())).relu()))
+        return (out + (downsample?(x) ?? x)).relu()
+    }
+}
+
+/// A ResNet (He et al.) in torchvision's layout and parameter names (`conv1`, `bn1`,
+/// `layer1.0.conv1`, `layer1.0.downsample.0`, …, `fc`), so torchvision's and DINO's checkpoints load.
+public final class ResNet: Module {
+    public let config: ResNetConfig
+    public let conv1: Conv2d
+    public let bn1: BatchNorm2d
+    public let maxpool: MaxPool2d?
+    public let layer1: Sequential, layer2: Sequential, layer3: Sequential, layer4: Sequential
+    public let fc: Linear?
+    /// Channels of the pooled features.
+    public let featureDim: Int
+
+    public init(_ config: ResNetConfig) {
+        check(config.layers.count == 4 && config.layers.allSatisfy { $0 > 0 }, "ResNet", "needs 4 positive stage depths, got \(config.layers)")
+        self.config = config
+        let w = config.width
+        conv1 = config.smallInputStem ? Conv2d(3, w, kernelSize: 3, padding: 1, bias: false)
+            : Conv2d(3, w, kernelSize: 7, stride: 2, padding: 3, bias: false)
+        bn1 = BatchNorm2d(w)
+        maxpool = config.smallInputStem ? nil : MaxPool2d(kernelSize: 3, stride: 2, padding: 1)
+        let expansion = config.block == .basic ? BasicBlock.expansion : Bottleneck.expansion
+        var inPlanes = w
+        func stage(_ planes: Int, _ blocks: Int, stride: Int) -> Sequential {
+            var modules: [Module] = []
+            for i in 0..<blocks {
+                let s = i == 0 ? stride : 1
+                var downsample: Sequential?
+                if i == 0 && (s != 1 || inPlanes != planes * expansion) {
+                    downsample = Sequential(Conv2d(inPlanes, planes * expansion, kernelSize: 1, stride: s, bias: false),
+                                            BatchNorm2d(planes * expansion))
+                }
+                modules.append(config.block == .basic ? BasicBlock(inPlanes, planes, stride: s, downsample: downsample)
+                               : Bottleneck(inPlanes, planes, stride: s, downsample: downsample))
+                inPlanes = planes * expansion
+            }
+            return Sequential(modules)
+        }
+        layer1 = stage(w, config.layers[0], stride: 1)
+        layer2 = stage(w * 2, config.layers[1], stride: 2)
+        layer3 = stage(w * 4, config.layers[2], stride: 2)
+        layer4 = stage(w * 8, config.layers[3], stride: 2)
+        featureDim = w * 8 * expansion
+        fc = config.numClasses > 0 ? Linear(featureDim, config.numClasses) : nil
+        super.init()
+        // torchvision's init: He normal (fan out) for convolutions; BatchNorm weight 1, bias 0.
+        for module in namedModules().map(\.module) {
+            if let conv = module as? Conv2d { conv.weight.data = Init.kaimingNormal(conv.weight.shape, mode: .fanOut) }
+        }
+        if config.zeroInitResidual {
+            for m in namedModules().map(\.module) {
+                (m as? Bottleneck)?.lastNorm.weight?.data.fill(0)
+                (m as? BasicBlock)?.lastNorm.weight?.data.fill(0)
+            }
+        }
+    }
+
+    /// Globally average-pooled features [B, featureDim].
+    public func features(_ x: Variable) -> Variable {
+        var h = bn1(conv1(x)).relu()
+        if let maxpool { h = maxpool(h) }
+        h = layer4(layer3(layer2(layer1(h))))
+        return h.mean(axes: [2, 3])
+    }
+
+    /// Logits [B, classes] with a head, else pooled features.
+    public override func callAsFunction(_ x: Variable) -> Variable {
+        let f = features(x)
+        return fc.map { $0(f) } ?? f
+    }
+}
