@@ -6,8 +6,12 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Tessera", targets: ["Tessera"]),
+        .executable(name: "tessera", targets: ["TesseraCLI"]),
         .executable(name: "tessera-demo", targets: ["TesseraDemo"]),
         .executable(name: "tessera-bench", targets: ["TesseraBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         // OpenBLAS (cblas.h) and LAPACKE (lapacke.h) from Debian's libopenblas-dev / liblapacke-dev.
@@ -25,8 +29,11 @@ let package = Package(
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs",
                 linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),
         .target(name: "Vision", dependencies: ["Tensor", "CZlib", "CImageCodecs"], resources: [.copy("Resources")]),
-        .target(name: "Zoo", dependencies: ["Tensor", "Autograd", "NN", "Vision"]),
+        .target(name: "Zoo", dependencies: ["Tensor", "Autograd", "NN", "Vision"], resources: [.copy("Resources")]),
         .target(name: "Tessera", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo"]),
+        .executableTarget(name: "TesseraCLI", dependencies: [
+            "Tessera", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "TesseraDemo", dependencies: ["Tessera"]),
         .executableTarget(name: "TesseraBench", dependencies: ["Tessera", "CBLAS"]),
         .target(name: "TestSupport", dependencies: ["Tensor", "Autograd"], path: "Tests/TestSupport"),

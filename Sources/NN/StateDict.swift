@@ -10,6 +10,10 @@ public struct StateDictError: Error, CustomStringConvertible {
     /// Keys present in both with different shapes: (key, module shape, state-dict shape).
     public var mismatched: [(key: String, expected: [Int], found: [Int])] = []
 
+    public init(missing: [String] = [], unexpected: [String] = [], mismatched: [(key: String, expected: [Int], found: [Int])] = []) {
+        (self.missing, self.unexpected, self.mismatched) = (missing, unexpected, mismatched)
+    }
+
     public var description: String {
         var lines = ["state dict does not match the module:"]
         if !missing.isEmpty { lines.append("  missing keys (\(missing.count)): " + missing.joined(separator: ", ")) }

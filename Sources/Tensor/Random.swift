@@ -60,20 +60,52 @@ public final class RandomGenerator: @unchecked Sendable {
         return Int(x % bound)
     }
 
+    /// The generator's complete state, to save in a training checkpoint and restore exactly.
+    public var state: [UInt64] {
+        get { [s.0, s.1, s.2, s.3, spareNormal == nil ? 0 : 1, spareNormal?.bitPattern ?? 0] }
+        set {
+            precondition(newValue.count == 6, "RandomGenerator.state needs 6 values")
+            s = (newValue[0], newValue[1], newValue[2], newValue[3])
+            spareNormal = newValue[4] == 0 ? nil : Double(bitPattern: newValue[5])
+        }
+    }
+
     /// The generator used when an op is given none; reseed it with ``Random/seed(_:)``.
     static let shared = Mutex(RandomGenerator(seed: 0))
 }
 
 /// The process-wide default random generator.
 public enum Random {
-    /// Reseeds the default generator (like `torch.manual_seed`).
+    /// A generator that replaces the process-wide one inside ``withGenerator(_:_:)`` (task-local,
+    /// so concurrent tasks each keep their own sequence).
+    @TaskLocal static var scoped: RandomGenerator?
+
+    /// Runs `body` with `generator` as the default generator of this task and its children.
+    public static func withGenerator<R>(_ generator: RandomGenerator, _ body: () throws -> R) rethrows -> R {
+        try $scoped.withValue(generator) { try body() }
+    }
+
+    /// Reseeds the default generator (like `torch.manual_seed`): the scoped one inside
+    /// ``withGenerator(_:_:)``, else the process-wide one.
     public static func seed(_ seed: UInt64) {
-        RandomGenerator.shared.withLock { $0 = RandomGenerator(seed: seed) }
+        if let scoped {
+            scoped.state = RandomGenerator(seed: seed).state
+        } else {
+            RandomGenerator.shared.withLock { $0 = RandomGenerator(seed: seed) }
+        }
+    }
+
+    /// The default generator's state (see ``RandomGenerator/state``).
+    public static var state: [UInt64] {
+        get { scoped?.state ?? RandomGenerator.shared.withLock { $0.state } }
+        set {
+            if let scoped { scoped.state = newValue } else { RandomGenerator.shared.withLock { $0.state = newValue } }
+        }
     }
 
     /// Runs `body` with `generator`, or with the locked default generator when it is `nil`.
     public static func using<R>(_ generator: RandomGenerator?, _ body: (RandomGenerator) -> R) -> R {
-        if let generator { return body(generator) }
+        if let generator = generator ?? scoped { return body(generator) }
         return RandomGenerator.shared.withLock { body($0) }
     }
 }

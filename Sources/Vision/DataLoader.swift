@@ -54,9 +54,10 @@ public struct DataLoader<Dataset: ImageDataset>: Sendable {
             .scalars(as: Int64.self).map { Int($0) }
     }
 
-    /// The batches of `epoch`, prepared in the background; `next()` throws if a sample cannot be read.
-    public func batches(epoch: Int = 0) -> BatchIterator {
-        BatchIterator(loader: self, order: order(epoch: epoch), epoch: epoch)
+    /// The batches of `epoch` from batch `start` on, prepared in the background; `next()` throws
+    /// if a sample cannot be read. Starting part-way gives exactly the later batches of the epoch.
+    public func batches(epoch: Int = 0, from start: Int = 0) -> BatchIterator {
+        BatchIterator(loader: self, order: order(epoch: epoch), epoch: epoch, start: start)
     }
 
     /// Builds batch `b` of an epoch (on whatever thread calls it).
@@ -83,8 +84,9 @@ public final class BatchIterator: @unchecked Sendable {
     private var ready: [Int: Result<Batch, Error>] = [:]
     private var scheduled = 0, delivered = 0
 
-    init<D>(loader: DataLoader<D>, order: [Int], epoch: Int) {
+    init<D>(loader: DataLoader<D>, order: [Int], epoch: Int, start: Int) {
         total = loader.batchCount
+        (scheduled, delivered) = (Swift.min(start, total), Swift.min(start, total))
         prefetch = loader.prefetch
         build = { b in try loader.makeBatch(b, order: order, epoch: epoch) }
         condition.lock()

@@ -231,6 +231,25 @@ public final class VisionTransformer: Module {
         return blocks.last!.forward(h).attention
     }
 
+    /// Every block's attention probabilities [B, heads, 1 + N, 1 + N], first block first.
+    public func attentionMaps(_ x: Variable) -> [Tensor] {
+        var h = embed(x)
+        return blocks.map { block in
+            let (out, attention) = block.forward(h)
+            h = out
+            return attention
+        }
+    }
+
+    /// DINO's linear-evaluation features: the class tokens of the last `n` blocks concatenated,
+    /// with the average of the last block's patch tokens appended when `averagePool` is set.
+    public func linearFeatures(_ x: Variable, lastBlocks n: Int = 4, averagePool: Bool = false) -> Variable {
+        let outputs = intermediateLayers(x, last: Swift.min(n, blocks.count))
+        var parts = outputs.map { $0.select(axis: 1, index: 0) }
+        if averagePool, let last = outputs.last { parts.append(last.slice(axis: 1, start: 1).mean(axes: [1])) }
+        return parts.count == 1 ? parts[0] : Variable.concat(parts, axis: 1)
+    }
+
     /// The outputs of the last `n` blocks, each after the final norm (DINO's `get_intermediate_layers`).
     public func intermediateLayers(_ x: Variable, last n: Int) -> [Variable] {
         var h = embed(x)

@@ -40,3 +40,13 @@ extension ImageDataset {
         return (Tensor.stack(images), Tensor((0..<count).map { Int64(label(at: $0)) }))
     }
 }
+
+/// Any data set behind one type (for code that picks a data set at run time).
+public struct AnyImageDataset: ImageDataset {
+    let base: any ImageDataset
+    public init(_ base: some ImageDataset) { self.base = base }
+    public var count: Int { base.count }
+    public var classes: [String] { base.classes }
+    public func image(at index: Int) throws -> Tensor { try base.image(at: index) }
+    public func label(at index: Int) -> Int { base.label(at: index) }
+}

@@ -5,8 +5,8 @@ import Tensor
 /// backgrounds with clutter, with each object's mask. It needs no files and is deterministic:
 /// sample `i` of a given seed is always the same image, drawn on demand.
 ///
-/// Each image has one object — disc, square, triangle, star, cross, ring, hexagon, diamond,
-/// crescent or arrow — of random colour, size (radius 26–42% of the image), position and
+/// Each image has one object — disc, square, triangle, star, cross, ring, tee (T), diamond,
+/// crescent or arrow — of random colour, size (radius 30–45% of the image), position and
 /// rotation, over a background of random colour, gradient, stripes or checks and noise, with
 /// thin lines and dots as distractors drawn beneath and above it. Pixels are 4× supersampled so
 /// edges are anti-aliased; the mask marks pixels the object covers by more than half.
@@ -14,7 +14,7 @@ import Tensor
 /// The class depends on shape alone, not colour, position or orientation, which is what makes
 /// a linear classifier on raw pixels fail where a network succeeds (see VisionTests).
 public struct Shapes: ImageDataset {
-    public static let classNames = ["disc", "square", "triangle", "star", "cross", "ring", "hexagon", "diamond", "crescent", "arrow"]
+    public static let classNames = ["disc", "square", "triangle", "star", "cross", "ring", "tee", "diamond", "crescent", "arrow"]
 
     public let count: Int
     public let imageSize: Int
@@ -62,8 +62,8 @@ public struct Shapes: ImageDataset {
         let angle = rng.uniform(0, 2 * .pi)
         let gradient = Float(rng.uniform(0, 0.5))
         let texture = rng.nextInt(below: 3)  // 0 plain, 1 stripes, 2 checks
-        let period = rng.uniform(3, 9), phase = rng.uniform(0, 2 * .pi), strength = Float(rng.uniform(0.1, 0.35))
-        let noise = Float(rng.uniform(0.02, 0.08))
+        let period = rng.uniform(3, 9), phase = rng.uniform(0, 2 * .pi), strength = Float(rng.uniform(0.05, 0.25))
+        let noise = Float(rng.uniform(0.01, 0.05))
         var pixels = [Float](repeating: 0, count: 3 * s * s)
         let (ca, sa) = (cos(angle), sin(angle))
         for y in 0..<s {
@@ -123,7 +123,7 @@ public struct Shapes: ImageDataset {
     }
 
     static func clutter(size s: Int, rng: RandomGenerator) -> [Distractor] {
-        let n = 1 + rng.nextInt(below: 4)
+        let n = rng.nextInt(below: 4)
         let scale = Double(s)
         return (0..<n).map { _ in
             let isLine = rng.nextUniform() < 0.6
@@ -131,7 +131,7 @@ public struct Shapes: ImageDataset {
             let length = rng.uniform(0.15, 0.5) * scale, angle = rng.uniform(0, 2 * .pi)
             return Distractor(isLine: isLine, a: a, b: (a.0 + length * cos(angle), a.1 + length * sin(angle)),
                               width: isLine ? rng.uniform(0.6, 1.6) * scale / 32 : rng.uniform(1.5, 3.5) * scale / 32,
-                              color: (0..<3).map { _ in Float(rng.nextUniform()) }, onTop: rng.nextUniform() < 0.2)
+                              color: (0..<3).map { _ in Float(rng.nextUniform()) }, onTop: rng.nextUniform() < 0.15)
         }
     }
 
@@ -145,7 +145,7 @@ public struct Shapes: ImageDataset {
 
         init(label: Int, size s: Int, rng: RandomGenerator, background: [Float]) {
             self.label = label
-            radius = rng.uniform(0.26, 0.42) * Double(s)
+            radius = rng.uniform(0.3, 0.45) * Double(s)
             let margin = radius * 0.8
             center = (rng.uniform(margin, Double(s) - margin), rng.uniform(margin, Double(s) - margin))
             rotation = rng.uniform(0, 2 * .pi)
@@ -158,7 +158,7 @@ public struct Shapes: ImageDataset {
                 let color = [Float(rng.nextUniform()), Float(rng.nextUniform()), Float(rng.nextUniform())]
                 var distance: Float = 0
                 for c in 0..<3 { distance += Swift.abs(color[c] - background[c]) }
-                if distance >= 0.45 { return color }
+                if distance >= 0.6 { return color }
             }
         }
 
@@ -200,7 +200,7 @@ public struct Shapes: ImageDataset {
         case "star": return inside(polygons.star, u, v)
         case "cross": return (Swift.abs(u) <= 0.3 && Swift.abs(v) <= 0.95) || (Swift.abs(v) <= 0.3 && Swift.abs(u) <= 0.95)
         case "ring": return r2 <= 0.9 && r2 >= 0.3
-        case "hexagon": return inside(polygons.hexagon, u, v)
+        case "tee": return (Swift.abs(u) <= 0.9 && v >= -0.85 && v <= -0.4) || (Swift.abs(u) <= 0.22 && v >= -0.85 && v <= 0.9)
         case "diamond": return Swift.abs(u) / 0.65 + Swift.abs(v) <= 1
         case "crescent": return r2 <= 0.85 && (u - 0.45) * (u - 0.45) + v * v > 0.5
         default: return inside(polygons.arrow, u, v)
@@ -213,7 +213,6 @@ public struct Shapes: ImageDataset {
             let r = k % 2 == 0 ? 1.0 : 0.42, a = Double(k) * .pi / 5 - .pi / 2
             return (r * cos(a), r * sin(a))
         },
-        hexagon: regular(6, radius: 0.9),
         arrow: [(-0.9, -0.25), (0.2, -0.25), (0.2, -0.65), (0.95, 0), (0.2, 0.65), (0.2, 0.25), (-0.9, 0.25)] as [(Double, Double)]
     )
 

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Tessera
+
+struct ZooCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zoo", abstract: "The catalogue of published checkpoints, and checkpoint files.",
+        subcommands: [List.self, Info.self, Verify.self, Convert.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the catalogue.")
+        func run() {
+            let rows = Catalogue.entries.map { e in
+                [e.name, e.arch, e.params, e.results.sorted { $0.key < $1.key }.map { "\($0.key.replacingOccurrences(of: "imagenet_", with: "")) \($0.value)" }.joined(separator: ", "), e.licence]
+            }
+            printTable(["name", "architecture", "params", "published ImageNet results", "licence"], rows)
+        }
+    }
+
+    struct Info: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one catalogue entry.")
+        @Argument var name: String
+        func run() throws {
+            guard let e = Catalogue.entry(named: name) else {
+                throw ValidationError("no catalogue entry \(name); see `tessera zoo list`")
+            }
+            print("""
+            \(e.name): \(e.title)
+              architecture  \(e.arch) (\(e.params) parameters)
+              source        \(e.source)
+              url           \(e.url)
+              file          \(e.file)\(e.sha256Prefix.map { " (SHA-256 starts \($0))" } ?? "")
+              weights       \(e.entry.map { "the \"\($0)\" entry" } ?? "the whole file")\(e.strip.map { ", prefixes \($0.joined(separator: " ")) stripped" } ?? "")
+              licence       \(e.licence)
+              results       \(e.results.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+              cached at     \(Catalogue.cacheFolder.appendingPathComponent(e.file).path)
+            """)
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check every key and shape of a weights file against an architecture.")
+        @Argument var file: String
+        @Option(help: "A catalogue name, a ViT name (vit_small_patch16_224) or resnet18…152.") var arch: String
+        func run() throws {
+            let url = URL(fileURLWithPath: file)
+            let model = try ModelSpec.load(config: nil, arch: arch)
+            let state: [String: Tensor]
+            if let entry = Catalogue.entry(named: arch) {
+                state = try entry.stateDict(from: url)
+            } else if url.pathExtension == "safetensors" {
+                state = try SafeTensors.read(url, widenHalfPrecision: true).tensors
+            } else {
+                let root = try TorchCheckpoint.load(url)
+                let entry = ["teacher", "model", "state_dict"].first { root[$0] != nil }
+                state = strippingPrefix("backbone.", from: strippingPrefix("module.", from: (entry.flatMap { root[$0] } ?? root).tensors()))
+            }
+            let report = Catalogue.verify(state, against: model)
+            let matched = model.stateDictKeys().count - report.missing.count - report.mismatched.count
+            print("\(file): \(state.count) tensors; \(matched) of \(model.stateDictKeys().count) keys of \(arch) match in name and shape")
+            if report.missing.isEmpty && report.unexpected.isEmpty && report.mismatched.isEmpty { print("OK"); return }
+            print(report.description)
+            throw ExitCode(1)
+        }
+    }
+
+    struct Convert: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Convert a PyTorch .pth state dict to safetensors.")
+        @Argument var input: String
+        @Argument var output: String
+        @Option(help: "The entry holding the weights in a training checkpoint (teacher, model, state_dict).") var entry: String?
+        @Option(help: "Prefixes to strip, comma-separated (module.,backbone.).") var strip: String = ""
+        func run() throws {
+            let n = try TorchCheckpoint.convert(URL(fileURLWithPath: input), to: URL(fileURLWithPath: output), entry: entry,
+                                                stripPrefixes: strip.split(separator: ",").map(String.init))
+            print("wrote \(n) tensors to \(output)")
+        }
+    }
+}
+
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let widths = header.indices.map { c in ([header] + rows).map { $0[c].count }.max() ?? 0 }
+    func line(_ cells: [String]) -> String {
+        cells.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+    }
+    print(line(header))
+    print(line(widths.map { String(repeating: "-", count: $0) }))
+    for r in rows { print(line(r)) }
+}

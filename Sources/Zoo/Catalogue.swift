@@ -1,0 +1,79 @@
+import Foundation
+import NN
+import Tensor
+
+/// The published checkpoints Tessera knows: DINO (backbones and full training checkpoints),
+/// torchvision ResNet-50 V1/V2, timm AugReg ViTs and MoCo v3, with where to get them, their
+/// licence and the results their authors report (Resources/catalogue.json).
+public enum Catalogue {
+    public struct Entry: Codable, Sendable {
+        public var name: String
+        public var title: String
+        /// The architecture: a timm-style ViT name, `resnet50`, or `resnet50_features` (no fc);
+        /// a `_in1k` suffix adds the 1000-class head.
+        public var arch: String
+        public var params: String
+        public var url: String
+        public var file: String
+        /// The first hex digits of the file's SHA-256 where the publisher gives them (torchvision).
+        public var sha256Prefix: String?
+        public var licence: String
+        public var source: String
+        /// The sub-dict of a training checkpoint that holds the weights, and prefixes to strip.
+        public var entry: String?
+        public var strip: [String]?
+        public var results: [String: Double]
+
+        enum CodingKeys: String, CodingKey {
+            case name, title, arch, params, url, file, sha256Prefix = "sha256_prefix", licence, source, entry, strip, results
+        }
+
+        /// A freshly initialised model of this entry's architecture.
+        public func makeModel() throws -> Module {
+            var name = arch
+            let head = name.hasSuffix("_in1k")
+            if head { name = String(name.dropLast(5)) }
+            if name.hasPrefix("resnet50") { return ResNet(ResNetConfig.depth(50, numClasses: name == "resnet50" ? 1000 : 0)!) }
+            guard var config = ViTConfig.named(name) else { throw CheckpointError("catalogue: unknown architecture \(arch)") }
+            config.numClasses = head ? 1000 : 0
+            return VisionTransformer(config)
+        }
+
+        /// The weights of a downloaded file, from the right sub-dict with prefixes stripped.
+        public func stateDict(from url: URL) throws -> [String: Tensor] {
+            if url.pathExtension == "safetensors" { return try SafeTensors.read(url, widenHalfPrecision: true).tensors }
+            return try TorchCheckpoint.stateDict(url, entry: entry, stripPrefixes: strip ?? [])
+        }
+    }
+
+    /// Every entry, in catalogue order.
+    public static let entries: [Entry] = {
+        guard let url = Bundle.module.url(forResource: "catalogue", withExtension: "json", subdirectory: "Resources")
+                ?? Bundle.module.url(forResource: "catalogue", withExtension: "json"),
+              let data = try? Data(contentsOf: url), let entries = try? JSONDecoder().decode([Entry].self, from: data) else {
+            fatalError("Zoo: the bundled catalogue.json is missing or invalid")
+        }
+        return entries
+    }()
+
+    public static func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+
+    /// Where fetched files go: $TESSERA_CACHE, or ~/.cache/tessera.
+    public static var cacheFolder: URL {
+        if let custom = ProcessInfo.processInfo.environment["TESSERA_CACHE"] { return URL(fileURLWithPath: custom) }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/tessera")
+    }
+
+    /// Compares a state dict with a model's keys and shapes: what is missing, unused or mis-shaped.
+    public static func verify(_ state: [String: Tensor], against model: Module) -> StateDictError {
+        let expected = model.stateDict()
+        var report = StateDictError()
+        report.missing = expected.keys.filter { state[$0] == nil }.sorted()
+        report.unexpected = state.keys.filter { expected[$0] == nil }.sorted()
+        report.mismatched = expected.keys.sorted().compactMap { k in
+            guard let t = state[k], t.shape != expected[k]!.shape else { return nil }
+            return (k, expected[k]!.shape, t.shape)
+        }
+        return report
+    }
+}

@@ -1,0 +1,234 @@
+import Autograd
+import Foundation
+import NN
+import Tensor
+import Vision
+
+/// The main experiment: a small ViT against a small ResNet of similar size, supervised on growing
+/// fractions of the training set (the ViT paper's data-scaling finding in miniature), then both
+/// pre-trained with DINO and evaluated by k-NN and a linear probe, with the ViT's DINO attention
+/// scored against the objects' masks. Writes `report.md` and figures into the output folder.
+public struct CompareOptions: Sendable {
+    public var output: URL
+    public var quick = false
+    /// Training images and test images of the built-in Shapes set (ignored with `data`).
+    public var trainCount = 4000, testCount = 1000
+    public var imageSize = 32
+    /// An image folder, CIFAR folder or MNIST folder instead of Shapes (split 80/20 when it has no test part).
+    public var data: URL?
+    public var vit = ViTConfig(imageSize: 32, patchSize: 4, embedDim: 96, depth: 4, numHeads: 3, mlpRatio: 2, numClasses: 0)
+    public var resnet = ResNetConfig(block: .basic, layers: [1, 1, 1, 1], numClasses: 0, width: 12, smallInputStem: true)
+    public var supervisedEpochs = 15
+    public var fractions = [0.125, 0.25, 0.5, 1.0]
+    public var dinoEpochs = 30
+    public var batchSize = 64
+    public var seed: UInt64 = 0
+    public var showProgress = true
+
+    public init(output: URL, quick: Bool = false) {
+        self.output = output
+        self.quick = quick
+        if quick {
+            (trainCount, testCount, supervisedEpochs, dinoEpochs) = (1500, 500, 8, 8)
+            fractions = [0.25, 1.0]
+        }
+    }
+}
+
+/// One model's numbers in the report.
+public struct ModelSummary: Codable, Sendable {
+    public var name: String
+    public var parameters: Int
+    public var gflops: Double
+    public var supervisedAccuracy: [Double]  // per fraction
+    public var supervisedImagesPerSecond: Double
+    public var supervisedSeconds: Double
+    public var dinoImagesPerSecond: Double
+    public var dinoSeconds: Double
+    public var randomKNN: Double
+    public var dinoKNN: Double
+    public var dinoKNNTop5: Double
+    public var dinoLinear: Double
+    public var supervisedLosses: [Double]
+    public var dinoLosses: [Double]
+}
+
+/// Everything `tessera compare` measured.
+public struct CompareResult: Codable, Sendable {
+    public var dataset: String
+    public var trainCount: Int, testCount: Int, classes: Int, imageSize: Int
+    public var fractions: [Double]
+    public var vit: ModelSummary
+    public var resnet: ModelSummary
+    /// Mean Jaccard of thresholded attention masks with object masks: per head of the DINO ViT, and best heads.
+    public var dinoJaccardPerHead: [Double]?
+    public var jaccardBest: [String: Double]?
+    public var seconds: Double
+}
+
+public enum Compare {
+    /// Runs the whole comparison and writes the report; returns the numbers.
+    public static func run(_ options: CompareOptions, log: (String) -> Void = { print($0) }) throws -> CompareResult {
+        let start = Date()
+        try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
+        var o = options
+        o.vit.imageSize = o.imageSize
+        let (train, test, name, masks) = try datasets(o)
+        let classes = train.classes.count
+        log("tessera compare: \(name), \(train.count) training / \(test.count) test images of \(o.imageSize)×\(o.imageSize), \(classes) classes")
+        let normalize = Normalize(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+        let trainTransform = Compose([RandomResizedCrop(o.imageSize, scale: 0.6...1), RandomHorizontalFlip(), normalize])
+
+        func makeViT(classes: Int) -> VisionTransformer {
+            var c = o.vit
+            c.numClasses = classes
+            return VisionTransformer(c)
+        }
+        func makeResNet(classes: Int) -> ResNet {
+            var c = o.resnet
+            c.numClasses = classes
+            return ResNet(c)
+        }
+        let probe = Tensor.zeros([1, 3, o.imageSize, o.imageSize])
+        func gflops(_ m: Module) -> Double {
+            m.eval()
+            return Double(FlopCounter.count { _ = noGrad { m(Variable(probe)) } }) / 1e9
+        }
+
+        var summaries: [ModelSummary] = []
+        var dinoViT: VisionTransformer?
+        var supervisedViT: VisionTransformer?
+        for (index, kind) in ["ViT", "ResNet"].enumerated() {
+            let isViT = index == 0
+            let modelName = isViT ? "ViT (patch \(o.vit.patchSize), dim \(o.vit.embedDim), depth \(o.vit.depth))"
+                : "ResNet (\(o.resnet.block.rawValue), \(o.resnet.layers.map(String.init).joined(separator: "-")), width \(o.resnet.width))"
+            let sample: Module = isViT ? makeViT(classes: classes) : makeResNet(classes: classes)
+            var summary = ModelSummary(name: modelName, parameters: sample.parameterCount(), gflops: gflops(sample),
+                                       supervisedAccuracy: [], supervisedImagesPerSecond: 0, supervisedSeconds: 0, dinoImagesPerSecond: 0,
+                                       dinoSeconds: 0, randomKNN: 0, dinoKNN: 0, dinoKNNTop5: 0, dinoLinear: 0, supervisedLosses: [], dinoLosses: [])
+            // Supervised, on growing fractions of the training set (same epochs, so fewer steps on less data).
+            for fraction in o.fractions {
+                Random.seed(o.seed &+ UInt64(index))
+                let model: Module = isViT ? makeViT(classes: classes) : makeResNet(classes: classes)
+                let subset = Subset(train, indices: Array(0..<Swift.max(o.batchSize, Int(Double(train.count) * fraction))))
+                let loader = DataLoader(subset, batchSize: o.batchSize, dropLast: true, seed: o.seed, transform: trainTransform)
+                let recipe = SupervisedRecipe(model: model, options: OptimizationOptions(learningRate: isViT ? 2e-3 : 4e-3, warmupEpochs: 2,
+                                                                                       weightDecay: 0.05, weightDecayEnd: 0.05, clipGradient: 3, labelSmoothing: 0.1),
+                                              epochs: o.supervisedEpochs, iterationsPerEpoch: loader.batchCount, batchSize: o.batchSize)
+                log("  \(kind) supervised on \(subset.count) images (\(Int(fraction * 100))%), \(o.supervisedEpochs) epochs")
+                let loop = TrainingLoop(recipe: recipe, loader: loader,
+                                        options: TrainingOptions(epochs: o.supervisedEpochs, log: o.output.appendingPathComponent("\(kind.lowercased())-supervised-\(Int(fraction * 100)).jsonl"),
+                                                                 showProgress: o.showProgress))
+                let history = try loop.run()
+                model.eval()
+                let (features, labels) = try Evaluation.features(of: test, transform: normalize) { model($0) }
+                summary.supervisedAccuracy.append(Evaluation.accuracy(logits: features, labels: labels))
+                log("    top-1 \(percent(summary.supervisedAccuracy.last!))")
+                if fraction == o.fractions.last {
+                    summary.supervisedLosses = history.map(\.loss)
+                    summary.supervisedSeconds = loop.trainingSeconds
+                    summary.supervisedImagesPerSecond = Double(history.count * o.batchSize) / Swift.max(loop.trainingSeconds, 1e-9)
+                    if isViT { supervisedViT = model as? VisionTransformer }
+                }
+            }
+            // k-NN of a random-init backbone: the floor DINO must beat.
+            Random.seed(o.seed &+ 10 &+ UInt64(index))
+            let randomBackbone: Module = isViT ? makeViT(classes: 0) : makeResNet(classes: 0)
+            randomBackbone.eval()
+            let randomTrain = try Evaluation.features(of: train, transform: normalize) { randomBackbone($0) }
+            let randomTest = try Evaluation.features(of: test, transform: normalize) { randomBackbone($0) }
+            summary.randomKNN = Evaluation.knn(train: randomTrain, test: randomTest, classes: classes).top1
+
+            // DINO pre-training on the whole training set without labels.
+            Random.seed(o.seed &+ 20 &+ UInt64(index))
+            let localSize = Swift.max(o.vit.patchSize * 2, o.imageSize / 2)
+            let localCrops = o.quick ? 2 : 4
+            let augmentation = DINOAugmentation(globalSize: o.imageSize, localSize: localSize, localCrops: localCrops,
+                                                globalScale: 0.4...1, localScale: 0.1...0.4, normalize: normalize)
+            let loader = DataLoader(train, batchSize: o.batchSize, dropLast: true, seed: o.seed &+ 1, views: augmentation)
+            let featureDim = isViT ? o.vit.embedDim : makeResNet(classes: 0).featureDim
+            let recipe = DINORecipe(makeBackbone: { isViT ? makeViT(classes: 0) : makeResNet(classes: 0) }, featureDim: featureDim,
+                                    outDim: 1024, headHidden: 512, headBottleneck: 128, crops: 2 + localCrops, epochs: o.dinoEpochs,
+                                    iterationsPerEpoch: loader.batchCount, batchSize: o.batchSize,
+                                    options: OptimizationOptions(learningRate: isViT ? 2e-3 : 4e-3, minLearningRate: 1e-5,
+                                                                 warmupEpochs: Swift.max(1, o.dinoEpochs / 10), weightDecay: 0.04, weightDecayEnd: 0.4),
+                                    teacherMomentum: 0.99, warmupTeacherTemperature: 0.04, teacherTemperature: 0.07,
+                                    warmupTeacherEpochs: Swift.max(1, o.dinoEpochs / 3))
+            log("  \(kind) DINO pre-training: \(o.dinoEpochs) epochs, 2 × \(o.imageSize)² + \(localCrops) × \(localSize)² crops")
+            let loop = TrainingLoop(recipe: recipe, loader: loader,
+                                    options: TrainingOptions(epochs: o.dinoEpochs, checkpoint: o.output.appendingPathComponent("\(kind.lowercased())-dino.safetensors"),
+                                                             log: o.output.appendingPathComponent("\(kind.lowercased())-dino.jsonl"), showProgress: o.showProgress))
+            let history = try loop.run()
+            summary.dinoLosses = history.map(\.loss)
+            summary.dinoSeconds = loop.trainingSeconds
+            summary.dinoImagesPerSecond = Double(history.count * o.batchSize) / Swift.max(loop.trainingSeconds, 1e-9)
+            let backbone = recipe.teacher.backbone
+            backbone.eval()
+            let trainFeatures = try Evaluation.features(of: train, transform: normalize) { backbone($0) }
+            let testFeatures = try Evaluation.features(of: test, transform: normalize) { backbone($0) }
+            let knn = Evaluation.knn(train: trainFeatures, test: testFeatures, classes: classes)
+            (summary.dinoKNN, summary.dinoKNNTop5) = (knn.top1, knn.top5)
+            summary.dinoLinear = Evaluation.linearProbe(train: trainFeatures, test: testFeatures, classes: classes, epochs: o.quick ? 30 : 60)
+            log("    k-NN top-1 \(percent(knn.top1)) (random init \(percent(summary.randomKNN))), linear \(percent(summary.dinoLinear))")
+            if isViT { dinoViT = backbone as? VisionTransformer }
+            summaries.append(summary)
+        }
+
+        var result = CompareResult(dataset: name, trainCount: train.count, testCount: test.count, classes: classes, imageSize: o.imageSize,
+                                   fractions: o.fractions, vit: summaries[0], resnet: summaries[1], seconds: 0)
+        // Attention masks against object masks (Shapes only): DINO, supervised and random ViTs.
+        if let masks, let dinoViT {
+            let count = Swift.min(200, test.count)
+            let images = Tensor.stack(try (0..<count).map { normalize(try test.image(at: $0), seed: 0) })
+            let objectMasks = Tensor.stack((0..<count).map { masks($0) })
+            let dino = AttentionMaps.headJaccard(dinoViT, images: images, objectMasks: objectMasks)
+            var best = ["DINO ViT": dino.best]
+            if let supervisedViT { best["supervised ViT"] = AttentionMaps.headJaccard(supervisedViT, images: images, objectMasks: objectMasks).best }
+            Random.seed(o.seed &+ 30)
+            best["random-init ViT"] = AttentionMaps.headJaccard(makeViT(classes: 0), images: images, objectMasks: objectMasks).best
+            (result.dinoJaccardPerHead, result.jaccardBest) = (dino.perHead, best)
+            log("  attention Jaccard (best head): " + best.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3f", $0.value))" }.joined(separator: ", "))
+        }
+        result.seconds = Date().timeIntervalSince(start)
+        try Report.write(result, dinoViT: dinoViT, test: test, masks: masks, normalize: normalize, to: o.output)
+        log("report: \(o.output.appendingPathComponent("report.md").path) (\(formatDuration(result.seconds)))")
+        return result
+    }
+
+    /// The training and test sets, the data set's name and, for Shapes, the object masks of the test set.
+    static func datasets(_ o: CompareOptions) throws -> (AnyImageDataset, AnyImageDataset, String, ((Int) -> Tensor)?) {
+        guard let url = o.data else {
+            let test = Shapes(count: o.testCount, imageSize: o.imageSize, seed: o.seed &+ 2)
+            return (AnyImageDataset(Shapes(count: o.trainCount, imageSize: o.imageSize, seed: o.seed &+ 1)), AnyImageDataset(test), "built-in Shapes",
+                    { test.mask(at: $0) })
+        }
+        let resize = Compose([Resize(.exactly(height: o.imageSize, width: o.imageSize))])
+        let fm = FileManager.default
+        if fm.fileExists(atPath: url.appendingPathComponent("data_batch_1.bin").path) {
+            return (AnyImageDataset(Resized(base: try CIFAR(folder: url, train: true), transform: resize)),
+                    AnyImageDataset(Resized(base: try CIFAR(folder: url, train: false), transform: resize)), "CIFAR-10", nil)
+        }
+        if fm.fileExists(atPath: url.appendingPathComponent("train-images-idx3-ubyte").path)
+            || fm.fileExists(atPath: url.appendingPathComponent("train-images-idx3-ubyte.gz").path) {
+            return (AnyImageDataset(Resized(base: try MNIST(folder: url, train: true), transform: resize)),
+                    AnyImageDataset(Resized(base: try MNIST(folder: url, train: false), transform: resize)), "MNIST", nil)
+        }
+        let folder = try ImageFolder(root: url)
+        let order = Tensor.randperm(folder.count, generator: RandomGenerator(seed: o.seed)).scalars(as: Int64.self).map { Int($0) }
+        let cut = folder.count * 4 / 5
+        return (AnyImageDataset(Resized(base: Subset(folder, indices: Array(order[..<cut])), transform: resize)),
+                AnyImageDataset(Resized(base: Subset(folder, indices: Array(order[cut...])), transform: resize)), url.lastPathComponent, nil)
+    }
+}
+
+/// A data set whose images pass through a fixed transform (resizing to the experiment's size).
+struct Resized<Base: ImageDataset>: ImageDataset {
+    let base: Base
+    let transform: Compose
+    var count: Int { base.count }
+    var classes: [String] { base.classes }
+    func image(at index: Int) throws -> Tensor { transform(try base.image(at: index), seed: 0) }
+    func label(at index: Int) -> Int { base.label(at: index) }
+}
+
+func percent(_ x: Double) -> String { String(format: "%.1f%%", x * 100) }
