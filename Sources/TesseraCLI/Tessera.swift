@@ -64,6 +64,9 @@ struct CompareCommand: ParsableCommand {
         }
         o.seed = seed
         o.showProgress = isatty(STDERR_FILENO) != 0
-        _ = try Compare.run(o)
+        _ = try Compare.run(o) { line in
+            print(line)
+            fflush(stdout)
+        }
     }
 }

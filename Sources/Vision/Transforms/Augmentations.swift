@@ -17,21 +17,24 @@ public struct DINOAugmentation: MultiViewTransform {
     public let globalScale: ClosedRange<Double>, localScale: ClosedRange<Double>
     let global1: Compose, global2: Compose, local: Compose
 
+    /// `rotation` (degrees, 0 in DINO) adds a random rotation before cropping, for data whose
+    /// classes do not depend on orientation (the built-in Shapes).
     public init(globalSize: Int = 224, localSize: Int = 96, localCrops: Int = 8,
                 globalScale: ClosedRange<Double> = 0.4...1, localScale: ClosedRange<Double> = 0.05...0.4,
-                normalize: Normalize = Normalize()) {
+                normalize: Normalize = Normalize(), rotation: Double = 0) {
         (self.globalSize, self.localSize, self.localCrops) = (globalSize, localSize, localCrops)
         (self.globalScale, self.localScale) = (globalScale, localScale)
+        let rotate: [any ImageTransform] = rotation > 0 ? [RandomRotation(degrees: rotation)] : []
         let flipAndColorJitter: [any ImageTransform] = [
             RandomHorizontalFlip(p: 0.5),
             RandomApply(ColorJitter(brightness: 0.4, contrast: 0.4, saturation: 0.2, hue: 0.1), p: 0.8),
             RandomGrayscale(p: 0.2),
         ]
-        global1 = Compose([RandomResizedCrop(globalSize, scale: globalScale, interpolation: .bicubic)] + flipAndColorJitter
+        global1 = Compose(rotate + [RandomResizedCrop(globalSize, scale: globalScale, interpolation: .bicubic)] + flipAndColorJitter
                           + [GaussianBlur(p: 1.0), normalize])
-        global2 = Compose([RandomResizedCrop(globalSize, scale: globalScale, interpolation: .bicubic)] + flipAndColorJitter
+        global2 = Compose(rotate + [RandomResizedCrop(globalSize, scale: globalScale, interpolation: .bicubic)] + flipAndColorJitter
                           + [GaussianBlur(p: 0.1), RandomSolarize(p: 0.2), normalize])
-        local = Compose([RandomResizedCrop(localSize, scale: localScale, interpolation: .bicubic)] + flipAndColorJitter
+        local = Compose(rotate + [RandomResizedCrop(localSize, scale: localScale, interpolation: .bicubic)] + flipAndColorJitter
                         + [GaussianBlur(p: 0.5), normalize])
     }
 

@@ -106,3 +106,41 @@ public struct RandomHorizontalFlip: ImageTransform {
         return image.indexSelect(axis: 2, indices: Tensor((0..<w).reversed().map { Int64($0) }))
     }
 }
+
+/// Rotates by an angle drawn uniformly from ±`degrees` about the centre, sampling bilinearly and
+/// extending the border pixels outward (`RandomRotation` with edge padding).
+public struct RandomRotation: ImageTransform {
+    public let degrees: Double
+    public init(degrees: Double) { self.degrees = degrees }
+
+    public func callAsFunction(_ image: Tensor, using rng: RandomGenerator) -> Tensor {
+        checkImage(image, "RandomRotation")
+        return Self.rotate(image, degrees: rng.uniform(-degrees, degrees))
+    }
+
+    public static func rotate(_ image: Tensor, degrees: Double) -> Tensor {
+        let x = image.converted(to: .float32).contiguous()
+        let (c, h, w) = (x.shape[0], x.shape[1], x.shape[2])
+        let out = Tensor(empty: x.shape)
+        let src = x.pointer(as: Float.self), dst = out.pointer(as: Float.self)
+        let a = degrees * .pi / 180, (ca, sa) = (cos(a), sin(a))
+        let cx = Double(w - 1) / 2, cy = Double(h - 1) / 2
+        for yy in 0..<h {
+            for xx in 0..<w {
+                // Inverse mapping: where this output pixel comes from.
+                let dx = Double(xx) - cx, dy = Double(yy) - cy
+                let sx = Swift.min(Swift.max(ca * dx + sa * dy + cx, 0), Double(w - 1))
+                let sy = Swift.min(Swift.max(-sa * dx + ca * dy + cy, 0), Double(h - 1))
+                let x0 = Int(sx), y0 = Int(sy), x1 = Swift.min(x0 + 1, w - 1), y1 = Swift.min(y0 + 1, h - 1)
+                let fx = Float(sx - Double(x0)), fy = Float(sy - Double(y0))
+                for ch in 0..<c {
+                    let p = src + ch * h * w
+                    let top = p[y0 * w + x0] * (1 - fx) + p[y0 * w + x1] * fx
+                    let bottom = p[y1 * w + x0] * (1 - fx) + p[y1 * w + x1] * fx
+                    dst[ch * h * w + yy * w + xx] = top * (1 - fy) + bottom * fy
+                }
+            }
+        }
+        return out
+    }
+}

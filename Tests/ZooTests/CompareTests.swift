@@ -1,0 +1,26 @@
+import Foundation
+import Testing
+import Tensor
+@testable import Zoo
+
+/// `tessera compare --quick` end to end: every number, figure and the report are produced.
+@Test func compareQuickWritesTheReport() throws {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-compare-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    var options = CompareOptions(output: folder, quick: true)
+    options.showProgress = false
+    let result = try Random.withGenerator(RandomGenerator(seed: 0)) { try Compare.run(options) { _ in } }
+    let report = try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8)
+    #expect(report.contains("| model | parameters |") && report.contains("## Data scaling") && report.contains("Jaccard"))
+    for figure in ["data_scaling.png", "supervised_loss.png", "dino_loss.png", "attention_maps.png",
+                   "position_embedding_similarity.png", "attention_distance.png"] {
+        #expect(report.contains(figure))
+        let image = try ImageFile.read(folder.appendingPathComponent(figure))
+        #expect(image.shape[1] > 100 && image.shape[2] > 100, "\(figure)")
+    }
+    #expect(result.vit.supervisedAccuracy.count == options.fractions.count)
+    // Both models learn something supervised; the ResNet's and ViT's sizes are comparable.
+    #expect(result.resnet.supervisedAccuracy.last! > 0.15)
+    #expect(Double(result.vit.parameters) / Double(result.resnet.parameters) < 3)
+    #expect(result.jaccardBest?["DINO ViT"] != nil)
+}
