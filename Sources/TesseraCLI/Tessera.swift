@@ -64,9 +64,7 @@ struct CompareCommand: ParsableCommand {
         }
         o.seed = seed
         o.showProgress = isatty(STDERR_FILENO) != 0
-        _ = try Compare.run(o) { line in
-            print(line)
-            fflush(stdout)
-        }
+        // Unbuffered lines, so a log piped to a file follows the run.
+        _ = try Compare.run(o) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
     }
 }

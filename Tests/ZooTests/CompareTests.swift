@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Tensor
+import Vision
 @testable import Zoo
 
 /// `tessera compare --quick` end to end: every number, figure and the report are produced.

@@ -31,7 +31,7 @@ public struct CompareOptions: Sendable {
         self.output = output
         self.quick = quick
         if quick {
-            (trainCount, testCount, supervisedEpochs, dinoEpochs) = (1200, 400, 8, 6)
+            (trainCount, testCount, supervisedEpochs, dinoEpochs) = (1600, 500, 10, 6)
             fractions = [0.25, 1.0]
         }
     }
@@ -114,7 +114,7 @@ public enum Compare {
                 let model: Module = isViT ? makeViT(classes: classes) : makeResNet(classes: classes)
                 let subset = Subset(train, indices: Array(0..<Swift.max(o.batchSize, Int(Double(train.count) * fraction))))
                 let loader = DataLoader(subset, batchSize: o.batchSize, dropLast: true, seed: o.seed, transform: trainTransform)
-                let recipe = SupervisedRecipe(model: model, options: OptimizationOptions(learningRate: isViT ? 2e-3 : 4e-3, warmupEpochs: 2,
+                let recipe = SupervisedRecipe(model: model, options: OptimizationOptions(learningRate: isViT ? 4e-3 : 1.2e-2, warmupEpochs: 1,
                                                                                        weightDecay: 0.05, weightDecayEnd: 0.05, clipGradient: 3, labelSmoothing: 0.1),
                                               epochs: o.supervisedEpochs, iterationsPerEpoch: loader.batchCount, batchSize: o.batchSize)
                 log("  \(kind) supervised on \(subset.count) images (\(Int(fraction * 100))%), \(o.supervisedEpochs) epochs")
