@@ -42,5 +42,6 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Vision", "TestSupport"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision", "TestSupport"]),
         .testTarget(name: "ZooTests", dependencies: ["Zoo", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TesseraCLI", "TestSupport"]),
     ]
 )

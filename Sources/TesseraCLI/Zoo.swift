@@ -5,7 +5,7 @@ import Tessera
 struct ZooCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zoo", abstract: "The catalogue of published checkpoints, and checkpoint files.",
-        subcommands: [List.self, Info.self, Verify.self, Convert.self])
+        subcommands: [List.self, Info.self, Fetch.self, Verify.self, Convert.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the catalogue.")
@@ -35,6 +35,25 @@ struct ZooCommand: ParsableCommand {
               results       \(e.results.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
               cached at     \(Catalogue.cacheFolder.appendingPathComponent(e.file).path)
             """)
+        }
+    }
+
+    struct Fetch: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Download a catalogue entry into the cache ($TESSERA_CACHE or ~/.cache/tessera).")
+        @Argument var name: String
+        func run() throws {
+            guard let entry = Catalogue.entry(named: name) else { throw ValidationError("no catalogue entry \(name); see `tessera zoo list`") }
+            let file = try Catalogue.fetch(entry) { received, total in
+                let done = Double(received) / 1e6
+                let line = total.map { t in
+                    let fraction = Double(received) / Double(t)
+                    let bar = String(repeating: "█", count: Int(fraction * 30)) + String(repeating: "·", count: 30 - Int(fraction * 30))
+                    return String(format: "\r%@ %.1f / %.1f MB", bar, done, Double(t) / 1e6)
+                } ?? String(format: "\r%.1f MB", done)
+                FileHandle.standardError.write(Data(line.utf8))
+            }
+            FileHandle.standardError.write(Data("\n".utf8))
+            print("\(entry.name): \(file.path)")
         }
     }
 

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Testing
+import TestSupport
+import Tessera
+@testable import TesseraCLI
+
+/// The command line, run in-process through its parsed commands.
+@Suite struct CLITests {
+    let folder: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-cli-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+
+    @Test func forwardWritesLogitsFeaturesAndAttention() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = #"{"arch": "vit", "img_size": 32, "patch_size": 8, "embed_dim": 48, "depth": 2, "num_heads": 3, "num_classes": 5}"#
+        try config.write(toFile: path("vit.json"), atomically: true, encoding: .utf8)
+        let vit = VisionTransformer(ViTConfig(imageSize: 32, patchSize: 8, embedDim: 48, depth: 2, numHeads: 3, numClasses: 5))
+        try SafeTensors.write(vit.stateDict(), to: URL(fileURLWithPath: path("vit.safetensors")))
+        let x = Tensor.randn([2, 3, 32, 32], generator: RandomGenerator(seed: 1))
+        try SafeTensors.write(["input": x], to: URL(fileURLWithPath: path("input.safetensors")))
+        var command = try ForwardCommand.parse(["--config", path("vit.json"), "--weights", path("vit.safetensors"),
+                                                "--input", path("input.safetensors"), "--output", path("out.safetensors")])
+        try command.run()
+        let out = try SafeTensors.read(URL(fileURLWithPath: path("out.safetensors"))).tensors
+        #expect(out["logits"]?.shape == [2, 5] && out["cls_features"]?.shape == [2, 48] && out["last_attention"]?.shape == [2, 3, 17, 17])
+        vit.eval()
+        expectClose(out["logits"]!, noGrad { vit(Variable(x)).data }, atol: 1e-5, rtol: 1e-5)
+
+        // An image input is resized and centre-cropped; a ResNet by name works too.
+        command = try ForwardCommand.parse(["--arch", "resnet18", "--input", fixturesDirectory.appendingPathComponent("images/rocket.jpg").path,
+                                            "--output", path("r.safetensors"), "--image-size", "64"])
+        try command.run()
+        #expect(try SafeTensors.read(URL(fileURLWithPath: path("r.safetensors"))).tensors["logits"]?.shape == [1, 1000])
+    }
+
+    @Test func damagedWeightsFailWithAMessage() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let good = try Data(contentsOf: fixturesDirectory.appendingPathComponent("dino_checkpoint.pth"))
+        try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: path("broken.pth")))
+        try SafeTensors.write(["input": Tensor.zeros([1, 3, 32, 32])], to: URL(fileURLWithPath: path("in.safetensors")))
+        let command = try ForwardCommand.parse(["--arch", "vit-s/16", "--weights", path("broken.pth"), "--input", path("in.safetensors"),
+                                                "--output", path("o.safetensors")])
+        #expect { try command.run() } throws: { "\($0)".contains("broken.pth") }
+        #expect(!FileManager.default.fileExists(atPath: path("o.safetensors")))
+    }
+
+    @Test func zooVerifyAndConvert() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let resnet = ResNet(.depth(18)!)
+        try SafeTensors.write(resnet.stateDict(), to: URL(fileURLWithPath: path("r18.safetensors")))
+        try ZooCommand.Verify.parse([path("r18.safetensors"), "--arch", "resnet18"]).run()
+        var partial = resnet.stateDict()
+        partial["fc.weight"] = nil
+        try SafeTensors.write(partial, to: URL(fileURLWithPath: path("r18-partial.safetensors")))
+        #expect(throws: ExitCode.self) { try ZooCommand.Verify.parse([path("r18-partial.safetensors"), "--arch", "resnet18"]).run() }
+        try ZooCommand.Convert.parse([fixturesDirectory.appendingPathComponent("dino_checkpoint.pth").path, path("t.safetensors"),
+                                      "--entry", "teacher", "--strip", "backbone."]).run()
+        #expect(try SafeTensors.read(URL(fileURLWithPath: path("t.safetensors"))).tensors["0.weight"] != nil)
+        #expect(Catalogue.entries.count >= 14 && Catalogue.entry(named: "dino_vits16")?.results["imagenet_knn_top1"] == 74.5)
+    }
+}
