@@ -8,6 +8,9 @@ let package = Package(
         .library(name: "Tessera", targets: ["Tessera"]),
         .executable(name: "tessera", targets: ["TesseraCLI"]),
         .executable(name: "tessera-demo", targets: ["TesseraDemo"]),
+        .executable(name: "train-vit", targets: ["TrainViT"]),
+        .executable(name: "dino-features", targets: ["DINOFeatures"]),
+        .executable(name: "attention-maps", targets: ["AttentionMaps"]),
         .executable(name: "tessera-bench", targets: ["TesseraBench"]),
     ],
     dependencies: [
@@ -35,6 +38,10 @@ let package = Package(
             "Tessera", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "TesseraDemo", dependencies: ["Tessera"]),
+        // Examples a researcher would copy; CI runs each with --tiny (Tests/CLITests/ExampleTests.swift).
+        .executableTarget(name: "TrainViT", dependencies: ["Tessera"], path: "Examples/TrainViT"),
+        .executableTarget(name: "DINOFeatures", dependencies: ["Tessera"], path: "Examples/DINOFeatures"),
+        .executableTarget(name: "AttentionMaps", dependencies: ["Tessera"], path: "Examples/AttentionMaps"),
         .executableTarget(name: "TesseraBench", dependencies: ["Tessera", "CBLAS"]),
         .target(name: "TestSupport", dependencies: ["Tensor", "Autograd"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),

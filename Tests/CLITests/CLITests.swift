@@ -64,3 +64,26 @@ import Tessera
         #expect(Catalogue.entries.count >= 14 && Catalogue.entry(named: "dino_vits16")?.results["imagenet_knn_top1"] == 74.5)
     }
 }
+
+extension CLITests {
+    @Test func trainEvaluateAndDrawAttention() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let config = #"{"arch": "vit", "img_size": 32, "patch_size": 8, "embed_dim": 24, "depth": 1, "num_heads": 2, "num_classes": 10}"#
+        try config.write(toFile: path("tiny.json"), atomically: true, encoding: .utf8)
+        try TrainCommand.parse(["supervised", "--config", path("tiny.json"), "--train-images", "64", "--epochs", "2", "--batch-size", "16",
+                                "--output", path("run")]).run()
+        let log = try String(contentsOfFile: path("run/log.jsonl"), encoding: .utf8)
+        #expect(log.split(separator: "\n").count == 8)
+        #expect(FileManager.default.fileExists(atPath: path("run/checkpoint.safetensors")))
+        // Resuming a finished run trains no further.
+        try TrainCommand.parse(["supervised", "--config", path("tiny.json"), "--train-images", "64", "--epochs", "2", "--batch-size", "16",
+                                "--output", path("run"), "--resume"]).run()
+        #expect(try String(contentsOfFile: path("run/log.jsonl"), encoding: .utf8).split(separator: "\n").count == 8)
+
+        try EvalCommand.parse(["knn", "--config", path("tiny.json"), "--train-images", "64"]).run()
+        try AttentionCommand.parse(["--arch", "vit-ti/16", "--image-size", "32", "--output", path("a.png"),
+                                    fixturesDirectory.appendingPathComponent("images/coffee.png").path]).run()
+        #expect(try ImageFile.read(URL(fileURLWithPath: path("a.png"))).shape[0] == 3)
+        #expect(throws: ValidationError.self) { try TrainCommand.parse(["mocov2", "--arch", "vit-ti/16"]).run() }
+    }
+}

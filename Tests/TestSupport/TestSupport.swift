@@ -57,3 +57,30 @@ public func expectGradients(_ inputs: [Tensor], sourceLocation: SourceLocation =
     let result = gradCheck(f, inputs: inputs)
     #expect(result.passed, "\(result)", sourceLocation: sourceLocation)
 }
+
+/// A committed fixture file: tensors by name, a module's state dict under a prefix, and the JSON
+/// in its `meta` metadata entry.
+public final class Fixture: @unchecked Sendable {
+    public let tensors: [String: Tensor]
+    public let metadata: [String: String]
+    public let meta: [String: Any]
+
+    public init(_ file: String) {
+        (tensors, metadata) = loadFixtures(file)
+        meta = metadata["meta"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] } ?? [:]
+    }
+
+    public func t(_ name: String) -> Tensor {
+        guard let t = tensors[name] else { fatalError("fixture has no tensor \(name)") }
+        return t
+    }
+
+    /// Tensors under `prefix.` with the prefix removed (a module's state dict).
+    public func state(_ prefix: String) -> [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: tensors.filter { $0.key.hasPrefix(prefix + ".") }
+            .map { (String($0.key.dropFirst(prefix.count + 1)), $0.value) })
+    }
+
+    /// Key → shape of a full-size model's PyTorch state dict, stored as `<model>.keys` in `meta`.
+    public func keys(_ model: String) -> [String: [Int]] { meta["\(model).keys"] as? [String: [Int]] ?? [:] }
+}

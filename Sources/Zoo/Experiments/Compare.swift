@@ -200,14 +200,24 @@ public enum Compare {
         return result
     }
 
-    /// The training and test sets, the data set's name and, for Shapes, the object masks of the test set.
     static func datasets(_ o: CompareOptions) throws -> (AnyImageDataset, AnyImageDataset, String, ((Int) -> Tensor)?) {
-        guard let url = o.data else {
-            let test = Shapes(count: o.testCount, imageSize: o.imageSize, seed: o.seed &+ 2)
-            return (AnyImageDataset(Shapes(count: o.trainCount, imageSize: o.imageSize, seed: o.seed &+ 1)), AnyImageDataset(test), "built-in Shapes",
+        try ExperimentData.load(o.data, imageSize: o.imageSize, trainCount: o.trainCount, testCount: o.testCount, seed: o.seed)
+    }
+}
+
+/// The data of an experiment: the built-in Shapes by default, or a folder of images, CIFAR-10
+/// binary batches or MNIST IDX files.
+public enum ExperimentData {
+    /// The training and test sets at `imageSize`, the data set's name and, for Shapes, the object
+    /// masks of the test set. Image folders without a test part are split 80/20 with `seed`.
+    public static func load(_ data: URL?, imageSize: Int, trainCount: Int = 3000, testCount: Int = 1000, seed: UInt64 = 0) throws
+        -> (train: AnyImageDataset, test: AnyImageDataset, name: String, masks: ((Int) -> Tensor)?) {
+        guard let url = data else {
+            let test = Shapes(count: testCount, imageSize: imageSize, seed: seed &+ 2)
+            return (AnyImageDataset(Shapes(count: trainCount, imageSize: imageSize, seed: seed &+ 1)), AnyImageDataset(test), "built-in Shapes",
                     { test.mask(at: $0) })
         }
-        let resize = Compose([Resize(.exactly(height: o.imageSize, width: o.imageSize))])
+        let resize = Compose([Resize(.exactly(height: imageSize, width: imageSize))])
         let fm = FileManager.default
         if fm.fileExists(atPath: url.appendingPathComponent("data_batch_1.bin").path) {
             return (AnyImageDataset(Resized(base: try CIFAR(folder: url, train: true), transform: resize)),
@@ -219,7 +229,7 @@ public enum Compare {
                     AnyImageDataset(Resized(base: try MNIST(folder: url, train: false), transform: resize)), "MNIST", nil)
         }
         let folder = try ImageFolder(root: url)
-        let order = Tensor.randperm(folder.count, generator: RandomGenerator(seed: o.seed)).scalars(as: Int64.self).map { Int($0) }
+        let order = Tensor.randperm(folder.count, generator: RandomGenerator(seed: seed)).scalars(as: Int64.self).map { Int($0) }
         let cut = folder.count * 4 / 5
         return (AnyImageDataset(Resized(base: Subset(folder, indices: Array(order[..<cut])), transform: resize)),
                 AnyImageDataset(Resized(base: Subset(folder, indices: Array(order[cut...])), transform: resize)), url.lastPathComponent, nil)

@@ -23,29 +23,45 @@ public struct OptimizationOptions: Sendable {
     }
 }
 
+/// DINO's per-iteration learning-rate (warm-up, then cosine, peak scaled by batch / 256) and
+/// weight-decay (cosine) schedules.
+struct OptimizationSchedules {
+    let learningRates: [Double], weightDecays: [Double], peakLearningRate: Double
+
+    init(_ options: OptimizationOptions, epochs: Int, iterationsPerEpoch: Int, batchSize: Int) {
+        peakLearningRate = options.learningRate * Double(batchSize) / 256
+        learningRates = Schedule.cosine(base: peakLearningRate, final: options.minLearningRate, epochs: epochs,
+                                        iterationsPerEpoch: iterationsPerEpoch, warmupEpochs: Swift.min(options.warmupEpochs, epochs))
+        weightDecays = Schedule.cosine(base: options.weightDecay, final: options.weightDecayEnd, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch)
+    }
+
+    /// Sets the optimiser's learning rate and the decayed group's weight decay for `iteration`; returns the rate.
+    func apply(to optimizer: Optimizer, iteration: Int) -> Double {
+        let i = Swift.min(iteration, learningRates.count - 1)
+        optimizer.setLearningRate(learningRates[i])
+        optimizer.groups[0].weightDecay = weightDecays[i]
+        return learningRates[i]
+    }
+}
+
 /// Supervised classification: cross-entropy on the model's logits, AdamW, cosine schedules.
 public final class SupervisedRecipe: TrainingRecipe {
     public let model: Module
     public let optimizer: Optimizer
-    let learningRates: [Double], weightDecays: [Double]
+    let schedules: OptimizationSchedules
     let options: OptimizationOptions
     public var modules: [(name: String, module: Module)] { [("model", model)] }
 
     public init(model: Module, options: OptimizationOptions, epochs: Int, iterationsPerEpoch: Int, batchSize: Int) {
         self.model = model
         self.options = options
-        let peak = options.learningRate * Double(batchSize) / 256
-        learningRates = Schedule.cosine(base: peak, final: options.minLearningRate, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch,
-                                        warmupEpochs: Swift.min(options.warmupEpochs, epochs))
-        weightDecays = Schedule.cosine(base: options.weightDecay, final: options.weightDecayEnd, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch)
-        optimizer = AdamW(ParameterGroup.dinoGroups(model, learningRate: peak, weightDecay: options.weightDecay))
+        schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch, batchSize: batchSize)
+        optimizer = AdamW(ParameterGroup.dinoGroups(model, learningRate: schedules.peakLearningRate, weightDecay: options.weightDecay))
     }
 
     public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) -> (loss: Double, learningRate: Double) {
         model.train()
-        let lr = learningRates[Swift.min(iteration, learningRates.count - 1)]
-        optimizer.setLearningRate(lr)
-        optimizer.groups[0].weightDecay = weightDecays[Swift.min(iteration, weightDecays.count - 1)]
+        let lr = schedules.apply(to: optimizer, iteration: iteration)
         let loss = Loss.crossEntropy(model(Variable(batch.images)), labels: batch.labels, labelSmoothing: options.labelSmoothing)
         optimizer.zeroGrad()
         loss.backward()
@@ -65,7 +81,8 @@ public final class DINORecipe: TrainingRecipe {
     public let teacher: MultiCropWrapper
     public let loss: DINOLoss
     public let optimizer: Optimizer
-    let learningRates: [Double], weightDecays: [Double], momenta: [Double]
+    let schedules: OptimizationSchedules
+    let momenta: [Double]
     let options: OptimizationOptions
     public let freezeLastLayerEpochs: Int
     public var modules: [(name: String, module: Module)] { [("student", student), ("teacher", teacher), ("dino_loss", loss)] }
@@ -85,20 +102,15 @@ public final class DINORecipe: TrainingRecipe {
                         warmupTeacherEpochs: warmupTeacherEpochs, epochs: epochs)
         self.options = options
         self.freezeLastLayerEpochs = freezeLastLayerEpochs
-        let peak = options.learningRate * Double(batchSize) / 256
-        learningRates = Schedule.cosine(base: peak, final: options.minLearningRate, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch,
-                                        warmupEpochs: Swift.min(options.warmupEpochs, epochs))
-        weightDecays = Schedule.cosine(base: options.weightDecay, final: options.weightDecayEnd, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch)
+        schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch, batchSize: batchSize)
         momenta = Schedule.cosine(base: teacherMomentum, final: 1, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch)
-        optimizer = AdamW(ParameterGroup.dinoGroups(student, learningRate: peak, weightDecay: options.weightDecay))
+        optimizer = AdamW(ParameterGroup.dinoGroups(student, learningRate: schedules.peakLearningRate, weightDecay: options.weightDecay))
     }
 
     public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) -> (loss: Double, learningRate: Double) {
         student.train()
         teacher.train()
-        let i = Swift.min(iteration, learningRates.count - 1)
-        optimizer.setLearningRate(learningRates[i])
-        optimizer.groups[0].weightDecay = weightDecays[i]
+        let lr = schedules.apply(to: optimizer, iteration: iteration)
         let crops = batch.views.map { Variable($0) }
         let teacherOutput = noGrad { teacher(Array(crops.prefix(2))).data }
         let value = loss(student: student(crops), teacher: teacherOutput, epoch: epoch)
@@ -109,7 +121,7 @@ public final class DINORecipe: TrainingRecipe {
             for (name, p) in student.namedParameters() where name.contains("last_layer") { p.grad = nil }
         }
         optimizer.step()
-        Schedule.emaUpdate(teacher: teacher, student: student, momentum: momenta[i])
-        return (value.data.item(), learningRates[i])
+        Schedule.emaUpdate(teacher: teacher, student: student, momentum: momenta[Swift.min(iteration, momenta.count - 1)])
+        return (value.data.item(), lr)
     }
 }

@@ -1,0 +1,151 @@
+import ArgumentParser
+import Foundation
+import Tessera
+
+/// Options shared by `train` and `eval`: the model and the data.
+struct ModelAndData: ParsableArguments {
+    @Option(help: "A model: a timm-style ViT name (vit_small_patch16_224, vit-ti/4), resnet18…152, or a catalogue name.")
+    var arch: String?
+    @Option(help: "A JSON model config with timm's names instead of --arch.")
+    var config: String?
+    @Option(help: "Image folder, CIFAR-10 binary folder or MNIST folder (default: the built-in Shapes).")
+    var data: String?
+    @Option(help: "Image size the data is drawn or resized at.")
+    var imageSize = 32
+    @Option(help: "Training images of the built-in data set.")
+    var trainImages = 3000
+
+    /// A model whose head matches the data (for training) or none (`classes` 0: features).
+    func model(classes: Int) throws -> Module {
+        if let config {
+            let data = try Data(contentsOf: URL(fileURLWithPath: config))
+            let kind = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["arch"] as? String
+            if kind == "vit" {
+                var c = try JSONDecoder().decode(ViTConfig.self, from: data)
+                c.numClasses = classes
+                return VisionTransformer(c)
+            }
+            if kind == "resnet" {
+                var c = try JSONDecoder().decode(ResNetConfig.self, from: data)
+                c.numClasses = classes
+                return ResNet(c)
+            }
+        }
+        if config == nil, let arch, arch.lowercased().hasPrefix("vit"), var c = ViTConfig.named(arch.lowercased().replacingOccurrences(of: "vit-", with: "vit_")) {
+            c.imageSize = imageSize
+            c.numClasses = classes
+            return VisionTransformer(c)
+        }
+        if config == nil, let arch, arch.hasPrefix("resnet"), let depth = Int(arch.dropFirst(6)), var c = ResNetConfig.depth(depth, numClasses: classes) {
+            c.smallInputStem = imageSize < 64
+            return ResNet(c)
+        }
+        return try ModelSpec.load(config: config, arch: arch)
+    }
+
+    func datasets() throws -> (train: AnyImageDataset, test: AnyImageDataset, name: String) {
+        let d = try ExperimentData.load(data.map { URL(fileURLWithPath: $0) }, imageSize: imageSize, trainCount: trainImages)
+        return (d.train, d.test, d.name)
+    }
+}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train a model supervised or with DINO.")
+
+    @Argument(help: "supervised or dino") var recipe: String
+    @OptionGroup var source: ModelAndData
+    @Option(help: "Epochs.") var epochs = 20
+    @Option(help: "Batch size.") var batchSize = 64
+    @Option(help: "Peak learning rate for a batch of 256 (DINO's rule).") var lr = 5e-3
+    @Option(help: "Output folder for the checkpoint and the log.") var output = "runs/train"
+    @Option(help: "Write a checkpoint every this many steps.") var checkpointEvery = 200
+    @Flag(help: "Continue from the checkpoint in the output folder.") var resume = false
+
+    func run() throws {
+        let (train, _, name) = try source.datasets()
+        let folder = URL(fileURLWithPath: output)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let normalize = Normalize(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+        let options = TrainingOptions(epochs: epochs, checkpointEvery: checkpointEvery, checkpoint: folder.appendingPathComponent("checkpoint.safetensors"),
+                                      resume: resume, log: folder.appendingPathComponent("log.jsonl"), showProgress: isatty(STDERR_FILENO) != 0)
+        let history: [StepRecord]
+        switch recipe {
+        case "supervised":
+            let model = try source.model(classes: train.classes.count)
+            let loader = DataLoader(train, batchSize: batchSize, dropLast: true,
+                                    transform: Compose([RandomResizedCrop(source.imageSize, scale: 0.6...1), RandomHorizontalFlip(), normalize]))
+            print("supervised: \(model.parameterCount()) parameters, \(train.count) images of \(name)")
+            let r = SupervisedRecipe(model: model, options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(5, epochs / 10 + 1)),
+                                     epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize)
+            history = try TrainingLoop(recipe: r, loader: loader, options: options).run()
+        case "dino":
+            let probe = try source.model(classes: 0)
+            let featureDim = noGrad { probe(Variable(Tensor.zeros([2, 3, source.imageSize, source.imageSize]))).shape[1] }
+            let views = DINOAugmentation(globalSize: source.imageSize, localSize: source.imageSize / 2, localCrops: 2, globalScale: 0.4...1,
+                                         localScale: 0.1...0.4, normalize: normalize, rotation: source.data == nil ? 180 : 0)
+            let loader = DataLoader(train, batchSize: batchSize, dropLast: true, views: views)
+            print("DINO: \(probe.parameterCount()) backbone parameters, \(train.count) images of \(name)")
+            let r = DINORecipe(makeBackbone: { try! source.model(classes: 0) }, featureDim: featureDim, outDim: 256, headHidden: 512,
+                               headBottleneck: 128, crops: 4, epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize,
+                               options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(10, epochs / 10 + 1)),
+                               teacherMomentum: 0.99, teacherTemperature: 0.02, warmupTeacherEpochs: epochs / 3)
+            history = try TrainingLoop(recipe: r, loader: loader, options: options).run()
+            try SafeTensors.write(r.teacher.backbone.stateDict(), to: folder.appendingPathComponent("teacher_backbone.safetensors"))
+        default:
+            throw ValidationError("recipe must be supervised or dino (MoCo v3's parts are in the Zoo library; its recipe is not yet)")
+        }
+        print("done: \(history.count) steps, final loss \(String(format: "%.4f", history.last?.loss ?? .nan)); files in \(folder.path)")
+    }
+}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "eval", abstract: "k-NN or linear-probe accuracy of frozen features.")
+
+    @Argument(help: "knn or linear") var method: String
+    @OptionGroup var source: ModelAndData
+    @Option(help: "Backbone weights (.safetensors or .pth).") var weights: String?
+
+    func run() throws {
+        let (train, test, name) = try source.datasets()
+        let model = try source.model(classes: 0)
+        if let weights { try ModelSpec.loadWeights(model, from: URL(fileURLWithPath: weights)) }
+        model.eval()
+        let normalize = Normalize(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+        let a = try Evaluation.features(of: train, transform: normalize) { model($0) }
+        let b = try Evaluation.features(of: test, transform: normalize) { model($0) }
+        switch method {
+        case "knn":
+            let r = Evaluation.knn(train: a, test: b, classes: train.classes.count)
+            print(String(format: "%@: weighted k-NN (k=20, T=0.07) top-1 %.2f%%, top-5 %.2f%%", name, r.top1 * 100, r.top5 * 100))
+        case "linear":
+            print(String(format: "%@: linear probe top-1 %.2f%%", name, Evaluation.linearProbe(train: a, test: b, classes: train.classes.count) * 100))
+        default: throw ValidationError("method must be knn or linear")
+        }
+    }
+}
+
+struct AttentionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "attention",
+                                                    abstract: "DINO's self-attention maps of a ViT over an image, per head, with 60%-mass masks, as a PNG.")
+    @Option(help: "A ViT name (vit_small_patch16_224) or catalogue name.") var arch = "vit_small_patch16_224"
+    @Option(help: "Weights (.pth or .safetensors).") var weights: String?
+    @Option(help: "Output PNG.") var output = "attention.png"
+    @Option(help: "Image size (resize and centre crop).") var imageSize = 224
+    @Argument(help: "The image.") var image: String
+
+    func run() throws {
+        guard let vit = try ModelSpec.load(config: nil, arch: arch) as? VisionTransformer else { throw ValidationError("\(arch) is not a ViT") }
+        if let weights { try ModelSpec.loadWeights(vit, from: URL(fileURLWithPath: weights)) }
+        vit.eval()
+        let view = Compose([Resize(imageSize), CenterCrop(imageSize)])(try ImageFile.read(URL(fileURLWithPath: image)), seed: 0)
+        let attention = AttentionMaps.classAttention(vit, images: Normalize()(view, seed: 0).unsqueezed(0))
+        let masks = AttentionMaps.thresholdMasks(attention)
+        let up = Resize(.exactly(height: imageSize, width: imageSize), interpolation: .nearest)
+        let heads = attention.shape[1]
+        var panels = [view]
+        for h in 0..<heads { panels.append(up(heatMap(attention.select(axis: 0, index: 0).select(axis: 0, index: h)), seed: 0)) }
+        for h in 0..<heads { panels.append(view * 0.3 + up(masks.select(axis: 0, index: 0).select(axis: 0, index: h).unsqueezed(0), seed: 0) * 0.7) }
+        try ImageFile.writePNG(imageGrid(panels, columns: heads + 1), to: URL(fileURLWithPath: output))
+        print("wrote \(output): \(heads) heads, attention maps (top row) and masks keeping 60% of the mass (bottom)")
+    }
+}
