@@ -143,9 +143,11 @@ enum Report {
         if let first = r.fractions.indices.first, let last = r.fractions.indices.last {
             let gapSmall = (r.resnet.supervisedAccuracy[first] - r.vit.supervisedAccuracy[first]) * 100
             let gapLarge = (r.resnet.supervisedAccuracy[last] - r.vit.supervisedAccuracy[last]) * 100
+            let trend = gapLarge < gapSmall
+                ? "the gap narrows as data grows, the ViT paper's finding: the convolution's built-in locality matters most when data is scarce, and the Transformer catches up with more of it."
+                : "the gap widens: at these sizes the ViT is still in the data-starved regime where, as the ViT paper found, the convolution's built-in locality and translation equivariance win (the paper needed tens of millions of images for the ViT to overtake)."
             s += "\nWith the fewest images the ResNet is \(String(format: "%+.1f", gapSmall)) points ahead of the ViT; with all of them, "
-                + "\(String(format: "%+.1f", gapLarge)). The ViT paper's finding is that the convolution's built-in locality "
-                + "helps most when data is scarce and the Transformer catches up as data grows.\n"
+                + "\(String(format: "%+.1f", gapLarge)): " + trend + "\n"
         }
         if let best = r.jaccardBest, let perHead = r.dinoJaccardPerHead {
             s += """
