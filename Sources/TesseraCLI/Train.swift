@@ -52,7 +52,7 @@ struct ModelAndData: ParsableArguments {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "train", abstract: "Train a model supervised or with DINO.")
 
-    @Argument(help: "supervised or dino") var recipe: String
+    @Argument(help: "supervised, dino or mocov3") var recipe: String
     @OptionGroup var source: ModelAndData
     @Option(help: "Epochs.") var epochs = 20
     @Option(help: "Batch size.") var batchSize = 64
@@ -91,8 +91,20 @@ struct TrainCommand: ParsableCommand {
                                teacherMomentum: 0.99, teacherTemperature: 0.02, warmupTeacherEpochs: epochs / 3)
             history = try TrainingLoop(recipe: r, loader: loader, options: options).run()
             try SafeTensors.write(r.teacher.backbone.stateDict(), to: folder.appendingPathComponent("teacher_backbone.safetensors"))
+        case "mocov3":
+            let probe = try source.model(classes: 0)
+            let featureDim = noGrad { probe(Variable(Tensor.zeros([2, 3, source.imageSize, source.imageSize]))).shape[1] }
+            let loader = DataLoader(train, batchSize: batchSize, dropLast: true,
+                                    views: MoCoV3Augmentation(size: source.imageSize, scale: 0.2...1, normalize: normalize))
+            print("MoCo v3: \(probe.parameterCount()) backbone parameters, \(train.count) images of \(name)")
+            let r = MoCoV3Recipe(makeBackbone: { try! source.model(classes: 0) }, featureDim: featureDim, hiddenDim: 512, outDim: 128,
+                                 epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize,
+                                 options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(10, epochs / 10 + 1), weightDecay: 0.1,
+                                                              weightDecayEnd: 0.1, clipGradient: 0))
+            history = try TrainingLoop(recipe: r, loader: loader, options: options).run()
+            try SafeTensors.write(r.base.backbone.stateDict(), to: folder.appendingPathComponent("backbone.safetensors"))
         default:
-            throw ValidationError("recipe must be supervised or dino (MoCo v3's parts are in the Zoo library; its recipe is not yet)")
+            throw ValidationError("recipe must be supervised, dino or mocov3")
         }
         print("done: \(history.count) steps, final loss \(String(format: "%.4f", history.last?.loss ?? .nan)); files in \(folder.path)")
     }

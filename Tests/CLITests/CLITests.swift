@@ -85,5 +85,10 @@ extension CLITests {
                                     fixturesDirectory.appendingPathComponent("images/coffee.png").path]).run()
         #expect(try ImageFile.read(URL(fileURLWithPath: path("a.png"))).shape[0] == 3)
         #expect(throws: ValidationError.self) { try TrainCommand.parse(["mocov2", "--arch", "vit-ti/16"]).run() }
+        for recipe in ["dino", "mocov3"] {
+            try TrainCommand.parse([recipe, "--config", path("tiny.json"), "--train-images", "32", "--epochs", "1", "--batch-size", "16",
+                                    "--output", path(recipe)]).run()
+            #expect(FileManager.default.fileExists(atPath: path("\(recipe)/log.jsonl")))
+        }
     }
 }

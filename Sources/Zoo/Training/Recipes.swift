@@ -125,3 +125,58 @@ public final class DINORecipe: TrainingRecipe {
         return (value.data.item(), lr)
     }
 }
+
+/// A backbone followed by a projection head (MoCo v3's base and momentum encoders).
+public final class ProjectedEncoder: Module {
+    public let backbone: Module
+    public let projector: Sequential
+    public init(backbone: Module, projector: Sequential) { (self.backbone, self.projector) = (backbone, projector) }
+    public override func callAsFunction(_ x: Variable) -> Variable { projector(backbone(x)) }
+}
+
+/// MoCo v3 (Chen, Xie and He) as in the official `main_moco.py`: a base encoder (backbone +
+/// 3-layer projector) with a 2-layer predictor, a momentum encoder updated by EMA (momentum
+/// from `momentum` to 1 on a cosine) before computing the keys, and the symmetric contrastive loss
+/// ctr(q1, k2) + ctr(q2, k1) with temperature τ; AdamW with warm-up and cosine schedules.
+public final class MoCoV3Recipe: TrainingRecipe {
+    public let base: ProjectedEncoder
+    public let momentumEncoder: ProjectedEncoder
+    public let predictor: Sequential
+    public let optimizer: Optimizer
+    let schedules: OptimizationSchedules
+    let momenta: [Double]
+    public let temperature: Double
+    public var modules: [(name: String, module: Module)] { [("base_encoder", base), ("momentum_encoder", momentumEncoder), ("predictor", predictor)] }
+
+    public init(makeBackbone: () -> Module, featureDim: Int, hiddenDim: Int = 4096, outDim: Int = 256, epochs: Int, iterationsPerEpoch: Int,
+                batchSize: Int, options: OptimizationOptions, momentum: Double = 0.99, temperature: Double = 0.2) {
+        base = ProjectedEncoder(backbone: makeBackbone(), projector: MoCoV3.projector(inDim: featureDim, hiddenDim: hiddenDim, outDim: outDim))
+        momentumEncoder = ProjectedEncoder(backbone: makeBackbone(), projector: MoCoV3.projector(inDim: featureDim, hiddenDim: hiddenDim, outDim: outDim))
+        try! momentumEncoder.loadStateDict(base.stateDict())
+        for p in momentumEncoder.parameters() { p.setRequiresGrad(false) }
+        predictor = MoCoV3.predictor(dim: outDim, hiddenDim: hiddenDim)
+        self.temperature = temperature
+        schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch, batchSize: batchSize)
+        momenta = Schedule.cosine(base: momentum, final: 1, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch)
+        let trainable = base.namedParameters().map { ("base." + $0.name, $0.parameter) } + predictor.namedParameters().map { ("predictor." + $0.name, $0.parameter) }
+        let decayed = trainable.filter { $0.1.rank > 1 && $0.1.requiresGrad }.map(\.1)
+        let plain = trainable.filter { $0.1.rank <= 1 && $0.1.requiresGrad }.map(\.1)
+        optimizer = AdamW([ParameterGroup(decayed, learningRate: schedules.peakLearningRate, weightDecay: options.weightDecay),
+                           ParameterGroup(plain, learningRate: schedules.peakLearningRate, weightDecay: 0)])
+    }
+
+    public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) -> (loss: Double, learningRate: Double) {
+        check(batch.views.count == 2, "MoCoV3Recipe", "expects two views per image (MoCoV3Augmentation), got \(batch.views.count)")
+        base.train(); predictor.train(); momentumEncoder.train()
+        let lr = schedules.apply(to: optimizer, iteration: iteration)
+        let (x1, x2) = (Variable(batch.views[0]), Variable(batch.views[1]))
+        let q1 = predictor(base(x1)), q2 = predictor(base(x2))
+        Schedule.emaUpdate(teacher: momentumEncoder, student: base, momentum: momenta[Swift.min(iteration, momenta.count - 1)])
+        let (k1, k2) = noGrad { (momentumEncoder(x1).data, momentumEncoder(x2).data) }
+        let loss = MoCoV3.contrastiveLoss(q1, k2, temperature: temperature) + MoCoV3.contrastiveLoss(q2, k1, temperature: temperature)
+        optimizer.zeroGrad()
+        loss.backward()
+        optimizer.step()
+        return (loss.data.item(), lr)
+    }
+}
