@@ -25,7 +25,9 @@ let package = Package(
         ),
         // zlib (Debian's zlib1g-dev) for gzip-compressed data files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Tensor", dependencies: ["CBLAS"]),
+        // Compute-bound float32 kernels compiled per CPU level and dispatched at load time.
+        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Autograd", dependencies: ["Tensor"]),
         .target(name: "NN", dependencies: ["Tensor", "Autograd"]),
         // libpng / libjpeg(-turbo) behind a C shim that turns their longjmp errors into messages.
@@ -42,7 +44,7 @@ let package = Package(
         .executableTarget(name: "TrainViT", dependencies: ["Tessera"], path: "Examples/TrainViT"),
         .executableTarget(name: "DINOFeatures", dependencies: ["Tessera"], path: "Examples/DINOFeatures"),
         .executableTarget(name: "AttentionMaps", dependencies: ["Tessera"], path: "Examples/AttentionMaps"),
-        .executableTarget(name: "TesseraBench", dependencies: ["Tessera", "CBLAS"]),
+        .executableTarget(name: "TesseraBench", dependencies: ["Tessera", "CBLAS", "CKernels"]),
         .target(name: "TestSupport", dependencies: ["Tensor", "Autograd"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TestSupport"]),

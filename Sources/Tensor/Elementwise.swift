@@ -1,3 +1,4 @@
+import CKernels
 /// Elementwise operations with NumPy broadcasting.
 ///
 /// Each family has one entry point (`unary`, `binary`, `compare`) that checks dtypes and shapes,
@@ -206,8 +207,29 @@ private func applyUnary(_ op: UnaryOp, from x: Tensor, into out: Tensor) {
     }
 }
 
-/// Runs the SIMD kernel for `op` if it has one.
+/// Runs the fastest kernel for `op` if it has one: a C kernel dispatched on the CPU's vector
+/// width (CKernels) or a SIMD16 Swift kernel.
 private func simdMap(_ op: UnaryOp, _ x: Tensor, _ out: Tensor) -> Bool {
+    switch op {
+    case .exp: cKernel(x, out, tessera_exp_f32)
+    case .gelu: cKernel(x, out, tessera_gelu_f32)
+    case .geluDerivative: cKernel(x, out, tessera_gelu_derivative_f32)
+    default: return swiftSIMDMap(op, x, out)
+    }
+    return true
+}
+
+/// Splits a contiguous float32 map across cores through a C kernel.
+private func cKernel(_ x: Tensor, _ out: Tensor, _ kernel: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void) {
+    let xp = SendablePointer(x.pointer(as: Float.self)), op = SendablePointer(out.pointer(as: Float.self))
+    let n = x.count
+    parallelChunks(n / 256 + 1, costPerItem: 1024) { r in
+        let lo = r.lowerBound * 256, hi = Swift.min(r.upperBound * 256, n)
+        if hi > lo { kernel(xp.p + lo, op.p + lo, hi - lo) }
+    }
+}
+
+private func swiftSIMDMap(_ op: UnaryOp, _ x: Tensor, _ out: Tensor) -> Bool {
     switch op {
     case .exp: simdMapKernel(x, out, SIMDExp())
     case .sigmoid: simdMapKernel(x, out, SIMDSigmoid())

@@ -8,6 +8,7 @@
 //   swift run -c release tessera-bench --torch torch.json   # adds the side-by-side PyTorch table
 //   swift run -c release tessera-bench loader FOLDER        # DINO multi-crop loader (scripts/bench_loader.py)
 import CBLAS
+import CKernels
 import Dispatch
 import Foundation
 import Tessera
@@ -47,7 +48,7 @@ var rows: [String] = []
 }
 
 let core = String(cString: openblas_get_corename())
-print("OpenBLAS core: \(core), BLAS threads: \(openblas_get_num_threads()), cores: \(coreCount)")
+print("OpenBLAS core: \(core), BLAS threads: \(openblas_get_num_threads()), cores: \(coreCount), fast kernels: \(String(cString: tessera_fast_kernels_level()))")
 print("OPENBLAS_CORETYPE=\(String(cString: getenv("OPENBLAS_CORETYPE") ?? strdup("(unset)")))\n")
 
 // MARK: matmul against raw sgemm on the same buffers

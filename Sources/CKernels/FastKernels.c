@@ -1,0 +1,99 @@
+#include "FastKernels.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__clang__)
+#define CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+#else
+#define CLONES
+#endif
+
+static inline float bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline uint32_t float_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+/* exp with |r| <= ln2/2 and a degree-6 polynomial; the same clamps as simdExp. */
+static inline float fast_exp(float input) {
+    float x = input > 88.37626f ? 88.37626f : input;
+    x = x < -87.33654f ? -87.33654f : x;
+    const float magic = 12582912.0f;
+    float shifted = x * 1.44269504f + magic;
+    float n = shifted - magic;
+    float r = x - n * 0.69314575f - n * 1.4286068e-6f;
+    float p = 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1;
+    p = p * r + 1;
+    int32_t ni = (int32_t)float_to_bits(shifted) - (int32_t)float_to_bits(magic);
+    float y = p * bits_to_float((uint32_t)(ni + 127) << 23);
+    y = input < -87.33654f ? 0.0f : y;
+    return input > 88.72283f ? __builtin_inff() : y;
+}
+
+/* exp(p - a^2/2) with a^2/2 split exactly (see simdExpMinusHalfSquare). */
+static inline float exp_minus_half_square(float a, float p) {
+    float ah = bits_to_float(float_to_bits(a) & 0xFFFFF000u);
+    float al = a - ah;
+    float r = -0.5f * al * (ah + ah + al);
+    float er = 1.0f / 24;
+    er = er * r + 1.0f / 6;
+    er = er * r + 0.5f;
+    er = er * r + 1;
+    er = er * r + 1;
+    return fast_exp(p - 0.5f * ah * ah) * er;
+}
+
+/* 2·Phi(-a) = erfc(a/sqrt 2) for a >= 0 (Numerical Recipes' Chebyshev fit). */
+static inline float gaussian_tail(float a) {
+    float t = 1 / (1 + 0.35355339f * a);
+    float p = 0.17087277f;
+    p = p * t - 0.82215223f;
+    p = p * t + 1.48851587f;
+    p = p * t - 1.13520398f;
+    p = p * t + 0.27886807f;
+    p = p * t - 0.18628806f;
+    p = p * t + 0.09678418f;
+    p = p * t + 0.37409196f;
+    p = p * t + 1.00002368f;
+    p = p * t - 1.26551223f;
+    return t * exp_minus_half_square(a, p);
+}
+
+static inline float phi(float x) {
+    float half = 0.5f * gaussian_tail(x < 0 ? -x : x);
+    return x > 0 ? 1 - half : half;
+}
+
+CLONES void tessera_exp_f32(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = fast_exp(x[i]);
+}
+
+CLONES void tessera_gelu_f32(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * phi(x[i]);
+}
+
+static inline float gelu_derivative(float x) {
+    float a = x < 0 ? -x : x;
+    return phi(x) + x * 0.39894228f * exp_minus_half_square(a, 0);
+}
+
+CLONES void tessera_gelu_derivative_f32(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = gelu_derivative(x[i]);
+}
+
+CLONES void tessera_gelu_backward_f32(const float *x, const float *g, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = g[i] * gelu_derivative(x[i]);
+}
+
+/* The clone the loader picks follows the same CPU test. */
+const char *tessera_fast_kernels_level(void) {
+#if defined(__x86_64__) && defined(__clang__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return "avx512";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2";
+#endif
+    return "baseline";
+}
