@@ -116,6 +116,9 @@ struct EvalCommand: ParsableCommand {
     @Argument(help: "knn or linear") var method: String
     @OptionGroup var source: ModelAndData
     @Option(help: "Backbone weights (.safetensors or .pth).") var weights: String?
+    @Option(help: "Also save the extracted features and labels (train_*, test_*) to this safetensors file.") var features: String?
+    @Option(help: "Linear probe on a ViT: concatenate the class tokens of the last n blocks (DINO's eval_linear).") var lastBlocks = 4
+    @Flag(help: "Linear probe on a ViT: append the average of the last block's patch tokens.") var avgpool = false
 
     func run() throws {
         let (train, test, name) = try source.datasets()
@@ -123,8 +126,17 @@ struct EvalCommand: ParsableCommand {
         if let weights { try ModelSpec.loadWeights(model, from: URL(fileURLWithPath: weights)) }
         model.eval()
         let normalize = Normalize(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
-        let a = try Evaluation.features(of: train, transform: normalize) { model($0) }
-        let b = try Evaluation.features(of: test, transform: normalize) { model($0) }
+        // DINO's eval_linear reads several blocks of a ViT; k-NN uses the final class token.
+        let extract: (Variable) -> Variable = { x in
+            if method == "linear", let vit = model as? VisionTransformer { return vit.linearFeatures(x, lastBlocks: lastBlocks, averagePool: avgpool) }
+            return model(x)
+        }
+        let a = try Evaluation.features(of: train, transform: normalize, extract: extract)
+        let b = try Evaluation.features(of: test, transform: normalize, extract: extract)
+        if let features {
+            try SafeTensors.write(["train_features": a.features, "train_labels": a.labels, "test_features": b.features, "test_labels": b.labels],
+                                  to: URL(fileURLWithPath: features))
+        }
         switch method {
         case "knn":
             let r = Evaluation.knn(train: a, test: b, classes: train.classes.count)

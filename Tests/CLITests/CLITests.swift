@@ -80,7 +80,10 @@ extension CLITests {
                                 "--output", path("run"), "--resume"]).run()
         #expect(try String(contentsOfFile: path("run/log.jsonl"), encoding: .utf8).split(separator: "\n").count == 8)
 
-        try EvalCommand.parse(["knn", "--config", path("tiny.json"), "--train-images", "64"]).run()
+        try EvalCommand.parse(["knn", "--config", path("tiny.json"), "--train-images", "64", "--features", path("f.safetensors")]).run()
+        let saved = try SafeTensors.read(URL(fileURLWithPath: path("f.safetensors"))).tensors
+        #expect(saved["train_features"]?.shape == [64, 24] && saved["test_labels"]?.shape == [1000])
+        try EvalCommand.parse(["linear", "--config", path("tiny.json"), "--train-images", "64", "--avgpool"]).run()
         try AttentionCommand.parse(["--arch", "vit-ti/16", "--image-size", "32", "--output", path("a.png"),
                                     fixturesDirectory.appendingPathComponent("images/coffee.png").path]).run()
         #expect(try ImageFile.read(URL(fileURLWithPath: path("a.png"))).shape[0] == 3)

@@ -14,7 +14,7 @@ import Vision
     let report = try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8)
     #expect(report.contains("| model | parameters |") && report.contains("## Data scaling") && report.contains("Jaccard"))
     for figure in ["data_scaling.png", "supervised_loss.png", "dino_loss.png", "attention_maps.png",
-                   "position_embedding_similarity.png", "attention_distance.png"] {
+                   "position_embedding_similarity.png", "attention_distance.png", "patch_pca.png"] {
         #expect(report.contains(figure))
         let image = try ImageFile.read(folder.appendingPathComponent(figure))
         #expect(image.shape[1] > 100 && image.shape[2] > 100, "\(figure)")

@@ -65,4 +65,22 @@ public enum AttentionMaps {
         }
         return (perHead, perHead.max() ?? 0)
     }
+
+    /// Patch features to colours (the DINO paper's PCA figure): the last block's patch tokens of
+    /// all `images` projected on their first three principal components, each scaled to 0…1,
+    /// as images [B, 3, gh, gw].
+    public static func patchPCA(_ vit: VisionTransformer, images: Tensor) throws -> Tensor {
+        let tokens = noGrad { vit.forwardFeatures(Variable(images)).data }  // [B, 1 + N, D]
+        let (b, d) = (tokens.shape[0], tokens.shape[2])
+        let gh = images.shape[2] / vit.config.patchSize, gw = images.shape[3] / vit.config.patchSize
+        let patches = tokens.slice(axis: 1, start: 1).contiguous().reshaped([b * gh * gw, d]).converted(to: .float64)
+        let centred = patches - patches.mean(axes: [0], keepDim: true)
+        let covariance = centred.T.matmul(centred) / Double(Swift.max(patches.shape[0] - 1, 1))
+        let (_, vectors) = try covariance.symmetricEigen()  // ascending eigenvalues
+        let top = vectors.slice(axis: 1, start: d - 3).indexSelect(axis: 1, indices: Tensor([Int64(2), 1, 0]))
+        var projected = centred.matmul(top)  // [B·N, 3]
+        let low = projected.min(axes: [0], keepDim: true), high = projected.max(axes: [0], keepDim: true)
+        projected = (projected - low) / (high - low + 1e-12)
+        return projected.reshaped([b, gh, gw, 3]).permuted([0, 3, 1, 2]).converted(to: .float32).contiguous()
+    }
 }

@@ -27,7 +27,8 @@ enum Report {
             try attentionFigure(vit, images: batch, raw: raw, masks: masks).writePNG(to: folder.appendingPathComponent("attention_maps.png"))
             try positionSimilarityFigure(vit).writePNG(to: folder.appendingPathComponent("position_embedding_similarity.png"))
             try attentionDistanceChart(vit, images: batch).render().writePNG(to: folder.appendingPathComponent("attention_distance.png"))
-            figures += ["attention_maps.png", "position_embedding_similarity.png", "attention_distance.png"]
+            try pcaFigure(vit, images: batch, raw: raw).writePNG(to: folder.appendingPathComponent("patch_pca.png"))
+            figures += ["attention_maps.png", "position_embedding_similarity.png", "attention_distance.png", "patch_pca.png"]
         }
         try markdown(r, figures: figures).write(to: folder.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
         try JSONEncoder().encode(r).write(to: folder.appendingPathComponent("results.json"))
@@ -64,6 +65,20 @@ enum Report {
             }
             let overlay = raw[i] * 0.35 + Resize(.exactly(height: s, width: s), interpolation: .nearest)(union.unsqueezed(0), seed: 0) * 0.65
             canvas.draw(up(overlay), x: 6 + (2 + heads) * cell, y: y)
+        }
+        return canvas
+    }
+
+    /// Each image beside its patch features' first three principal components as RGB (DINO's PCA figure).
+    static func pcaFigure(_ vit: VisionTransformer, images: Tensor, raw: [Tensor]) throws -> Canvas {
+        let colours = try AttentionMaps.patchPCA(vit, images: images)
+        let s = images.shape[2], scale = Swift.max(1, 96 / s), cell = s * scale + 6
+        var canvas = Canvas(width: 2 * cell + 6, height: raw.count * cell + 30)
+        canvas.text("image   patch PCA", x: 6, y: 8)
+        let up = Resize(.exactly(height: s * scale, width: s * scale), interpolation: .nearest)
+        for i in 0..<raw.count {
+            canvas.draw(up(raw[i], seed: 0), x: 6, y: 24 + i * cell)
+            canvas.draw(up(colours.select(axis: 0, index: i), seed: 0), x: 6 + cell, y: 24 + i * cell)
         }
         return canvas
     }
