@@ -97,3 +97,52 @@ const char *tessera_fast_kernels_level(void) {
 #endif
     return "baseline";
 }
+
+typedef float float16v __attribute__((ext_vector_type(16)));
+
+/* Sum of n floats with 16 independent lanes (a plain loop stays serial without reassociation). */
+static inline float sum_f32(const float *x, size_t n) {
+    float16v acc = 0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float16v v;
+        memcpy(&v, x + i, sizeof v);
+        acc += v;
+    }
+    float s = 0;
+    for (int k = 0; k < 16; k++) s += acc[k];
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+/* Softmax (log = 0) or log-softmax (log = 1) of `rows` contiguous rows of length n. A NaN in a
+   row makes the row NaN; a row of -inf uses shift 0, as the Swift kernel does. */
+CLONES void tessera_softmax_rows_f32(const float *x, float *y, size_t rows, size_t n, int log) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        float16v mv = -__builtin_inff();
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            float16v v;
+            memcpy(&v, xr + i, sizeof v);
+            mv = v > mv ? v : mv;
+        }
+        float m = -__builtin_inff();
+        for (int k = 0; k < 16; k++) m = mv[k] > m ? mv[k] : m;
+        for (; i < n; i++) m = xr[i] > m ? xr[i] : m;
+        int nan = 0;
+        for (i = 0; i < n; i++) nan |= xr[i] != xr[i];
+        if (nan) m = __builtin_nanf("");
+        else if (m == -__builtin_inff()) m = 0;
+        for (i = 0; i < n; i++) yr[i] = fast_exp(xr[i] - m);
+        float s = sum_f32(yr, n);
+        if (log) {
+            float lse = m + __builtin_logf(s);
+            for (i = 0; i < n; i++) yr[i] = xr[i] - lse;
+        } else {
+            float inv = 1 / s;
+            for (i = 0; i < n; i++) yr[i] *= inv;
+        }
+    }
+}

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Softmax and log-softmax along an axis, forward and backward, one fused pass per row.
 ///
 /// Rows are the chosen axis made innermost: a contiguous tensor reduced along its last axis is
@@ -43,6 +45,14 @@ extension Tensor {
 private enum RowKernel { case softmax, logSoftmax, softmaxBackward, logSoftmaxBackward }
 
 private func rowKernel<T: FloatElement>(_: T.Type, _ kind: RowKernel, _ inputs: [Tensor], _ out: Tensor, _ rows: Int, _ n: Int) {
+    if T.self == Float.self && (kind == .softmax || kind == .logSoftmax) {
+        // The C kernel compiled for the CPU's vector width (CKernels).
+        let x = SendablePointer(inputs[0].pointer(as: Float.self)), o = SendablePointer(out.pointer(as: Float.self))
+        parallelChunks(rows, costPerItem: n * 8) { range in
+            tessera_softmax_rows_f32(x.p + range.lowerBound * n, o.p + range.lowerBound * n, range.count, n, kind == .logSoftmax ? 1 : 0)
+        }
+        return
+    }
     let x = SendablePointer(inputs[0].pointer(as: T.self)), o = SendablePointer(out.pointer(as: T.self))
     let g = SendablePointer(inputs.count > 1 ? inputs[1].pointer(as: T.self) : x.p)
     parallelChunks(rows, costPerItem: n * 8) { range in

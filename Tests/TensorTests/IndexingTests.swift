@@ -56,4 +56,18 @@ import Testing
         let long = Tensor.randn([3, 197], generator: RandomGenerator(seed: 1)).softmax()
         expectClose(long.sum(axis: 1), [1, 1, 1], atol: 1e-5)
     }
+
+    @Test func nanAndMaskedRowsBehaveAsPyTorch() {
+        // 20-long rows: the vector body and the tail. A NaN anywhere makes the row NaN; a masked
+        // (−∞) entry gets probability 0; a fully masked row is NaN in PyTorch too (0/0).
+        var rows = [[Float]](repeating: (0..<20).map { Float($0) / 10 }, count: 3)
+        rows[0][17] = .nan
+        rows[1][3] = -.infinity
+        let s = Tensor(rows).softmax().scalars(as: Float.self)
+        #expect(s[0..<20].allSatisfy { $0.isNaN })
+        #expect(s[23] == 0 && abs(s[20..<40].reduce(0, +) - 1) < 1e-5)
+        #expect(abs(s[40..<60].reduce(0, +) - 1) < 1e-5)
+        let masked = Tensor([[Float](repeating: -.infinity, count: 20)]).logSoftmax().scalars(as: Float.self)
+        #expect(masked.allSatisfy { $0.isNaN })
+    }
 }

@@ -10,6 +10,8 @@ void tessera_gelu_f32(const float *x, float *y, size_t n);
 void tessera_gelu_derivative_f32(const float *x, float *y, size_t n);
 /// y = g · GELU'(x): the backward of GELU in one pass.
 void tessera_gelu_backward_f32(const float *x, const float *g, float *y, size_t n);
+/// Softmax (log = 0) or log-softmax (log = 1) over each of `rows` contiguous rows of length n.
+void tessera_softmax_rows_f32(const float *x, float *y, size_t rows, size_t n, int log);
 /// Returns the name of the clone the loader picked, for benchmarks ("avx512", "avx2", "baseline").
 const char *tessera_fast_kernels_level(void);
 
