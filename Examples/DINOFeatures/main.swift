@@ -8,17 +8,13 @@ import Tessera
 let arguments = Array(CommandLine.arguments.dropFirst())
 let tiny = arguments.contains("--tiny")
 let train = Shapes(count: tiny ? 128 : 2000, seed: 1), test = Shapes(count: tiny ? 64 : 500, seed: 2)
-let normalize = Normalize(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+let normalize = ExperimentData.normalize
 
 let backbone: VisionTransformer
 if let weights = arguments.first(where: { !$0.hasPrefix("--") && !$0.hasPrefix("vit") }) {
     let name = arguments.firstIndex(of: "--arch").map { arguments[$0 + 1] } ?? "vit_small_patch16_224"
     backbone = VisionTransformer(ViTConfig.named(name)!)
-    let url = URL(fileURLWithPath: weights)
-    let state = url.pathExtension == "safetensors" ? try SafeTensors.read(url).tensors
-        : try TorchCheckpoint.stateDict(url, entry: try TorchCheckpoint.load(url)["teacher"] == nil ? nil : "teacher",
-                                       stripPrefixes: ["module.", "backbone."])
-    try backbone.loadStateDict(state, strict: false)
+    try backbone.loadStateDict(TorchCheckpoint.modelWeights(URL(fileURLWithPath: weights)), strict: false)
 } else {
     let config = ViTConfig(imageSize: 32, patchSize: 4, embedDim: 96, depth: tiny ? 1 : 4, numHeads: 3, mlpRatio: 2)
     let views = DINOAugmentation(globalSize: 32, localSize: 16, localCrops: 2, globalScale: 0.4...1, localScale: 0.1...0.4,

@@ -61,15 +61,22 @@ struct ForwardCommand: ParsableCommand {
 
 /// Building models from configs or names, and loading weights from either file format.
 enum ModelSpec {
-    static func load(config: String?, arch: String?) throws -> Module {
+    /// `classes`, when given, replaces the head size of a config file.
+    static func load(config: String?, arch: String?, classes: Int? = nil) throws -> Module {
         if let config {
             let data = try Data(contentsOf: URL(fileURLWithPath: config))
             guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any], let kind = object["arch"] as? String else {
                 throw ValidationError("\(config): expected a JSON object with \"arch\": \"vit\" or \"resnet\"")
             }
             switch kind {
-            case "vit": return VisionTransformer(try JSONDecoder().decode(ViTConfig.self, from: data))
-            case "resnet": return ResNet(try JSONDecoder().decode(ResNetConfig.self, from: data))
+            case "vit":
+                var c = try JSONDecoder().decode(ViTConfig.self, from: data)
+                if let classes { c.numClasses = classes }
+                return VisionTransformer(c)
+            case "resnet":
+                var c = try JSONDecoder().decode(ResNetConfig.self, from: data)
+                if let classes { c.numClasses = classes }
+                return ResNet(c)
             default: throw ValidationError("\(config): unknown arch \"\(kind)\" (vit or resnet)")
             }
         }
@@ -82,15 +89,7 @@ enum ModelSpec {
 
     /// Loads safetensors or .pth weights, picking the state dict and stripping DINO/DDP prefixes.
     static func loadWeights(_ model: Module, from url: URL) throws {
-        var state: [String: Tensor]
-        if url.pathExtension == "safetensors" {
-            state = try SafeTensors.read(url, widenHalfPrecision: true).tensors
-        } else {
-            let root = try TorchCheckpoint.load(url)
-            let entry = ["teacher", "model", "state_dict"].first { root[$0] != nil }
-            state = (entry.flatMap { root[$0] } ?? root).tensors()
-        }
-        for prefix in ["module.", "backbone."] { state = strippingPrefix(prefix, from: state) }
+        let state = try TorchCheckpoint.modelWeights(url)
         let report = try model.loadStateDict(state, strict: false)
         let expected = Set(model.stateDictKeys())
         if report.missing.count == expected.count { throw StateDictError(missing: report.missing, unexpected: report.unexpected) }

@@ -17,30 +17,17 @@ struct ModelAndData: ParsableArguments {
 
     /// A model whose head matches the data (for training) or none (`classes` 0: features).
     func model(classes: Int) throws -> Module {
-        if let config {
-            let data = try Data(contentsOf: URL(fileURLWithPath: config))
-            let kind = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["arch"] as? String
-            if kind == "vit" {
-                var c = try JSONDecoder().decode(ViTConfig.self, from: data)
-                c.numClasses = classes
-                return VisionTransformer(c)
-            }
-            if kind == "resnet" {
-                var c = try JSONDecoder().decode(ResNetConfig.self, from: data)
-                c.numClasses = classes
-                return ResNet(c)
-            }
-        }
-        if config == nil, let arch, arch.lowercased().hasPrefix("vit"), var c = ViTConfig.named(arch.lowercased().replacingOccurrences(of: "vit-", with: "vit_")) {
+        if let config { return try ModelSpec.load(config: config, arch: nil, classes: classes) }
+        if let arch, arch.lowercased().hasPrefix("vit"), var c = ViTConfig.named(arch.lowercased().replacingOccurrences(of: "vit-", with: "vit_")) {
             c.imageSize = imageSize
             c.numClasses = classes
             return VisionTransformer(c)
         }
-        if config == nil, let arch, arch.hasPrefix("resnet"), let depth = Int(arch.dropFirst(6)), var c = ResNetConfig.depth(depth, numClasses: classes) {
+        if let arch, arch.hasPrefix("resnet"), let depth = Int(arch.dropFirst(6)), var c = ResNetConfig.depth(depth, numClasses: classes) {
             c.smallInputStem = imageSize < 64
             return ResNet(c)
         }
-        return try ModelSpec.load(config: config, arch: arch)
+        return try ModelSpec.load(config: nil, arch: arch)
     }
 
     func datasets() throws -> (train: AnyImageDataset, test: AnyImageDataset, name: String) {
@@ -65,7 +52,7 @@ struct TrainCommand: ParsableCommand {
         let (train, _, name) = try source.datasets()
         let folder = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let normalize = Normalize(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+        let normalize = ExperimentData.normalize
         let options = TrainingOptions(epochs: epochs, checkpointEvery: checkpointEvery, checkpoint: folder.appendingPathComponent("checkpoint.safetensors"),
                                       resume: resume, log: folder.appendingPathComponent("log.jsonl"), showProgress: isatty(STDERR_FILENO) != 0)
         let history: [StepRecord]
@@ -125,7 +112,7 @@ struct EvalCommand: ParsableCommand {
         let model = try source.model(classes: 0)
         if let weights { try ModelSpec.loadWeights(model, from: URL(fileURLWithPath: weights)) }
         model.eval()
-        let normalize = Normalize(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+        let normalize = ExperimentData.normalize
         // DINO's eval_linear reads several blocks of a ViT; k-NN uses the final class token.
         let extract: (Variable) -> Variable = { x in
             if method == "linear", let vit = model as? VisionTransformer { return vit.linearFeatures(x, lastBlocks: lastBlocks, averagePool: avgpool) }
@@ -163,13 +150,8 @@ struct AttentionCommand: ParsableCommand {
         vit.eval()
         let view = Compose([Resize(imageSize), CenterCrop(imageSize)])(try ImageFile.read(URL(fileURLWithPath: image)), seed: 0)
         let attention = AttentionMaps.classAttention(vit, images: Normalize()(view, seed: 0).unsqueezed(0))
-        let masks = AttentionMaps.thresholdMasks(attention)
-        let up = Resize(.exactly(height: imageSize, width: imageSize), interpolation: .nearest)
         let heads = attention.shape[1]
-        var panels = [view]
-        for h in 0..<heads { panels.append(up(heatMap(attention.select(axis: 0, index: 0).select(axis: 0, index: h)), seed: 0)) }
-        for h in 0..<heads { panels.append(view * 0.3 + up(masks.select(axis: 0, index: 0).select(axis: 0, index: h).unsqueezed(0), seed: 0) * 0.7) }
-        try ImageFile.writePNG(imageGrid(panels, columns: heads + 1), to: URL(fileURLWithPath: output))
+        try ImageFile.writePNG(AttentionMaps.figure(image: view, attention: attention.select(axis: 0, index: 0)), to: URL(fileURLWithPath: output))
         print("wrote \(output): \(heads) heads, attention maps (top row) and masks keeping 60% of the mass (bottom)")
     }
 }

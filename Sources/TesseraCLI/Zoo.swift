@@ -67,12 +67,8 @@ struct ZooCommand: ParsableCommand {
             let state: [String: Tensor]
             if let entry = Catalogue.entry(named: arch) {
                 state = try entry.stateDict(from: url)
-            } else if url.pathExtension == "safetensors" {
-                state = try SafeTensors.read(url, widenHalfPrecision: true).tensors
             } else {
-                let root = try TorchCheckpoint.load(url)
-                let entry = ["teacher", "model", "state_dict"].first { root[$0] != nil }
-                state = strippingPrefix("backbone.", from: strippingPrefix("module.", from: (entry.flatMap { root[$0] } ?? root).tensors()))
+                state = try TorchCheckpoint.modelWeights(url)
             }
             let report = Catalogue.verify(state, against: model)
             let matched = model.stateDictKeys().count - report.missing.count - report.mismatched.count

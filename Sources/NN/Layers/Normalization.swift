@@ -65,8 +65,9 @@ public class BatchNorm: Module {
                 numBatchesTracked.value = numBatchesTracked.value + 1
             }
         } else {
-            let mean = runningMean!.value.reshaped(statShape), variance = runningVar!.value.reshaped(statShape)
-            normalized = x * Variable((variance + epsilon).rsqrt()) - Variable(mean * (variance + epsilon).rsqrt())
+            let mean = runningMean!.value.reshaped(statShape)
+            let scale = (runningVar!.value.reshaped(statShape) + epsilon).rsqrt()
+            normalized = x * Variable(scale) - Variable(mean * scale)
         }
         guard let weight, let bias else { return normalized }
         return normalized * weight.reshaped(statShape) + bias.reshaped(statShape)

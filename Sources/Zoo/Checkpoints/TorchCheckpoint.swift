@@ -1,4 +1,5 @@
 import Foundation
+import NN
 import Tensor
 
 /// PyTorch `.pth` / `.pt` files as `torch.save` writes them (a ZIP archive holding `data.pkl`
@@ -66,6 +67,22 @@ public enum TorchCheckpoint {
                                  uniquingKeysWith: { a, _ in a })
         }
         return tensors
+    }
+
+    /// The model weights in a file whatever its layout: a safetensors file, a `.pth` state dict,
+    /// or a training checkpoint whose `teacher`, `model` or `state_dict` entry holds them; the
+    /// `module.` (DistributedDataParallel) and `backbone.` (DINO) prefixes are removed.
+    public static func modelWeights(_ url: URL) throws -> [String: Tensor] {
+        var state: [String: Tensor]
+        if url.pathExtension == "safetensors" {
+            state = try SafeTensors.read(url, widenHalfPrecision: true).tensors
+        } else {
+            let root = try load(url)
+            let entry = ["teacher", "model", "state_dict"].first { root[$0] != nil }
+            state = (entry.flatMap { root[$0] } ?? root).tensors()
+        }
+        for prefix in ["module.", "backbone."] { state = strippingPrefix(prefix, from: state) }
+        return state
     }
 
     static func topLevelKeys(_ value: PickleValue) -> String {

@@ -2,6 +2,7 @@ import Autograd
 import Foundation
 import NN
 import Tensor
+import Vision
 
 /// DINO's self-attention maps: the class token's attention to the patches in the last block, per
 /// head, and the masks that keep a given share of the attention mass (`visualize_attention.py`).
@@ -82,5 +83,19 @@ public enum AttentionMaps {
         let low = projected.min(axes: [0], keepDim: true), high = projected.max(axes: [0], keepDim: true)
         projected = (projected - low) / (high - low + 1e-12)
         return projected.reshaped([b, gh, gw, 3]).permuted([0, 3, 1, 2]).converted(to: .float32).contiguous()
+    }
+
+    /// DINO's figure for one image [3, H, W] in 0…1 and its class attention [heads, gh, gw]: the
+    /// image and each head's heat map in the first row, and each head's mask keeping `mass` of the
+    /// attention laid over the image in the second.
+    public static func figure(image: Tensor, attention: Tensor, mass: Double = 0.6) -> Tensor {
+        let (h, w) = (image.shape[1], image.shape[2])
+        let up = Resize(.exactly(height: h, width: w), interpolation: .nearest)
+        let masks = thresholdMasks(attention.unsqueezed(0), mass: mass).select(axis: 0, index: 0)
+        let heads = attention.shape[0]
+        var panels = [image]
+        for k in 0..<heads { panels.append(up(heatMap(attention.select(axis: 0, index: k)), seed: 0)) }
+        for k in 0..<heads { panels.append(image * 0.3 + up(masks.select(axis: 0, index: k).unsqueezed(0), seed: 0) * 0.7) }
+        return imageGrid(panels, columns: heads + 1)
     }
 }

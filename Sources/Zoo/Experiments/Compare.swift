@@ -78,7 +78,7 @@ public enum Compare {
         let (train, test, name, masks) = try datasets(o)
         let classes = train.classes.count
         log("tessera compare: \(name), \(train.count) training / \(test.count) test images of \(o.imageSize)×\(o.imageSize), \(classes) classes")
-        let normalize = Normalize(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+        let normalize = ExperimentData.normalize
         let trainTransform = Compose([RandomResizedCrop(o.imageSize, scale: 0.6...1), RandomHorizontalFlip(), normalize])
 
         func makeViT(classes: Int) -> VisionTransformer {
@@ -150,7 +150,7 @@ public enum Compare {
                                                 globalScale: 0.4...1, localScale: 0.1...0.4, normalize: normalize,
                                                 rotation: masks == nil ? 0 : 180)
             let loader = DataLoader(train, batchSize: o.batchSize, dropLast: true, seed: o.seed &+ 1, views: augmentation)
-            let featureDim = isViT ? o.vit.embedDim : makeResNet(classes: 0).featureDim
+            let featureDim = (sample as? ResNet)?.featureDim ?? o.vit.embedDim
             let recipe = DINORecipe(makeBackbone: { isViT ? makeViT(classes: 0) : makeResNet(classes: 0) }, featureDim: featureDim,
                                     outDim: 256, headHidden: 512, headBottleneck: 128, crops: 2 + localCrops, epochs: o.dinoEpochs,
                                     iterationsPerEpoch: loader.batchCount, batchSize: o.batchSize,
@@ -208,6 +208,9 @@ public enum Compare {
 /// The data of an experiment: the built-in Shapes by default, or a folder of images, CIFAR-10
 /// binary batches or MNIST IDX files.
 public enum ExperimentData {
+    /// The experiments' input normalisation: 0…1 pixels to about −2…2 (mean 0.5, std 0.25 per channel).
+    public static let normalize = Normalize(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+
     /// The training and test sets at `imageSize`, the data set's name and, for Shapes, the object
     /// masks of the test set. Image folders without a test part are split 80/20 with `seed`.
     public static func load(_ data: URL?, imageSize: Int, trainCount: Int = 3000, testCount: Int = 1000, seed: UInt64 = 0) throws

@@ -60,7 +60,7 @@ enum Report {
             var union = Tensor.zeros([attention.shape[2], attention.shape[3]])
             for h in 0..<heads {
                 let map = attention.select(axis: 0, index: i).select(axis: 0, index: h)
-                canvas.draw(up(Resize(.exactly(height: s, width: s), interpolation: .nearest)(heatMap(map), seed: 0)), x: 6 + (2 + h) * cell, y: y)
+                canvas.draw(up(heatMap(map)), x: 6 + (2 + h) * cell, y: y)
                 union = union.maximum(thresholded.select(axis: 0, index: i).select(axis: 0, index: h))
             }
             let overlay = raw[i] * 0.35 + Resize(.exactly(height: s, width: s), interpolation: .nearest)(union.unsqueezed(0), seed: 0) * 0.65

@@ -100,6 +100,7 @@ public final class TrainingLoop<D: ImageDataset> {
         }
         defer { try? logHandle?.close() }
         let progress = ProgressBar(total: total, enabled: options.showProgress)
+        let encoder = JSONEncoder()
         while step < total {
             let epoch = step / perEpoch
             let batches = loader.batches(epoch: epoch, from: step % perEpoch)
@@ -115,7 +116,7 @@ public final class TrainingLoop<D: ImageDataset> {
                 let record = StepRecord(step: step, epoch: epoch, loss: loss, learningRate: lr,
                                         imagesPerSecond: Double(batch.images.shape[0]) / Swift.max(seconds, 1e-9))
                 history.append(record)
-                if let logHandle, let line = try? JSONEncoder().encode(record) { logHandle.write(line + Data("\n".utf8)) }
+                if let logHandle, let line = try? encoder.encode(record) { logHandle.write(line + Data("\n".utf8)) }
                 step += 1
                 progress.update(step: step, loss: loss, learningRate: lr, imagesPerSecond: record.imagesPerSecond)
                 if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 { try save(step: step) }
