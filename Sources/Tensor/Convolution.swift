@@ -126,7 +126,7 @@ private struct ConvLayout {
         let shape = pointwise ? [shape[0], 0] : shape  // pointwise convolutions need no buffers
         if workers == 1 {
             let scratch = Tensor(empty: shape, dtype: dtype)
-            for i in 0..<n { body(i, 0, scratch) }
+            Tensor.withBLASThreads { for i in 0..<n { body(i, 0, scratch) } }
             return
         }
         withoutActuallyEscaping(body) { body in

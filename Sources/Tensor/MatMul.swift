@@ -1,5 +1,6 @@
 import CBLAS
 import Dispatch
+import Synchronization
 
 /// Matrix products through OpenBLAS `cblas_sgemm` / `cblas_dgemm`.
 ///
@@ -52,9 +53,11 @@ extension Tensor {
         // Fold the batch into M when b is shared across the batch and a's rows are evenly spaced.
         let bShared = b.strides.dropLast(2).allSatisfy { $0 == 0 }
         if batchCount > 1, bShared, !opA.transposed, foldsIntoRows(a, m: m, ld: opA.ld) {
-            runGEMM(dtype: out.dtype, opA, opB, m: m * batchCount, n: n, k: k,
-                    a: a.storage.base, aOffset: a.offset, b: b.storage.base, bOffset: b.offset,
-                    c: out.storage.base, cOffset: out.offset, beta: beta)
+            withBLASThreads(serial: serial) {
+                runGEMM(dtype: out.dtype, opA, opB, m: m * batchCount, n: n, k: k,
+                        a: a.storage.base, aOffset: a.offset, b: b.storage.base, bOffset: b.offset,
+                        c: out.storage.base, cOffset: out.offset, beta: beta)
+            }
             return
         }
         let batchStridesA = Array(a.strides.dropLast(2)), batchStridesB = Array(b.strides.dropLast(2))
@@ -80,20 +83,33 @@ extension Tensor {
                 for i in stride(from: c, to: batchCount, by: coreCount) { work.value(i) }
             }
         } else {
-            for i in 0..<batchCount { one(i) }
+            withBLASThreads(serial: serial) { for i in 0..<batchCount { one(i) } }
         }
+    }
+
+    /// OpenBLAS's thread count is process-wide, and a product computed on one thread differs in
+    /// its last bits from the same product on two. Regions that switch to one thread per core
+    /// hold this lock, and so do threaded products, so that concurrent callers (tests running in
+    /// parallel, two models trained at once) never change each other's results.
+    static let blasThreadCount = Mutex(())
+
+    /// Runs threaded BLAS work under ``blasThreadCount``; `serial` work runs inside a region that holds it already.
+    static func withBLASThreads<R>(serial: Bool = false, _ body: () -> R) -> R {
+        serial ? body() : blasThreadCount.withLock { _ in body() }
     }
 
     /// Runs `body(core)` once per core, each calling BLAS single-threaded: threaded OpenBLAS inside
     /// concurrent work oversubscribes the cores (≈ 5× slower, see PERF_NOTES).
     static func withSingleThreadedBLASPerCore(_ body: (Int) -> Void) {
-        let saved = openblas_get_num_threads()
-        openblas_set_num_threads(1)
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: coreCount) { box.value($0) }
+        withBLASThreads {
+            let saved = openblas_get_num_threads()
+            openblas_set_num_threads(1)
+            withoutActuallyEscaping(body) { body in
+                let box = UncheckedBox(body)
+                DispatchQueue.concurrentPerform(iterations: coreCount) { box.value($0) }
+            }
+            openblas_set_num_threads(saved)
         }
-        openblas_set_num_threads(saved)
     }
 
     /// Whether the batch axes of `a` step by exactly one m-row block, so [batch…, m, k] is one matrix.

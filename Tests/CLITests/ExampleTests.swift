@@ -16,16 +16,34 @@ import TestSupport
     }
 
     func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let child = try Child(Self.executable(name), arguments, standardError: false)
+        child.process.waitUntilExit()
+        return (child.process.terminationStatus, try child.output())
+    }
+
+    /// A child process whose output goes to a temporary file, not a pipe: a blocking read of a
+    /// pipe fails with EINTR in Foundation when another child exits meanwhile (tests run in parallel).
+    struct Child {
         let process = Process()
-        process.executableURL = Self.executable(name)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-child-\(UUID().uuidString).txt")
+
+        init(_ executable: URL, _ arguments: [String], standardError: Bool) throws {
+            FileManager.default.createFile(atPath: file.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: file)
+            process.executableURL = executable
+            process.arguments = arguments
+            process.standardOutput = handle
+            process.standardError = standardError ? handle : FileHandle.nullDevice
+            try process.run()
+            try handle.close()
+        }
+
+        /// Everything written so far; removes the file once the process has exited.
+        func output() throws -> String {
+            let text = try String(contentsOf: file, encoding: .utf8)
+            if !process.isRunning { try? FileManager.default.removeItem(at: file) }
+            return text
+        }
     }
 
     @Test func trainViT() throws {
@@ -49,21 +67,16 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: folder) }
         let arguments = ["train", "supervised", "--arch", "resnet18", "--train-images", "2000", "--epochs", "3", "--batch-size", "32",
                          "--output", folder.path]
-        let process = Process()
-        process.executableURL = Self.executable("tessera")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
+        let child = try Child(Self.executable("tessera"), arguments, standardError: true)
+        let process = child.process
         let log = folder.appendingPathComponent("log.jsonl")
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline, ((try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 2 {
             Thread.sleep(forTimeInterval: 0.05)
         }
         process.interrupt()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        let output = try child.output()
         #expect(process.terminationStatus != 0)
         #expect(output.contains("interrupted at step") && output.contains("checkpoint"), "\(output)")
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("checkpoint.safetensors").path))

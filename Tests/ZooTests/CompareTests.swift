@@ -12,8 +12,9 @@ import Vision
     options.showProgress = false
     let result = try Random.withGenerator(RandomGenerator(seed: 0)) { try Compare.run(options) { _ in } }
     let report = try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8)
-    #expect(report.contains("| model | parameters |") && report.contains("## Data scaling") && report.contains("Jaccard"))
-    for figure in ["data_scaling.png", "supervised_loss.png", "dino_loss.png", "attention_maps.png",
+    #expect(report.contains("| model | parameters |") && report.contains("## Data scaling") && report.contains("Jaccard")
+            && report.contains("## DINO pre-training"))
+    for figure in ["data_scaling.png", "supervised_loss.png", "dino_loss.png", "dino_knn.png", "attention_maps.png",
                    "position_embedding_similarity.png", "attention_distance.png", "patch_pca.png"] {
         #expect(report.contains(figure))
         let image = try ImageFile.read(folder.appendingPathComponent(figure))
@@ -24,4 +25,8 @@ import Vision
     #expect(result.resnet.supervisedAccuracy.last! > 0.15)
     #expect(Double(result.vit.parameters) / Double(result.resnet.parameters) < 3)
     #expect(result.jaccardBest?["DINO ViT"] != nil)
+    // The k-NN curve starts at the initialisation and ends at the reported result.
+    for m in [result.vit, result.resnet] {
+        #expect(m.dinoKNNCurve.first?.first == 0 && m.dinoKNNCurve.last == [Double(options.dinoEpochs), m.dinoKNN])
+    }
 }

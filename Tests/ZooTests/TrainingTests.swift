@@ -14,7 +14,7 @@ import Vision
     }
 
     /// A small ViT with stochastic depth and dropout, so resuming must restore the random state too.
-    func makeRun(checkpoint: URL?, resume: Bool = false, stopAfter: Int? = nil) -> TrainingLoop<Shapes> {
+    func makeRun(checkpoint: URL?, resume: Bool = false, stopAfter: Int? = nil, log: URL? = nil, evaluateEvery: Int? = nil) -> TrainingLoop<Shapes> {
         Random.seed(42)
         var config = ViTConfig(imageSize: 16, patchSize: 4, embedDim: 24, depth: 2, numHeads: 2, mlpRatio: 2, numClasses: 10)
         config.dropPathRate = 0.2
@@ -22,8 +22,13 @@ import Vision
         let loader = DataLoader(data, batchSize: 16, seed: 5, transform: Compose([RandomResizedCrop(16, scale: 0.5...1), RandomHorizontalFlip()]))
         let recipe = SupervisedRecipe(model: model, options: OptimizationOptions(learningRate: 1e-2, warmupEpochs: 1), epochs: 3,
                                       iterationsPerEpoch: loader.batchCount, batchSize: 16)
-        return TrainingLoop(recipe: recipe, loader: loader,
-                            options: TrainingOptions(epochs: 3, checkpoint: checkpoint, resume: resume, showProgress: false, stopAfter: stopAfter))
+        let loop = TrainingLoop(recipe: recipe, loader: loader,
+                                options: TrainingOptions(epochs: 3, checkpoint: checkpoint, resume: resume, log: log, showProgress: false, stopAfter: stopAfter))
+        if let evaluateEvery {
+            // Draws random numbers on purpose: evaluation must not shift the training's random stream.
+            loop.evaluation = (evaluateEvery, { epoch in ["epoch": Double(epoch), "noise": Tensor.randn([1]).item()] })
+        }
+        return loop
     }
 
     /// Runs under a task-local generator so tests running in parallel cannot draw from it.
@@ -41,6 +46,26 @@ import Vision
         Random.seed(999)  // whatever happened in between, the checkpoint restores the random state
         let resumed = try makeRun(checkpoint: file, resume: true).run().map(\.loss)
         #expect(resumed == uninterrupted)
+    }
+
+    @Test func evaluationsRunBetweenEpochsWithoutChangingTrainingAndSurviveResume() throws {
+        try Random.withGenerator(RandomGenerator(seed: 0)) {
+            let plain = try makeRun(checkpoint: nil).run().map(\.loss)
+            let log = temporaryFile("log.jsonl"), file = temporaryFile("evaluated.safetensors")
+            defer { for url in [log, file] { try? FileManager.default.removeItem(at: url) } }
+            let evaluated = makeRun(checkpoint: nil, log: log, evaluateEvery: 2)
+            #expect(try evaluated.run().map(\.loss) == plain)
+            // 3 epochs of 4 steps: before training, after epoch 2 and after the last.
+            #expect(evaluated.evaluations.map(\.epoch) == [0, 2, 3] && evaluated.evaluations.map(\.step) == [0, 8, 12])
+            #expect(evaluated.evaluations.map { $0.metrics["epoch"] } == [0, 2, 3])
+            let lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 12 + 3 && lines.filter { $0.contains("\"metrics\"") }.count == 3)
+
+            _ = try makeRun(checkpoint: file, stopAfter: 5, evaluateEvery: 2).run()
+            let resumed = makeRun(checkpoint: file, resume: true, evaluateEvery: 2)
+            #expect(try resumed.run().map(\.loss) == plain)
+            #expect(resumed.evaluations.map(\.epoch) == [0, 2, 3])
+        }
     }
 
     /// A recipe whose loss becomes NaN at a given step.

@@ -19,7 +19,11 @@ enum Report {
         try LineChart(title: "DINO training loss", xLabel: "step", yLabel: "loss",
                       series: [curve("ViT", r.vit.dinoLosses), curve("ResNet", r.resnet.dinoLosses)])
             .render().writePNG(to: folder.appendingPathComponent("dino_loss.png"))
-        var figures = ["data_scaling.png", "supervised_loss.png", "dino_loss.png"]
+        try LineChart(title: "k-NN top-1 during DINO pre-training", xLabel: "epoch", yLabel: "k-NN top-1 %",
+                      series: [LineChart.Series("ViT", r.vit.dinoKNNCurve.map { ($0[0], $0[1] * 100) }),
+                               LineChart.Series("ResNet", r.resnet.dinoKNNCurve.map { ($0[0], $0[1] * 100) })])
+            .render().writePNG(to: folder.appendingPathComponent("dino_knn.png"))
+        var figures = ["data_scaling.png", "supervised_loss.png", "dino_loss.png", "dino_knn.png"]
         if let vit = dinoViT {
             let count = Swift.min(6, test.count)
             let batch = Tensor.stack(try (0..<count).map { normalize(try test.image(at: $0), seed: 0) })
@@ -163,6 +167,11 @@ enum Report {
                 : "the gap widens: at these sizes the ViT is still in the data-starved regime where, as the ViT paper found, the convolution's built-in locality and translation equivariance win (the paper needed tens of millions of images for the ViT to overtake)."
             s += "\nWith the fewest images the ResNet is \(String(format: "%+.1f", gapSmall)) points ahead of the ViT; with all of them, "
                 + "\(String(format: "%+.1f", gapLarge)): " + trend + "\n"
+        }
+        if !r.vit.dinoKNNCurve.isEmpty && r.vit.dinoKNNCurve.map(\.first) == r.resnet.dinoKNNCurve.map(\.first) {
+            s += "\n## DINO pre-training\n\nk-NN top-1 of the teacher's features during pre-training (epoch 0: the initialisation):\n\n"
+            s += "| epoch | ViT | ResNet |\n|---|---|---|\n"
+            for (v, c) in zip(r.vit.dinoKNNCurve, r.resnet.dinoKNNCurve) { s += "| \(Int(v[0])) | \(percent(v[1])) | \(percent(c[1])) |\n" }
         }
         if let best = r.jaccardBest, let perHead = r.dinoJaccardPerHead {
             s += """

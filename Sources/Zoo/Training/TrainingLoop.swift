@@ -25,6 +25,14 @@ public struct StepRecord: Codable, Equatable, Sendable {
     public var imagesPerSecond: Double
 }
 
+/// Metrics measured between epochs (k-NN accuracy, …): the points of a curve over training.
+public struct EvaluationRecord: Codable, Equatable, Sendable {
+    /// Steps and epochs completed when it was measured (0 and 0: before training).
+    public var step: Int
+    public var epoch: Int
+    public var metrics: [String: Double]
+}
+
 /// Why training stopped early.
 public enum TrainingError: Error, CustomStringConvertible {
     case nonFinite(step: Int, loss: Double, checkpoint: URL?)
@@ -72,8 +80,14 @@ public final class TrainingLoop<D: ImageDataset> {
     public let options: TrainingOptions
     /// Every step so far (restored on resume).
     public private(set) var history: [StepRecord] = []
-    /// Seconds spent in steps (excluding checkpoint writing).
+    /// Seconds spent in steps (excluding checkpoint writing and evaluation).
     public private(set) var trainingSeconds = 0.0
+    /// Measured before training and after every `every` epochs (and the last): `evaluate`
+    /// receives the epochs completed and returns named metrics, which are logged and kept in
+    /// ``evaluations``. It runs outside the random stream, so a run gives the same steps with or without it.
+    public var evaluation: (every: Int, evaluate: (_ epoch: Int) throws -> [String: Double])?
+    /// Every evaluation so far (restored on resume).
+    public private(set) var evaluations: [EvaluationRecord] = []
 
     public init(recipe: TrainingRecipe, loader: DataLoader<D>, options: TrainingOptions) {
         (self.recipe, self.loader, self.options) = (recipe, loader, options)
@@ -101,6 +115,7 @@ public final class TrainingLoop<D: ImageDataset> {
         defer { try? logHandle?.close() }
         let progress = ProgressBar(total: total, enabled: options.showProgress)
         let encoder = JSONEncoder()
+        if step == 0 { try evaluate(step: 0, epoch: 0, log: logHandle, encoder: encoder) }
         while step < total {
             let epoch = step / perEpoch
             let batches = loader.batches(epoch: epoch, from: step % perEpoch)
@@ -131,10 +146,24 @@ public final class TrainingLoop<D: ImageDataset> {
                     return history
                 }
             }
+            if let evaluation, step == (epoch + 1) * perEpoch, (epoch + 1) % Swift.max(1, evaluation.every) == 0 || step == total {
+                try evaluate(step: step, epoch: epoch + 1, log: logHandle, encoder: encoder)
+            }
         }
         progress.finish()
         try save(step: step)
         return history
+    }
+
+    /// Runs ``evaluation`` (if any) with the random state saved and restored around it, and records it.
+    private func evaluate(step: Int, epoch: Int, log: FileHandle?, encoder: JSONEncoder) throws {
+        guard let evaluation else { return }
+        let random = Random.state
+        let metrics = try evaluation.evaluate(epoch)
+        Random.state = random
+        let record = EvaluationRecord(step: step, epoch: epoch, metrics: metrics)
+        evaluations.append(record)
+        if let log, let line = try? encoder.encode(record) { log.write(line + Data("\n".utf8)) }
     }
 
     private func existingCheckpoint() -> URL? {
@@ -149,7 +178,8 @@ public final class TrainingLoop<D: ImageDataset> {
             for (k, v) in module.stateDict() { tensors["\(name).\(k)"] = v }
         }
         for (k, v) in recipe.optimizer.stateDict() { tensors["optimizer.\(k)"] = v }
-        let meta = CheckpointMeta(step: step, random: Random.state.map(String.init), history: history, trainingSeconds: trainingSeconds)
+        let meta = CheckpointMeta(step: step, random: Random.state.map(String.init), history: history, trainingSeconds: trainingSeconds,
+                                  evaluations: evaluations)
         let json = String(decoding: try JSONEncoder().encode(meta), as: UTF8.self)
         try SafeTensors.write(tensors, metadata: ["tessera.training": json], to: url)
     }
@@ -172,6 +202,7 @@ public final class TrainingLoop<D: ImageDataset> {
         Random.state = meta.random.compactMap { UInt64($0) }
         history = meta.history
         trainingSeconds = meta.trainingSeconds
+        evaluations = meta.evaluations ?? []
         return meta.step
     }
 }
@@ -181,6 +212,7 @@ struct CheckpointMeta: Codable {
     var random: [String]
     var history: [StepRecord]
     var trainingSeconds: Double
+    var evaluations: [EvaluationRecord]?
 }
 
 /// A one-line progress bar on standard error: step, loss, learning rate, images/s, time left.
