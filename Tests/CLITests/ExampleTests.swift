@@ -17,9 +17,11 @@ import TestSupport
 
     func run(_ name: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let child = try Child(Self.executable(name), arguments, standardError: false)
-        child.process.waitUntilExit()
+        try child.wait()
         return (child.process.terminationStatus, try child.output())
     }
+
+    struct Timeout: Error, CustomStringConvertible { let description: String }
 
     /// A child process whose output goes to a temporary file, not a pipe: a blocking read of a
     /// pipe fails with EINTR in Foundation when another child exits meanwhile (tests run in parallel).
@@ -36,6 +38,18 @@ import TestSupport
             process.standardError = standardError ? handle : FileHandle.nullDevice
             try process.run()
             try handle.close()
+        }
+
+        /// Waits for the process to exit; a process still running after `seconds` is killed, so a
+        /// hung example fails the test instead of stalling CI.
+        func wait(seconds: Double = 300) throws {
+            let deadline = Date().addingTimeInterval(seconds)
+            while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            guard !process.isRunning else {
+                process.terminate()
+                process.waitUntilExit()
+                throw Timeout(description: "\(process.executableURL?.lastPathComponent ?? "child") did not exit within \(Int(seconds)) s; killed")
+            }
         }
 
         /// Everything written so far; removes the file once the process has exited.
@@ -75,7 +89,7 @@ import TestSupport
             Thread.sleep(forTimeInterval: 0.05)
         }
         process.interrupt()
-        process.waitUntilExit()
+        try child.wait()
         let output = try child.output()
         #expect(process.terminationStatus != 0)
         #expect(output.contains("interrupted at step") && output.contains("checkpoint"), "\(output)")

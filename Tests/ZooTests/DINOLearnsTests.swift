@@ -33,8 +33,9 @@ import Vision
         let knn = Evaluation.knn(train: try Evaluation.features(of: train, transform: normalize) { backbone($0) },
                                  test: try Evaluation.features(of: test, transform: normalize) { backbone($0) }, classes: 10).top1
         print("DINO k-NN \(knn) vs random init \(knnRandom) (\(epochs) epochs of \(n), \(Date().timeIntervalSince(start)) s)")
-        // Measured: 13.6% against 12.6% at random init (40 epochs: 14.6%). DINO gains little here in a
-        // short run; the views share their background texture, an easier cue than the shape.
+        // Measured: 13.4% against 12.6% at random init — a lift of about one point, not the clear lift
+        // the experiments issue asks for. In 180 steps the EMA teacher barely leaves its initialisation,
+        // and stronger augmentation or a lower teacher momentum collapse the outputs (Docs/Tutorial.md).
         #expect(knn > knnRandom + 0.005)
     }
 }
