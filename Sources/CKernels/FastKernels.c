@@ -146,3 +146,26 @@ CLONES void tessera_softmax_rows_f32(const float *x, float *y, size_t rows, size
         }
     }
 }
+
+CLONES double tessera_sum_f32(const float *x, size_t n) {
+    double total = 0;
+    size_t i = 0;
+    while (i + 64 <= n) {
+        float16v a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        size_t end = n - 63 < i + 4096 ? n - 63 : i + 4096;
+        for (; i < end; i += 64) {
+            float16v v0, v1, v2, v3;
+            memcpy(&v0, x + i, sizeof v0);
+            memcpy(&v1, x + i + 16, sizeof v1);
+            memcpy(&v2, x + i + 32, sizeof v2);
+            memcpy(&v3, x + i + 48, sizeof v3);
+            a0 += v0; a1 += v1; a2 += v2; a3 += v3;
+        }
+        float16v a = (a0 + a1) + (a2 + a3);
+        float block = 0;
+        for (int k = 0; k < 16; k++) block += a[k];
+        total += block;
+    }
+    for (; i < n; i++) total += x[i];
+    return total;
+}

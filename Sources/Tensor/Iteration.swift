@@ -90,7 +90,7 @@ enum System {
 /// enough to pay for the thread hand-off (≈ 10 µs), serially otherwise.
 @inlinable
 public func parallelChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
-    let chunks = min(coreCount, count * costPerItem / 32_768)
+    let chunks = min(coreCount, count, count * costPerItem / 32_768)
     if chunks < 2 {
         body(0..<count)
         return

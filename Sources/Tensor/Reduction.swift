@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 
 /// Reductions over any set of axes, with or without keeping them as size-1 axes.
@@ -220,24 +221,7 @@ func sumFloats(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
     return sumFloatsSerial(p, n)
 }
 
-/// Sums blocks of 4096 floats in 64 SIMD lanes and adds the block sums in Double, so the
-/// rounding error stays near that of pairwise summation at the speed of a single pass.
+/// One core's share of a float sum: the CKernels clone for this CPU (AVX-512 / AVX2 / baseline).
 private func sumFloatsSerial(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
-    let raw = UnsafeRawPointer(p)
-    var total = 0.0
-    var i = 0
-    while i + 64 <= n {
-        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-        let blockEnd = Swift.min(n - 63, i + 4096)
-        while i < blockEnd {
-            a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-            a1 += raw.loadUnaligned(fromByteOffset: (i + 16) * 4, as: SIMD16<Float>.self)
-            a2 += raw.loadUnaligned(fromByteOffset: (i + 32) * 4, as: SIMD16<Float>.self)
-            a3 += raw.loadUnaligned(fromByteOffset: (i + 48) * 4, as: SIMD16<Float>.self)
-            i += 64
-        }
-        total += Double(((a0 + a1) + (a2 + a3)).sum())
-    }
-    while i < n { total += Double(p[i]); i += 1 }
-    return Float(total)
+    Float(tessera_sum_f32(p, n))
 }

@@ -12,6 +12,9 @@ void tessera_gelu_derivative_f32(const float *x, float *y, size_t n);
 void tessera_gelu_backward_f32(const float *x, const float *g, float *y, size_t n);
 /// Softmax (log = 0) or log-softmax (log = 1) over each of `rows` contiguous rows of length n.
 void tessera_softmax_rows_f32(const float *x, float *y, size_t rows, size_t n, int log);
+/// Sum of n floats: blocks of 4096 in 64 float lanes, the block sums added in double (rounding
+/// error near pairwise summation at the speed of one pass).
+double tessera_sum_f32(const float *x, size_t n);
 /// Returns the name of the clone the loader picked, for benchmarks ("avx512", "avx2", "baseline").
 const char *tessera_fast_kernels_level(void);
 
