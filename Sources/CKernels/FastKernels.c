@@ -169,3 +169,72 @@ CLONES double tessera_sum_f32(const float *x, size_t n) {
     for (; i < n; i++) total += x[i];
     return total;
 }
+
+static inline float dot_f32(const float *a, const float *b, size_t n) {
+    float16v acc = 0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float16v u, v;
+        memcpy(&u, a + i, sizeof u);
+        memcpy(&v, b + i, sizeof v);
+        acc += u * v;
+    }
+    float s = 0;
+    for (int k = 0; k < 16; k++) s += acc[k];
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+CLONES void tessera_layer_norm_rows_f32(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd,
+                                        size_t rows, size_t n, float eps) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        /* Two passes (mean, then centred squares) keep the variance accurate. */
+        float mu = sum_f32(xr, n) / (float)n;
+        float16v acc = 0;
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            float16v v;
+            memcpy(&v, xr + i, sizeof v);
+            v -= mu;
+            acc += v * v;
+        }
+        float ss = 0;
+        for (int k = 0; k < 16; k++) ss += acc[k];
+        for (; i < n; i++) ss += (xr[i] - mu) * (xr[i] - mu);
+        float inv = 1 / __builtin_sqrtf(ss / (float)n + eps);
+        mean[r] = mu;
+        rstd[r] = inv;
+        if (w && b) {
+            for (i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv * w[i] + b[i];
+        } else if (w) {
+            for (i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv * w[i];
+        } else {
+            for (i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv;
+        }
+    }
+}
+
+CLONES void tessera_layer_norm_backward_rows_f32(const float *g, const float *x, const float *mean, const float *rstd,
+                                                 const float *w, float *dx, float *dw, float *db, float *scratch,
+                                                 size_t rows, size_t n) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n, *gr = g + r * n;
+        float *dxr = dx + r * n;
+        float mu = mean[r], inv = rstd[r];
+        /* dx holds x̂ first, then the gradient. */
+        for (size_t i = 0; i < n; i++) dxr[i] = (xr[i] - mu) * inv;
+        for (size_t i = 0; i < n; i++) {
+            dw[i] += gr[i] * dxr[i];
+            db[i] += gr[i];
+        }
+        const float *gh = gr;
+        if (w) {
+            for (size_t i = 0; i < n; i++) scratch[i] = gr[i] * w[i];
+            gh = scratch;
+        }
+        float meanG = sum_f32(gh, n) / (float)n, meanGX = dot_f32(gh, dxr, n) / (float)n;
+        for (size_t i = 0; i < n; i++) dxr[i] = inv * (gh[i] - meanG - dxr[i] * meanGX);
+    }
+}

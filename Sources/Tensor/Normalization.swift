@@ -1,3 +1,5 @@
+import CKernels
+
 /// Layer normalisation over the trailing axes: one fused pass per row forward, one backward.
 ///
 /// Rows are the leading axes flattened; each row of `n` elements is normalised with its own mean
@@ -65,6 +67,14 @@ private func layerNormForward<T: FloatElement>(_: T.Type, _ x: Tensor, _ w: Tens
     let xp = SendablePointer(x.pointer(as: T.self)), op = SendablePointer(out.pointer(as: T.self))
     let mp = SendablePointer(mean.pointer(as: T.self)), rp = SendablePointer(rstd.pointer(as: T.self))
     let wp = w.map { SendablePointer($0.pointer(as: T.self)) }, bp = b.map { SendablePointer($0.pointer(as: T.self)) }
+    if T.self == Float.self {  // the CKernels clone for this CPU
+        parallelChunks(rows, costPerItem: n * 4) { range in
+            let lo = range.lowerBound
+            tessera_layer_norm_rows_f32(floats(xp.p + lo * n), wp.map { floats($0.p) }, bp.map { floats($0.p) }, floats(op.p + lo * n),
+                                        floats(mp.p + lo), floats(rp.p + lo), range.count, n, Float(eps))
+        }
+        return
+    }
     parallelChunks(rows, costPerItem: n * 4) { range in
         for r in range {
             let xr = xp.p + r * n, orow = op.p + r * n
@@ -85,6 +95,12 @@ private func layerNormForward<T: FloatElement>(_: T.Type, _ x: Tensor, _ w: Tens
     }
 }
 
+/// A float32 element pointer seen as `Float` (callers check `T.self == Float.self` first).
+@inline(__always)
+private func floats<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+}
+
 /// dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = g·w; dw = Σ_rows g·x̂; db = Σ_rows g.
 /// Each core accumulates its own dw/db partials, summed at the end.
 private func layerNormBackwardKernel<T: FloatElement>(_: T.Type, _ g: Tensor, _ x: Tensor, _ mean: Tensor, _ rstd: Tensor,
@@ -101,7 +117,14 @@ private func layerNormBackwardKernel<T: FloatElement>(_: T.Type, _ g: Tensor, _ 
         defer { scratch.deallocate() }
         for c in chunkRange {
             let dwAcc = pp.p + c * 2 * n, dbAcc = dwAcc + n
-            for r in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
+            let lo = rows * c / chunks, hi = rows * (c + 1) / chunks
+            if T.self == Float.self {  // the CKernels clone for this CPU
+                tessera_layer_norm_backward_rows_f32(floats(gp.p + lo * n), floats(xp.p + lo * n), floats(mp.p + lo), floats(rp.p + lo),
+                                                     wp.map { floats($0.p) }, floats(dxp.p + lo * n), floats(dwAcc), floats(dbAcc),
+                                                     floats(scratch), hi - lo, n)
+                continue
+            }
+            for r in lo..<hi {
                 let xr = xp.p + r * n, gr = gp.p + r * n, dxr = dxp.p + r * n
                 let mu = mp.p[r], inv = rp.p[r]
                 // dx is scratch first: x̂, then the final gradient (keeps every loop vectorisable).

@@ -47,6 +47,24 @@ import Tensor
         }
     }
 
+    /// The float32 kernels (a CKernels clone) agree with the float64 ones checked above, with and
+    /// without weights, on rows long enough for the vector loops and with a tail (n = 37).
+    @Test func layerNormFloat32MatchesFloat64() {
+        let x = randn([300, 37], seed: 17), g = randn([300, 37], seed: 18), w = randn([37], seed: 19), b = randn([37], seed: 20)
+        for (weight, bias) in [(w, b), (w, nil), (nil, nil)] as [(Tensor?, Tensor?)] {
+            let ref = x.layerNorm(weight: weight, bias: bias)
+            let f32 = x.converted(to: .float32).layerNorm(weight: weight?.converted(to: .float32), bias: bias?.converted(to: .float32))
+            expectClose(f32.output.converted(to: .float64), ref.output, atol: 1e-5)
+            expectClose(f32.rstd.converted(to: .float64), ref.rstd, atol: 1e-5)
+            let gradRef = Tensor.layerNormBackward(gradient: g, input: x, mean: ref.mean, rstd: ref.rstd, weight: weight)
+            let grad32 = Tensor.layerNormBackward(gradient: g.converted(to: .float32), input: x.converted(to: .float32), mean: f32.mean,
+                                                  rstd: f32.rstd, weight: weight?.converted(to: .float32))
+            expectClose(grad32.input.converted(to: .float64), gradRef.input, atol: 1e-4)
+            expectClose(grad32.weight.converted(to: .float64), gradRef.weight, atol: 1e-3)
+            expectClose(grad32.bias.converted(to: .float64), gradRef.bias, atol: 1e-3)
+        }
+    }
+
     @Test func scaledDotProductAttention() {
         let q = randn([2, 3, 5, 4], seed: 17), k = randn([2, 3, 6, 4], seed: 18), v = randn([2, 3, 6, 2], seed: 19)
         expectGradients([q, k, v]) { Variable.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2]).output }

@@ -15,6 +15,15 @@ void tessera_softmax_rows_f32(const float *x, float *y, size_t rows, size_t n, i
 /// Sum of n floats: blocks of 4096 in 64 float lanes, the block sums added in double (rounding
 /// error near pairwise summation at the speed of one pass).
 double tessera_sum_f32(const float *x, size_t n);
+/// Layer norm of `rows` rows of n floats: per-row mean and 1/sqrt(biased variance + eps) into
+/// `mean` and `rstd`, and y = (x − mean)·rstd·w + b (`w`, `b` may be NULL).
+void tessera_layer_norm_rows_f32(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd,
+                                 size_t rows, size_t n, float eps);
+/// Its backward for `rows` rows: dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = g·w, and
+/// dw += Σ g·x̂, db += Σ g (this caller's partials); `scratch` holds n floats.
+void tessera_layer_norm_backward_rows_f32(const float *g, const float *x, const float *mean, const float *rstd,
+                                          const float *w, float *dx, float *dw, float *db, float *scratch,
+                                          size_t rows, size_t n);
 /// Returns the name of the clone the loader picked, for benchmarks ("avx512", "avx2", "baseline").
 const char *tessera_fast_kernels_level(void);
 
