@@ -165,26 +165,26 @@ public enum Compare {
             let loop = TrainingLoop(recipe: recipe, loader: loader,
                                     options: TrainingOptions(epochs: o.dinoEpochs, checkpoint: o.output.appendingPathComponent("\(kind.lowercased())-dino.safetensors"),
                                                              log: o.output.appendingPathComponent("\(kind.lowercased())-dino.jsonl"), showProgress: o.showProgress))
-            // The teacher's k-NN accuracy during pre-training (the last point is the final result).
+            // The teacher's k-NN accuracy during pre-training; the last evaluation is the final result.
             let backbone = recipe.teacher.backbone
-            var features: (train: (features: Tensor, labels: Tensor), test: (features: Tensor, labels: Tensor))?
+            var last: (train: (features: Tensor, labels: Tensor), test: (features: Tensor, labels: Tensor), knn: Evaluation.KNNResult)?
             loop.evaluation = (Swift.max(1, o.dinoEpochs / 4), { _ in
                 backbone.eval()
-                let current = (train: try Evaluation.features(of: train, transform: normalize) { backbone($0) },
-                               test: try Evaluation.features(of: test, transform: normalize) { backbone($0) })
-                features = current
-                return ["knn_top1": Evaluation.knn(train: current.train, test: current.test, classes: classes).top1]
+                let trainFeatures = try Evaluation.features(of: train, transform: normalize) { backbone($0) }
+                let testFeatures = try Evaluation.features(of: test, transform: normalize) { backbone($0) }
+                let knn = Evaluation.knn(train: trainFeatures, test: testFeatures, classes: classes)
+                last = (trainFeatures, testFeatures, knn)
+                return ["knn_top1": knn.top1]
             })
             let history = try loop.run()
             summary.dinoLosses = history.map(\.loss)
             summary.dinoKNNCurve = loop.evaluations.map { [Double($0.epoch), $0.metrics["knn_top1"] ?? .nan] }
             summary.dinoSeconds = loop.trainingSeconds
             summary.dinoImagesPerSecond = Double(history.count * o.batchSize) / Swift.max(loop.trainingSeconds, 1e-9)
-            backbone.eval()
-            guard let (trainFeatures, testFeatures) = features.map({ ($0.train, $0.test) }) else { fatalError("the loop evaluates after the last epoch") }
-            let knn = Evaluation.knn(train: trainFeatures, test: testFeatures, classes: classes)
+            guard let last else { fatalError("the loop evaluates after the last epoch") }
+            let knn = last.knn
             (summary.dinoKNN, summary.dinoKNNTop5) = (knn.top1, knn.top5)
-            summary.dinoLinear = Evaluation.linearProbe(train: trainFeatures, test: testFeatures, classes: classes, epochs: o.quick ? 30 : 60)
+            summary.dinoLinear = Evaluation.linearProbe(train: last.train, test: last.test, classes: classes, epochs: o.quick ? 30 : 60)
             log("    k-NN top-1 \(percent(knn.top1)) (random init \(percent(summary.randomKNN))), linear \(percent(summary.dinoLinear))")
             if isViT { dinoViT = backbone as? VisionTransformer }
             summaries.append(summary)
