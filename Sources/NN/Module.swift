@@ -122,6 +122,16 @@ open class Module {
         parameters().filter { !trainableOnly || $0.requiresGrad }.reduce(0) { $0 + $1.data.count }
     }
 
+    /// Converts every floating-point parameter and buffer to `dtype` in place (PyTorch's
+    /// `module.to(torch.float64)`), keeping each parameter's identity so optimisers still hold it.
+    @discardableResult
+    public func to(_ dtype: DType) -> Self {
+        check(dtype.isFloatingPoint, "Module.to", "needs a floating-point dtype, got \(dtype)")
+        for p in parameters() where p.data.dtype != dtype { p.data = p.data.converted(to: dtype) }
+        for (_, b) in namedBuffers() where b.value.dtype.isFloatingPoint && b.value.dtype != dtype { b.value = b.value.converted(to: dtype) }
+        return self
+    }
+
     // MARK: Modes
 
     /// Sets training mode on this module and every descendant; returns self for chaining.

@@ -3,8 +3,45 @@ import Foundation
 import NN
 import Testing
 import Tensor
-import Vision
+import TestSupport
+@testable import Vision
 @testable import Zoo
+
+/// Six whole DINO steps in float64 against PyTorch (scripts/make_training_fixtures.py, written out
+/// from main_dino.py): multi-crop BatchNorm grouping, teacher on the global crops, centring and
+/// temperature warm-up, AdamW's two groups with the lr/wd schedules, per-parameter clipping, the
+/// last layer frozen in epoch 0 and the EMA teacher. Losses, both networks (BatchNorm running
+/// statistics included) and the centre must match.
+@Test func dinoStepsMatchPyTorch() throws {
+    let fixture = Fixture("dino_steps.safetensors")
+    let config = ResNetConfig(block: .basic, layers: [1, 1, 1, 1], numClasses: 0, width: 4, smallInputStem: true)
+    let (epochs, iterationsPerEpoch, batchSize) = (2, 3, 4)
+    let recipe = DINORecipe(makeBackbone: { ResNet(config) }, featureDim: 32, outDim: 32, headHidden: 16, headBottleneck: 8, crops: 4,
+                            epochs: epochs, iterationsPerEpoch: iterationsPerEpoch, batchSize: batchSize,
+                            options: OptimizationOptions(learningRate: 0.256, minLearningRate: 1e-5, warmupEpochs: 1, weightDecay: 0.04, weightDecayEnd: 0.4),
+                            teacherMomentum: 0.9, warmupTeacherTemperature: 0.04, teacherTemperature: 0.07, warmupTeacherEpochs: 1)
+    for module in [recipe.student, recipe.teacher, recipe.loss] as [Module] { module.to(.float64) }
+    try recipe.student.loadStateDict(fixture.state("initial"))
+    try recipe.teacher.loadStateDict(fixture.state("initial"))
+    let expectedLosses = fixture.t("losses").scalars(as: Double.self)
+    for step in 0..<(epochs * iterationsPerEpoch) {
+        let crops = (0..<4).map { fixture.t("step\(step).crop\($0)") }
+        let batch = Batch(views: crops, labels: .zeros([batchSize], dtype: .int64), indices: Array(0..<batchSize))
+        let (loss, learningRate) = recipe.step(batch, iteration: step, epoch: step / iterationsPerEpoch, iterationsPerEpoch: iterationsPerEpoch)
+        #expect(abs(loss - expectedLosses[step]) < 1e-9, "step \(step): loss \(loss), PyTorch \(expectedLosses[step])")
+        #expect(abs(learningRate - fixture.t("learning_rates").scalars(as: Double.self)[step]) < 1e-12)
+    }
+    for (name, module) in [("student", recipe.student), ("teacher", recipe.teacher)] as [(String, Module)] {
+        let expected = fixture.state(name), actual = module.stateDict()
+        #expect(Set(actual.keys) == Set(expected.keys))
+        for (key, value) in expected where key.hasSuffix("num_batches_tracked") == false {
+            guard let mine = actual[key] else { continue }
+            let error = (mine.converted(to: .float64) - value).abs().max().item()
+            #expect(error < 1e-9, "\(name).\(key) differs by \(error)")
+        }
+    }
+    #expect((recipe.loss.center.value - fixture.t("center")).abs().max().item() < 1e-9)
+}
 
 /// A short DINO run on the built-in data must lift k-NN accuracy above the same network at
 /// random initialisation.
