@@ -7,7 +7,7 @@ struct TesseraCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Vision Transformers and CNNs, supervised and self-supervised, side by side.",
-        subcommands: [CompareCommand.self, TrainCommand.self, EvalCommand.self, AttentionCommand.self, ForwardCommand.self, ZooCommand.self],
+        subcommands: [CompareCommand.self, TrainCommand.self, EvalCommand.self, AttentionCommand.self, ForwardCommand.self, ZooCommand.self, ExportCommand.self],
         defaultSubcommand: CompareCommand.self)
 }
 

@@ -2,18 +2,31 @@ import ArgumentParser
 import Foundation
 import Tessera
 
-/// Options shared by `train` and `eval`: the model and the data.
-struct ModelAndData: ParsableArguments {
-    @Option(help: "A model: a timm-style ViT name (vit_small_patch16_224, vit-ti/4), resnet18…152, or a catalogue name.")
-    var arch: String?
-    @Option(help: "A JSON model config with timm's names instead of --arch.")
-    var config: String?
+/// The data options of `train`, `eval` and `export`.
+struct DataOptions: ParsableArguments {
     @Option(help: "Image folder, CIFAR-10 binary folder or MNIST folder (default: the built-in Shapes).")
     var data: String?
     @Option(help: "Image size the data is drawn or resized at.")
     var imageSize = 32
     @Option(help: "Training images of the built-in data set.")
     var trainImages = 3000
+
+    func datasets() throws -> (train: AnyImageDataset, test: AnyImageDataset, name: String) {
+        let d = try ExperimentData.load(data.map { URL(fileURLWithPath: $0) }, imageSize: imageSize, trainCount: trainImages)
+        return (d.train, d.test, d.name)
+    }
+}
+
+/// Options shared by `train` and `eval`: the model and the data.
+struct ModelAndData: ParsableArguments {
+    @Option(help: "A model: a timm-style ViT name (vit_small_patch16_224, vit-ti/4), resnet18…152, or a catalogue name.")
+    var arch: String?
+    @Option(help: "A JSON model config with timm's names instead of --arch.")
+    var config: String?
+    @OptionGroup var dataOptions: DataOptions
+
+    var imageSize: Int { dataOptions.imageSize }
+    func datasets() throws -> (train: AnyImageDataset, test: AnyImageDataset, name: String) { try dataOptions.datasets() }
 
     /// A model whose head matches the data (for training) or none (`classes` 0: features).
     func model(classes: Int) throws -> Module {
@@ -28,11 +41,6 @@ struct ModelAndData: ParsableArguments {
             return ResNet(c)
         }
         return try ModelSpec.load(config: nil, arch: arch)
-    }
-
-    func datasets() throws -> (train: AnyImageDataset, test: AnyImageDataset, name: String) {
-        let d = try ExperimentData.load(data.map { URL(fileURLWithPath: $0) }, imageSize: imageSize, trainCount: trainImages)
-        return (d.train, d.test, d.name)
     }
 }
 
@@ -69,7 +77,7 @@ struct TrainCommand: ParsableCommand {
             let probe = try source.model(classes: 0)
             let featureDim = noGrad { probe(Variable(Tensor.zeros([2, 3, source.imageSize, source.imageSize]))).shape[1] }
             let views = DINOAugmentation(globalSize: source.imageSize, localSize: source.imageSize / 2, localCrops: 2, globalScale: 0.4...1,
-                                         localScale: 0.1...0.4, normalize: normalize, rotation: source.data == nil ? 180 : 0)
+                                         localScale: 0.1...0.4, normalize: normalize, rotation: source.dataOptions.data == nil ? 180 : 0)
             let loader = DataLoader(train, batchSize: batchSize, dropLast: true, views: views)
             print("DINO: \(probe.parameterCount()) backbone parameters, \(train.count) images of \(name)")
             let r = DINORecipe(makeBackbone: { try! source.model(classes: 0) }, featureDim: featureDim, outDim: 256, headHidden: 512,

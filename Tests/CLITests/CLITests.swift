@@ -38,6 +38,18 @@ import Tessera
         #expect(try SafeTensors.read(URL(fileURLWithPath: path("r.safetensors"))).tensors["logits"]?.shape == [1, 1000])
     }
 
+    @Test func exportWritesTheBuiltInDataAsTensors() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try ExportCommand.parse(["--train-images", "20", "--image-size", "16", "--output", path("shapes.safetensors")]).run()
+        let (tensors, metadata) = try SafeTensors.read(URL(fileURLWithPath: path("shapes.safetensors")))
+        #expect(tensors["train_images"]?.shape == [20, 3, 16, 16] && tensors["train_labels"]?.dtype == .int64)
+        #expect(tensors["test_images"]?.shape == [1000, 3, 16, 16] && metadata["classes"]?.hasPrefix("disc,square") == true)
+        // The same pixels as the data set the other commands train on.
+        let train = try ExperimentData.load(nil, imageSize: 16, trainCount: 20).train
+        expectClose(tensors["train_images"]![7], try train.image(at: 7), atol: 0, rtol: 0)
+        #expect(tensors["train_labels"]!.scalars(as: Int64.self) == (0..<20).map { Int64(train.label(at: $0)) })
+    }
+
     @Test func damagedWeightsFailWithAMessage() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let good = try Data(contentsOf: fixturesDirectory.appendingPathComponent("dino_checkpoint.pth"))

@@ -41,6 +41,17 @@ final class Net: Module {
         expectClose(copy(Variable(Reference.t("net.x"))).data, Reference.t("net.y"), atol: 1e-12)
     }
 
+    @Test func toConvertsFloatingPartsInPlace() {
+        let net = Net()
+        let weight = net.stem.weight
+        net.to(.float32)
+        #expect(net.stem.weight === weight && weight.dtype == .float32)
+        #expect(net.namedParameters().allSatisfy { $0.parameter.dtype == .float32 })
+        let buffers = Dictionary(uniqueKeysWithValues: net.namedBuffers().map { ($0.name, $0.buffer.value.dtype) })
+        #expect(buffers["layer1.0.bn1.running_var"] == .float32 && buffers["layer1.0.bn1.num_batches_tracked"] == .int64)
+        #expect(net(Variable(Tensor.zeros([1, 3, 8, 8]))).dtype == .float32)
+    }
+
     @Test func strictLoadingNamesMissingUnexpectedAndMisshapedKeys() {
         var state = Reference.state("net.state")
         state["stem.bias"] = nil

@@ -70,9 +70,11 @@ import TestSupport
         let knn = Evaluation.knn(train: try Evaluation.features(of: train, transform: normalize) { backbone($0) },
                                  test: try Evaluation.features(of: test, transform: normalize) { backbone($0) }, classes: 10).top1
         print("DINO k-NN \(knn) vs random init \(knnRandom) (\(epochs) epochs of \(n), \(Date().timeIntervalSince(start)) s)")
-        // Measured: 13.4% against 12.6% at random init — a lift of about one point, not the clear lift
-        // the experiments issue asks for. In 180 steps the EMA teacher barely leaves its initialisation,
-        // and stronger augmentation or a lower teacher momentum collapse the outputs (Docs/Tutorial.md).
+        // Measured: 13.4% against 12.6% at random init — about one point, not the clear lift the
+        // experiments issue asks for. PyTorch gives the same in this setting (13.4% against 12.8%,
+        // scripts/dino_shapes_reference.py); Docs/Tutorial.md shows why: without colour
+        // augmentation DINO learns colour and k-NN falls, with it the targets are nearly
+        // unpredictable for a random network and the teacher drifts towards uniform.
         #expect(knn > knnRandom + 0.005)
     }
 }

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""DINO on the built-in Shapes data in PyTorch: the reference for Tessera's DINOTrainingTests.
+
+    swift run -c release tessera export --train-images 1000 --output shapes.safetensors
+    python3 scripts/dino_shapes_reference.py shapes.safetensors [--epochs 12] [--colour strong] ...
+
+The defaults are the settings of `dinoLiftsKNNAboveRandomInit` (ResNet with basic blocks, one per
+stage, width 12, CIFAR stem; 2 global 32-px crops and 2 local 16-px crops with 180° rotation; head
+512-512-128 → 256 prototypes; AdamW lr 1e-2 × batch/256, teacher momentum 0.99 → 1, teacher
+temperature 0.04 → 0.02). The training step is main_dino.py's, which Tessera matches to 1e-9 in
+float64 (`dinoStepsMatchPyTorch`); the augmentations are torchvision's, close to Tessera's but not
+identical. It prints one JSON line: k-NN (DINO's weighted k-NN, k 20, T 0.07, on the first 500 test
+images) at random initialisation, along training, and at the end, the mean loss per epoch and the
+teacher's output entropy (log of the prototype count means uniform collapse).
+"""
+import argparse
+import json
+import math
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision.transforms.v2 as T
+from safetensors.torch import load_file
+
+p = argparse.ArgumentParser()
+p.add_argument("data")
+p.add_argument("--train-images", type=int, default=1000)
+p.add_argument("--epochs", type=int, default=12)
+p.add_argument("--batch-size", type=int, default=64)
+p.add_argument("--lr", type=float, default=1e-2, help="peak learning rate for a batch of 256")
+p.add_argument("--momentum", type=float, default=0.99)
+p.add_argument("--teacher-temp", type=float, default=0.02)
+p.add_argument("--warmup-teacher-temp", type=float, default=0.04)
+p.add_argument("--warmup-teacher-epochs", type=int, default=3)
+p.add_argument("--out-dim", type=int, default=256)
+p.add_argument("--width", type=int, default=12)
+p.add_argument("--colour", choices=["dino", "strong", "none"], default="dino")
+p.add_argument("--rotation", type=float, default=180)
+p.add_argument("--every", type=int, default=3, help="k-NN every n epochs")
+p.add_argument("--seed", type=int, default=3)
+a = p.parse_args()
+torch.manual_seed(a.seed)
+data = load_file(a.data)
+train_x, train_y = data["train_images"][:a.train_images], data["train_labels"][:a.train_images]
+test_x, test_y = data["test_images"][:500], data["test_labels"][:500]
+
+
+def normalize(x):
+    return (x - 0.5) / 0.25
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+        self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+        self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                           if stride != 1 or cin != cout else nn.Identity())
+
+    def forward(self, x):
+        return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.downsample(x))
+
+
+class ResNet(nn.Module):
+    def __init__(self, w):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU())
+        self.stages = nn.Sequential(Block(w, w, 1), Block(w, 2 * w, 2), Block(2 * w, 4 * w, 2), Block(4 * w, 8 * w, 2))
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        return self.stages(self.stem(x)).mean((2, 3))
+
+
+class Head(nn.Module):
+    def __init__(self, cin, out_dim, hidden=512, bottleneck=128):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(cin, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, bottleneck))
+        for m in self.mlp:
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+        self.last_layer = nn.utils.parametrizations.weight_norm(nn.Linear(bottleneck, out_dim, bias=False))
+        self.last_layer.parametrizations.weight.original0.data.fill_(1)
+        self.last_layer.parametrizations.weight.original0.requires_grad = False
+
+    def forward(self, x):
+        return self.last_layer(F.normalize(self.mlp(x), dim=-1))
+
+
+class MultiCrop(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone, self.head = ResNet(a.width), Head(8 * a.width, a.out_dim)
+
+    def forward(self, crops):  # crops of one size share a backbone call (and BatchNorm statistics)
+        groups = [torch.cat(crops[:2])] + ([torch.cat(crops[2:])] if len(crops) > 2 else [])
+        return self.head(torch.cat([self.backbone(g) for g in groups]))
+
+
+def colour():
+    if a.colour == "none":
+        return []
+    strong = a.colour == "strong"
+    jitter = T.ColorJitter(0.6, 0.6, 0.8, 0.5) if strong else T.ColorJitter(0.4, 0.4, 0.2, 0.1)
+    return [T.RandomApply([jitter], p=0.8), T.RandomGrayscale(0.5 if strong else 0.2)]
+
+
+def view(size, scale, blur, solarize=0.0):
+    steps = [T.RandomRotation(a.rotation)] if a.rotation > 0 else []
+    steps += [T.RandomResizedCrop(size, scale, antialias=True), T.RandomHorizontalFlip()] + colour()
+    steps += [T.RandomApply([T.GaussianBlur(max(3, size // 8 * 2 + 1), (0.1, 2.0))], p=blur)]
+    if solarize > 0 and a.colour != "none":
+        steps.append(T.RandomSolarize(0.5, solarize))
+    return T.Compose(steps)
+
+
+global1, global2 = view(32, (0.4, 1), 1.0), view(32, (0.4, 1), 0.1, 0.2)
+local = view(16, (0.1, 0.4), 0.5)
+
+
+def crops(x):
+    views = [[global1(i) for i in x], [global2(i) for i in x]] + [[local(i) for i in x] for _ in range(2)]
+    return [normalize(torch.stack(v).clamp(0, 1)) for v in views]
+
+
+@torch.no_grad()
+def knn(backbone, k=20, t=0.07):
+    backbone.eval()
+    f = lambda x: F.normalize(torch.cat([backbone(normalize(x[i:i + 250])) for i in range(0, len(x), 250)]), dim=1)
+    train_f, test_f = f(train_x), f(test_x)
+    backbone.train()
+    sim, idx = (test_f @ train_f.T).topk(k, dim=1)
+    votes = torch.zeros(len(test_x), 10).scatter_add_(1, train_y[idx], (sim / t).exp())
+    return (votes.argmax(1) == test_y).float().mean().item()
+
+
+def cosine(base, final, warmup_epochs=0):
+    n, w = a.epochs * steps_per_epoch, warmup_epochs * steps_per_epoch
+    warm = [base * i / max(1, w - 1) for i in range(w)]
+    return warm + [final + 0.5 * (base - final) * (1 + math.cos(math.pi * i / (n - w))) for i in range(n - w)]
+
+
+student, teacher = MultiCrop(), MultiCrop()
+teacher.load_state_dict(student.state_dict())
+for q in teacher.parameters():
+    q.requires_grad = False
+steps_per_epoch = a.train_images // a.batch_size
+lrs, wds = cosine(a.lr * a.batch_size / 256, 1e-5, 1), cosine(0.04, 0.4)
+momenta = cosine(a.momentum, 1.0)
+temps = [a.warmup_teacher_temp + (a.teacher_temp - a.warmup_teacher_temp) * min(1, e / max(1, a.warmup_teacher_epochs - 1))
+         if e < a.warmup_teacher_epochs else a.teacher_temp for e in range(a.epochs)]
+named = [(n, q) for n, q in student.named_parameters() if q.requires_grad]
+optimizer = torch.optim.AdamW([{"params": [q for n, q in named if not (n.endswith("bias") or q.ndim == 1)]},
+                               {"params": [q for n, q in named if n.endswith("bias") or q.ndim == 1], "weight_decay": 0.0}])
+center = torch.zeros(1, a.out_dim)
+curve, losses, entropy = [(0, knn(student.backbone))], [], 0.0
+start, it = time.time(), 0
+for epoch in range(a.epochs):
+    order = torch.randperm(a.train_images)
+    for b in range(steps_per_epoch):
+        x = crops(train_x[order[b * a.batch_size:(b + 1) * a.batch_size]])
+        for i, group in enumerate(optimizer.param_groups):
+            group["lr"] = lrs[it]
+            if i == 0:
+                group["weight_decay"] = wds[it]
+        with torch.no_grad():
+            t_out = teacher(x[:2])
+            targets = F.softmax((t_out - center) / temps[epoch], dim=-1)
+            entropy = -(targets * targets.clamp_min(1e-12).log()).sum(1).mean().item()
+        s_out = (student(x) / 0.1).chunk(4)
+        terms = [torch.sum(-q * F.log_softmax(s, dim=-1), dim=-1).mean()
+                 for iq, q in enumerate(targets.chunk(2)) for v, s in enumerate(s_out) if v != iq]
+        loss = sum(terms) / len(terms)
+        optimizer.zero_grad()
+        loss.backward()
+        for q in student.parameters():
+            if q.grad is not None:
+                q.grad.mul_(min(1.0, 3.0 / (q.grad.norm() + 1e-6)))
+        if epoch == 0:
+            for n, q in student.named_parameters():
+                if "last_layer" in n:
+                    q.grad = None
+        optimizer.step()
+        with torch.no_grad():
+            for qs, qt in zip(student.parameters(), teacher.parameters()):
+                qt.mul_(momenta[it]).add_((1 - momenta[it]) * qs.detach())
+            center = center * 0.9 + t_out.mean(0, keepdim=True) * 0.1
+        losses.append(loss.item())
+        it += 1
+    if (epoch + 1) % a.every == 0 or epoch + 1 == a.epochs:
+        curve.append((epoch + 1, knn(teacher.backbone)))
+print(json.dumps({"random_init_knn": curve[0][1], "teacher_knn": curve[-1][1], "student_knn": knn(student.backbone),
+                  "knn_curve": curve, "epoch_loss": [round(sum(losses[i:i + steps_per_epoch]) / steps_per_epoch, 3)
+                                                   for i in range(0, len(losses), steps_per_epoch)],
+                  "teacher_entropy": round(entropy, 3), "uniform_entropy": round(math.log(a.out_dim), 3),
+                  "seconds": round(time.time() - start, 1)}))
