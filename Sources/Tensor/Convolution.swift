@@ -1,4 +1,5 @@
-/// 2-D convolution as im2col + GEMM per image (torch.nn.functional.conv2d semantics).
+/// 2-D convolution as im2col + GEMM per image (torch.nn.functional.conv2d semantics), or for
+/// stride-1 convolutions as one GEMM per kernel tap over the padded image (see `shifts`).
 ///
 /// An image's column buffer is laid out [groups, C/groups·kh·kw, Hout·Wout], so its product with
 /// the weight viewed as [groups, O/groups, C/groups·kh·kw] writes straight into the image's NCHW
@@ -35,6 +36,11 @@ extension Tensor {
         let (n, oh, ow) = checkConv2d(weight: weight, bias: bias, geometry: g)
         let layout = ConvLayout(input: shape, weight: weight.shape, geometry: g, output: (oh, ow))
         let x = contiguous()
+        if layout.shifts {
+            var result = layout.shiftedCorrelation(x, taps: layout.taps(of: weight))
+            if let bias { result += bias.reshaped([1, weight.shape[0], 1, 1]) }
+            return result
+        }
         let w = weight.contiguous().reshaped([g.groups, layout.outPerGroup, layout.ckk])
         let out = Tensor(empty: [n, g.groups, layout.outPerGroup, layout.hw], dtype: dtype)
         layout.forEachImage(n, scratch: [1] + layout.columnShape, dtype: dtype) { i, _, scratch in
@@ -52,6 +58,18 @@ extension Tensor {
         let n = input.shape[0]
         let layout = ConvLayout(input: input.shape, weight: weight.shape, geometry: g, output: (gOut.shape[2], gOut.shape[3]))
         let x = input.contiguous()
+        let gb = hasBias ? gOut.sum(axes: [0, 2, 3]) : nil
+        if layout.shifts && layout.ph < layout.kh && layout.pw < layout.kw {
+            // ∂x is the correlation of gY with the transposed, flipped kernel, padded by k − 1 − p.
+            let flipped = Conv2dGeometry(padding: (layout.kh - 1 - layout.ph, layout.kw - 1 - layout.pw))
+            let back = ConvLayout(input: gOut.shape, weight: [layout.c, weight.shape[0], layout.kh, layout.kw], geometry: flipped,
+                                  output: (layout.h, layout.w))
+            let taps = layout.taps(of: weight)
+            let reversed = Tensor.stack((0..<(layout.kh * layout.kw)).reversed().map { taps.select(axis: 0, index: $0).transposed() })
+            let gx = back.shiftedCorrelation(gOut.contiguous(), taps: reversed)
+            let gw = layout.shiftedWeightGradient(x, gOut.contiguous())
+            return (gx, gw.reshaped([layout.kh, layout.kw, weight.shape[0], layout.c]).permuted([2, 3, 0, 1]).contiguous(), gb)
+        }
         let gy = gOut.contiguous().reshaped([n, g.groups, layout.outPerGroup, layout.hw])
         let wT = weight.contiguous().reshaped([g.groups, layout.outPerGroup, layout.ckk]).transposed()
         let gx = Tensor(empty: input.shape, dtype: input.dtype, zeroed: !layout.pointwise)
@@ -68,7 +86,6 @@ extension Tensor {
             Tensor.gemm(wT, gyi, into: gCols, beta: 0, serial: true)
             if !layout.pointwise { layout.scatter(gCols, into: gxi) }
         }
-        let gb = hasBias ? gOut.sum(axes: [0, 2, 3]) : nil
         return (gx, gwPartials.sum(axes: [0]).reshaped(weight.shape), gb)
     }
 
@@ -212,6 +229,102 @@ private struct ConvLayout {
                     src += oh * ow
                 }
             }
+        }
+    }
+
+    // MARK: Shifted GEMMs (stride 1, no dilation, no groups)
+
+    /// Stride-1 convolutions skip im2col: with the image zero-padded into a [C, Hp·Wp] buffer, tap
+    /// (i, j) of the kernel is one GEMM of W[:, :, i, j] with that buffer read from offset i·Wp + j
+    /// as a [C, Hout·Wp] matrix (row stride Hp·Wp). The kh·kw products accumulate into an output
+    /// of padded width Wp whose last Wp − Wout columns (wrapped reads) are dropped. Same GEMM work
+    /// as im2col's one product, without writing and re-reading a column buffer 9× the image, and
+    /// the backward pass needs no col2im scatter (ResNet's 64-channel 56×56 layer, batch 8, fwd+bwd:
+    /// 31.3 → 26.5 ms). Used while the dropped columns cost at most a quarter of the work.
+    var shifts: Bool {
+        groups == 1 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && !pointwise && 8 * pw <= ow
+    }
+    var paddedWidth: Int { w + 2 * pw }
+    var paddedPlane: Int { (h + 2 * ph) * paddedWidth }
+    /// The padded image, plus kw elements that the last channel's wrapped reads touch.
+    var paddedCount: Int { c * paddedPlane + kw }
+
+    /// The weight [O, C, kh, kw] as taps [kh·kw, O, C].
+    func taps(of weight: Tensor) -> Tensor {
+        weight.permuted([2, 3, 0, 1]).contiguous().reshaped([kh * kw, weight.shape[0], c])
+    }
+
+    /// Cross-correlation of x [N, C, H, W] with taps [kh·kw, O, C]: [N, O, Hout, Wout].
+    func shiftedCorrelation(_ x: Tensor, taps: Tensor) -> Tensor {
+        let (n, o) = (x.shape[0], taps.shape[1])
+        let out = Tensor(empty: [n, o, oh, ow], dtype: x.dtype)
+        forEachImage(n, scratch: [paddedCount + o * oh * paddedWidth], dtype: x.dtype) { i, _, scratch in
+            pad(x.select(axis: 0, index: i), into: scratch)
+            let wide = wideOutput(scratch, channels: o)
+            for t in 0..<(kh * kw) {
+                Tensor.gemm(taps.select(axis: 0, index: t), tap(t, of: scratch), into: wide, beta: t == 0 ? 0 : 1, serial: true)
+            }
+            copyRows(from: wide, widthFrom: paddedWidth, into: out.select(axis: 0, index: i), widthTo: ow, width: ow, zeroTail: false)
+        }
+        return out
+    }
+
+    /// ∂W as taps [kh·kw, O, C] = Σ over images of gY (widened to Wp with zero columns) · tapᵀ.
+    func shiftedWeightGradient(_ x: Tensor, _ gy: Tensor) -> Tensor {
+        let (n, o) = (x.shape[0], gy.shape[1])
+        let partials = Tensor(empty: [workers(n), kh * kw, o, c], dtype: x.dtype, zeroed: true)
+        forEachImage(n, scratch: [paddedCount + o * oh * paddedWidth], dtype: x.dtype) { i, worker, scratch in
+            pad(x.select(axis: 0, index: i), into: scratch)
+            let wide = wideOutput(scratch, channels: o)
+            copyRows(from: gy.select(axis: 0, index: i), widthFrom: ow, into: wide, widthTo: paddedWidth, width: ow, zeroTail: true)
+            let gw = partials.select(axis: 0, index: worker)
+            for t in 0..<(kh * kw) {
+                Tensor.gemm(wide, tap(t, of: scratch).transposed(), into: gw.select(axis: 0, index: t), beta: 1, serial: true)
+            }
+        }
+        return partials.sum(axes: [0])
+    }
+
+    /// Tap t = i·kw + j of the padded image in `scratch`: a [C, Hout·Wp] view from offset i·Wp + j.
+    private func tap(_ t: Int, of scratch: Tensor) -> Tensor {
+        Tensor(storage: scratch.storage, dtype: scratch.dtype, shape: [c, oh * paddedWidth], strides: [paddedPlane, 1],
+               offset: scratch.offset + (t / kw) * paddedWidth + t % kw)
+    }
+
+    /// The [channels, Hout·Wp] output area after the padded image in `scratch`.
+    private func wideOutput(_ scratch: Tensor, channels: Int) -> Tensor {
+        Tensor(storage: scratch.storage, dtype: scratch.dtype, shape: [channels, oh * paddedWidth], strides: [oh * paddedWidth, 1],
+               offset: scratch.offset + paddedCount)
+    }
+
+    /// Writes image [C, H, W] into the start of `scratch` as [C, H + 2ph, W + 2pw] with zero borders.
+    private func pad(_ image: Tensor, into scratch: Tensor) {
+        if image.dtype == .float32 { pad(image.pointer(as: Float.self), scratch.pointer(as: Float.self)) } else {
+            pad(image.pointer(as: Double.self), scratch.pointer(as: Double.self))
+        }
+    }
+
+    private func pad<T: FloatElement>(_ src: UnsafeMutablePointer<T>, _ dst: UnsafeMutablePointer<T>) {
+        dst.update(repeating: 0, count: paddedCount)
+        for plane in 0..<c {
+            for y in 0..<h {
+                (dst + plane * paddedPlane + (y + ph) * paddedWidth + pw).update(from: src + (plane * h + y) * w, count: w)
+            }
+        }
+    }
+
+    /// Copies `width` values of each row between layouts of row length `widthFrom` and `widthTo`
+    /// (same number of rows: channels · Hout), zeroing the rest of each destination row if asked.
+    private func copyRows(from src: Tensor, widthFrom: Int, into dst: Tensor, widthTo: Int, width: Int, zeroTail: Bool) {
+        let rows = src.count / widthFrom
+        func run<T: FloatElement>(_ s: UnsafeMutablePointer<T>, _ d: UnsafeMutablePointer<T>) {
+            for r in 0..<rows {
+                (d + r * widthTo).update(from: s + r * widthFrom, count: width)
+                if zeroTail { (d + r * widthTo + width).update(repeating: 0, count: widthTo - width) }
+            }
+        }
+        if src.dtype == .float32 { run(src.pointer(as: Float.self), dst.pointer(as: Float.self)) } else {
+            run(src.pointer(as: Double.self), dst.pointer(as: Double.self))
         }
     }
 }

@@ -22,6 +22,13 @@ import Tensor
         expectGradients([x, w, b]) { $0[0].conv2d(weight: $0[1], bias: $0[2], geometry: geometry) }
     }
 
+    /// Wide enough that stride-1 convolutions take the shifted-GEMM path (rectangular kernel, uneven padding).
+    @Test(arguments: [(1, 2), (0, 0), (2, 4)])
+    func shiftedConvolution(_ padding: (Int, Int)) {
+        let x = randn([2, 3, 7, 18], seed: 11), w = randn([4, 3, 3, 5], seed: 12), b = randn([4], seed: 13)
+        expectGradients([x, w, b]) { $0[0].conv2d(weight: $0[1], bias: $0[2], geometry: Conv2dGeometry(padding: padding)) }
+    }
+
     @Test func pointwiseConvolutionAndNonContiguousInput() {
         let x = randn([3, 2, 4, 5], seed: 9).permuted([1, 0, 2, 3])  // [2, 3, 4, 5], not contiguous
         expectGradients([x, randn([4, 3, 1, 1], seed: 10)]) { $0[0].conv2d(weight: $0[1]) }
