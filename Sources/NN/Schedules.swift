@@ -27,6 +27,15 @@ public enum Schedule {
         return values
     }
 
+    /// Makes `teacher` a frozen copy of `student` (DINO's teacher and MoCo's momentum encoder start
+    /// as the student and are only ever moved by ``emaUpdate(teacher:student:momentum:)``).
+    public static func startEMA(teacher: Module, from student: Module) {
+        do { try teacher.loadStateDict(student.stateDict()) } catch {
+            fail("startEMA", "teacher and student differ: \(error)")
+        }
+        for p in teacher.parameters() { p.setRequiresGrad(false) }
+    }
+
     /// Updates every teacher parameter to m·teacher + (1 − m)·student, matched by key (DINO's and
     /// MoCo's momentum encoder). Both modules must have the same parameter keys and shapes.
     public static func emaUpdate(teacher: Module, student: Module, momentum m: Double) {

@@ -95,9 +95,7 @@ public final class DINORecipe: TrainingRecipe {
         let makeHead = { DINOHead(inDim: featureDim, outDim: outDim, hiddenDim: headHidden, bottleneckDim: headBottleneck, normLastLayer: normLastLayer) }
         student = MultiCropWrapper(backbone: makeBackbone(), head: makeHead())
         teacher = MultiCropWrapper(backbone: makeBackbone(), head: makeHead())
-        // The teacher starts as the student and is never trained by gradients.
-        try! teacher.loadStateDict(student.stateDict())
-        for p in teacher.parameters() { p.setRequiresGrad(false) }
+        Schedule.startEMA(teacher: teacher, from: student)
         loss = DINOLoss(outDim: outDim, crops: crops, warmupTeacherTemperature: warmupTeacherTemperature, teacherTemperature: teacherTemperature,
                         warmupTeacherEpochs: warmupTeacherEpochs, epochs: epochs)
         self.options = options
@@ -152,8 +150,7 @@ public final class MoCoV3Recipe: TrainingRecipe {
                 batchSize: Int, options: OptimizationOptions, momentum: Double = 0.99, temperature: Double = 0.2) {
         base = ProjectedEncoder(backbone: makeBackbone(), projector: MoCoV3.projector(inDim: featureDim, hiddenDim: hiddenDim, outDim: outDim))
         momentumEncoder = ProjectedEncoder(backbone: makeBackbone(), projector: MoCoV3.projector(inDim: featureDim, hiddenDim: hiddenDim, outDim: outDim))
-        try! momentumEncoder.loadStateDict(base.stateDict())
-        for p in momentumEncoder.parameters() { p.setRequiresGrad(false) }
+        Schedule.startEMA(teacher: momentumEncoder, from: base)
         predictor = MoCoV3.predictor(dim: outDim, hiddenDim: hiddenDim)
         self.temperature = temperature
         schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch, batchSize: batchSize)
