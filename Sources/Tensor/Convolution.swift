@@ -57,7 +57,7 @@ extension Tensor {
                                       geometry g: Conv2dGeometry) -> (input: Tensor, weight: Tensor, bias: Tensor?) {
         let n = input.shape[0]
         let layout = ConvLayout(input: input.shape, weight: weight.shape, geometry: g, output: (gOut.shape[2], gOut.shape[3]))
-        let x = input.contiguous()
+        let x = input.contiguous(), gy = gOut.contiguous()
         let gb = hasBias ? gOut.sum(axes: [0, 2, 3]) : nil
         if layout.shifts && layout.ph < layout.kh && layout.pw < layout.kw {
             // ∂x is the correlation of gY with the transposed, flipped kernel, padded by k − 1 − p.
@@ -66,17 +66,17 @@ extension Tensor {
                                   output: (layout.h, layout.w))
             let taps = layout.taps(of: weight)
             let reversed = Tensor.stack((0..<(layout.kh * layout.kw)).reversed().map { taps.select(axis: 0, index: $0).transposed() })
-            let gx = back.shiftedCorrelation(gOut.contiguous(), taps: reversed)
-            let gw = layout.shiftedWeightGradient(x, gOut.contiguous())
+            let gx = back.shiftedCorrelation(gy, taps: reversed)
+            let gw = layout.shiftedWeightGradient(x, gy)
             return (gx, gw.reshaped([layout.kh, layout.kw, weight.shape[0], layout.c]).permuted([2, 3, 0, 1]).contiguous(), gb)
         }
-        let gy = gOut.contiguous().reshaped([n, g.groups, layout.outPerGroup, layout.hw])
+        let gyGroups = gy.reshaped([n, g.groups, layout.outPerGroup, layout.hw])
         let wT = weight.contiguous().reshaped([g.groups, layout.outPerGroup, layout.ckk]).transposed()
         let gx = Tensor(empty: input.shape, dtype: input.dtype, zeroed: !layout.pointwise)
         // One ∂W accumulator per worker, summed at the end.
         let gwPartials = Tensor(empty: [layout.workers(n), g.groups, layout.outPerGroup, layout.ckk], dtype: input.dtype, zeroed: true)
         layout.forEachImage(n, scratch: [2] + layout.columnShape, dtype: input.dtype) { i, worker, scratch in
-            let gyi = gy.select(axis: 0, index: i)
+            let gyi = gyGroups.select(axis: 0, index: i)
             // ∂W += gY_i · cols_iᵀ (cols recomputed: cheaper in memory than saving them).
             let cols = layout.columns(of: x, image: i, into: scratch.select(axis: 0, index: 0))
             Tensor.gemm(gyi, cols.transposed(), into: gwPartials.select(axis: 0, index: worker), beta: 1, serial: true)

@@ -24,12 +24,13 @@ import TestSupport
     try recipe.student.loadStateDict(fixture.state("initial"))
     try recipe.teacher.loadStateDict(fixture.state("initial"))
     let expectedLosses = fixture.t("losses").scalars(as: Double.self)
+    let expectedLearningRates = fixture.t("learning_rates").scalars(as: Double.self)
     for step in 0..<(epochs * iterationsPerEpoch) {
         let crops = (0..<4).map { fixture.t("step\(step).crop\($0)") }
         let batch = Batch(views: crops, labels: .zeros([batchSize], dtype: .int64), indices: Array(0..<batchSize))
         let (loss, learningRate) = recipe.step(batch, iteration: step, epoch: step / iterationsPerEpoch, iterationsPerEpoch: iterationsPerEpoch)
         #expect(abs(loss - expectedLosses[step]) < 1e-9, "step \(step): loss \(loss), PyTorch \(expectedLosses[step])")
-        #expect(abs(learningRate - fixture.t("learning_rates").scalars(as: Double.self)[step]) < 1e-12)
+        #expect(abs(learningRate - expectedLearningRates[step]) < 1e-12)
     }
     for (name, module) in [("student", recipe.student), ("teacher", recipe.teacher)] as [(String, Module)] {
         let expected = fixture.state(name), actual = module.stateDict()
@@ -50,7 +51,12 @@ import TestSupport
         let env = ProcessInfo.processInfo.environment
         let epochs = Int(env["DINO_EPOCHS"] ?? "12")!, n = Int(env["DINO_N"] ?? "1000")!
         let train = Shapes(count: n, seed: 1), test = Shapes(count: 500, seed: 2)
-        let normalize = Normalize(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+        let normalize = ExperimentData.normalize
+        func knnTop1(_ model: Module) throws -> Double {
+            model.eval()
+            return Evaluation.knn(train: try Evaluation.features(of: train, transform: normalize) { model($0) },
+                                  test: try Evaluation.features(of: test, transform: normalize) { model($0) }, classes: 10).top1
+        }
         let augmentation = DINOAugmentation(globalSize: 32, localSize: 16, localCrops: 2, globalScale: 0.4...1, localScale: 0.1...0.4,
                                             normalize: normalize, rotation: 180)
         let loader = DataLoader(train, batchSize: 64, dropLast: true, seed: 1, views: augmentation)
@@ -59,16 +65,10 @@ import TestSupport
                                 crops: 4, epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: 64,
                                 options: OptimizationOptions(learningRate: 1e-2, minLearningRate: 1e-5, warmupEpochs: 1, weightDecay: 0.04, weightDecayEnd: 0.4),
                                 teacherMomentum: 0.99, warmupTeacherTemperature: 0.04, teacherTemperature: 0.02, warmupTeacherEpochs: 3)
-        let random = ResNet(config)
-        random.eval()
-        let knnRandom = Evaluation.knn(train: try Evaluation.features(of: train, transform: normalize) { random($0) },
-                                       test: try Evaluation.features(of: test, transform: normalize) { random($0) }, classes: 10).top1
+        let knnRandom = try knnTop1(ResNet(config))
         let start = Date()
         try TrainingLoop(recipe: recipe, loader: loader, options: TrainingOptions(epochs: epochs, showProgress: false)).run()
-        let backbone = recipe.teacher.backbone
-        backbone.eval()
-        let knn = Evaluation.knn(train: try Evaluation.features(of: train, transform: normalize) { backbone($0) },
-                                 test: try Evaluation.features(of: test, transform: normalize) { backbone($0) }, classes: 10).top1
+        let knn = try knnTop1(recipe.teacher.backbone)
         print("DINO k-NN \(knn) vs random init \(knnRandom) (\(epochs) epochs of \(n), \(Date().timeIntervalSince(start)) s)")
         // Measured: 13.4% against 12.6% at random init — about one point, not the clear lift the
         // experiments issue asks for. PyTorch gives the same in this setting (13.4% against 12.8%,
