@@ -76,6 +76,11 @@ with torch.no_grad():
     # DINO unpacks `B, nc, w, h = x.shape`, so its "w" is the row count (48) and "h" the column count.
     put("vit", {"dino_pos_x2": dino_interpolate(vit.pos_embed, 48, 40, 8)})
 
+# Gradients of every parameter for a label-smoothed cross-entropy (the supervised recipe's loss).
+vit.zero_grad()
+F.cross_entropy(vit(x), torch.tensor([1, 3]), label_smoothing=0.1).backward()
+put("vit.grad", {name: p.grad for name, p in vit.named_parameters()})
+
 meta["vit_s16.keys"] = {k: list(v.shape) for k, v in timm.create_model("vit_small_patch16_224", pretrained=False).state_dict().items()}
 
 

@@ -33,6 +33,19 @@ import Tensor
         expectClose(vit.intermediateLayers(x, last: 1)[0].data, Reference.t("vit.features"), atol: 2e-5, rtol: 1e-4)
     }
 
+    /// Every parameter's gradient of a label-smoothed cross-entropy, as timm's autograd gives it.
+    @Test func vitGradientsMatchTimm() throws {
+        let vit = try smallViT()
+        let labels = Tensor([Int64(1), 3])
+        Loss.crossEntropy(vit(Variable(Reference.t("vit.x"))), labels: labels, labelSmoothing: 0.1).backward()
+        let parameters = vit.namedParameters()
+        #expect(parameters.count == 32)
+        for (name, parameter) in parameters {
+            guard let grad = parameter.grad else { Issue.record("no gradient for \(name)"); continue }
+            expectClose(grad, Reference.t("vit.grad.\(name)"), atol: 1e-6, rtol: 1e-3)
+        }
+    }
+
     @Test func positionEmbeddingsResampleAsTimmAndAsDINO() throws {
         let vit = try smallViT()
         // 48 × 40 input: a 6 × 5 grid from the trained 4 × 4.
