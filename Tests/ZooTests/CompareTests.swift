@@ -30,3 +30,11 @@ import Vision
         #expect(m.dinoKNNCurve.first?.first == 0 && m.dinoKNNCurve.last == [Double(options.dinoEpochs), m.dinoKNN])
     }
 }
+
+/// `tessera compare --patch 8` on 32-pixel images: a 4 × 4 grid, whose similarity figure is
+/// narrower than its title (this trapped in the canvas before the title set the width).
+@Test func positionSimilarityFigureOfACoarseGrid() {
+    let vit = VisionTransformer(ViTConfig(imageSize: 32, patchSize: 8, embedDim: 24, depth: 1, numHeads: 2))
+    let canvas = Report.positionSimilarityFigure(vit)
+    #expect(canvas.width >= Canvas.textWidth("position embedding similarity"))
+}

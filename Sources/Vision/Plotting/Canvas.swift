@@ -34,9 +34,12 @@ public struct Canvas {
         pixels[2 * plane + i] = pixels[2 * plane + i] * (1 - a) + Float(c.2) * a
     }
 
+    /// Fills a rectangle, clipped to the canvas (parts outside it, or all of it, are skipped).
     public mutating func fill(x: Int, y: Int, width w: Int, height h: Int, color: Color) {
-        for yy in Swift.max(0, y)..<Swift.min(height, y + h) {
-            for xx in Swift.max(0, x)..<Swift.min(width, x + w) { set(xx, yy, color) }
+        let (x0, x1) = (Swift.max(0, x), Swift.min(width, x + w)), (y0, y1) = (Swift.max(0, y), Swift.min(height, y + h))
+        guard x0 < x1, y0 < y1 else { return }
+        for yy in y0..<y1 {
+            for xx in x0..<x1 { set(xx, yy, color) }
         }
     }
 
