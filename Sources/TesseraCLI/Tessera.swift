@@ -30,7 +30,7 @@ struct CompareCommand: ParsableCommand {
     var imageSize: Int?
     @Option(help: "The ViT: 'vit-ti', 'vit-s' or depth×dim like '6x192' (patch size from --patch).")
     var arch: String?
-    @Option(help: "ViT patch size.")
+    @Option(help: "ViT patch size (default 8).")
     var patch: Int?
     @Option(help: "Training images of the built-in data set.")
     var trainImages: Int?

@@ -94,7 +94,7 @@ enum Report {
         let g = Int(Double(pos.shape[0]).squareRoot())
         let unit = Evaluation.l2Normalized(pos)
         let similarity = unit.matmul(unit.T)  // [N, N]
-        let tile = 6, cell = g * tile + 3, title = "position embedding similarity"
+        let tile = Swift.max(6, 48 / Swift.max(g, 1)), cell = g * tile + 3, title = "position embedding similarity"
         var canvas = Canvas(width: Swift.max(g * cell, Canvas.textWidth(title)) + 20, height: g * cell + 40)
         canvas.text(title, x: 10, y: 8)
         for r in 0..<g {
