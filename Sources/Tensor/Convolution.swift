@@ -1,3 +1,5 @@
+import CKernels
+
 /// 2-D convolution as im2col + GEMM per image (torch.nn.functional.conv2d semantics), or for
 /// stride-1 convolutions as one GEMM per kernel tap over the padded image (see `shifts`).
 ///
@@ -113,7 +115,7 @@ extension Tensor {
 /// [groups, C/groups·kh·kw, Hout·Wout] (one (channel) plane maps to kh·kw consecutive rows), and
 /// its adjoint col2im. Images are split across cores, each core running single-threaded GEMMs on
 /// its own column buffer, which stays in cache between im2col and the GEMM.
-private struct ConvLayout {
+struct ConvLayout {
     let c, h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, groups, outPerGroup: Int
 
     init(input: [Int], weight: [Int], geometry g: Conv2dGeometry, output: (Int, Int)) {
@@ -255,18 +257,40 @@ private struct ConvLayout {
     }
 
     /// Cross-correlation of x [N, C, H, W] with taps [kh·kw, O, C]: [N, O, Hout, Wout].
-    func shiftedCorrelation(_ x: Tensor, taps: Tensor) -> Tensor {
+    func shiftedCorrelation(_ x: Tensor, taps: Tensor, fusedKernel: Bool = Self.fusedKernel) -> Tensor {
         let (n, o) = (x.shape[0], taps.shape[1])
         let out = Tensor(empty: [n, o, oh, ow], dtype: x.dtype)
+        let fused = x.dtype == .float32 && fusedKernel ? packedTaps(taps) : nil
         forEachImage(n, scratch: [paddedCount + o * oh * paddedWidth], dtype: x.dtype) { i, _, scratch in
             pad(x.select(axis: 0, index: i), into: scratch)
             let wide = wideOutput(scratch, channels: o)
-            for t in 0..<(kh * kw) {
-                Tensor.gemm(taps.select(axis: 0, index: t), tap(t, of: scratch), into: wide, beta: t == 0 ? 0 : 1, serial: true)
+            if let fused {
+                let offsets = (0..<(kh * kw)).map { (($0 / kw) * paddedWidth + $0 % kw) }
+                tessera_shifted_conv_f32(fused.pointer(as: Float.self), scratch.pointer(as: Float.self), wide.pointer(as: Float.self),
+                                         kh * kw, o, c, oh * paddedWidth, paddedPlane, offsets)
+            } else {
+                for t in 0..<(kh * kw) {
+                    Tensor.gemm(taps.select(axis: 0, index: t), tap(t, of: scratch), into: wide, beta: t == 0 ? 0 : 1, serial: true)
+                }
             }
             copyRows(from: wide, widthFrom: paddedWidth, into: out.select(axis: 0, index: i), widthTo: ow, width: ow, zeroTail: false)
         }
         return out
+    }
+
+    /// Whether float32 correlations use CKernels' fused AVX-512 loop instead of one GEMM per tap:
+    /// each 8-channel × 48-pixel output tile stays in registers over all taps and channels, where
+    /// the per-tap GEMMs (K = C only) re-read and re-write the output kh·kw times. ResNet's
+    /// 64-channel 56×56 layer, batch 8: forward 8.6 → 4.1–5.6 ms, fwd+bwd 26.7 → 18 ms.
+    static let fusedKernel = tessera_shifted_conv_available() != 0
+
+    /// Taps [T, O, C] in the fused kernel's packed layout.
+    private func packedTaps(_ taps: Tensor) -> Tensor {
+        let (t, o) = (taps.shape[0], taps.shape[1])
+        let packed = Tensor(empty: [(o + 7) / 8 * t * c * 8], dtype: .float32)
+        let source = taps.contiguous()
+        tessera_pack_conv_taps_f32(source.pointer(as: Float.self), t, o, c, packed.pointer(as: Float.self))
+        return packed
     }
 
     /// ∂W as taps [kh·kw, O, C] = Σ over images of gY (widened to Wp with zero columns) · tapᵀ.

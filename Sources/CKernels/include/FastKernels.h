@@ -24,6 +24,14 @@ void tessera_layer_norm_rows_f32(const float *x, const float *w, const float *b,
 void tessera_layer_norm_backward_rows_f32(const float *g, const float *x, const float *mean, const float *rstd,
                                           const float *w, float *dx, float *dw, float *db, float *scratch,
                                           size_t rows, size_t n);
+/// Whether this CPU runs tessera_shifted_conv_f32 (AVX-512).
+int tessera_shifted_conv_available(void);
+/// Taps [t, o, c] packed for tessera_shifted_conv_f32: [ceil(o/8), t, c, 8], zero rows past o.
+void tessera_pack_conv_taps_f32(const float *taps, size_t t, size_t o, size_t c, float *packed);
+/// output[oi, p] = Σ over taps k and channels ci of taps[k, oi, ci] · input[ci·plane + offsets[k] + p]
+/// for p < length: a stride-1 convolution over a zero-padded image (see Convolution.swift).
+void tessera_shifted_conv_f32(const float *packed, const float *input, float *output, size_t t, size_t o, size_t c,
+                              size_t length, size_t plane, const size_t *offsets);
 /// Returns the name of the clone the loader picked, for benchmarks ("avx512", "avx2", "baseline").
 const char *tessera_fast_kernels_level(void);
 

@@ -1,0 +1,34 @@
+import Testing
+@testable import Tensor
+
+/// Float32 stride-1 convolutions (the fused AVX-512 loop where the CPU has it, one GEMM per tap
+/// otherwise) against the same convolution in float64, forward and both gradients, at sizes that
+/// leave partial tiles: output channels not a multiple of 8, rows not a multiple of 48 pixels.
+@Suite struct ConvolutionTests {
+    @Test(arguments: [(3, 5, 11, 9, 13, 3, 3, 1, 1), (4, 7, 16, 6, 20, 3, 5, 1, 2), (1, 64, 64, 12, 12, 3, 3, 1, 1)])
+    func float32MatchesFloat64(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int, _ ph: Int, _ pw: Int) {
+        let x = Tensor.randn([n, c, h, w], generator: RandomGenerator(seed: 1))
+        let weight = Tensor.randn([o, c, kh, kw], generator: RandomGenerator(seed: 2))
+        let geometry = Conv2dGeometry(padding: (ph, pw))
+        let y32 = x.conv2d(weight: weight, geometry: geometry)
+        let (x64, w64) = (x.converted(to: .float64), weight.converted(to: .float64))
+        let y64 = x64.conv2d(weight: w64, geometry: geometry)
+        expectClose(y32.converted(to: .float64), y64, atol: 1e-4, rtol: 1e-4)
+        let g = Tensor.randn(y32.shape, generator: RandomGenerator(seed: 3))
+        let (gx32, gw32, _) = Tensor.conv2dBackward(gradient: g, input: x, weight: weight, hasBias: false, geometry: geometry)
+        let (gx64, gw64, _) = Tensor.conv2dBackward(gradient: g.converted(to: .float64), input: x64, weight: w64, hasBias: false, geometry: geometry)
+        expectClose(gx32.converted(to: .float64), gx64, atol: 1e-4, rtol: 1e-4)
+        expectClose(gw32.converted(to: .float64), gw64, atol: 1e-3, rtol: 1e-4)
+    }
+}
+
+/// The fused AVX-512 loop and the per-tap GEMMs agree on one layout (skipped on CPUs without AVX-512).
+@Test(.enabled(if: ConvLayout.fusedKernel)) func fusedConvolutionKernelMatchesPerTapGEMMs() {
+    let x = Tensor.randn([2, 19, 10, 23], generator: RandomGenerator(seed: 4))
+    let weight = Tensor.randn([13, 19, 3, 3], generator: RandomGenerator(seed: 5))
+    let layout = ConvLayout(input: x.shape, weight: weight.shape, geometry: Conv2dGeometry(padding: (1, 1)), output: (10, 23))
+    #expect(layout.shifts)
+    let taps = layout.taps(of: weight)
+    expectClose(layout.shiftedCorrelation(x, taps: taps, fusedKernel: true), layout.shiftedCorrelation(x, taps: taps, fusedKernel: false),
+                atol: 1e-4, rtol: 1e-5)
+}
