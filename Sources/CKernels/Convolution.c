@@ -19,6 +19,18 @@ void tessera_pack_conv_taps_f32(const float *taps, size_t t, size_t o, size_t c,
                 }
 }
 
+void tessera_pad_transpose_f32(const float *image, size_t c, size_t h, size_t w, size_t ph, size_t pw, size_t rows,
+                               float *transposed) {
+    size_t wp = w + 2 * pw;
+    for (size_t i = 0; i < rows * c; i++) transposed[i] = 0.0f;
+    for (size_t y = 0; y < h; y++)
+        for (size_t ci = 0; ci < c; ci++) {
+            const float *src = image + (ci * h + y) * w;
+            float *dst = transposed + ((y + ph) * wp + pw) * c + ci;
+            for (size_t x = 0; x < w; x++) dst[x * c] = src[x];
+        }
+}
+
 #if defined(__x86_64__) && defined(__clang__)
 #include <immintrin.h>
 
@@ -63,8 +75,49 @@ void tessera_shifted_conv_f32(const float *packed, const float *input, float *ou
         }
     }
 }
+/* ∂W: vectorised over 64 input channels of the transposed padded image, 6 output channels per
+   tile (24 accumulators), summed over all pixels without horizontal reductions. */
+__attribute__((target("avx512f")))
+void tessera_shifted_conv_weight_grad_f32(const float *gy, const float *transposed, float *gw, size_t t, size_t o,
+                                          size_t c, size_t length, const size_t *offsets) {
+    enum { ROWS = 6 };
+    for (size_t c0 = 0; c0 < c; c0 += 64) {
+        ptrdiff_t rest = (ptrdiff_t)(c - c0);
+        __mmask16 m[4] = {lanes(rest), lanes(rest - 16), lanes(rest - 32), lanes(rest - 48)};
+        for (size_t k = 0; k < t; k++) {
+            for (size_t o0 = 0; o0 < o; o0 += ROWS) {
+                size_t rows = o - o0 < ROWS ? o - o0 : ROWS;
+                const float *g[ROWS];
+                for (size_t j = 0; j < ROWS; j++) g[j] = gy + (o0 + (j < rows ? j : rows - 1)) * length;
+                __m512 acc[ROWS][4];
+                for (int j = 0; j < ROWS; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = _mm512_setzero_ps();
+                const float *x = transposed + offsets[k] * c + c0;
+                for (size_t p = 0; p < length; p++, x += c) {
+                    __m512 x0 = _mm512_maskz_loadu_ps(m[0], x), x1 = _mm512_maskz_loadu_ps(m[1], x + 16);
+                    __m512 x2 = _mm512_maskz_loadu_ps(m[2], x + 32), x3 = _mm512_maskz_loadu_ps(m[3], x + 48);
+                    for (int j = 0; j < ROWS; j++) {
+                        __m512 gj = _mm512_set1_ps(g[j][p]);
+                        acc[j][0] = _mm512_fmadd_ps(gj, x0, acc[j][0]);
+                        acc[j][1] = _mm512_fmadd_ps(gj, x1, acc[j][1]);
+                        acc[j][2] = _mm512_fmadd_ps(gj, x2, acc[j][2]);
+                        acc[j][3] = _mm512_fmadd_ps(gj, x3, acc[j][3]);
+                    }
+                }
+                for (size_t j = 0; j < rows; j++) {
+                    float *d = gw + (k * o + o0 + j) * c + c0;
+                    for (int v = 0; v < 4; v++)
+                        _mm512_mask_storeu_ps(d + 16 * v, m[v], _mm512_add_ps(_mm512_maskz_loadu_ps(m[v], d + 16 * v), acc[j][v]));
+                }
+            }
+        }
+    }
+}
 #else
 int tessera_shifted_conv_available(void) { return 0; }
+void tessera_shifted_conv_weight_grad_f32(const float *gy, const float *transposed, float *gw, size_t t, size_t o,
+                                          size_t c, size_t length, const size_t *offsets) {
+    (void)gy, (void)transposed, (void)gw, (void)t, (void)o, (void)c, (void)length, (void)offsets;
+}
 void tessera_shifted_conv_f32(const float *packed, const float *input, float *output, size_t t, size_t o, size_t c,
                               size_t length, size_t plane, const size_t *offsets) {
     (void)packed, (void)input, (void)output, (void)t, (void)o, (void)c, (void)length, (void)plane, (void)offsets;

@@ -22,7 +22,7 @@ import Testing
     }
 }
 
-/// The fused AVX-512 loop and the per-tap GEMMs agree on one layout (skipped on CPUs without AVX-512).
+/// The fused AVX-512 loops (forward and ∂W) and the per-tap GEMMs agree on one layout (skipped on CPUs without AVX-512).
 @Test(.enabled(if: ConvLayout.fusedKernel)) func fusedConvolutionKernelMatchesPerTapGEMMs() {
     let x = Tensor.randn([2, 19, 10, 23], generator: RandomGenerator(seed: 4))
     let weight = Tensor.randn([13, 19, 3, 3], generator: RandomGenerator(seed: 5))
@@ -31,4 +31,10 @@ import Testing
     let taps = layout.taps(of: weight)
     expectClose(layout.shiftedCorrelation(x, taps: taps, fusedKernel: true), layout.shiftedCorrelation(x, taps: taps, fusedKernel: false),
                 atol: 1e-4, rtol: 1e-5)
+    // ∂W with 70 input channels: a full and a partial group of 64 channel lanes.
+    let x70 = Tensor.randn([3, 70, 10, 23], generator: RandomGenerator(seed: 6))
+    let wide = ConvLayout(input: x70.shape, weight: [13, 70, 3, 3], geometry: Conv2dGeometry(padding: (1, 1)), output: (10, 23))
+    let gy = Tensor.randn([3, 13, 10, 23], generator: RandomGenerator(seed: 7))
+    expectClose(wide.shiftedWeightGradient(x70, gy, fusedKernel: true), wide.shiftedWeightGradient(x70, gy, fusedKernel: false),
+                atol: 1e-3, rtol: 1e-5)
 }

@@ -32,6 +32,14 @@ void tessera_pack_conv_taps_f32(const float *taps, size_t t, size_t o, size_t c,
 /// for p < length: a stride-1 convolution over a zero-padded image (see Convolution.swift).
 void tessera_shifted_conv_f32(const float *packed, const float *input, float *output, size_t t, size_t o, size_t c,
                               size_t length, size_t plane, const size_t *offsets);
+/// The image [c, h, w] zero-padded to [h + 2ph, w + 2pw] and transposed to rows of c channels:
+/// `rows` × c floats (rows ≥ the padded plane; the rest zero).
+void tessera_pad_transpose_f32(const float *image, size_t c, size_t h, size_t w, size_t ph, size_t pw, size_t rows,
+                               float *transposed);
+/// gw[k, oi, ci] += Σ over p < length of gy[oi, p] · transposed[offsets[k] + p, ci]: the weight
+/// gradient of tessera_shifted_conv_f32 (gy at padded width with zero tail columns). AVX-512 only.
+void tessera_shifted_conv_weight_grad_f32(const float *gy, const float *transposed, float *gw, size_t t, size_t o,
+                                          size_t c, size_t length, const size_t *offsets);
 /// Returns the name of the clone the loader picked, for benchmarks ("avx512", "avx2", "baseline").
 const char *tessera_fast_kernels_level(void);
 
