@@ -79,5 +79,10 @@ with torch.no_grad():
     r["Conv2d 8×64×56×56 3×3→64 fwd"] = measure(lambda: F.conv2d(xc, wc, padding=1))
 r["Conv2d 8×64×56×56 3×3→64 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 64, 56, 56), leaf(64, 64, 3, 3)),
                                                  lambda x, w: F.conv2d(x, w, padding=1))
+# ResNet-50's bottleneck reduction: 1×1, 256 → 64 channels.
+with torch.no_grad():
+    xp, wp = torch.randn(8, 256, 56, 56), torch.randn(64, 256, 1, 1)
+    r["Conv2d 8×256×56×56 1×1→64 fwd"] = measure(lambda: F.conv2d(xp, wp))
+r["Conv2d 8×256×56×56 1×1→64 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 256, 56, 56), leaf(64, 256, 1, 1)), lambda x, w: F.conv2d(x, w))
 json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "ms": r}, sys.stdout, indent=1, ensure_ascii=False)
 print()

@@ -38,14 +38,14 @@ extension Tensor {
         let (n, oh, ow) = checkConv2d(weight: weight, bias: bias, geometry: g)
         let layout = ConvLayout(input: shape, weight: weight.shape, geometry: g, output: (oh, ow))
         let x = contiguous()
-        if layout.shifts {
+        if layout.usesShifts(dtype) {
             var result = layout.shiftedCorrelation(x, taps: layout.taps(of: weight))
             if let bias { result += bias.reshaped([1, weight.shape[0], 1, 1]) }
             return result
         }
         let w = weight.contiguous().reshaped([g.groups, layout.outPerGroup, layout.ckk])
         let out = Tensor(empty: [n, g.groups, layout.outPerGroup, layout.hw], dtype: dtype)
-        layout.forEachImage(n, scratch: [1] + layout.columnShape, dtype: dtype) { i, _, scratch in
+        layout.forEachImage(n, scratch: layout.columnScratch(buffers: 1), dtype: dtype) { i, _, scratch in
             let cols = layout.columns(of: x, image: i, into: scratch.select(axis: 0, index: 0))
             Tensor.gemm(w, cols, into: out.select(axis: 0, index: i), beta: 0, serial: true)
         }
@@ -77,7 +77,7 @@ extension Tensor {
         let gx = Tensor(empty: input.shape, dtype: input.dtype, zeroed: !layout.pointwise)
         // One ∂W accumulator per worker, summed at the end.
         let gwPartials = Tensor(empty: [layout.workers(n), g.groups, layout.outPerGroup, layout.ckk], dtype: input.dtype, zeroed: true)
-        layout.forEachImage(n, scratch: [2] + layout.columnShape, dtype: input.dtype) { i, worker, scratch in
+        layout.forEachImage(n, scratch: layout.columnScratch(buffers: 2), dtype: input.dtype) { i, worker, scratch in
             let gyi = gyGroups.select(axis: 0, index: i)
             // ∂W += gY_i · cols_iᵀ (cols recomputed: cheaper in memory than saving them).
             let cols = layout.columns(of: x, image: i, into: scratch.select(axis: 0, index: 0))
@@ -142,7 +142,6 @@ struct ConvLayout {
     /// Calls `body(image, worker, scratch)` for every image, with a scratch tensor per worker.
     func forEachImage(_ n: Int, scratch shape: [Int], dtype: DType, _ body: (Int, Int, Tensor) -> Void) {
         let workers = workers(n)
-        let shape = pointwise ? [shape[0], 0] : shape  // pointwise convolutions need no buffers
         if workers == 1 {
             let scratch = Tensor(empty: shape, dtype: dtype)
             Tensor.withBLASThreads { for i in 0..<n { body(i, 0, scratch) } }
@@ -246,6 +245,13 @@ struct ConvLayout {
     var shifts: Bool {
         groups == 1 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && !pointwise && 8 * pw <= ow
     }
+    /// Shifted products for stride 1, and for float32 1×1 convolutions too where the fused loop
+    /// runs (it outpaces a K = C GEMM with OpenBLAS's AVX2 kernels).
+    func usesShifts(_ dtype: DType) -> Bool {
+        shifts || (pointwise && groups == 1 && dtype == .float32 && Self.fusedKernel)
+    }
+    /// Scratch for `buffers` column buffers per worker (none for 1×1: the image is its own).
+    func columnScratch(buffers: Int) -> [Int] { pointwise ? [buffers, 0] : [buffers] + columnShape }
     var paddedWidth: Int { w + 2 * pw }
     var paddedPlane: Int { (h + 2 * ph) * paddedWidth }
     /// The padded image, plus kw elements that the last channel's wrapped reads touch.

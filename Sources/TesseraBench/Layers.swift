@@ -28,5 +28,9 @@ import Tessera
     let pad = Conv2dGeometry(padding: (1, 1))
     r.append(("Conv2d 8×64×56×56 3×3→64 fwd", measure { _ = x.conv2d(weight: w, geometry: pad) } * 1000))
     r.append(("Conv2d 8×64×56×56 3×3→64 fwd+bwd", forwardBackward([x, w]) { $0[0].conv2d(weight: $0[1], geometry: pad) }))
+    // ResNet-50's bottleneck reduction: 1×1, 256 → 64 channels.
+    let xp = Tensor.randn([8, 256, 56, 56]), wp = Tensor.randn([64, 256, 1, 1])
+    r.append(("Conv2d 8×256×56×56 1×1→64 fwd", measure { _ = xp.conv2d(weight: wp) } * 1000))
+    r.append(("Conv2d 8×256×56×56 1×1→64 fwd+bwd", forwardBackward([xp, wp]) { $0[0].conv2d(weight: $0[1]) }))
     return r
 }

@@ -3,9 +3,10 @@ import Testing
 
 /// Float32 stride-1 convolutions (the fused AVX-512 loop where the CPU has it, one GEMM per tap
 /// otherwise) against the same convolution in float64, forward and both gradients, at sizes that
-/// leave partial tiles: output channels not a multiple of 8, rows not a multiple of 48 pixels.
+/// leave partial tiles: output channels not a multiple of 8, rows not a multiple of 48 pixels;
+/// and a 1×1 convolution (fused forward, GEMM backward).
 @Suite struct ConvolutionTests {
-    @Test(arguments: [(3, 5, 11, 9, 13, 3, 3, 1, 1), (4, 7, 16, 6, 20, 3, 5, 1, 2), (1, 64, 64, 12, 12, 3, 3, 1, 1)])
+    @Test(arguments: [(3, 5, 11, 9, 13, 3, 3, 1, 1), (4, 7, 16, 6, 20, 3, 5, 1, 2), (1, 64, 64, 12, 12, 3, 3, 1, 1), (2, 70, 13, 7, 9, 1, 1, 0, 0)])
     func float32MatchesFloat64(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int, _ ph: Int, _ pw: Int) {
         let x = Tensor.randn([n, c, h, w], generator: RandomGenerator(seed: 1))
         let weight = Tensor.randn([o, c, kh, kw], generator: RandomGenerator(seed: 2))
