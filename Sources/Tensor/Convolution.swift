@@ -1,7 +1,8 @@
 import CKernels
 
 /// 2-D convolution as im2col + GEMM per image (torch.nn.functional.conv2d semantics), or for
-/// stride-1 convolutions as one GEMM per kernel tap over the padded image (see `shifts`).
+/// stride-1 convolutions as a sum over kernel taps of products with the padded image (see
+/// `shifts`): CKernels' fused loop in float32 on AVX-512, one GEMM per tap otherwise.
 ///
 /// An image's column buffer is laid out [groups, C/groups·kh·kw, Hout·Wout], so its product with
 /// the weight viewed as [groups, O/groups, C/groups·kh·kw] writes straight into the image's NCHW
@@ -271,9 +272,8 @@ struct ConvLayout {
             pad(x.select(axis: 0, index: i), into: scratch)
             let wide = wideOutput(scratch, channels: o)
             if let fused {
-                let offsets = (0..<(kh * kw)).map { (($0 / kw) * paddedWidth + $0 % kw) }
                 tessera_shifted_conv_f32(fused.pointer(as: Float.self), scratch.pointer(as: Float.self), wide.pointer(as: Float.self),
-                                         kh * kw, o, c, oh * paddedWidth, paddedPlane, offsets)
+                                         kh * kw, o, c, oh * paddedWidth, paddedPlane, tapOffsets)
             } else {
                 for t in 0..<(kh * kw) {
                     Tensor.gemm(taps.select(axis: 0, index: t), tap(t, of: scratch), into: wide, beta: t == 0 ? 0 : 1, serial: true)
@@ -315,9 +315,8 @@ struct ConvLayout {
             if fused {
                 let transposed = scratch.pointer(as: Float.self) + paddedCount + o * oh * paddedWidth
                 tessera_pad_transpose_f32(x.select(axis: 0, index: i).pointer(as: Float.self), c, h, w, ph, pw, transposedRows, transposed)
-                let offsets = (0..<(kh * kw)).map { (($0 / kw) * paddedWidth + $0 % kw) }
                 tessera_shifted_conv_weight_grad_f32(wide.pointer(as: Float.self), transposed, gw.pointer(as: Float.self),
-                                                     kh * kw, o, c, oh * paddedWidth, offsets)
+                                                     kh * kw, o, c, oh * paddedWidth, tapOffsets)
                 return
             }
             pad(x.select(axis: 0, index: i), into: scratch)
@@ -328,10 +327,14 @@ struct ConvLayout {
         return partials.sum(axes: [0])
     }
 
-    /// Tap t = i·kw + j of the padded image in `scratch`: a [C, Hout·Wp] view from offset i·Wp + j.
+    /// Where tap t = i·kw + j starts reading the padded image: offset i·Wp + j.
+    func tapOffset(_ t: Int) -> Int { (t / kw) * paddedWidth + t % kw }
+    var tapOffsets: [Int] { (0..<(kh * kw)).map(tapOffset) }
+
+    /// Tap t of the padded image in `scratch`: a [C, Hout·Wp] view from its offset.
     private func tap(_ t: Int, of scratch: Tensor) -> Tensor {
         Tensor(storage: scratch.storage, dtype: scratch.dtype, shape: [c, oh * paddedWidth], strides: [paddedPlane, 1],
-               offset: scratch.offset + (t / kw) * paddedWidth + t % kw)
+               offset: scratch.offset + tapOffset(t))
     }
 
     /// The [channels, Hout·Wp] output area after the padded image in `scratch`.
