@@ -4,9 +4,9 @@ import Testing
 /// Float32 stride-1 convolutions (the fused AVX-512 loop where the CPU has it, one GEMM per tap
 /// otherwise) against the same convolution in float64, forward and both gradients, at sizes that
 /// leave partial tiles: output channels not a multiple of 8, rows not a multiple of 48 pixels;
-/// and a 1×1 convolution (fused forward, GEMM backward).
+/// and a 1×1 convolution of 96 pixels (two full tiles: fused forward, GEMM backward).
 @Suite struct ConvolutionTests {
-    @Test(arguments: [(3, 5, 11, 9, 13, 3, 3, 1, 1), (4, 7, 16, 6, 20, 3, 5, 1, 2), (1, 64, 64, 12, 12, 3, 3, 1, 1), (2, 70, 13, 7, 9, 1, 1, 0, 0)])
+    @Test(arguments: [(3, 5, 11, 9, 13, 3, 3, 1, 1), (4, 7, 16, 6, 20, 3, 5, 1, 2), (1, 64, 64, 12, 12, 3, 3, 1, 1), (2, 70, 13, 8, 12, 1, 1, 0, 0)])
     func float32MatchesFloat64(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int, _ ph: Int, _ pw: Int) {
         let x = Tensor.randn([n, c, h, w], generator: RandomGenerator(seed: 1))
         let weight = Tensor.randn([o, c, kh, kw], generator: RandomGenerator(seed: 2))
@@ -32,6 +32,11 @@ import Testing
     let taps = layout.taps(of: weight)
     expectClose(layout.shiftedCorrelation(x, taps: taps, fusedKernel: true), layout.shiftedCorrelation(x, taps: taps, fusedKernel: false),
                 atol: 1e-4, rtol: 1e-5)
+    // 1×1 convolutions take the loop only when its 48-pixel tiles are at least 80% full.
+    func pointwise(_ h: Int, _ w: Int) -> ConvLayout {
+        ConvLayout(input: [8, 16, h, w], weight: [8, 16, 1, 1], geometry: Conv2dGeometry(), output: (h, w))
+    }
+    #expect(pointwise(8, 12).usesShifts(.float32) && !pointwise(7, 7).usesShifts(.float32) && !pointwise(8, 12).usesShifts(.float64))
     // ∂W with 70 input channels: a full and a partial group of 64 channel lanes.
     let x70 = Tensor.randn([3, 70, 10, 23], generator: RandomGenerator(seed: 6))
     let wide = ConvLayout(input: x70.shape, weight: [13, 70, 3, 3], geometry: Conv2dGeometry(padding: (1, 1)), output: (10, 23))
