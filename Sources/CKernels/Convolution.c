@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-enum { TILE_O = 8, TILE_P = 48 };
+enum { TILE_O = TESSERA_CONV_TILE_CHANNELS, TILE_P = TESSERA_CONV_TILE_PIXELS };
 
 void tessera_pack_conv_taps_f32(const float *taps, size_t t, size_t o, size_t c, float *packed) {
     size_t blocks = (o + TILE_O - 1) / TILE_O;

@@ -64,6 +64,7 @@ extension Tensor {
         let gb = hasBias ? gOut.sum(axes: [0, 2, 3]) : nil
         if layout.shifts && layout.ph < layout.kh && layout.pw < layout.kw {
             // ∂x is the correlation of gY with the transposed, flipped kernel, padded by k − 1 − p.
+            // (`shifts`, not `usesShifts`: a 1×1 backward is faster as the two GEMMs below.)
             let flipped = Conv2dGeometry(padding: (layout.kh - 1 - layout.ph, layout.kw - 1 - layout.pw))
             let back = ConvLayout(input: gOut.shape, weight: [layout.c, weight.shape[0], layout.kh, layout.kw], geometry: flipped,
                                   output: (layout.h, layout.w))
@@ -252,8 +253,8 @@ struct ConvLayout {
     /// 3.5 → 2.3 ms); at 7×7 (49 pixels in two tiles, the second nearly empty) the GEMM is as fast
     /// (2048 → 512: 3.9–4.0 against 4.0–4.1 ms).
     func usesShifts(_ dtype: DType) -> Bool {
-        let tiles = (hw + 47) / 48
-        return shifts || (pointwise && groups == 1 && dtype == .float32 && Self.fusedKernel && 5 * hw >= 4 * 48 * tiles)
+        let tile = Int(TESSERA_CONV_TILE_PIXELS), tiles = (hw + tile - 1) / tile
+        return shifts || (pointwise && groups == 1 && dtype == .float32 && Self.fusedKernel && 5 * hw >= 4 * tile * tiles)
     }
     /// Scratch for `buffers` column buffers per worker (none for 1×1: the image is its own).
     func columnScratch(buffers: Int) -> [Int] { pointwise ? [buffers, 0] : [buffers] + columnShape }
@@ -272,12 +273,13 @@ struct ConvLayout {
         let (n, o) = (x.shape[0], taps.shape[1])
         let out = Tensor(empty: [n, o, oh, ow], dtype: x.dtype)
         let fused = x.dtype == .float32 && fusedKernel ? packedTaps(taps) : nil
+        let offsets = tapOffsets
         forEachImage(n, scratch: [paddedCount + o * oh * paddedWidth], dtype: x.dtype) { i, _, scratch in
             pad(x.select(axis: 0, index: i), into: scratch)
             let wide = wideOutput(scratch, channels: o)
             if let fused {
                 tessera_shifted_conv_f32(fused.pointer(as: Float.self), scratch.pointer(as: Float.self), wide.pointer(as: Float.self),
-                                         kh * kw, o, c, oh * paddedWidth, paddedPlane, tapOffsets)
+                                         kh * kw, o, c, oh * paddedWidth, paddedPlane, offsets)
             } else {
                 for t in 0..<(kh * kw) {
                     Tensor.gemm(taps.select(axis: 0, index: t), tap(t, of: scratch), into: wide, beta: t == 0 ? 0 : 1, serial: true)
@@ -297,7 +299,8 @@ struct ConvLayout {
     /// Taps [T, O, C] in the fused kernel's packed layout.
     private func packedTaps(_ taps: Tensor) -> Tensor {
         let (t, o) = (taps.shape[0], taps.shape[1])
-        let packed = Tensor(empty: [(o + 7) / 8 * t * c * 8], dtype: .float32)
+        let tile = Int(TESSERA_CONV_TILE_CHANNELS)
+        let packed = Tensor(empty: [(o + tile - 1) / tile * t * c * tile], dtype: .float32)
         let source = taps.contiguous()
         tessera_pack_conv_taps_f32(source.pointer(as: Float.self), t, o, c, packed.pointer(as: Float.self))
         return packed
@@ -312,6 +315,7 @@ struct ConvLayout {
         let transposedRows = paddedPlane + kw
         let partials = Tensor(empty: [workers(n), kh * kw, o, c], dtype: x.dtype, zeroed: true)
         let scratchCount = paddedCount + o * oh * paddedWidth + (fused ? transposedRows * c : 0)
+        let offsets = tapOffsets
         forEachImage(n, scratch: [scratchCount], dtype: x.dtype) { i, worker, scratch in
             let wide = wideOutput(scratch, channels: o)
             copyRows(from: gy.select(axis: 0, index: i), widthFrom: ow, into: wide, widthTo: paddedWidth, width: ow, zeroTail: true)
@@ -320,7 +324,7 @@ struct ConvLayout {
                 let transposed = scratch.pointer(as: Float.self) + paddedCount + o * oh * paddedWidth
                 tessera_pad_transpose_f32(x.select(axis: 0, index: i).pointer(as: Float.self), c, h, w, ph, pw, transposedRows, transposed)
                 tessera_shifted_conv_weight_grad_f32(wide.pointer(as: Float.self), transposed, gw.pointer(as: Float.self),
-                                                     kh * kw, o, c, oh * paddedWidth, tapOffsets)
+                                                     kh * kw, o, c, oh * paddedWidth, offsets)
                 return
             }
             pad(x.select(axis: 0, index: i), into: scratch)

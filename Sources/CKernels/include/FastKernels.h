@@ -24,6 +24,8 @@ void tessera_layer_norm_rows_f32(const float *x, const float *w, const float *b,
 void tessera_layer_norm_backward_rows_f32(const float *g, const float *x, const float *mean, const float *rstd,
                                           const float *w, float *dx, float *dw, float *db, float *scratch,
                                           size_t rows, size_t n);
+/// The fused convolution loop's register tile: output channels × pixels (three 16-float vectors).
+enum { TESSERA_CONV_TILE_CHANNELS = 8, TESSERA_CONV_TILE_PIXELS = 48 };
 /// Whether this CPU runs tessera_shifted_conv_f32 (AVX-512).
 int tessera_shifted_conv_available(void);
 /// Taps [t, o, c] packed for tessera_shifted_conv_f32: [ceil(o/8), t, c, 8], zero rows past o.
