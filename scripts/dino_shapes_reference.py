@@ -3,6 +3,7 @@
 
     swift run -c release tessera export --train-images 1000 --output shapes.safetensors
     python3 scripts/dino_shapes_reference.py shapes.safetensors [--epochs 12] [--colour strong] ...
+    python3 scripts/dino_shapes_reference.py digits --rotation 0   # the bundled UCI digits instead
 
 The defaults are the settings of `dinoLiftsKNNAboveRandomInit` (ResNet with basic blocks, one per
 stage, width 12, CIFAR stem; 2 global 32-px crops and 2 local 16-px crops with 180° rotation; head
@@ -10,12 +11,17 @@ stage, width 12, CIFAR stem; 2 global 32-px crops and 2 local 16-px crops with 1
 temperature 0.04 → 0.02). The training step is main_dino.py's, which Tessera matches to 1e-9 in
 float64 (`dinoStepsMatchPyTorch`); the augmentations are torchvision's, close to Tessera's but not
 identical. It prints one JSON line: k-NN (DINO's weighted k-NN, k 20, T 0.07, on the first 500 test
-images) at random initialisation, along training, and at the end, the mean loss per epoch and the
-teacher's output entropy (log of the prototype count means uniform collapse).
+images) at random initialisation (also with BatchNorm statistics measured on the training images),
+along training, and at the end; the mean loss per epoch; the teacher's output entropy (log of the
+prototype count means uniform collapse); and the norm of the batch mean of the student's normalised
+bottleneck outputs after the first steps (near 1: every image maps to the same point, the collapse
+that precedes a uniform teacher).
 """
 import argparse
+import gzip
 import json
 import math
+from copy import deepcopy
 import time
 
 import torch
@@ -25,7 +31,7 @@ import torchvision.transforms.v2 as T
 from safetensors.torch import load_file
 
 p = argparse.ArgumentParser()
-p.add_argument("data")
+p.add_argument("data", help="a file written by `tessera export`, or `digits`")
 p.add_argument("--train-images", type=int, default=1000)
 p.add_argument("--epochs", type=int, default=12)
 p.add_argument("--batch-size", type=int, default=64)
@@ -40,11 +46,18 @@ p.add_argument("--colour", choices=["dino", "strong", "none"], default="dino")
 p.add_argument("--rotation", type=float, default=180)
 p.add_argument("--every", type=int, default=3, help="k-NN every n epochs")
 p.add_argument("--seed", type=int, default=3)
+p.add_argument("--initial-centre", choices=["zero", "first-batch"], default="zero", help="main_dino.py starts at zero")
 a = p.parse_args()
 torch.manual_seed(a.seed)
-data = load_file(a.data)
-train_x, train_y = data["train_images"][:a.train_images], data["train_labels"][:a.train_images]
-test_x, test_y = data["test_images"][:500], data["test_labels"][:500]
+if a.data == "digits":  # 1,797 8×8 digits, a seeded split, upsampled to 32 px grey RGB
+    rows = torch.tensor([[float(v) for v in line.split(",")] for line in gzip.open("Sources/Vision/Resources/digits.csv.gz", "rt")])
+    rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))]
+    pixels = F.interpolate((rows[:, :64] / 16).view(-1, 1, 8, 8), size=32, mode="bilinear").clamp(0, 1).repeat(1, 3, 1, 1)
+    data = {"train_images": pixels[:1297], "train_labels": rows[:1297, 64], "test_images": pixels[1297:], "test_labels": rows[1297:, 64]}
+else:
+    data = load_file(a.data)
+train_x, train_y = data["train_images"][:a.train_images], data["train_labels"][:a.train_images].long()
+test_x, test_y = data["test_images"][:500], data["test_labels"][:500].long()
 
 
 def normalize(x):
@@ -145,8 +158,22 @@ def cosine(base, final, warmup_epochs=0):
     return warm + [final + 0.5 * (base - final) * (1 + math.cos(math.pi * i / (n - w))) for i in range(n - w)]
 
 
+@torch.no_grad()
+def calibrated_knn(backbone):
+    """k-NN of a copy whose BatchNorm statistics are measured on the training images (no learning)."""
+    copy = deepcopy(backbone)  # no new random numbers: the run below stays the same
+    for m in copy.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the batches below
+    for i in range(0, len(train_x), 100):
+        copy(normalize(train_x[i:i + 100]))
+    return knn(copy)
+
+
 student, teacher = MultiCrop(), MultiCrop()
 teacher.load_state_dict(student.state_dict())
+random_calibrated = calibrated_knn(student.backbone)
 for q in teacher.parameters():
     q.requires_grad = False
 steps_per_epoch = a.train_images // a.batch_size
@@ -158,7 +185,7 @@ named = [(n, q) for n, q in student.named_parameters() if q.requires_grad]
 optimizer = torch.optim.AdamW([{"params": [q for n, q in named if not (n.endswith("bias") or q.ndim == 1)]},
                                {"params": [q for n, q in named if n.endswith("bias") or q.ndim == 1], "weight_decay": 0.0}])
 center = torch.zeros(1, a.out_dim)
-curve, losses, entropy = [(0, knn(student.backbone))], [], 0.0
+curve, losses, entropy, collapse = [(0, knn(student.backbone))], [], 0.0, []
 start, it = time.time(), 0
 for epoch in range(a.epochs):
     order = torch.randperm(a.train_images)
@@ -170,6 +197,8 @@ for epoch in range(a.epochs):
                 group["weight_decay"] = wds[it]
         with torch.no_grad():
             t_out = teacher(x[:2])
+            if it == 0 and a.initial_centre == "first-batch":
+                center = t_out.mean(0, keepdim=True)
             targets = F.softmax((t_out - center) / temps[epoch], dim=-1)
             entropy = -(targets * targets.clamp_min(1e-12).log()).sum(1).mean().item()
         s_out = (student(x) / 0.1).chunk(4)
@@ -192,10 +221,15 @@ for epoch in range(a.epochs):
             center = center * 0.9 + t_out.mean(0, keepdim=True) * 0.1
         losses.append(loss.item())
         it += 1
+        if it in (1, 5, 10, 20, 50) or it == a.epochs * steps_per_epoch:
+            with torch.no_grad():
+                z = F.normalize(student.head.mlp(student.backbone(x[0])), dim=-1)
+            collapse.append((it, round(z.mean(0).norm().item(), 3)))
     if (epoch + 1) % a.every == 0 or epoch + 1 == a.epochs:
         curve.append((epoch + 1, knn(teacher.backbone)))
-print(json.dumps({"random_init_knn": curve[0][1], "teacher_knn": curve[-1][1], "student_knn": knn(student.backbone),
+print(json.dumps({"random_init_knn": curve[0][1], "random_init_knn_calibrated_bn": random_calibrated, "teacher_knn": curve[-1][1], "student_knn": knn(student.backbone),
                   "knn_curve": curve, "epoch_loss": [round(sum(losses[i:i + steps_per_epoch]) / steps_per_epoch, 3)
                                                    for i in range(0, len(losses), steps_per_epoch)],
                   "teacher_entropy": round(entropy, 3), "uniform_entropy": round(math.log(a.out_dim), 3),
+                  "bottleneck_mean_norm": collapse,
                   "seconds": round(time.time() - start, 1)}))
