@@ -46,6 +46,8 @@ p.add_argument("--colour", choices=["dino", "strong", "none"], default="dino")
 p.add_argument("--rotation", type=float, default=180)
 p.add_argument("--every", type=int, default=3, help="k-NN every n epochs")
 p.add_argument("--seed", type=int, default=3)
+p.add_argument("--koleo", type=float, default=0.0,
+               help="weight of DINOv2's KoLeo term on the student's bottleneck outputs of the global crops (not in DINO)")
 p.add_argument("--initial-centre", choices=["zero", "first-batch"], default="zero", help="main_dino.py starts at zero")
 a = p.parse_args()
 torch.manual_seed(a.seed)
@@ -112,7 +114,9 @@ class MultiCrop(nn.Module):
 
     def forward(self, crops):  # crops of one size share a backbone call (and BatchNorm statistics)
         groups = [torch.cat(crops[:2])] + ([torch.cat(crops[2:])] if len(crops) > 2 else [])
-        return self.head(torch.cat([self.backbone(g) for g in groups]))
+        features = [self.backbone(g) for g in groups]
+        self.global_features = features[0]
+        return self.head(torch.cat(features))
 
 
 def colour():
@@ -205,6 +209,11 @@ for epoch in range(a.epochs):
         terms = [torch.sum(-q * F.log_softmax(s, dim=-1), dim=-1).mean()
                  for iq, q in enumerate(targets.chunk(2)) for v, s in enumerate(s_out) if v != iq]
         loss = sum(terms) / len(terms)
+        if a.koleo > 0:  # -log of each output's distance to its nearest neighbour, per global crop
+            for z in F.normalize(student.head.mlp(student.global_features), dim=-1).chunk(2):
+                with torch.no_grad():
+                    nearest = (z @ z.T).fill_diagonal_(-2).argmax(1)
+                loss = loss - a.koleo / 2 * torch.log((z - z[nearest]).norm(dim=1) + 1e-8).mean()
         optimizer.zero_grad()
         loss.backward()
         for q in student.parameters():
