@@ -65,19 +65,27 @@ import TestSupport
                                 crops: 4, epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: 64,
                                 options: OptimizationOptions(learningRate: 1e-2, minLearningRate: 1e-5, warmupEpochs: 1, weightDecay: 0.04, weightDecayEnd: 0.4),
                                 teacherMomentum: 0.99, warmupTeacherTemperature: 0.04, teacherTemperature: 0.02, warmupTeacherEpochs: 3)
-        let knnRandom = try knnTop1(ResNet(config))
+        let random = ResNet(config)
+        let knnRandom = try knnTop1(random)
+        // The same random weights once BatchNorm statistics are measured on the training images
+        // (training-mode passes, no learning; 40 batches at momentum 0.1 leave 1.5% of the initial
+        // 0/1): a trained network is evaluated with measured statistics, an initialised one is not.
+        random.train()
+        for _ in 0..<4 { _ = try Evaluation.features(of: train, transform: normalize, batchSize: 100) { random($0) } }
+        let knnRandomMeasuredBN = try knnTop1(random)
         let start = Date()
         try TrainingLoop(recipe: recipe, loader: loader, options: TrainingOptions(epochs: epochs, showProgress: false)).run()
         let knn = try knnTop1(recipe.teacher.backbone)
-        print("DINO k-NN \(knn) vs random init \(knnRandom) (\(epochs) epochs of \(n), \(Date().timeIntervalSince(start)) s)")
-        // Measured: 13.8% against 12.6% at random init (13.4% with the per-tap GEMM convolutions):
-        // about one point, not the clear lift the experiments issue asks for. PyTorch gives the
-        // same in this setting (13.4% against 12.8%,
+        print("DINO k-NN \(knn) vs random init \(knnRandom), \(knnRandomMeasuredBN) with measured BatchNorm statistics (\(epochs) epochs of \(n), \(Date().timeIntervalSince(start)) s)")
+        // Measured: 13.8% against 12.6% at random init and 11.2% with measured BatchNorm statistics
+        // (13.4% with the per-tap GEMM convolutions): one to three points, not the clear lift the
+        // experiments issue asks for. PyTorch gives the same in this setting (13.4% against 12.8%
+        // and 10.8%,
         // scripts/dino_shapes_reference.py); Docs/Tutorial.md shows why: without colour
         // augmentation DINO learns colour and k-NN falls, with it the targets are nearly
         // unpredictable for a random network and the teacher drifts towards uniform. The same
         // recipe fails on the UCI digits too: within 10 steps the student maps every image to
         // one point, so a run of a test's length cannot escape the uniform teacher.
-        #expect(knn > knnRandom + 0.005)
+        #expect(knn > Swift.max(knnRandom, knnRandomMeasuredBN) + 0.005)
     }
 }
