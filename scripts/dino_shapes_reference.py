@@ -22,6 +22,7 @@ import gzip
 import json
 import math
 from copy import deepcopy
+from pathlib import Path
 import time
 
 import torch
@@ -51,8 +52,9 @@ p.add_argument("--koleo", type=float, default=0.0,
 p.add_argument("--initial-centre", choices=["zero", "first-batch"], default="zero", help="main_dino.py starts at zero")
 a = p.parse_args()
 torch.manual_seed(a.seed)
+DIGITS = Path(__file__).resolve().parent.parent / "Sources/Vision/Resources/digits.csv.gz"
 if a.data == "digits":  # 1,797 8×8 digits, a seeded split, upsampled to 32 px grey RGB
-    rows = torch.tensor([[float(v) for v in line.split(",")] for line in gzip.open("Sources/Vision/Resources/digits.csv.gz", "rt")])
+    rows = torch.tensor([[float(v) for v in line.split(",")] for line in gzip.open(DIGITS, "rt")])
     rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))]
     pixels = F.interpolate((rows[:, :64] / 16).view(-1, 1, 8, 8), size=32, mode="bilinear").clamp(0, 1).repeat(1, 3, 1, 1)
     data = {"train_images": pixels[:1297], "train_labels": rows[:1297, 64], "test_images": pixels[1297:], "test_labels": rows[1297:, 64]}
