@@ -37,6 +37,7 @@ p.add_argument("--train-images", type=int, default=1000)
 p.add_argument("--epochs", type=int, default=12)
 p.add_argument("--batch-size", type=int, default=64)
 p.add_argument("--lr", type=float, default=1e-2, help="peak learning rate for a batch of 256")
+p.add_argument("--warmup-epochs", type=int, default=1, help="linear learning-rate warm-up (main_dino.py: 10)")
 p.add_argument("--momentum", type=float, default=0.99)
 p.add_argument("--teacher-temp", type=float, default=0.02)
 p.add_argument("--warmup-teacher-temp", type=float, default=0.04)
@@ -183,7 +184,7 @@ random_calibrated = calibrated_knn(student.backbone)
 for q in teacher.parameters():
     q.requires_grad = False
 steps_per_epoch = a.train_images // a.batch_size
-lrs, wds = cosine(a.lr * a.batch_size / 256, 1e-5, 1), cosine(0.04, 0.4)
+lrs, wds = cosine(a.lr * a.batch_size / 256, 1e-5, a.warmup_epochs), cosine(0.04, 0.4)
 momenta = cosine(a.momentum, 1.0)
 temps = [a.warmup_teacher_temp + (a.teacher_temp - a.warmup_teacher_temp) * min(1, e / max(1, a.warmup_teacher_epochs - 1))
          if e < a.warmup_teacher_epochs else a.teacher_temp for e in range(a.epochs)]
