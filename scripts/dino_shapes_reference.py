@@ -14,7 +14,7 @@ identical. It prints one JSON line: k-NN (DINO's weighted k-NN, k 20, T 0.07, on
 images) at random initialisation (also with BatchNorm statistics measured on the training images),
 along training, and at the end; the mean loss per epoch; the teacher's output entropy (log of the
 prototype count means uniform collapse); and the norm of the batch mean of the student's normalised
-bottleneck outputs after the first steps (near 1: every image maps to the same point, the collapse
+bottleneck outputs of the first global crops after the first updates (near 1: every image maps to the same point, the collapse
 that precedes a uniform teacher).
 """
 import argparse
@@ -107,7 +107,8 @@ class Head(nn.Module):
         self.last_layer.parametrizations.weight.original0.requires_grad = False
 
     def forward(self, x):
-        return self.last_layer(F.normalize(self.mlp(x), dim=-1))
+        self.bottleneck = F.normalize(self.mlp(x), dim=-1)  # kept for --koleo and the collapse measure
+        return self.last_layer(self.bottleneck)
 
 
 class MultiCrop(nn.Module):
@@ -117,9 +118,7 @@ class MultiCrop(nn.Module):
 
     def forward(self, crops):  # crops of one size share a backbone call (and BatchNorm statistics)
         groups = [torch.cat(crops[:2])] + ([torch.cat(crops[2:])] if len(crops) > 2 else [])
-        features = [self.backbone(g) for g in groups]
-        self.global_features = features[0]
-        return self.head(torch.cat(features))
+        return self.head(torch.cat([self.backbone(g) for g in groups]))
 
 
 def colour():
@@ -209,11 +208,14 @@ for epoch in range(a.epochs):
             targets = F.softmax((t_out - center) / temps[epoch], dim=-1)
             entropy = -(targets * targets.clamp_min(1e-12).log()).sum(1).mean().item()
         s_out = (student(x) / 0.1).chunk(4)
+        global_z = student.head.bottleneck[:2 * len(x[0])]
+        if it in (1, 5, 10, 20, 50) or it == a.epochs * steps_per_epoch - 1:  # updates so far
+            collapse.append((it, round(global_z[:len(x[0])].detach().mean(0).norm().item(), 3)))
         terms = [torch.sum(-q * F.log_softmax(s, dim=-1), dim=-1).mean()
                  for iq, q in enumerate(targets.chunk(2)) for v, s in enumerate(s_out) if v != iq]
         loss = sum(terms) / len(terms)
         if a.koleo > 0:  # -log of each output's distance to its nearest neighbour, per global crop
-            for z in F.normalize(student.head.mlp(student.global_features), dim=-1).chunk(2):
+            for z in global_z.chunk(2):
                 with torch.no_grad():
                     nearest = (z @ z.T).fill_diagonal_(-2).argmax(1)
                 loss = loss - a.koleo / 2 * torch.log((z - z[nearest]).norm(dim=1) + 1e-8).mean()
@@ -233,10 +235,6 @@ for epoch in range(a.epochs):
             center = center * 0.9 + t_out.mean(0, keepdim=True) * 0.1
         losses.append(loss.item())
         it += 1
-        if it in (1, 5, 10, 20, 50) or it == a.epochs * steps_per_epoch:
-            with torch.no_grad():
-                z = F.normalize(student.head.mlp(student.backbone(x[0])), dim=-1)
-            collapse.append((it, round(z.mean(0).norm().item(), 3)))
     if (epoch + 1) % a.every == 0 or epoch + 1 == a.epochs:
         curve.append((epoch + 1, knn(teacher.backbone)))
 print(json.dumps({"random_init_knn": curve[0][1], "random_init_knn_calibrated_bn": random_calibrated, "teacher_knn": curve[-1][1], "student_knn": knn(student.backbone),
