@@ -8,7 +8,7 @@
         --local-crops 0 --global-crop-min 1 --initial-centre first-batch --lr 4e-3 --epochs 48
         # DINO that trains without collapsing (flips only) and still lowers k-NN
 
-The defaults are the settings of `dinoLiftsKNNAboveRandomInit` (ResNet with basic blocks, one per
+The defaults are the settings of `shortDINORunAgainstRandomInit` (ResNet with basic blocks, one per
 stage, width 12, CIFAR stem; 2 global 32-px crops and 2 local 16-px crops with 180° rotation; head
 512-512-128 → 256 prototypes; AdamW lr 1e-2 × batch/256, teacher momentum 0.99 → 1, teacher
 temperature 0.04 → 0.02). The training step is main_dino.py's, which Tessera matches to 1e-9 in

@@ -185,6 +185,22 @@ static inline float dot_f32(const float *a, const float *b, size_t n) {
     return s;
 }
 
+/* Σ (x − mu)² over n floats. */
+static inline float squared_deviations_f32(const float *x, size_t n, float mu) {
+    float16v acc = 0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float16v v;
+        memcpy(&v, x + i, sizeof v);
+        v -= mu;
+        acc += v * v;
+    }
+    float s = 0;
+    for (int k = 0; k < 16; k++) s += acc[k];
+    for (; i < n; i++) s += (x[i] - mu) * (x[i] - mu);
+    return s;
+}
+
 CLONES void tessera_layer_norm_rows_f32(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd,
                                         size_t rows, size_t n, float eps) {
     for (size_t r = 0; r < rows; r++) {
@@ -192,26 +208,15 @@ CLONES void tessera_layer_norm_rows_f32(const float *x, const float *w, const fl
         float *yr = y + r * n;
         /* Two passes (mean, then centred squares) keep the variance accurate. */
         float mu = sum_f32(xr, n) / (float)n;
-        float16v acc = 0;
-        size_t i = 0;
-        for (; i + 16 <= n; i += 16) {
-            float16v v;
-            memcpy(&v, xr + i, sizeof v);
-            v -= mu;
-            acc += v * v;
-        }
-        float ss = 0;
-        for (int k = 0; k < 16; k++) ss += acc[k];
-        for (; i < n; i++) ss += (xr[i] - mu) * (xr[i] - mu);
-        float inv = 1 / __builtin_sqrtf(ss / (float)n + eps);
+        float inv = 1 / __builtin_sqrtf(squared_deviations_f32(xr, n, mu) / (float)n + eps);
         mean[r] = mu;
         rstd[r] = inv;
         if (w && b) {
-            for (i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv * w[i] + b[i];
+            for (size_t i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv * w[i] + b[i];
         } else if (w) {
-            for (i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv * w[i];
+            for (size_t i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv * w[i];
         } else {
-            for (i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv;
+            for (size_t i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv;
         }
     }
 }
@@ -236,5 +241,51 @@ CLONES void tessera_layer_norm_backward_rows_f32(const float *g, const float *x,
         }
         float meanG = sum_f32(gh, n) / (float)n, meanGX = dot_f32(gh, dxr, n) / (float)n;
         for (size_t i = 0; i < n; i++) dxr[i] = inv * (gh[i] - meanG - dxr[i] * meanGX);
+    }
+}
+
+CLONES void tessera_batch_norm_channel_f32(const float *x, float *y, size_t planes, size_t n, size_t stride, float w, float b,
+                                           float eps, int compute_statistics, float *mean, float *var) {
+    if (compute_statistics) {
+        /* Two passes (mean, then centred squares): the channel is usually in L2 for the second. */
+        double s = 0;
+        for (size_t p = 0; p < planes; p++) s += sum_f32(x + p * stride, n);
+        float mu = (float)(s / (double)(planes * n));
+        double ss = 0;
+        for (size_t p = 0; p < planes; p++) ss += squared_deviations_f32(x + p * stride, n, mu);
+        *mean = mu;
+        *var = (float)(ss / (double)(planes * n));
+    }
+    float scale = w / __builtin_sqrtf(*var + eps), shift = b - *mean * scale;
+    for (size_t p = 0; p < planes; p++) {
+        const float *xp = x + p * stride;
+        float *yp = y + p * stride;
+        for (size_t i = 0; i < n; i++) yp[i] = xp[i] * scale + shift;
+    }
+}
+
+CLONES void tessera_batch_norm_backward_channel_f32(const float *g, const float *x, float *dx, size_t planes, size_t n,
+                                                    size_t stride, float mean, float rstd, float w, int batch_statistics,
+                                                    float *dw, float *db) {
+    double sg = 0, sgx = 0;
+    for (size_t p = 0; p < planes; p++) {
+        sg += sum_f32(g + p * stride, n);
+        sgx += dot_f32(g + p * stride, x + p * stride, n);
+    }
+    /* Σ g·x̂ = rstd·(Σ g·x − mean·Σ g), in double before the cancellation. */
+    float gradBias = (float)sg, gradWeight = (float)((double)rstd * (sgx - (double)mean * sg));
+    *db = gradBias;
+    *dw = gradWeight;
+    /* dx = a·g + c·x + d: the x̂ term expanded, so the pass reads g and x once. */
+    float a = w * rstd, c = 0, d = 0;
+    if (batch_statistics) {
+        float count = (float)(planes * n);
+        c = -a * rstd * gradWeight / count;
+        d = -a * gradBias / count - c * mean;
+    }
+    for (size_t p = 0; p < planes; p++) {
+        const float *gp = g + p * stride, *xp = x + p * stride;
+        float *dxp = dx + p * stride;
+        for (size_t i = 0; i < n; i++) dxp[i] = a * gp[i] + c * xp[i] + d;
     }
 }

@@ -55,9 +55,11 @@ extension Tensor {
         return result
     }
 
-    /// Gradients of ``conv2d(weight:bias:geometry:)`` with respect to input, weight and bias.
+    /// Gradients of ``conv2d(weight:bias:geometry:)`` with respect to input, weight and bias; the
+    /// input's only when `inputGradient` (images fed to a network's first layer need none).
     public static func conv2dBackward(gradient gOut: Tensor, input: Tensor, weight: Tensor, hasBias: Bool,
-                                      geometry g: Conv2dGeometry) -> (input: Tensor, weight: Tensor, bias: Tensor?) {
+                                      geometry g: Conv2dGeometry, inputGradient: Bool = true)
+        -> (input: Tensor?, weight: Tensor, bias: Tensor?) {
         let n = input.shape[0]
         let layout = ConvLayout(input: input.shape, weight: weight.shape, geometry: g, output: (gOut.shape[2], gOut.shape[3]))
         let x = input.contiguous(), gy = gOut.contiguous()
@@ -65,18 +67,21 @@ extension Tensor {
         if layout.shifts && layout.ph < layout.kh && layout.pw < layout.kw {
             // ∂x is the correlation of gY with the transposed, flipped kernel, padded by k − 1 − p.
             // (`shifts`, not `usesShifts`: a 1×1 backward is faster as the two GEMMs below.)
-            let flipped = Conv2dGeometry(padding: (layout.kh - 1 - layout.ph, layout.kw - 1 - layout.pw))
-            let back = ConvLayout(input: gOut.shape, weight: [layout.c, weight.shape[0], layout.kh, layout.kw], geometry: flipped,
-                                  output: (layout.h, layout.w))
-            let taps = layout.taps(of: weight)
-            let reversed = Tensor.stack((0..<(layout.kh * layout.kw)).reversed().map { taps.select(axis: 0, index: $0).transposed() })
-            let gx = back.shiftedCorrelation(gy, taps: reversed)
+            var gx: Tensor?
+            if inputGradient {
+                let flipped = Conv2dGeometry(padding: (layout.kh - 1 - layout.ph, layout.kw - 1 - layout.pw))
+                let back = ConvLayout(input: gOut.shape, weight: [layout.c, weight.shape[0], layout.kh, layout.kw], geometry: flipped,
+                                      output: (layout.h, layout.w))
+                let taps = layout.taps(of: weight)
+                let reversed = Tensor.stack((0..<(layout.kh * layout.kw)).reversed().map { taps.select(axis: 0, index: $0).transposed() })
+                gx = back.shiftedCorrelation(gy, taps: reversed)
+            }
             let gw = layout.shiftedWeightGradient(x, gy)
             return (gx, gw.reshaped([layout.kh, layout.kw, weight.shape[0], layout.c]).permuted([2, 3, 0, 1]).contiguous(), gb)
         }
         let gyGroups = gy.reshaped([n, g.groups, layout.outPerGroup, layout.hw])
         let wT = weight.contiguous().reshaped([g.groups, layout.outPerGroup, layout.ckk]).transposed()
-        let gx = Tensor(empty: input.shape, dtype: input.dtype, zeroed: !layout.pointwise)
+        let gx = inputGradient ? Tensor(empty: input.shape, dtype: input.dtype, zeroed: !layout.pointwise) : nil
         // One ∂W accumulator per worker, summed at the end.
         let gwPartials = Tensor(empty: [layout.workers(n), g.groups, layout.outPerGroup, layout.ckk], dtype: input.dtype, zeroed: true)
         layout.forEachImage(n, scratch: layout.columnScratch(buffers: 2), dtype: input.dtype) { i, worker, scratch in
@@ -85,7 +90,7 @@ extension Tensor {
             let cols = layout.columns(of: x, image: i, into: scratch.select(axis: 0, index: 0))
             Tensor.gemm(gyi, cols.transposed(), into: gwPartials.select(axis: 0, index: worker), beta: 1, serial: true)
             // ∂cols = Wᵀ · gY_i, scattered back onto the image.
-            let gxi = gx.select(axis: 0, index: i)
+            guard let gxi = gx?.select(axis: 0, index: i) else { return }
             let gCols = layout.pointwise ? gxi.reshaped(layout.columnShape) : scratch.select(axis: 0, index: 1)
             Tensor.gemm(wT, gyi, into: gCols, beta: 0, serial: true)
             if !layout.pointwise { layout.scatter(gCols, into: gxi) }

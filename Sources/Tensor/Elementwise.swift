@@ -243,6 +243,39 @@ private func swiftSIMDMap(_ op: UnaryOp, _ x: Tensor, _ out: Tensor) -> Bool {
     return true
 }
 
+// MARK: - Activation gradients in one pass
+
+extension Tensor {
+    /// The backward of `relu`: `gradient` where `input` > 0, zero elsewhere (and at NaN).
+    public static func reluBackward(gradient g: Tensor, input x: Tensor) -> Tensor {
+        checkActivationBackward("reluBackward", g, x)
+        let out = Tensor(empty: x.shape, dtype: x.dtype)
+        if x.dtype == .float32 { zipKernel(g, x, out, PassWherePositive<Float>()) } else { zipKernel(g, x, out, PassWherePositive<Double>()) }
+        return out
+    }
+
+    /// The backward of exact (erf) `gelu`: gradient · GELU′(input).
+    public static func geluBackward(gradient g: Tensor, input x: Tensor) -> Tensor {
+        checkActivationBackward("geluBackward", g, x)
+        guard x.dtype == .float32, x.isContiguous, g.isContiguous else { return g * x.map(.geluDerivative) }
+        let out = Tensor(empty: x.shape, dtype: .float32), n = x.count
+        let xp = SendablePointer(x.pointer(as: Float.self)), gp = SendablePointer(g.pointer(as: Float.self))
+        let op = SendablePointer(out.pointer(as: Float.self))
+        parallelChunks(n / 256 + 1, costPerItem: 1024) { r in
+            let lo = r.lowerBound * 256, hi = Swift.min(r.upperBound * 256, n)
+            if hi > lo { tessera_gelu_backward_f32(xp.p + lo, gp.p + lo, op.p + lo, hi - lo) }
+        }
+        return out
+    }
+
+    private static func checkActivationBackward(_ op: String, _ g: Tensor, _ x: Tensor) {
+        check(g.shape == x.shape && g.dtype == x.dtype && x.dtype.isFloatingPoint, op,
+              "gradient \(describe(g.shape)) \(g.dtype) does not match input \(describe(x.shape)) \(x.dtype)")
+    }
+}
+
+struct PassWherePositive<T: FloatElement>: ZipFunction { func callAsFunction(_ g: T, _ x: T) -> T { x > 0 ? g : 0 } }
+
 struct SIMDExp: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdExp(x) } }
 struct SIMDSigmoid: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdSigmoid(x) } }
 struct SIMDTanh: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdTanh(x) } }

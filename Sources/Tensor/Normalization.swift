@@ -150,3 +150,143 @@ private func layerNormBackwardKernel<T: FloatElement>(_: T.Type, _ g: Tensor, _ 
     dw.assign(total.select(axis: 0, index: 0).reshaped(dw.shape))
     db.assign(total.select(axis: 0, index: 1).reshaped(db.shape))
 }
+
+/// Batch normalisation over axis 1 of [N, C, …]: per channel, one task reads the channel's values
+/// (N runs of the spatial size) for its statistics and writes the output while they are in cache;
+/// the backward is one more such task per channel.
+extension Tensor {
+    /// The normalised tensor and the batch statistics it used.
+    public struct BatchNormResult {
+        /// (x − mean) / sqrt(variance + eps) · weight + bias, shape of the input.
+        public let output: Tensor
+        /// Per-channel mean, shape [C].
+        public let mean: Tensor
+        /// Per-channel biased variance, shape [C].
+        public let variance: Tensor
+    }
+
+    /// Batch norm of [N, C, …] with the batch's own per-channel statistics (training mode).
+    public func batchNorm(weight: Tensor?, bias: Tensor?, epsilon: Double = 1e-5) -> BatchNormResult {
+        let c = batchNormChannels(weight, bias)
+        let mean = Tensor(empty: [c], dtype: dtype), variance = Tensor(empty: [c], dtype: dtype)
+        let out = batchNormForward(mean: mean, variance: variance, weight: weight, bias: bias, epsilon: epsilon, computeStatistics: true)
+        return BatchNormResult(output: out, mean: mean, variance: variance)
+    }
+
+    /// Batch norm of [N, C, …] with given per-channel statistics (evaluation mode).
+    public func batchNorm(mean: Tensor, variance: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Double = 1e-5) -> Tensor {
+        let c = batchNormChannels(weight, bias)
+        for s in [mean, variance] {
+            check(s.shape == [c] && s.dtype == dtype, "batchNorm", "statistics \(describe(s.shape)) \(s.dtype) do not match \(c) channels \(dtype)")
+        }
+        return batchNormForward(mean: mean.contiguous(), variance: variance.contiguous(), weight: weight, bias: bias,
+                                epsilon: epsilon, computeStatistics: false)
+    }
+
+    /// Gradients of batch norm with respect to the input, weight and bias from the output gradient
+    /// `g`, the input and the statistics the forward pass used; `batchStatistics` says whether those
+    /// came from this batch (and so depend on the input) or were given.
+    public static func batchNormBackward(gradient g: Tensor, input x: Tensor, mean: Tensor, variance: Tensor, weight: Tensor?,
+                                         epsilon: Double = 1e-5, batchStatistics: Bool)
+        -> (input: Tensor, weight: Tensor, bias: Tensor) {
+        let c = x.batchNormChannels(weight, nil)
+        check(g.shape == x.shape, "batchNormBackward", "gradient \(describe(g.shape)) does not match input \(describe(x.shape))")
+        let dx = Tensor(empty: x.shape, dtype: x.dtype)
+        let dw = Tensor(empty: [c], dtype: x.dtype), db = Tensor(empty: [c], dtype: x.dtype)
+        let (planes, n) = (x.shape[0], x.shape.dropFirst(2).reduce(1, *))
+        let (gc, xc, mc, vc, wc) = (g.contiguous(), x.contiguous(), mean.contiguous(), variance.contiguous(), weight?.contiguous())
+        func run<T: FloatElement>(_: T.Type) {
+            let gp = SendablePointer(gc.pointer(as: T.self)), xp = SendablePointer(xc.pointer(as: T.self))
+            let dxp = SendablePointer(dx.pointer(as: T.self)), dwp = SendablePointer(dw.pointer(as: T.self))
+            let dbp = SendablePointer(db.pointer(as: T.self))
+            let mp = mc.pointer(as: T.self), vp = vc.pointer(as: T.self), wp = wc?.pointer(as: T.self)
+            let stats = SendablePointer(UnsafeMutablePointer<T>.allocate(capacity: 3 * c))
+            defer { stats.p.deallocate() }
+            for k in 0..<c {  // mean, 1/sqrt(var + eps), weight per channel
+                stats.p[3 * k] = mp[k]
+                stats.p[3 * k + 1] = 1 / (vp[k] + T(fromDouble: epsilon)).squareRoot()
+                stats.p[3 * k + 2] = wp?[k] ?? 1
+            }
+            parallelChunks(c, costPerItem: 3 * planes * n) { channels in
+                for k in channels {
+                    let o = k * n, (mu, rstd, w) = (stats.p[3 * k], stats.p[3 * k + 1], stats.p[3 * k + 2])
+                    if T.self == Float.self {  // the CKernels clone for this CPU
+                        tessera_batch_norm_backward_channel_f32(floats(gp.p + o), floats(xp.p + o), floats(dxp.p + o), planes, n, c * n,
+                                                                Float(mu.doubleValue), Float(rstd.doubleValue), Float(w.doubleValue),
+                                                                batchStatistics ? 1 : 0, floats(dwp.p + k), floats(dbp.p + k))
+                        continue
+                    }
+                    var sg = T.zero, sgx = T.zero
+                    for p in 0..<planes {
+                        sg += rowSum(gp.p + o + p * c * n, n)
+                        sgx += rowDot(gp.p + o + p * c * n, xp.p + o + p * c * n, n)
+                    }
+                    let gradWeight = rstd * (sgx - mu * sg)
+                    (dwp.p[k], dbp.p[k]) = (gradWeight, sg)
+                    let a = w * rstd, count = T(fromDouble: Double(planes * n))
+                    let cx = batchStatistics ? -a * rstd * gradWeight / count : 0
+                    let d = batchStatistics ? -a * sg / count - cx * mu : 0
+                    for p in 0..<planes {
+                        let base = o + p * c * n
+                        for i in 0..<n { dxp.p[base + i] = a * gp.p[base + i] + cx * xp.p[base + i] + d }
+                    }
+                }
+            }
+        }
+        withExtendedLifetime((gc, xc, mc, vc, wc)) {
+            if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        }
+        return (dx, dw, db)
+    }
+
+    /// Checks the [N, C, …] input and the per-channel weight and bias; returns C.
+    private func batchNormChannels(_ weight: Tensor?, _ bias: Tensor?) -> Int {
+        check(dtype.isFloatingPoint, "batchNorm", "expects a floating-point tensor, got \(dtype)")
+        check(rank >= 2, "batchNorm", "expects an input [N, C, …], got \(describe(shape))")
+        for p in [weight, bias].compactMap({ $0 }) {
+            check(p.shape == [shape[1]] && p.dtype == dtype, "batchNorm",
+                  "weight/bias \(describe(p.shape)) \(p.dtype) do not match the \(shape[1]) channels \(dtype) of input \(describe(shape))")
+        }
+        return shape[1]
+    }
+
+    private func batchNormForward(mean: Tensor, variance: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Double,
+                                  computeStatistics: Bool) -> Tensor {
+        let x = contiguous(), out = Tensor(empty: shape, dtype: dtype), w = weight?.contiguous(), b = bias?.contiguous()
+        let (planes, c, n) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
+        func run<T: FloatElement>(_: T.Type) {
+            let xp = SendablePointer(x.pointer(as: T.self)), op = SendablePointer(out.pointer(as: T.self))
+            let mp = SendablePointer(mean.pointer(as: T.self)), vp = SendablePointer(variance.pointer(as: T.self))
+            let wp = w.map { SendablePointer($0.pointer(as: T.self)) }, bp = b.map { SendablePointer($0.pointer(as: T.self)) }
+            let count = T(fromDouble: Double(planes * n))
+            parallelChunks(c, costPerItem: 3 * planes * n) { channels in
+                for k in channels {
+                    let o = k * n, scale = wp?.p[k] ?? 1, offset = bp?.p[k] ?? 0
+                    if T.self == Float.self {  // the CKernels clone for this CPU
+                        tessera_batch_norm_channel_f32(floats(xp.p + o), floats(op.p + o), planes, n, c * n,
+                                                       Float(scale.doubleValue), Float(offset.doubleValue),
+                                                       Float(epsilon), computeStatistics ? 1 : 0, floats(mp.p + k), floats(vp.p + k))
+                        continue
+                    }
+                    if computeStatistics {
+                        var s = T.zero
+                        for p in 0..<planes { s += rowSum(xp.p + o + p * c * n, n) }
+                        let mu = s / count
+                        var ss = T.zero
+                        for p in 0..<planes { ss += rowSquaredDeviations(xp.p + o + p * c * n, n, from: mu) }
+                        (mp.p[k], vp.p[k]) = (mu, ss / count)
+                    }
+                    let a = scale / (vp.p[k] + T(fromDouble: epsilon)).squareRoot(), shift = offset - mp.p[k] * a
+                    for p in 0..<planes {
+                        let base = o + p * c * n
+                        for i in 0..<n { op.p[base + i] = xp.p[base + i] * a + shift }
+                    }
+                }
+            }
+        }
+        withExtendedLifetime((x, w, b, mean, variance)) {
+            if dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        }
+        return out
+    }
+}

@@ -32,5 +32,47 @@ import Tessera
     let xp = Tensor.randn([8, 256, 56, 56]), wp = Tensor.randn([64, 256, 1, 1])
     r.append(("Conv2d 8×256×56×56 1×1→64 fwd", measure { _ = xp.conv2d(weight: wp) } * 1000))
     r.append(("Conv2d 8×256×56×56 1×1→64 fwd+bwd", forwardBackward([xp, wp]) { $0[0].conv2d(weight: $0[1]) }))
+    // ResNet-50's strided layers: the stem (no ∂x: images need no gradient), the first 3×3 of
+    // layer2 and its 1×1 downsample, and the max pool.
+    let images = Variable(.randn([8, 3, 224, 224])), stem = Variable(.randn([64, 3, 7, 7]), requiresGrad: true)
+    let stemGeometry = Conv2dGeometry(stride: (2, 2), padding: (3, 3))
+    let gStem = Tensor.randn([8, 64, 112, 112])
+    r.append(("Conv2d 8×3×224×224 7×7/2→64 fwd+bwd", measure {
+        stem.grad = nil
+        images.conv2d(weight: stem, geometry: stemGeometry).backward(gStem)
+    } * 1000))
+    r.append(("Conv2d 8×128×56×56 3×3/2→128 fwd+bwd", forwardBackward([.randn([8, 128, 56, 56]), .randn([128, 128, 3, 3])]) {
+        $0[0].conv2d(weight: $0[1], geometry: Conv2dGeometry(stride: (2, 2), padding: (1, 1)))
+    }))
+    r.append(("Conv2d 8×256×56×56 1×1/2→512 fwd+bwd", forwardBackward([xp, .randn([512, 256, 1, 1])]) {
+        $0[0].conv2d(weight: $0[1], geometry: Conv2dGeometry(stride: (2, 2)))
+    }))
+    let windows = PoolWindows.sliding(size: 112, kernel: 3, stride: 2, padding: 1)
+    r.append(("MaxPool 8×64×112×112 3×3/2 fwd+bwd", forwardBackward([.randn([8, 64, 112, 112])]) {
+        $0[0].maxPool2d(rows: windows, columns: windows)
+    }))
+    let batchNorm = BatchNorm2d(256)
+    r.append(("BatchNorm2d 8×256×56×56 fwd+bwd", forwardBackward([xp]) { batchNorm($0[0]) }))
+    r.append(("ReLU 8×256×56×56 fwd+bwd", forwardBackward([xp]) { $0[0].relu() }))
+    return r
+}
+
+/// Whole models at batch 8, 224 px, with 1000-class heads: a forward in evaluation mode without
+/// the graph, and a training-mode forward + backward with parameter gradients. Milliseconds.
+@MainActor func modelBenchmarks() -> [(String, Double)] {
+    let images = Tensor.randn([8, 3, 224, 224])
+    let models: [(String, Module)] = [("ResNet-50", ResNet(ResNetConfig.depth(50)!)),
+                                      ("ViT-S/16", VisionTransformer(ViTConfig.preset(.small, patch: 16, numClasses: 1000)))]
+    var r: [(String, Double)] = []
+    for (name, model) in models {
+        _ = model.eval()
+        r.append(("\(name) 8×224² fwd", measure { _ = noGrad { model(Variable(images)) } } * 1000))
+        _ = model.train()
+        let g = Tensor.randn([8, 1000])
+        r.append(("\(name) 8×224² fwd+bwd", measure {
+            model.zeroGrad()
+            model(Variable(images)).backward(g)
+        } * 1000))
+    }
     return r
 }

@@ -7,6 +7,7 @@
 //   python3 scripts/bench_reference.py > torch.json
 //   swift run -c release tessera-bench --torch torch.json   # adds the side-by-side PyTorch table
 //   swift run -c release tessera-bench loader FOLDER        # DINO multi-crop loader (scripts/bench_loader.py)
+//   swift run -c release tessera-bench models               # only the whole-model rows (ResNet-50, ViT-S/16)
 import CBLAS
 import CKernels
 import Dispatch
@@ -23,6 +24,10 @@ if CommandLine.arguments.count > 2 && CommandLine.arguments[1] == "loader" {
 
 let quick = CommandLine.arguments.contains("--quick")
 let repetitions = quick ? 5 : 15
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "models" {
+    for (name, ms) in modelBenchmarks() { print("\(name): \(format(ms, 1)) ms") }
+    exit(0)
+}
 
 /// Median wall time in seconds of `body` after two warm-up runs.
 @MainActor func measure(_ body: () -> Void) -> Double {
@@ -133,7 +138,7 @@ var sideBySide: [(String, Double)] = [
     ("sum 16M", tSum * 1000),
     ("softmax 32×6×197×197", tAttention * 1000),
 ]
-sideBySide += layerBenchmarks()
+sideBySide += layerBenchmarks() + modelBenchmarks()
 var torch: [String: Double] = [:]
 if let i = CommandLine.arguments.firstIndex(of: "--torch"), i + 1 < CommandLine.arguments.count {
     let data = try Data(contentsOf: URL(fileURLWithPath: CommandLine.arguments[i + 1]))

@@ -37,6 +37,19 @@ import Tensor
         }
     }
 
+    /// The float32 one-pass activation backwards (GELU's a CKernels clone) agree with float64, on
+    /// a contiguous tensor with a vector tail and on a transposed one.
+    @Test func activationBackwardsInFloat32MatchFloat64() {
+        let x = randn([37, 53], seed: 15), g = randn([37, 53], seed: 16)
+        for (input, gradient) in [(x, g), (x.transposed(), g.transposed())] {
+            let (x32, g32) = (input.converted(to: .float32), gradient.converted(to: .float32))
+            expectClose(Tensor.geluBackward(gradient: g32, input: x32).converted(to: .float64),
+                        gradient * input.map(.geluDerivative), atol: 1e-5)
+            expectClose(Tensor.reluBackward(gradient: g32, input: x32).converted(to: .float64),
+                        gradient * (input .> 0).converted(to: .float64), atol: 0)
+        }
+    }
+
     @Test func whereRoutesEachSide() {
         let condition = randn([3, 4], seed: 10) .> 0
         expectGradients([randn([3, 4], seed: 11), randn([4], seed: 12)]) { Variable.where(condition, $0[0], $0[1]) }

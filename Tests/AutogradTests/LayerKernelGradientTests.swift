@@ -72,6 +72,43 @@ import Tensor
         }
     }
 
+    @Test func batchNorm() {
+        let x = randn([4, 3, 2, 5], seed: 24), w = randn([3], seed: 25), b = randn([3], seed: 26)
+        expectGradients([x, w, b]) { $0[0].batchNorm(weight: $0[1], bias: $0[2]).output }
+        expectGradients([randn([5, 3], seed: 27)]) { $0[0].batchNorm(weight: nil, bias: nil, epsilon: 1e-3).output }
+        let mean = randn([3], seed: 28), variance = randn([3], seed: 29).abs() + 0.5
+        expectGradients([x, w, b]) { $0[0].batchNorm(mean: mean, variance: variance, weight: $0[1], bias: $0[2]) }
+    }
+
+    /// The float32 kernels (a CKernels clone) agree with the float64 ones checked above: batch and
+    /// given statistics, with and without weights, spatial runs with a vector tail (n = 37), [N, C].
+    @Test func batchNormFloat32MatchesFloat64() {
+        let w = randn([6], seed: 30), b = randn([6], seed: 31), mean = randn([6], seed: 32), variance = randn([6], seed: 33).abs() + 0.5
+        for shape in [[5, 6, 37], [40, 6]] {
+            let x = randn(shape, seed: 34) * 3 + 2, g = randn(shape, seed: 35)
+            let (x32, g32) = (x.converted(to: .float32), g.converted(to: .float32))
+            for (weight, bias) in [(w, b), (nil, nil)] as [(Tensor?, Tensor?)] {
+                let (w32, b32) = (weight?.converted(to: .float32), bias?.converted(to: .float32))
+                let ref = x.batchNorm(weight: weight, bias: bias), f32 = x32.batchNorm(weight: w32, bias: b32)
+                expectClose(f32.output.converted(to: .float64), ref.output, atol: 1e-5)
+                expectClose(f32.variance.converted(to: .float64), ref.variance, atol: 1e-5, rtol: 1e-5)
+                expectClose(x32.batchNorm(mean: mean.converted(to: .float32), variance: variance.converted(to: .float32), weight: w32,
+                                          bias: b32).converted(to: .float64),
+                            x.batchNorm(mean: mean, variance: variance, weight: weight, bias: bias), atol: 1e-5)
+                for batchStatistics in [true, false] {
+                    let (m, v) = batchStatistics ? (ref.mean, ref.variance) : (mean, variance)
+                    let gradRef = Tensor.batchNormBackward(gradient: g, input: x, mean: m, variance: v, weight: weight,
+                                                           batchStatistics: batchStatistics)
+                    let grad32 = Tensor.batchNormBackward(gradient: g32, input: x32, mean: m.converted(to: .float32),
+                                                          variance: v.converted(to: .float32), weight: w32, batchStatistics: batchStatistics)
+                    expectClose(grad32.input.converted(to: .float64), gradRef.input, atol: 1e-4)
+                    expectClose(grad32.weight.converted(to: .float64), gradRef.weight, atol: 1e-3)
+                    expectClose(grad32.bias.converted(to: .float64), gradRef.bias, atol: 1e-3)
+                }
+            }
+        }
+    }
+
     @Test func scaledDotProductAttention() {
         let q = randn([2, 3, 5, 4], seed: 17), k = randn([2, 3, 6, 4], seed: 18), v = randn([2, 3, 6, 2], seed: 19)
         expectGradients([q, k, v]) { Variable.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2]).output }

@@ -6,9 +6,10 @@ extension Variable {
     public func conv2d(weight: Variable, bias: Variable? = nil, geometry: Conv2dGeometry = Conv2dGeometry()) -> Variable {
         let x = data, w = weight.data
         let y = x.conv2d(weight: w, bias: bias?.data, geometry: geometry)
-        let inputs = [self, weight] + (bias.map { [$0] } ?? [])
+        let inputs = [self, weight] + (bias.map { [$0] } ?? []), inputGradient = requiresGrad
         return Variable.record("conv2d", y, inputs: inputs) { g in
-            let grads = Tensor.conv2dBackward(gradient: g, input: x, weight: w, hasBias: bias != nil, geometry: geometry)
+            let grads = Tensor.conv2dBackward(gradient: g, input: x, weight: w, hasBias: bias != nil, geometry: geometry,
+                                              inputGradient: inputGradient)
             return [grads.input, grads.weight] + (bias == nil ? [] : [grads.bias])
         }
     }

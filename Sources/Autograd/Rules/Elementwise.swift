@@ -60,37 +60,38 @@ extension Variable {
     /// Elementwise smaller value.
     public func minimum(_ other: Variable) -> Variable { binary(.minimum, other) }
 
-    /// Applies a one-input function; its derivative is below, beside the others.
+    /// Applies a one-input function; its backward is below, beside the others.
     public func map(_ op: UnaryOp) -> Variable {
         let x = data
         let y = x.map(op)
-        return Variable.record("\(op)", y, inputs: [self]) { g in [g * Variable.derivative(op, x: x, y: y)] }
+        return Variable.record("\(op)", y, inputs: [self]) { g in [Variable.backward(op, gradient: g, x: x, y: y)] }
     }
 
-    /// dy/dx of a unary op at `x`, given `y = op(x)`.
-    static func derivative(_ op: UnaryOp, x: Tensor, y: Tensor) -> Tensor {
+    /// g · dy/dx of a unary op at `x`, given `y = op(x)` (ReLU and GELU in one fused pass).
+    static func backward(_ op: UnaryOp, gradient g: Tensor, x: Tensor, y: Tensor) -> Tensor {
         switch op {
-        case .neg: return x.scalarLike(-1).expanded(to: x.shape)
-        case .abs, .sign: return op == .abs ? x.map(.sign) : x.zerosLike()
-        case .exp: return y
-        case .log: return x.map(.reciprocal)
-        case .sqrt: return 0.5 / y
-        case .rsqrt: return -0.5 * y * y * y
-        case .square: return 2 * x
-        case .reciprocal: return -(y * y)
-        case .tanh: return 1 - y * y
-        case .sigmoid: return y * (1 - y)
-        case .relu: return (x .> 0).converted(to: x.dtype)
-        case .sin: return x.cos()
-        case .cos: return -x.sin()
-        case .gelu: return x.map(.geluDerivative)
-        case .geluTanh: return x.map(.geluTanhDerivative)
+        case .relu: return Tensor.reluBackward(gradient: g, input: x)
+        case .gelu: return Tensor.geluBackward(gradient: g, input: x)
+        case .neg: return -g
+        case .abs: return g * x.map(.sign)
+        case .sign: return g * x.zerosLike()
+        case .exp: return g * y
+        case .log: return g / x
+        case .sqrt: return g * (0.5 / y)
+        case .rsqrt: return g * (-0.5 * y * y * y)
+        case .square: return g * (2 * x)
+        case .reciprocal: return g * -(y * y)
+        case .tanh: return g * (1 - y * y)
+        case .sigmoid: return g * (y * (1 - y))
+        case .sin: return g * x.cos()
+        case .cos: return g * -x.sin()
+        case .geluTanh: return g * x.map(.geluTanhDerivative)
         case .geluDerivative, .geluTanhDerivative:
             fail("\(op)", "has no derivative rule (second derivatives are not supported)")
         case let .clamp(low, high):
-            return (x .>= low).logicalAnd(x .<= high).converted(to: x.dtype)
+            return g * (x .>= low).logicalAnd(x .<= high).converted(to: x.dtype)
         case let .power(e):
-            return e == 2 ? 2 * x : e * x.pow(e - 1)
+            return g * (e == 2 ? 2 * x : e * x.pow(e - 1))
         }
     }
 

@@ -12,4 +12,28 @@ extension Variable {
             return [grads.input] + (weight == nil ? [] : [grads.weight]) + (bias == nil ? [] : [grads.bias])
         }
     }
+
+    /// Batch norm over axis 1 of [N, C, …] with this batch's statistics (training mode), by the
+    /// fused per-channel kernels: the output and the per-channel mean and biased variance it used.
+    public func batchNorm(weight: Variable?, bias: Variable?, epsilon: Double = 1e-5) -> (output: Variable, mean: Tensor, variance: Tensor) {
+        let x = data, w = weight?.data
+        let r = x.batchNorm(weight: w, bias: bias?.data, epsilon: epsilon)
+        let output = Variable.record("batchNorm", r.output, inputs: [self] + [weight, bias].compactMap { $0 }) { g in
+            let grads = Tensor.batchNormBackward(gradient: g, input: x, mean: r.mean, variance: r.variance, weight: w,
+                                                 epsilon: epsilon, batchStatistics: true)
+            return [grads.input] + (weight == nil ? [] : [grads.weight]) + (bias == nil ? [] : [grads.bias])
+        }
+        return (output, r.mean, r.variance)
+    }
+
+    /// Batch norm over axis 1 of [N, C, …] with given per-channel statistics (evaluation mode).
+    public func batchNorm(mean: Tensor, variance: Tensor, weight: Variable?, bias: Variable?, epsilon: Double = 1e-5) -> Variable {
+        let x = data, w = weight?.data
+        let y = x.batchNorm(mean: mean, variance: variance, weight: w, bias: bias?.data, epsilon: epsilon)
+        return Variable.record("batchNorm", y, inputs: [self] + [weight, bias].compactMap { $0 }) { g in
+            let grads = Tensor.batchNormBackward(gradient: g, input: x, mean: mean, variance: variance, weight: w,
+                                                 epsilon: epsilon, batchStatistics: false)
+            return [grads.input] + (weight == nil ? [] : [grads.weight]) + (bias == nil ? [] : [grads.bias])
+        }
+    }
 }

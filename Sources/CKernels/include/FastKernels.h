@@ -24,6 +24,17 @@ void tessera_layer_norm_rows_f32(const float *x, const float *w, const float *b,
 void tessera_layer_norm_backward_rows_f32(const float *g, const float *x, const float *mean, const float *rstd,
                                           const float *w, float *dx, float *dw, float *db, float *scratch,
                                           size_t rows, size_t n);
+/// Batch norm of one channel whose values are `planes` runs of n floats, `stride` apart (the
+/// channel of an [N, C, …] tensor). With `compute_statistics` the channel's mean and biased
+/// variance go to *mean and *var (two passes, double sums); otherwise they are read from there.
+/// y = (x − mean)/sqrt(var + eps)·w + b, at the same offsets as x.
+void tessera_batch_norm_channel_f32(const float *x, float *y, size_t planes, size_t n, size_t stride, float w, float b,
+                                    float eps, int compute_statistics, float *mean, float *var);
+/// Its backward: *db = Σ g, *dw = Σ g·x̂ with x̂ = (x − mean)·rstd, and dx = w·rstd·g, minus
+/// w·rstd·(Σ g + x̂·Σ g·x̂)/count when the statistics came from the batch.
+void tessera_batch_norm_backward_channel_f32(const float *g, const float *x, float *dx, size_t planes, size_t n,
+                                             size_t stride, float mean, float rstd, float w, int batch_statistics,
+                                             float *dw, float *db);
 /// The fused convolution loop's register tile: output channels × pixels (three 16-float vectors).
 enum { TESSERA_CONV_TILE_CHANNELS = 8, TESSERA_CONV_TILE_PIXELS = 48 };
 /// Whether this CPU runs tessera_shifted_conv_f32 (AVX-512).

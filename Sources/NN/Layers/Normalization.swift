@@ -48,29 +48,19 @@ public class BatchNorm: Module {
         let c = weight?.shape[0] ?? runningMean?.value.shape[0] ?? x.shape[1]
         check(x.rank >= 2 && x.shape[1] == c, name, "expects input [N, \(c), …], got \(describe(x.shape))")
         check(spatialRank == 2 ? x.rank == 4 : x.rank <= 3, name, "wrong input rank: \(describe(x.shape))")
-        let axes = [0] + Array(2..<x.rank)
-        let statShape = [1, c] + Array(repeating: 1, count: x.rank - 2)
-        let normalized: Variable
-        if isTraining || runningMean == nil {
-            let count = x.shape[0] * x.shape.dropFirst(2).reduce(1, *)
-            check(count > 1, name, "expects more than one value per channel in training, got input \(describe(x.shape))")
-            let mean = x.mean(axes: axes, keepDim: true)
-            let centred = x - mean
-            let variance = centred.square().mean(axes: axes, keepDim: true)
-            normalized = centred * (variance + epsilon).rsqrt()
-            if isTraining, let runningMean, let runningVar, let numBatchesTracked {
-                let unbiased = variance.data.reshaped([c]) * (Double(count) / Double(count - 1))
-                runningMean.value = runningMean.value * (1 - momentum) + mean.data.reshaped([c]) * momentum
-                runningVar.value = runningVar.value * (1 - momentum) + unbiased * momentum
-                numBatchesTracked.value = numBatchesTracked.value + 1
-            }
-        } else {
-            let mean = runningMean!.value.reshaped(statShape)
-            let scale = (runningVar!.value.reshaped(statShape) + epsilon).rsqrt()
-            normalized = x * Variable(scale) - Variable(mean * scale)
+        if !isTraining, let runningMean, let runningVar {
+            return x.batchNorm(mean: runningMean.value, variance: runningVar.value, weight: weight, bias: bias, epsilon: epsilon)
         }
-        guard let weight, let bias else { return normalized }
-        return normalized * weight.reshaped(statShape) + bias.reshaped(statShape)
+        let count = x.shape[0] * x.shape.dropFirst(2).reduce(1, *)
+        check(count > 1, name, "expects more than one value per channel in training, got input \(describe(x.shape))")
+        let r = x.batchNorm(weight: weight, bias: bias, epsilon: epsilon)
+        if isTraining, let runningMean, let runningVar, let numBatchesTracked {
+            let unbiased = r.variance * (Double(count) / Double(count - 1))
+            runningMean.value = runningMean.value * (1 - momentum) + r.mean * momentum
+            runningVar.value = runningVar.value * (1 - momentum) + unbiased * momentum
+            numBatchesTracked.value = numBatchesTracked.value + 1
+        }
+        return r.output
     }
 }
 
