@@ -64,11 +64,15 @@ extension Tensor {
         let layout = ConvLayout(input: input.shape, weight: weight.shape, geometry: g, output: (gOut.shape[2], gOut.shape[3]))
         let x = input.contiguous(), gy = gOut.contiguous()
         let gb = hasBias ? gOut.sum(axes: [0, 2, 3]) : nil
+        let strided = layout.sh > 1 || layout.sw > 1
         if layout.shifts && layout.ph < layout.kh && layout.pw < layout.kw {
-            // ∂x is the correlation of gY with the transposed, flipped kernel, padded by k − 1 − p.
-            // (`shifts`, not `usesShifts`: a 1×1 backward is faster as the two GEMMs below.)
+            // ∂x is the correlation of gY with the transposed, flipped kernel, padded by k − 1 − p
+            // (per stride phase when strided). `shifts`, not `usesShifts`: a 1×1 backward is faster
+            // as the two GEMMs below.
             var gx: Tensor?
-            if inputGradient {
+            if inputGradient && strided {
+                gx = layout.phaseInputGradient(gy, weight: weight)
+            } else if inputGradient {
                 let flipped = Conv2dGeometry(padding: (layout.kh - 1 - layout.ph, layout.kw - 1 - layout.pw))
                 let back = ConvLayout(input: gOut.shape, weight: [layout.c, weight.shape[0], layout.kh, layout.kw], geometry: flipped,
                                       output: (layout.h, layout.w))
@@ -76,26 +80,14 @@ extension Tensor {
                 let reversed = Tensor.stack((0..<(layout.kh * layout.kw)).reversed().map { taps.select(axis: 0, index: $0).transposed() })
                 gx = back.shiftedCorrelation(gy, taps: reversed)
             }
+            // Strided ∂W stays im2col's one GEMM per image: the fused loop over the phases, a source
+            // four times the output, was slower (ResNet's 128-channel 3×3/2, batch 8: 10.6 against 9.3 ms).
+            if strided { return (gx, layout.columnBackward(x, gy, weight: weight, inputGradient: false).weight, gb) }
             let gw = layout.shiftedWeightGradient(x, gy)
             return (gx, gw.reshaped([layout.kh, layout.kw, weight.shape[0], layout.c]).permuted([2, 3, 0, 1]).contiguous(), gb)
         }
-        let gyGroups = gy.reshaped([n, g.groups, layout.outPerGroup, layout.hw])
-        let wT = weight.contiguous().reshaped([g.groups, layout.outPerGroup, layout.ckk]).transposed()
-        let gx = inputGradient ? Tensor(empty: input.shape, dtype: input.dtype, zeroed: !layout.pointwise) : nil
-        // One ∂W accumulator per worker, summed at the end.
-        let gwPartials = Tensor(empty: [layout.workers(n), g.groups, layout.outPerGroup, layout.ckk], dtype: input.dtype, zeroed: true)
-        layout.forEachImage(n, scratch: layout.columnScratch(buffers: 2), dtype: input.dtype) { i, worker, scratch in
-            let gyi = gyGroups.select(axis: 0, index: i)
-            // ∂W += gY_i · cols_iᵀ (cols recomputed: cheaper in memory than saving them).
-            let cols = layout.columns(of: x, image: i, into: scratch.select(axis: 0, index: 0))
-            Tensor.gemm(gyi, cols.transposed(), into: gwPartials.select(axis: 0, index: worker), beta: 1, serial: true)
-            // ∂cols = Wᵀ · gY_i, scattered back onto the image.
-            guard let gxi = gx?.select(axis: 0, index: i) else { return }
-            let gCols = layout.pointwise ? gxi.reshaped(layout.columnShape) : scratch.select(axis: 0, index: 1)
-            Tensor.gemm(wT, gyi, into: gCols, beta: 0, serial: true)
-            if !layout.pointwise { layout.scatter(gCols, into: gxi) }
-        }
-        return (gx, gwPartials.sum(axes: [0]).reshaped(weight.shape), gb)
+        let grads = layout.columnBackward(x, gy, weight: weight, inputGradient: inputGradient)
+        return (grads.input, grads.weight, gb)
     }
 
     private func checkConv2d(weight: Tensor, bias: Tensor?, geometry g: Conv2dGeometry) -> (Int, Int, Int) {
@@ -161,6 +153,28 @@ struct ConvLayout {
                 for i in stride(from: worker, to: n, by: workers) { box.value(i, worker, scratch) }
             }
         }
+    }
+
+    /// ∂x (when `inputGradient`) and ∂W through the column buffers: per image, ∂W += gY·colsᵀ and
+    /// ∂cols = Wᵀ·gY scattered back onto the image (col2im).
+    func columnBackward(_ x: Tensor, _ gy: Tensor, weight: Tensor, inputGradient: Bool) -> (input: Tensor?, weight: Tensor) {
+        let n = x.shape[0]
+        let gyGroups = gy.reshaped([n, groups, outPerGroup, hw])
+        let wT = weight.contiguous().reshaped([groups, outPerGroup, ckk]).transposed()
+        let gx = inputGradient ? Tensor(empty: x.shape, dtype: x.dtype, zeroed: !pointwise) : nil
+        // One ∂W accumulator per worker, summed at the end.
+        let gwPartials = Tensor(empty: [workers(n), groups, outPerGroup, ckk], dtype: x.dtype, zeroed: true)
+        forEachImage(n, scratch: columnScratch(buffers: 2), dtype: x.dtype) { i, worker, scratch in
+            let gyi = gyGroups.select(axis: 0, index: i)
+            // cols recomputed: cheaper in memory than saving them from the forward.
+            let cols = columns(of: x, image: i, into: scratch.select(axis: 0, index: 0))
+            Tensor.gemm(gyi, cols.transposed(), into: gwPartials.select(axis: 0, index: worker), beta: 1, serial: true)
+            guard let gxi = gx?.select(axis: 0, index: i) else { return }
+            let gCols = pointwise ? gxi.reshaped(columnShape) : scratch.select(axis: 0, index: 1)
+            Tensor.gemm(wT, gyi, into: gCols, beta: 0, serial: true)
+            if !pointwise { scatter(gCols, into: gxi) }
+        }
+        return (gx, gwPartials.sum(axes: [0]).reshaped(weight.shape))
     }
 
     /// The column buffer of image `i` of `x`: written into `buffer`, or a view of the image when pointwise.
@@ -249,8 +263,14 @@ struct ConvLayout {
     /// as im2col's one product, without writing and re-reading a column buffer 9× the image, and
     /// the backward pass needs no col2im scatter (ResNet's 64-channel 56×56 layer, batch 8, fwd+bwd:
     /// 31.3 → 26.5 ms). Used while the dropped columns cost at most a quarter of the work.
+    ///
+    /// Stride 2 takes the same path on the image split into its stride phases (below): ResNet's
+    /// 3×3/2 layers, not its 1×1/2 downsampling (one tap: the GEMM is as fast) nor its 3-channel
+    /// stem (too few channels for the fused loop's vectors).
     var shifts: Bool {
-        groups == 1 && sh == 1 && sw == 1 && dh == 1 && dw == 1 && !pointwise && 8 * pw <= ow
+        guard groups == 1 && dh == 1 && dw == 1 && !pointwise else { return false }
+        if sh == 1 && sw == 1 { return 8 * pw <= ow }
+        return sh <= 2 && sw <= 2 && kh >= sh && kw >= sw && c >= 16 && 8 * (sourceWidth - ow) <= ow
     }
     /// Shifted products for stride 1, and for float32 1×1 convolutions too where the fused loop
     /// runs and its 48-pixel tiles are at least 80% full: then it outpaces a K = C GEMM with
@@ -263,10 +283,15 @@ struct ConvLayout {
     }
     /// Scratch for `buffers` column buffers per worker (none for 1×1: the image is its own).
     func columnScratch(buffers: Int) -> [Int] { pointwise ? [buffers, 0] : [buffers] + columnShape }
-    var paddedWidth: Int { w + 2 * pw }
-    var paddedPlane: Int { (h + 2 * ph) * paddedWidth }
-    /// The padded image, plus kw elements that the last channel's wrapped reads touch.
-    var paddedCount: Int { c * paddedPlane + kw }
+    /// The source the taps read, per channel: the zero-padded image [Hp, Wp] split into its sh·sw
+    /// stride phases, phase (a, b) holding padded pixels (sh·u + a, sw·v + b) as [Hq, Wq]. Tap
+    /// (i, j) then reads phase (i mod sh, j mod sw) from (i / sh, j / sw), and every tap is a
+    /// stride-1 read of Hout rows of width Wq, as in the unstrided case (one phase: the padded image).
+    var sourceWidth: Int { (w + 2 * pw + sw - 1) / sw }
+    var phasePlane: Int { (h + 2 * ph + sh - 1) / sh * sourceWidth }
+    var sourcePlane: Int { sh * sw * phasePlane }
+    /// The source of all channels, plus kw elements that the last channel's wrapped reads touch.
+    var sourceCount: Int { c * sourcePlane + kw }
 
     /// The weight [O, C, kh, kw] as taps [kh·kw, O, C].
     func taps(of weight: Tensor) -> Tensor {
@@ -279,18 +304,18 @@ struct ConvLayout {
         let out = Tensor(empty: [n, o, oh, ow], dtype: x.dtype)
         let fused = x.dtype == .float32 && fusedKernel ? packedTaps(taps) : nil
         let offsets = tapOffsets
-        forEachImage(n, scratch: [paddedCount + o * oh * paddedWidth], dtype: x.dtype) { i, _, scratch in
+        forEachImage(n, scratch: [sourceCount + o * oh * sourceWidth], dtype: x.dtype) { i, _, scratch in
             pad(x.select(axis: 0, index: i), into: scratch)
             let wide = wideOutput(scratch, channels: o)
             if let fused {
                 tessera_shifted_conv_f32(fused.pointer(as: Float.self), scratch.pointer(as: Float.self), wide.pointer(as: Float.self),
-                                         kh * kw, o, c, oh * paddedWidth, paddedPlane, offsets)
+                                         kh * kw, o, c, oh * sourceWidth, sourcePlane, offsets)
             } else {
                 for t in 0..<(kh * kw) {
                     Tensor.gemm(taps.select(axis: 0, index: t), tap(t, of: scratch), into: wide, beta: t == 0 ? 0 : 1, serial: true)
                 }
             }
-            copyRows(from: wide, widthFrom: paddedWidth, into: out.select(axis: 0, index: i), widthTo: ow, width: ow, zeroTail: false)
+            copyRows(from: wide, widthFrom: sourceWidth, into: out.select(axis: 0, index: i), widthTo: ow, width: ow, zeroTail: false)
         }
         return out
     }
@@ -311,25 +336,25 @@ struct ConvLayout {
         return packed
     }
 
-    /// ∂W as taps [kh·kw, O, C] = Σ over images of gY (widened to Wp with zero columns) · tapᵀ.
+    /// ∂W of a stride-1 convolution as taps [kh·kw, O, C] = Σ over images of gY (widened to Wp with zero columns) · tapᵀ.
     /// With the fused kernel the padded image is transposed to [rows, C] after the widened gY, so
     /// that ∂W's 64 input channels are one vector per pixel (CKernels' weight-gradient loop).
     func shiftedWeightGradient(_ x: Tensor, _ gy: Tensor, fusedKernel: Bool = Self.fusedKernel) -> Tensor {
         let (n, o) = (x.shape[0], gy.shape[1])
         let fused = fusedKernel && x.dtype == .float32
-        let transposedRows = paddedPlane + kw
+        let transposedRows = sourcePlane + kw
         let partials = Tensor(empty: [workers(n), kh * kw, o, c], dtype: x.dtype, zeroed: true)
-        let scratchCount = paddedCount + o * oh * paddedWidth + (fused ? transposedRows * c : 0)
+        let scratchCount = sourceCount + o * oh * sourceWidth + (fused ? transposedRows * c : 0)
         let offsets = tapOffsets
         forEachImage(n, scratch: [scratchCount], dtype: x.dtype) { i, worker, scratch in
             let wide = wideOutput(scratch, channels: o)
-            copyRows(from: gy.select(axis: 0, index: i), widthFrom: ow, into: wide, widthTo: paddedWidth, width: ow, zeroTail: true)
+            copyRows(from: gy.select(axis: 0, index: i), widthFrom: ow, into: wide, widthTo: sourceWidth, width: ow, zeroTail: true)
             let gw = partials.select(axis: 0, index: worker)
             if fused {
-                let transposed = scratch.pointer(as: Float.self) + paddedCount + o * oh * paddedWidth
+                let transposed = scratch.pointer(as: Float.self) + sourceCount + o * oh * sourceWidth
                 tessera_pad_transpose_f32(x.select(axis: 0, index: i).pointer(as: Float.self), c, h, w, ph, pw, transposedRows, transposed)
                 tessera_shifted_conv_weight_grad_f32(wide.pointer(as: Float.self), transposed, gw.pointer(as: Float.self),
-                                                     kh * kw, o, c, oh * paddedWidth, offsets)
+                                                     kh * kw, o, c, oh * sourceWidth, offsets)
                 return
             }
             pad(x.select(axis: 0, index: i), into: scratch)
@@ -340,23 +365,58 @@ struct ConvLayout {
         return partials.sum(axes: [0])
     }
 
-    /// Where tap t = i·kw + j starts reading the padded image: offset i·Wp + j.
-    func tapOffset(_ t: Int) -> Int { (t / kw) * paddedWidth + t % kw }
+    /// ∂x of a strided convolution [N, C, H, W]: phase (a, b) of the padded image met the taps
+    /// (i, j) with i mod sh = a, j mod sw = b, at (i / sh, j / sw), so its gradient is the full
+    /// stride-1 correlation of gY with those taps transposed and flipped; the phases' gradients
+    /// are then interleaved back and the padding dropped.
+    func phaseInputGradient(_ gy: Tensor, weight: Tensor) -> Tensor {
+        let (n, o) = (gy.shape[0], gy.shape[1])
+        let gx = Tensor(empty: [n, c, h, w], dtype: gy.dtype, zeroed: true)
+        let taps = taps(of: weight)
+        for a in 0..<sh {
+            for b in 0..<sw {
+                let (ka, kb) = ((kh - a + sh - 1) / sh, (kw - b + sw - 1) / sw)
+                let (rows, columns) = (oh + ka - 1, ow + kb - 1)
+                // Taps of this phase from last to first: sub-kernel tap (i', j') is kernel tap (sh·i' + a, sw·j' + b).
+                let flipped = (0..<(ka * kb)).reversed().map { t in
+                    taps.select(axis: 0, index: (sh * (t / kb) + a) * kw + sw * (t % kb) + b).transposed()
+                }
+                let back = ConvLayout(input: gy.shape, weight: [c, o, ka, kb], geometry: Conv2dGeometry(padding: (ka - 1, kb - 1)),
+                                      output: (rows, columns))
+                let phase = back.shiftedCorrelation(gy, taps: Tensor.stack(flipped))
+                // Phase pixel (u, v) is padded pixel (sh·u + a, sw·v + b), image pixel that minus the padding.
+                let (u0, v0) = ((ph - a + sh - 1) / sh, (pw - b + sw - 1) / sw)
+                let u1 = Swift.min(rows, (h + ph - a + sh - 1) / sh), v1 = Swift.min(columns, (w + pw - b + sw - 1) / sw)
+                guard u1 > u0 && v1 > v0 else { continue }
+                let (r0, c0) = (sh * u0 + a - ph, sw * v0 + b - pw)
+                gx[.all, .all, .stride(from: r0, to: r0 + sh * (u1 - u0 - 1) + 1, by: sh),
+                   .stride(from: c0, to: c0 + sw * (v1 - v0 - 1) + 1, by: sw)].assign(phase[.all, .all, u0..<u1, v0..<v1])
+            }
+        }
+        return gx
+    }
+
+    /// Where tap t = i·kw + j starts reading the source: its phase, then row i / sh, column j / sw.
+    func tapOffset(_ t: Int) -> Int {
+        let (i, j) = (t / kw, t % kw)
+        return ((i % sh) * sw + j % sw) * phasePlane + (i / sh) * sourceWidth + j / sw
+    }
     var tapOffsets: [Int] { (0..<(kh * kw)).map(tapOffset) }
 
     /// Tap t of the padded image in `scratch`: a [C, Hout·Wp] view from its offset.
     private func tap(_ t: Int, of scratch: Tensor) -> Tensor {
-        Tensor(storage: scratch.storage, dtype: scratch.dtype, shape: [c, oh * paddedWidth], strides: [paddedPlane, 1],
+        Tensor(storage: scratch.storage, dtype: scratch.dtype, shape: [c, oh * sourceWidth], strides: [sourcePlane, 1],
                offset: scratch.offset + tapOffset(t))
     }
 
     /// The [channels, Hout·Wp] output area after the padded image in `scratch`.
     private func wideOutput(_ scratch: Tensor, channels: Int) -> Tensor {
-        Tensor(storage: scratch.storage, dtype: scratch.dtype, shape: [channels, oh * paddedWidth], strides: [oh * paddedWidth, 1],
-               offset: scratch.offset + paddedCount)
+        Tensor(storage: scratch.storage, dtype: scratch.dtype, shape: [channels, oh * sourceWidth], strides: [oh * sourceWidth, 1],
+               offset: scratch.offset + sourceCount)
     }
 
-    /// Writes image [C, H, W] into the start of `scratch` as [C, H + 2ph, W + 2pw] with zero borders.
+    /// Writes image [C, H, W] into the start of `scratch` as its source: zero-padded to
+    /// [C, H + 2ph, W + 2pw], split into stride phases when strided.
     private func pad(_ image: Tensor, into scratch: Tensor) {
         if image.dtype == .float32 { pad(image.pointer(as: Float.self), scratch.pointer(as: Float.self)) } else {
             pad(image.pointer(as: Double.self), scratch.pointer(as: Double.self))
@@ -364,10 +424,21 @@ struct ConvLayout {
     }
 
     private func pad<T: FloatElement>(_ src: UnsafeMutablePointer<T>, _ dst: UnsafeMutablePointer<T>) {
-        dst.update(repeating: 0, count: paddedCount)
+        dst.update(repeating: 0, count: sourceCount)
         for plane in 0..<c {
             for y in 0..<h {
-                (dst + plane * paddedPlane + (y + ph) * paddedWidth + pw).update(from: src + (plane * h + y) * w, count: w)
+                let row = src + (plane * h + y) * w, py = y + ph
+                let phaseRow = dst + plane * sourcePlane + (py % sh) * sw * phasePlane + (py / sh) * sourceWidth
+                if sw == 1 { (phaseRow + pw).update(from: row, count: w); continue }
+                for b in 0..<sw {  // the row's pixels of column phase b: x ≡ b − pw (mod sw)
+                    var x = ((b - pw) % sw + sw) % sw, v = (x + pw) / sw
+                    let phase = phaseRow + b * phasePlane
+                    while x < w {
+                        phase[v] = row[x]
+                        x += sw
+                        v += 1
+                    }
+                }
             }
         }
     }

@@ -29,6 +29,13 @@ import Tensor
         expectGradients([x, w, b]) { $0[0].conv2d(weight: $0[1], bias: $0[2], geometry: Conv2dGeometry(padding: padding)) }
     }
 
+    /// Enough channels that stride 2 takes the phase-split path (odd and even sizes, one axis strided).
+    @Test(arguments: [((2, 2), (1, 1), 7, 17), ((2, 2), (1, 1), 8, 18), ((2, 1), (0, 1), 5, 17)])
+    func stridedShiftedConvolution(_ stride: (Int, Int), _ padding: (Int, Int), _ h: Int, _ w: Int) {
+        let x = randn([2, 16, h, w], seed: 21), weight = randn([3, 16, 3, 3], seed: 22), b = randn([3], seed: 23)
+        expectGradients([x, weight, b]) { $0[0].conv2d(weight: $0[1], bias: $0[2], geometry: Conv2dGeometry(stride: stride, padding: padding)) }
+    }
+
     @Test func pointwiseConvolutionAndNonContiguousInput() {
         let x = randn([3, 2, 4, 5], seed: 9).permuted([1, 0, 2, 3])  // [2, 3, 4, 5], not contiguous
         expectGradients([x, randn([4, 3, 1, 1], seed: 10)]) { $0[0].conv2d(weight: $0[1]) }

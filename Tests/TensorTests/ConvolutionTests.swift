@@ -8,9 +8,30 @@ import Testing
 @Suite struct ConvolutionTests {
     @Test(arguments: [(3, 5, 11, 9, 13, 3, 3, 1, 1), (4, 7, 16, 6, 20, 3, 5, 1, 2), (1, 64, 64, 12, 12, 3, 3, 1, 1), (2, 70, 13, 8, 12, 1, 1, 0, 0)])
     func float32MatchesFloat64(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int, _ ph: Int, _ pw: Int) {
+        expectFloat32MatchesFloat64(n, c, o, h, w, kh, kw, Conv2dGeometry(padding: (ph, pw)))
+    }
+
+    /// Stride 2 through the stride phases (ResNet's 3×3/2 with odd and even inputs, a 3×2 kernel
+    /// strided in one axis only, and the sizes of the float64 gradient checks), checked to take that path.
+    @Test(arguments: [(2, 16, 11, 14, 16, 3, 3, 2, 2, 1, 1), (3, 20, 9, 13, 17, 3, 3, 2, 2, 1, 1), (2, 16, 8, 9, 12, 3, 2, 2, 1, 1, 0),
+                      (2, 16, 3, 7, 17, 3, 3, 2, 2, 1, 1), (2, 16, 3, 8, 18, 3, 3, 2, 2, 1, 1), (2, 16, 3, 5, 17, 3, 3, 2, 1, 0, 1)])
+    func stridedFloat32MatchesFloat64(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int,
+                                      _ sh: Int, _ sw: Int, _ ph: Int, _ pw: Int) {
+        let geometry = Conv2dGeometry(stride: (sh, sw), padding: (ph, pw))
+        let output = (geometry.outputSize(h, kernel: kh, axis: 0), geometry.outputSize(w, kernel: kw, axis: 1))
+        #expect(ConvLayout(input: [n, c, h, w], weight: [o, c, kh, kw], geometry: geometry, output: output).shifts)
+        expectFloat32MatchesFloat64(n, c, o, h, w, kh, kw, geometry)
+        // The strided output is the stride-1 output subsampled (an independent path).
+        let x = Tensor.randn([n, c, h, w], generator: RandomGenerator(seed: 1)).converted(to: .float64)
+        let weight = Tensor.randn([o, c, kh, kw], generator: RandomGenerator(seed: 2)).converted(to: .float64)
+        let unstrided = x.conv2d(weight: weight, geometry: Conv2dGeometry(padding: (ph, pw)))
+        expectClose(x.conv2d(weight: weight, geometry: geometry), unstrided[.all, .all, .stride(by: sh), .stride(by: sw)].contiguous(), atol: 1e-10)
+    }
+
+    private func expectFloat32MatchesFloat64(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int,
+                                             _ geometry: Conv2dGeometry) {
         let x = Tensor.randn([n, c, h, w], generator: RandomGenerator(seed: 1))
         let weight = Tensor.randn([o, c, kh, kw], generator: RandomGenerator(seed: 2))
-        let geometry = Conv2dGeometry(padding: (ph, pw))
         let y32 = x.conv2d(weight: weight, geometry: geometry)
         let (x64, w64) = (x.converted(to: .float64), weight.converted(to: .float64))
         let y64 = x64.conv2d(weight: w64, geometry: geometry)
