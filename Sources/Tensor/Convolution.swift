@@ -60,7 +60,6 @@ extension Tensor {
     public static func conv2dBackward(gradient gOut: Tensor, input: Tensor, weight: Tensor, hasBias: Bool,
                                       geometry g: Conv2dGeometry, inputGradient: Bool = true)
         -> (input: Tensor?, weight: Tensor, bias: Tensor?) {
-        let n = input.shape[0]
         let layout = ConvLayout(input: input.shape, weight: weight.shape, geometry: g, output: (gOut.shape[2], gOut.shape[3]))
         let x = input.contiguous(), gy = gOut.contiguous()
         let gb = hasBias ? gOut.sum(axes: [0, 2, 3]) : nil
