@@ -29,7 +29,7 @@ import Tensor
         expectGradients([x, w, b]) { $0[0].conv2d(weight: $0[1], bias: $0[2], geometry: Conv2dGeometry(padding: padding)) }
     }
 
-    /// Enough channels that stride 2 takes the phase-split path (odd and even sizes, one axis strided).
+    /// Wide enough that stride 2 takes the phase-split path (odd and even sizes, one axis strided).
     @Test(arguments: [((2, 2), (1, 1), 7, 17), ((2, 2), (1, 1), 8, 18), ((2, 1), (0, 1), 5, 17)])
     func stridedShiftedConvolution(_ stride: (Int, Int), _ padding: (Int, Int), _ h: Int, _ w: Int) {
         let x = randn([2, 16, h, w], seed: 21), weight = randn([3, 16, 3, 3], seed: 22), b = randn([3], seed: 23)

@@ -12,9 +12,10 @@ import Testing
     }
 
     /// Stride 2 through the stride phases (ResNet's 3×3/2 with odd and even inputs, a 3×2 kernel
-    /// strided in one axis only, and the sizes of the float64 gradient checks), checked to take that path.
+    /// strided in one axis only, the sizes of the float64 gradient checks, a 3-channel 7×7/2 stem),
+    /// checked to take that path.
     @Test(arguments: [(2, 16, 11, 14, 16, 3, 3, 2, 2, 1, 1), (3, 20, 9, 13, 17, 3, 3, 2, 2, 1, 1), (2, 16, 8, 9, 12, 3, 2, 2, 1, 1, 0),
-                      (2, 16, 3, 7, 17, 3, 3, 2, 2, 1, 1), (2, 16, 3, 8, 18, 3, 3, 2, 2, 1, 1), (2, 16, 3, 5, 17, 3, 3, 2, 1, 0, 1)])
+                      (2, 16, 3, 7, 17, 3, 3, 2, 2, 1, 1), (2, 16, 3, 8, 18, 3, 3, 2, 2, 1, 1), (2, 16, 3, 5, 17, 3, 3, 2, 1, 0, 1), (2, 3, 8, 9, 50, 7, 7, 2, 2, 3, 3)])
     func stridedFloat32MatchesFloat64(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int,
                                       _ sh: Int, _ sw: Int, _ ph: Int, _ pw: Int) {
         let geometry = Conv2dGeometry(stride: (sh, sw), padding: (ph, pw))

@@ -79,10 +79,11 @@ import TestSupport
         try TrainingLoop(recipe: recipe, loader: loader, options: TrainingOptions(epochs: epochs, showProgress: false)).run()
         let knn = try knnTop1(recipe.teacher.backbone)
         print("DINO k-NN \(knn) vs random init \(knnRandom), \(knnRandomMeasuredBN) with measured BatchNorm statistics (\(epochs) epochs of \(n), \(Date().timeIntervalSince(start)) s)")
-        // Measured: 14.0% against 12.6% at random init and 11.2% with measured BatchNorm
+        // Measured: 12.8% against 12.6% at random init and 11.2% with measured BatchNorm
         // statistics. The run is deterministic, but any change to the float rounding moves the
-        // DINO figure by 1–3 points: 13.8% before BatchNorm had its fused kernels, 12.6% after
-        // that and before the strided convolutions' phase path, 13.4% with the per-tap GEMMs. PyTorch in this setting: 13.4% against 12.8% and 10.8%
+        // DINO figure by 1–3 points: 13.4% with per-tap GEMM convolutions, 13.8% with the fused
+        // loop, 12.6% with fused BatchNorm, 14.0% and 12.8% as the strided convolutions moved to
+        // the stride-phase path. PyTorch in this setting: 13.4% against 12.8% and 10.8%
         // (scripts/dino_shapes_reference.py). Docs/Tutorial.md shows why there is no lift: the
         // student maps every image to one point within 10 updates and the teacher turns uniform,
         // on the UCI digits as on Shapes; where a first-batch centre and a lower learning rate
