@@ -102,6 +102,8 @@ r["MaxPool 8×64×112×112 3×3/2 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 64, 112, 
 batch_norm = torch.nn.BatchNorm2d(256)
 r["BatchNorm2d 8×256×56×56 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 256, 56, 56),), batch_norm)
 r["ReLU 8×256×56×56 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 256, 56, 56),), F.relu)
+projector_norm = torch.nn.BatchNorm1d(4096)
+r["BatchNorm1d 256×4096 fwd+bwd"] = fwd_bwd(lambda: (leaf(256, 4096),), projector_norm)
 
 for name, model in [("ResNet-50", torchvision.models.resnet50()),
                     ("ViT-S/16", timm.create_model("vit_small_patch16_224", num_classes=1000))]:

@@ -207,6 +207,10 @@ extension Tensor {
                 stats.p[3 * k + 1] = 1 / (vp[k] + T(fromDouble: epsilon)).squareRoot()
                 stats.p[3 * k + 2] = wp?[k] ?? 1
             }
+            if n == 1 {
+                batchNormRowsBackward(gp, xp, dxp, dwp, dbp, stats, rows: planes, channels: c, batchStatistics: batchStatistics)
+                return
+            }
             parallelChunks(c, costPerItem: 3 * planes * n) { channels in
                 for k in channels {
                     let o = k * n, (mu, rstd, w) = (stats.p[3 * k], stats.p[3 * k + 1], stats.p[3 * k + 2])
@@ -258,6 +262,11 @@ extension Tensor {
             let xp = SendablePointer(x.pointer(as: T.self)), op = SendablePointer(out.pointer(as: T.self))
             let mp = SendablePointer(mean.pointer(as: T.self)), vp = SendablePointer(variance.pointer(as: T.self))
             let wp = w.map { SendablePointer($0.pointer(as: T.self)) }, bp = b.map { SendablePointer($0.pointer(as: T.self)) }
+            if n == 1 {
+                batchNormRowsForward(xp, op, mp, vp, wp, bp, rows: planes, channels: c, epsilon: epsilon,
+                                     computeStatistics: computeStatistics)
+                return
+            }
             let count = T(fromDouble: Double(planes * n))
             parallelChunks(c, costPerItem: 3 * planes * n) { channels in
                 for k in channels {
@@ -288,5 +297,82 @@ extension Tensor {
             if dtype == .float32 { run(Float.self) } else { run(Double.self) }
         }
         return out
+    }
+}
+
+/// Batch norm of [N, C] (`BatchNorm1d` in heads and projectors): one value per channel and row,
+/// so a task takes a block of channels and sums down the rows, each row's block a contiguous,
+/// vectorisable run (per channel the values would be C apart).
+private func batchNormRowsForward<T: FloatElement>(
+    _ xp: SendablePointer<T>, _ op: SendablePointer<T>, _ mp: SendablePointer<T>, _ vp: SendablePointer<T>,
+    _ wp: SendablePointer<T>?, _ bp: SendablePointer<T>?, rows: Int, channels c: Int, epsilon: Double, computeStatistics: Bool
+) {
+    let count = T(fromDouble: Double(rows)), block = 256
+    parallelChunks((c + block - 1) / block, costPerItem: 3 * rows * block) { blocks in
+        let scale = UnsafeMutablePointer<T>.allocate(capacity: 2 * block), shift = scale + block
+        defer { scale.deallocate() }
+        for blockIndex in blocks {
+            let k0 = blockIndex * block, width = Swift.min(block, c - k0)
+            let (mean, variance) = (mp.p + k0, vp.p + k0)
+            if computeStatistics {  // two passes (mean, then centred squares), as per channel
+                mean.update(repeating: 0, count: width)
+                variance.update(repeating: 0, count: width)
+                for r in 0..<rows {
+                    let x = xp.p + r * c + k0
+                    for j in 0..<width { mean[j] += x[j] }
+                }
+                for j in 0..<width { mean[j] /= count }
+                for r in 0..<rows {
+                    let x = xp.p + r * c + k0
+                    for j in 0..<width { variance[j] += (x[j] - mean[j]) * (x[j] - mean[j]) }
+                }
+                for j in 0..<width { variance[j] /= count }
+            }
+            for j in 0..<width {
+                scale[j] = (wp?.p[k0 + j] ?? 1) / (variance[j] + T(fromDouble: epsilon)).squareRoot()
+                shift[j] = (bp?.p[k0 + j] ?? 0) - mean[j] * scale[j]
+            }
+            for r in 0..<rows {
+                let x = xp.p + r * c + k0, y = op.p + r * c + k0
+                for j in 0..<width { y[j] = x[j] * scale[j] + shift[j] }
+            }
+        }
+    }
+}
+
+/// The backward of ``batchNormRowsForward``: Σg and Σg·x per channel down the rows, then
+/// ∂x = a·g + b·x + c per channel, as the per-channel kernel; `stats` holds (mean, rstd, weight).
+private func batchNormRowsBackward<T: FloatElement>(
+    _ gp: SendablePointer<T>, _ xp: SendablePointer<T>, _ dxp: SendablePointer<T>, _ dwp: SendablePointer<T>,
+    _ dbp: SendablePointer<T>, _ stats: SendablePointer<T>, rows: Int, channels c: Int, batchStatistics: Bool
+) {
+    let count = T(fromDouble: Double(rows)), block = 256
+    parallelChunks((c + block - 1) / block, costPerItem: 3 * rows * block) { blocks in
+        let sums = UnsafeMutablePointer<T>.allocate(capacity: 5 * block)
+        defer { sums.deallocate() }
+        let (sg, sgx, a, b, d) = (sums, sums + block, sums + 2 * block, sums + 3 * block, sums + 4 * block)
+        for blockIndex in blocks {
+            let k0 = blockIndex * block, width = Swift.min(block, c - k0)
+            sg.update(repeating: 0, count: 2 * block)
+            for r in 0..<rows {
+                let g = gp.p + r * c + k0, x = xp.p + r * c + k0
+                for j in 0..<width {
+                    sg[j] += g[j]
+                    sgx[j] += g[j] * x[j]
+                }
+            }
+            for j in 0..<width {
+                let (mu, rstd, w) = (stats.p[3 * (k0 + j)], stats.p[3 * (k0 + j) + 1], stats.p[3 * (k0 + j) + 2])
+                let gradWeight = rstd * (sgx[j] - mu * sg[j])
+                (dwp.p[k0 + j], dbp.p[k0 + j]) = (gradWeight, sg[j])
+                a[j] = w * rstd
+                b[j] = batchStatistics ? -a[j] * rstd * gradWeight / count : 0
+                d[j] = batchStatistics ? -a[j] * sg[j] / count - b[j] * mu : 0
+            }
+            for r in 0..<rows {
+                let g = gp.p + r * c + k0, x = xp.p + r * c + k0, dx = dxp.p + r * c + k0
+                for j in 0..<width { dx[j] = a[j] * g[j] + b[j] * x[j] + d[j] }
+            }
+        }
     }
 }

@@ -54,6 +54,8 @@ import Tessera
     let batchNorm = BatchNorm2d(256)
     r.append(("BatchNorm2d 8×256×56×56 fwd+bwd", forwardBackward([xp]) { batchNorm($0[0]) }))
     r.append(("ReLU 8×256×56×56 fwd+bwd", forwardBackward([xp]) { $0[0].relu() }))
+    let projectorNorm = BatchNorm1d(4096)  // MoCo v3's projector, batch 256
+    r.append(("BatchNorm1d 256×4096 fwd+bwd", forwardBackward([.randn([256, 4096])]) { projectorNorm($0[0]) }))
     return r
 }
 
