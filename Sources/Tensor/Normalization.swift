@@ -225,14 +225,12 @@ extension Tensor {
                         sg += rowSum(gp.p + o + p * c * n, n)
                         sgx += rowDot(gp.p + o + p * c * n, xp.p + o + p * c * n, n)
                     }
-                    let gradWeight = rstd * (sgx - mu * sg)
-                    (dwp.p[k], dbp.p[k]) = (gradWeight, sg)
-                    let a = w * rstd, count = T(fromDouble: Double(planes * n))
-                    let cx = batchStatistics ? -a * rstd * gradWeight / count : 0
-                    let d = batchStatistics ? -a * sg / count - cx * mu : 0
+                    let f = BatchNormBackwardTerms(sumG: sg, sumGX: sgx, mean: mu, rstd: rstd, weight: w,
+                                                   count: T(fromDouble: Double(planes * n)), batchStatistics: batchStatistics)
+                    (dwp.p[k], dbp.p[k]) = (f.weight, f.bias)
                     for p in 0..<planes {
                         let base = o + p * c * n
-                        for i in 0..<n { dxp.p[base + i] = a * gp.p[base + i] + cx * xp.p[base + i] + d }
+                        for i in 0..<n { dxp.p[base + i] = f.g * gp.p[base + i] + f.x * xp.p[base + i] + f.constant }
                     }
                 }
             }
@@ -363,16 +361,30 @@ private func batchNormRowsBackward<T: FloatElement>(
             }
             for j in 0..<width {
                 let (mu, rstd, w) = (stats.p[3 * (k0 + j)], stats.p[3 * (k0 + j) + 1], stats.p[3 * (k0 + j) + 2])
-                let gradWeight = rstd * (sgx[j] - mu * sg[j])
-                (dwp.p[k0 + j], dbp.p[k0 + j]) = (gradWeight, sg[j])
-                a[j] = w * rstd
-                b[j] = batchStatistics ? -a[j] * rstd * gradWeight / count : 0
-                d[j] = batchStatistics ? -a[j] * sg[j] / count - b[j] * mu : 0
+                let f = BatchNormBackwardTerms(sumG: sg[j], sumGX: sgx[j], mean: mu, rstd: rstd, weight: w, count: count,
+                                               batchStatistics: batchStatistics)
+                (dwp.p[k0 + j], dbp.p[k0 + j]) = (f.weight, f.bias)
+                (a[j], b[j], d[j]) = (f.g, f.x, f.constant)
             }
             for r in 0..<rows {
                 let g = gp.p + r * c + k0, x = xp.p + r * c + k0, dx = dxp.p + r * c + k0
                 for j in 0..<width { dx[j] = a[j] * g[j] + b[j] * x[j] + d[j] }
             }
         }
+    }
+}
+
+/// One channel's backward from Σg and Σg·x: ∂W = Σ g·x̂ = rstd·(Σg·x − mean·Σg), ∂b = Σg, and
+/// ∂x = g·(g term) + x·(x term) + constant, the x̂ term expanded so the pass reads g and x once
+/// (the formula of the CKernels clone, for the Swift paths).
+private struct BatchNormBackwardTerms<T: FloatElement> {
+    let weight, bias, g, x, constant: T
+
+    init(sumG: T, sumGX: T, mean: T, rstd: T, weight w: T, count: T, batchStatistics: Bool) {
+        weight = rstd * (sumGX - mean * sumG)
+        bias = sumG
+        g = w * rstd
+        x = batchStatistics ? -g * rstd * weight / count : 0
+        constant = batchStatistics ? -g * sumG / count - x * mean : 0
     }
 }

@@ -9,7 +9,7 @@ extension Variable {
         return Variable.record("layerNorm", r.output, inputs: inputs) { g in
             let grads = Tensor.layerNormBackward(gradient: g, input: x, mean: r.mean, rstd: r.rstd,
                                                  normalizedRank: normalizedRank, weight: w)
-            return [grads.input] + (weight == nil ? [] : [grads.weight]) + (bias == nil ? [] : [grads.bias])
+            return Variable.affineGradients(grads, weight: weight, bias: bias)
         }
     }
 
@@ -21,7 +21,7 @@ extension Variable {
         let output = Variable.record("batchNorm", r.output, inputs: [self] + [weight, bias].compactMap { $0 }) { g in
             let grads = Tensor.batchNormBackward(gradient: g, input: x, mean: r.mean, variance: r.variance, weight: w,
                                                  epsilon: epsilon, batchStatistics: true)
-            return [grads.input] + (weight == nil ? [] : [grads.weight]) + (bias == nil ? [] : [grads.bias])
+            return Variable.affineGradients(grads, weight: weight, bias: bias)
         }
         return (output, r.mean, r.variance)
     }
@@ -33,7 +33,12 @@ extension Variable {
         return Variable.record("batchNorm", y, inputs: [self] + [weight, bias].compactMap { $0 }) { g in
             let grads = Tensor.batchNormBackward(gradient: g, input: x, mean: mean, variance: variance, weight: w,
                                                  epsilon: epsilon, batchStatistics: false)
-            return [grads.input] + (weight == nil ? [] : [grads.weight]) + (bias == nil ? [] : [grads.bias])
+            return Variable.affineGradients(grads, weight: weight, bias: bias)
         }
+    }
+
+    /// The input's gradient, then the weight's and the bias's where the layer has them.
+    private static func affineGradients(_ grads: (input: Tensor, weight: Tensor, bias: Tensor), weight: Variable?, bias: Variable?) -> [Tensor?] {
+        [grads.input] + (weight == nil ? [] : [grads.weight]) + (bias == nil ? [] : [grads.bias])
     }
 }
