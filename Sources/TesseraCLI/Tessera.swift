@@ -34,6 +34,8 @@ struct CompareCommand: ParsableCommand {
     var patch: Int?
     @Option(help: "Training images of the built-in data set.")
     var trainImages: Int?
+    @Option(help: "How far an object's hue strays from its class's hue in the built-in data set (0.5: colour says nothing of the class).")
+    var hueSpread: Double?
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
@@ -45,6 +47,10 @@ struct CompareCommand: ParsableCommand {
         if let data { o.data = URL(fileURLWithPath: data) }
         if let imageSize { o.imageSize = imageSize }
         if let trainImages { o.trainCount = trainImages }
+        if let hueSpread {
+            guard (0...0.5).contains(hueSpread) else { throw ValidationError("--hue-spread must be in 0...0.5, got \(hueSpread)") }
+            o.hueSpread = hueSpread
+        }
         if let patch { o.vit.patchSize = patch }
         if let arch {
             switch arch.lowercased() {

@@ -10,9 +10,16 @@ struct DataOptions: ParsableArguments {
     var imageSize = 32
     @Option(help: "Training images of the built-in data set.")
     var trainImages = 3000
+    @Option(help: "How far an object's hue strays from its class's hue in the built-in data set (0.5: colour says nothing of the class).")
+    var hueSpread = 0.1
+
+    func validate() throws {
+        guard (0...0.5).contains(hueSpread) else { throw ValidationError("--hue-spread must be in 0...0.5, got \(hueSpread)") }
+    }
 
     func datasets() throws -> (train: AnyImageDataset, test: AnyImageDataset, name: String) {
-        let d = try ExperimentData.load(data.map { URL(fileURLWithPath: $0) }, imageSize: imageSize, trainCount: trainImages)
+        let d = try ExperimentData.load(data.map { URL(fileURLWithPath: $0) }, imageSize: imageSize, trainCount: trainImages,
+                                        hueSpread: hueSpread)
         return (d.train, d.test, d.name)
     }
 }

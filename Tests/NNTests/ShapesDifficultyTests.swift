@@ -6,14 +6,18 @@ import Tensor
 import Vision
 
 /// The built-in data set must separate models: a linear classifier on raw pixels does clearly
-/// worse than a small trained CNN (the Vision issue's requirement). Measured: linear 12.4%
-/// (chance is 10%), CNN 53.0%, on 3000 training and 500 test images.
+/// worse than a small trained CNN (the Vision issue's requirement). Shapes' class colours give the
+/// linear model what colour tells (a hue fits about two classes); the shape takes a CNN. Measured
+/// on 3000 training and 500 test images: linear 54.0%, CNN 67.2%; with colour independent of the
+/// class (`hueSpread` 0.5) linear on pixels is near chance (chance is 10%).
 @Suite(.serialized) struct ShapesDifficultyTests {
     static let train = try! Shapes(count: 3000, imageSize: 32, seed: 1).stacked()
     static let test = try! Shapes(count: 500, imageSize: 32, seed: 2).stacked()
 
-    func fit(_ model: Module, epochs: Int, learningRate: Double, weightDecay: Double) -> Double {
-        let n = Self.train.images.shape[0], batch = 50
+    func fit(_ model: Module, epochs: Int, learningRate: Double, weightDecay: Double,
+             data: (train: (images: Tensor, labels: Tensor), test: (images: Tensor, labels: Tensor)) = (train, test)) -> Double {
+        let (train, test) = data
+        let n = train.images.shape[0], batch = 50
         let optimizer = AdamW(ParameterGroup.dinoGroups(model, learningRate: learningRate, weightDecay: weightDecay))
         let schedule = Schedule.cosine(base: learningRate, final: 0, epochs: epochs, iterationsPerEpoch: n / batch)
         let shuffle = RandomGenerator(seed: 3)
@@ -23,16 +27,16 @@ import Vision
             for s in 0..<(n / batch) {
                 let idx = order.slice(axis: 0, start: s * batch, end: (s + 1) * batch)
                 optimizer.setLearningRate(schedule[epoch * (n / batch) + s])
-                let loss = Loss.crossEntropy(model(Variable(Self.train.images.indexSelect(axis: 0, indices: idx))),
-                                             labels: Self.train.labels.indexSelect(axis: 0, indices: idx))
+                let loss = Loss.crossEntropy(model(Variable(train.images.indexSelect(axis: 0, indices: idx))),
+                                             labels: train.labels.indexSelect(axis: 0, indices: idx))
                 optimizer.zeroGrad()
                 loss.backward()
                 optimizer.step()
             }
         }
         model.eval()
-        let predictions = noGrad { model(Variable(Self.test.images)).data.argmax(axis: 1) }
-        return (predictions .== Self.test.labels).converted(to: .float64).mean().item()
+        let predictions = noGrad { model(Variable(test.images)).data.argmax(axis: 1) }
+        return (predictions .== test.labels).converted(to: .float64).mean().item()
     }
 
     @Test func linearOnPixelsIsClearlyWorseThanACNN() {
@@ -47,7 +51,16 @@ import Vision
         let start = Date()
         let cnnAccuracy = fit(cnn, epochs: 12, learningRate: 3e-3, weightDecay: 1e-4)
         print("Shapes 32×32, \(Self.train.labels.count) train / \(Self.test.labels.count) test: linear on pixels \(linearAccuracy), CNN \(cnnAccuracy) (\(Date().timeIntervalSince(start)) s)")
-        #expect(linearAccuracy < 0.2)
-        #expect(cnnAccuracy > linearAccuracy + 0.15)
+        #expect(linearAccuracy < 0.6)
+        #expect(cnnAccuracy > linearAccuracy + 0.1)
+    }
+
+    @Test func linearOnPixelsIsNearChanceWithoutClassColours() throws {
+        Random.seed(4)
+        let colourless = (train: try Shapes(count: 3000, imageSize: 32, seed: 1, hueSpread: 0.5).stacked(),
+                          test: try Shapes(count: 500, imageSize: 32, seed: 2, hueSpread: 0.5).stacked())
+        let accuracy = fit(Sequential(Flatten(), Linear(3 * 32 * 32, 10)), epochs: 20, learningRate: 1e-3, weightDecay: 1e-2, data: colourless)
+        print("Shapes without class colours: linear on pixels \(accuracy)")
+        #expect(accuracy < 0.2)
     }
 }

@@ -44,21 +44,17 @@ import TestSupport
     #expect((recipe.loss.center.value - fixture.t("center")).abs().max().item() < 1e-9)
 }
 
-/// A short DINO run on the built-in data against the same network at random initialisation, by
-/// k-NN. The experiments issue asks for a clear lift; at this scale there is none (see below and
-/// Docs/Tutorial.md), so what the test holds is that training does not make the features worse
-/// than a random network's beyond the rounding noise of this setting.
+/// The small ResNet of `tessera compare` after a short DINO run, against the same network at
+/// random initialisation, by k-NN. Unlike the ViT (below) it gains little at this scale: a random
+/// ResNet's features already separate the classes' colours well. The test holds that training
+/// does not make its features worse than a random network's beyond this setting's rounding noise.
 @Test func shortDINORunAgainstRandomInit() throws {
     try Random.withGenerator(RandomGenerator(seed: 3)) {
         let env = ProcessInfo.processInfo.environment
         let epochs = Int(env["DINO_EPOCHS"] ?? "12")!, n = Int(env["DINO_N"] ?? "1000")!
         let train = Shapes(count: n, seed: 1), test = Shapes(count: 500, seed: 2)
         let normalize = ExperimentData.normalize
-        func knnTop1(_ model: Module) throws -> Double {
-            model.eval()
-            return Evaluation.knn(train: try Evaluation.features(of: train, transform: normalize) { model($0) },
-                                  test: try Evaluation.features(of: test, transform: normalize) { model($0) }, classes: 10).top1
-        }
+        func knnTop1(_ model: Module) throws -> Double { try knnTop1OfShapes(model, train: train, test: test) }
         let augmentation = DINOAugmentation(globalSize: 32, localSize: 16, localCrops: 2, globalScale: 0.4...1, localScale: 0.1...0.4,
                                             normalize: normalize, rotation: 180)
         let loader = DataLoader(train, batchSize: 64, dropLast: true, seed: 1, views: augmentation)
@@ -79,15 +75,46 @@ import TestSupport
         try TrainingLoop(recipe: recipe, loader: loader, options: TrainingOptions(epochs: epochs, showProgress: false)).run()
         let knn = try knnTop1(recipe.teacher.backbone)
         print("DINO k-NN \(knn) vs random init \(knnRandom), \(knnRandomMeasuredBN) with measured BatchNorm statistics (\(epochs) epochs of \(n), \(Date().timeIntervalSince(start)) s)")
-        // Measured: 12.8% against 12.6% at random init and 11.2% with measured BatchNorm
-        // statistics. The run is deterministic, but any change to the float rounding moves the
-        // DINO figure by 1–3 points: 13.4% with per-tap GEMM convolutions, 13.8% with the fused
-        // loop, 12.6% with fused BatchNorm, 14.0% and 12.8% as the strided convolutions moved to
-        // the stride-phase path. PyTorch in this setting: 13.4% against 12.8% and 10.8%
-        // (scripts/dino_shapes_reference.py). Docs/Tutorial.md shows why there is no lift: the
-        // student maps every image to one point within 10 updates and the teacher turns uniform,
-        // on the UCI digits as on Shapes; where a first-batch centre and a lower learning rate
-        // keep it from collapsing, DINO trains but its clusters lower k-NN.
+        // Measured: 36.8% against 33.2% at random init and 28.6% with measured BatchNorm
+        // statistics; PyTorch in this setting (scripts/dino_shapes_reference.py): 33.0% against
+        // 31.6% and 27.4%. Float rounding alone moves such a figure by 1–3 points (Docs/Tutorial.md).
         #expect(knn >= Swift.max(knnRandom, knnRandomMeasuredBN) - 0.02)
     }
+}
+
+/// The experiments issue's test: a short DINO run on the built-in data lifts k-NN clearly above
+/// the same network at random initialisation (the teacher before its first step). The network
+/// and recipe are the ViT of `tessera compare` (patch 8, width 96, depth 4; 552 steps of 64
+/// images). Measured: 30.6% against 21.2% at random init; with `DINO_SEED` 4 and 5 (other
+/// weights, crops and order) 29.4% against 20.2% and 29.2% against 20.6%.
+@Test func shortDINORunLiftsViTKNNAboveRandomInit() throws {
+    let env = ProcessInfo.processInfo.environment
+    try Random.withGenerator(RandomGenerator(seed: UInt64(env["DINO_SEED"] ?? "3")!)) {
+        let epochs = Int(env["DINO_EPOCHS"] ?? "12")!, n = Int(env["DINO_N"] ?? "3000")!
+        let train = Shapes(count: n, seed: 1), test = Shapes(count: 500, seed: 2)
+        let normalize = ExperimentData.normalize
+        let augmentation = DINOAugmentation(globalSize: 32, localSize: 16, localCrops: 2, globalScale: 0.4...1, localScale: 0.1...0.4,
+                                            normalize: normalize, rotation: 180)
+        let loader = DataLoader(train, batchSize: 64, dropLast: true, seed: UInt64(env["DINO_SEED"] ?? "1")!, views: augmentation)
+        let config = ViTConfig(imageSize: 32, patchSize: 8, embedDim: 96, depth: 4, numHeads: 3, mlpRatio: 2, numClasses: 0)
+        let recipe = DINORecipe(makeBackbone: { VisionTransformer(config) }, featureDim: 96, outDim: 256, headHidden: 512, headBottleneck: 128,
+                                crops: 4, epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: 64,
+                                options: OptimizationOptions(learningRate: 1e-2, minLearningRate: 1e-5, warmupEpochs: 1, weightDecay: 0.04, weightDecayEnd: 0.4),
+                                teacherMomentum: 0.99, warmupTeacherTemperature: 0.04, teacherTemperature: 0.02, warmupTeacherEpochs: 4)
+        func knnTop1(_ model: Module) throws -> Double { try knnTop1OfShapes(model, train: train, test: test) }
+        let knnRandom = try knnTop1(recipe.teacher.backbone)
+        let start = Date()
+        try TrainingLoop(recipe: recipe, loader: loader, options: TrainingOptions(epochs: epochs, showProgress: false)).run()
+        let knn = try knnTop1(recipe.teacher.backbone)
+        print("ViT DINO k-NN \(knn) vs random init \(knnRandom) (\(epochs) epochs of \(n), \(Date().timeIntervalSince(start)) s)")
+        #expect(knn >= knnRandom + 0.05)
+    }
+}
+
+/// Weighted k-NN top-1 (DINO's eval_knn) of a model's features of Shapes test images.
+private func knnTop1OfShapes(_ model: Module, train: Shapes, test: Shapes) throws -> Double {
+    model.eval()
+    let normalize = ExperimentData.normalize
+    return Evaluation.knn(train: try Evaluation.features(of: train, transform: normalize) { model($0) },
+                          test: try Evaluation.features(of: test, transform: normalize) { model($0) }, classes: 10).top1
 }

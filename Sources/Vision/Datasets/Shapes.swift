@@ -6,24 +6,31 @@ import Tensor
 /// sample `i` of a given seed is always the same image, drawn on demand.
 ///
 /// Each image has one object — disc, square, triangle, star, cross, ring, tee (T), diamond,
-/// crescent or arrow — of random colour, size (radius 30–45% of the image), position and
-/// rotation, over a background of random colour, gradient, stripes or checks and noise, with
-/// thin lines and dots as distractors drawn beneath and above it. Pixels are 4× supersampled so
-/// edges are anti-aliased; the mask marks pixels the object covers by more than half.
+/// crescent or arrow — of random size (radius 30–45% of the image), position and rotation, over
+/// a background of random colour, gradient, stripes or checks and noise, with thin lines and dots
+/// as distractors drawn beneath and above it. Pixels are 4× supersampled so edges are
+/// anti-aliased; the mask marks pixels the object covers by more than half.
 ///
-/// The class depends on shape alone, not colour, position or orientation, which is what makes
-/// a linear classifier on raw pixels fail where a network succeeds (see VisionTests).
+/// The class is the shape. Like objects in photographs, each class also has a typical colour:
+/// its hue lies within `hueSpread` of the class's own hue (class k: k/10 of the colour wheel),
+/// so that with the default 0.1 a hue fits about two classes and only the shape tells them
+/// apart. `hueSpread` 0.5 makes colour independent of the class, which leaves nothing for a
+/// random network's features or self-supervision to pick up at this scale (Docs/Tutorial.md).
 public struct Shapes: ImageDataset {
     public static let classNames = ["disc", "square", "triangle", "star", "cross", "ring", "tee", "diamond", "crescent", "arrow"]
 
     public let count: Int
     public let imageSize: Int
     public let seed: UInt64
+    /// Half-width of the band of hues (a fraction of the colour wheel) around its class's hue
+    /// that an object's colour is drawn from; 0.5 draws it from the whole wheel.
+    public let hueSpread: Double
     public var classes: [String] { Self.classNames }
 
-    public init(count: Int, imageSize: Int = 32, seed: UInt64 = 0) {
+    public init(count: Int, imageSize: Int = 32, seed: UInt64 = 0, hueSpread: Double = 0.1) {
         check(count >= 0 && imageSize >= 8, "Shapes", "needs count ≥ 0 and imageSize ≥ 8, got \(count), \(imageSize)")
-        (self.count, self.imageSize, self.seed) = (count, imageSize, seed)
+        check(hueSpread >= 0 && hueSpread <= 0.5, "Shapes", "needs hueSpread in 0...0.5, got \(hueSpread)")
+        (self.count, self.imageSize, self.seed, self.hueSpread) = (count, imageSize, seed, hueSpread)
     }
 
     /// Labels cycle through the classes, so every prefix of the set is balanced.
@@ -43,7 +50,7 @@ public struct Shapes: ImageDataset {
         var pixels = Self.background(size: s, rng: rng)
         let clutter = Self.clutter(size: s, rng: rng)
         for item in clutter where !item.onTop { item.draw(into: &pixels, size: s) }
-        let object = Object(label: label, size: s, rng: rng, background: Self.meanColor(pixels))
+        let object = Object(label: label, size: s, rng: rng, background: Self.meanColor(pixels), hueSpread: hueSpread)
         var mask = [Float](repeating: 0, count: s * s)
         object.draw(into: &pixels, mask: &mask, size: s)
         for item in clutter where item.onTop { item.draw(into: &pixels, size: s) }
@@ -143,23 +150,37 @@ public struct Shapes: ImageDataset {
         let rotation: Double
         let color: [Float]
 
-        init(label: Int, size s: Int, rng: RandomGenerator, background: [Float]) {
+        init(label: Int, size s: Int, rng: RandomGenerator, background: [Float], hueSpread: Double) {
             self.label = label
             radius = rng.uniform(0.3, 0.45) * Double(s)
             let margin = radius * 0.8
             center = (rng.uniform(margin, Double(s) - margin), rng.uniform(margin, Double(s) - margin))
             rotation = rng.uniform(0, 2 * .pi)
-            // A colour that stands out from the mean background by a random but visible margin.
-            self.color = Self.contrastingColor(rng: rng, background: background)
+            self.color = Self.contrastingColor(hue: Double(label) / Double(Shapes.classNames.count), spread: hueSpread,
+                                               rng: rng, background: background)
         }
 
-        static func contrastingColor(rng: RandomGenerator, background: [Float]) -> [Float] {
-            while true {
-                let color = [Float(rng.nextUniform()), Float(rng.nextUniform()), Float(rng.nextUniform())]
+        /// A colour of the class's hue band (saturation and value 0.5–1) that stands out from the
+        /// mean background by a visible margin (L1 distance 0.6), or the most distant of 100 tries.
+        static func contrastingColor(hue: Double, spread: Double, rng: RandomGenerator, background: [Float]) -> [Float] {
+            var best: (color: [Float], distance: Float) = ([], -1)
+            for _ in 0..<100 {
+                let h = hue + rng.uniform(-spread, spread)
+                let color = hsvToRGB(h - h.rounded(.down), rng.uniform(0.5, 1), rng.uniform(0.5, 1))
                 var distance: Float = 0
                 for c in 0..<3 { distance += Swift.abs(color[c] - background[c]) }
                 if distance >= 0.6 { return color }
+                if distance > best.distance { best = (color, distance) }
             }
+            return best.color
+        }
+
+        /// HSV (each 0…1) to RGB.
+        static func hsvToRGB(_ h: Double, _ s: Double, _ v: Double) -> [Float] {
+            let sector = Swift.min(Int(h * 6), 5), f = h * 6 - Double(sector)
+            let (p, q, t) = (v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f)))
+            let rgb = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][sector]
+            return [Float(rgb.0), Float(rgb.1), Float(rgb.2)]
         }
 
         func draw(into pixels: inout [Float], mask: inout [Float], size s: Int) {
