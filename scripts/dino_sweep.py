@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """A sweep of DINO settings on the built-in Shapes data, on a GPU, with batched augmentations.
 
-    swift run -c release tessera export --train-images 10000 --output shapes.safetensors
+    swift run -c release tessera export --train-images 10000 [--hue-spread 0.5] --output shapes.safetensors
     python3 scripts/dino_sweep.py shapes.safetensors --out results.jsonl [--workers 8] [--only NAME...]
+    python3 scripts/dino_sweep.py a.safetensors b.safetensors ...   # the same short runs on each file
+
+Docs/dino-sweep holds the results of both forms and what they showed.
 
 The training step is `dino_shapes_reference.py`'s (main_dino.py's), but each augmentation is one
 batched operation on the device (crop, rotation and flip as one affine grid sample; colour jitter,
