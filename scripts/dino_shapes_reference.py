@@ -3,6 +3,8 @@
 
     swift run -c release tessera export --train-images 1000 --output shapes.safetensors
     python3 scripts/dino_shapes_reference.py shapes.safetensors [--epochs 12] [--colour strong] ...
+    python3 scripts/dino_shapes_reference.py shapes.safetensors --arch vit --train-images 3000 \
+        --warmup-teacher-epochs 4   # the ViT of shortDINORunLiftsViTKNNAboveRandomInit
     python3 scripts/dino_shapes_reference.py digits --rotation 0   # the bundled UCI digits instead
     python3 scripts/dino_shapes_reference.py digits --rotation 0 --colour none --no-blur \
         --local-crops 0 --global-crop-min 1 --initial-centre first-batch --lr 4e-3 --epochs 48
@@ -28,6 +30,7 @@ from copy import deepcopy
 from pathlib import Path
 import time
 
+import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -47,6 +50,8 @@ p.add_argument("--warmup-teacher-temp", type=float, default=0.04)
 p.add_argument("--warmup-teacher-epochs", type=int, default=3)
 p.add_argument("--out-dim", type=int, default=256)
 p.add_argument("--width", type=int, default=12)
+p.add_argument("--arch", choices=["resnet", "vit"], default="resnet",
+               help="vit: timm's ViT of `tessera compare` (patch 8, width 96, depth 4, 3 heads, MLP ratio 2)")
 p.add_argument("--colour", choices=["dino", "strong", "none"], default="dino")
 p.add_argument("--rotation", type=float, default=180)
 p.add_argument("--global-crop-min", type=float, default=0.4, help="smallest area of a global crop (1: no cropping)")
@@ -120,7 +125,12 @@ class Head(nn.Module):
 class MultiCrop(nn.Module):
     def __init__(self):
         super().__init__()
-        self.backbone, self.head = ResNet(a.width), Head(8 * a.width, a.out_dim)
+        if a.arch == "vit":  # local crops interpolate the position embedding, as DINO's ViT does
+            self.backbone = timm.models.vision_transformer.VisionTransformer(
+                img_size=32, patch_size=8, embed_dim=96, depth=4, num_heads=3, mlp_ratio=2, num_classes=0, dynamic_img_size=True)
+            self.head = Head(96, a.out_dim)
+        else:
+            self.backbone, self.head = ResNet(a.width), Head(8 * a.width, a.out_dim)
 
     def forward(self, crops):  # crops of one size share a backbone call (and BatchNorm statistics)
         groups = [torch.cat(crops[:2])] + ([torch.cat(crops[2:])] if len(crops) > 2 else [])

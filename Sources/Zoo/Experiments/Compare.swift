@@ -18,9 +18,9 @@ public struct CompareOptions: Sendable {
     public var hueSpread = 0.1
     /// An image folder, CIFAR folder or MNIST folder instead of Shapes (split 80/20 when it has no test part).
     public var data: URL?
-    /// Patch 8 (a 4 × 4 grid at 32 pixels): with patch 4 the ViT stays at chance for most of the
-    /// 15 epochs (in PyTorch too: 17% against 32% with patch 8 on 3000 images), leaving no data-scaling
-    /// curve to compare; `--patch 4` gives finer attention maps at that cost.
+    /// Patch 8 (a 4 × 4 grid at 32 pixels): with patch 4 the ViT stayed at chance for most of the
+    /// 15 epochs on Shapes without class colours (in PyTorch too: 17% against 32% with patch 8 on
+    /// 3000 images), leaving no data-scaling curve to compare; `--patch 4` gives finer attention maps.
     public var vit = ViTConfig(imageSize: 32, patchSize: 8, embedDim: 96, depth: 4, numHeads: 3, mlpRatio: 2, numClasses: 0)
     public var resnet = ResNetConfig(block: .basic, layers: [1, 1, 1, 1], numClasses: 0, width: 12, smallInputStem: true)
     public var supervisedEpochs = 15

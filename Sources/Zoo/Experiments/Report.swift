@@ -143,7 +143,8 @@ enum Report {
         \(r.trainCount) training and \(r.testCount) test images of \(r.imageSize)×\(r.imageSize) pixels, \(r.classes) classes.
         Both models were trained supervised on growing fractions of the training set, and separately
         pre-trained with DINO on all training images without labels, then evaluated on frozen features
-        by weighted k-NN (k = 20, T = 0.07) and a linear probe. Total time \(formatDuration(r.seconds)).
+        by weighted k-NN (k = 20, T = 0.07) and a linear probe; random-init k-NN is the same network
+        before DINO's first step. Total time \(formatDuration(r.seconds)).
 
         | model | parameters | GFLOPs / image | supervised train images/s | training time | supervised top-1 (all data) | DINO k-NN top-1 | DINO linear top-1 | random-init k-NN |
         |---|---|---|---|---|---|---|---|---|
