@@ -20,6 +20,30 @@ import Tensor
         }
     }
 
+    /// An object's hue lies within `hueSpread` of its class's hue (class k: k/10 of the wheel).
+    @Test func objectHuesFollowTheirClass() {
+        func objectHue(_ shapes: Shapes, _ i: Int) -> (hue: Double, label: Int) {
+            let (image, label, mask) = shapes.sample(at: i)
+            let inside = (0..<(32 * 32)).filter { mask.scalars(as: Float.self)[$0] == 1 }
+            let pixels = image.scalars(as: Float.self)
+            // The median of each channel over the mask: the object's colour, whatever lines cross it.
+            let rgb = (0..<3).map { c in Double(inside.map { pixels[c * 1024 + $0] }.sorted()[inside.count / 2]) }
+            let (maximum, minimum) = (rgb.max()!, rgb.min()!), delta = maximum - minimum
+            var hue = maximum == rgb[0] ? (rgb[1] - rgb[2]) / delta : maximum == rgb[1] ? (rgb[2] - rgb[0]) / delta + 2 : (rgb[0] - rgb[1]) / delta + 4
+            hue = (hue / 6).truncatingRemainder(dividingBy: 1)
+            return (hue < 0 ? hue + 1 : hue, label)
+        }
+        func distanceToClassHue(_ h: (hue: Double, label: Int)) -> Double {
+            let d = abs(h.hue - Double(h.label) / 10)
+            return min(d, 1 - d)
+        }
+        let typical = Shapes(count: 100, seed: 3), any = Shapes(count: 100, seed: 3, hueSpread: 0.5)
+        let near = (0..<100).map { distanceToClassHue(objectHue(typical, $0)) }
+        #expect(near.max()! <= 0.1 + 0.01, "hues stray up to \(near.max()!) from their class's")
+        let far = (0..<100).map { distanceToClassHue(objectHue(any, $0)) }
+        #expect(far.filter { $0 > 0.2 }.count > 30, "with hueSpread 0.5 hues should ignore the class")
+    }
+
     @Test func imageSizeIsConfigurable() {
         let s = Shapes(count: 3, imageSize: 64, seed: 1).sample(at: 2)
         #expect(s.image.shape == [3, 64, 64] && s.mask.shape == [64, 64])
