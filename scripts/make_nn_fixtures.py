@@ -14,6 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from lars import LARS
+
 torch.manual_seed(2026)
 torch.set_default_dtype(torch.float64)
 out = {}
@@ -155,26 +157,6 @@ def run(make):
         w.grad, b.grad = gw.clone(), gb.clone()
         opt.step()
     return w, b
-
-
-class LARS(torch.optim.Optimizer):
-    """LARS as the DINO and MoCo v3 repositories define it (written from their formula)."""
-
-    def __init__(self, params, lr=0, weight_decay=0, momentum=0.9, eta=0.001):
-        super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum, eta=eta))
-
-    @torch.no_grad()
-    def step(self):
-        for g in self.param_groups:
-            for p in g["params"]:
-                d = p.grad
-                if p.ndim != 1:
-                    d = d.add(p, alpha=g["weight_decay"])
-                    pn, un = torch.norm(p), torch.norm(d)
-                    d = d.mul(torch.where(pn > 0, torch.where(un > 0, g["eta"] * pn / un, 1.0), 1.0))
-                mu = self.state[p].setdefault("mu", torch.zeros_like(p))
-                mu.mul_(g["momentum"]).add_(d)
-                p.add_(mu, alpha=-g["lr"])
 
 
 for name, make in {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes six full DINO training steps in float64, the reference for Zoo's DINO step test.
 
-Run from the repository root:  python3 scripts/make_training_fixtures.py
+Run from the repository root:  python3 scripts/make_training_fixtures.py [--optimizer sgd|lars]
 Needs torch, torchvision, safetensors. CI does not run this; it reads
 Tests/Fixtures/dino_steps.safetensors.
 
@@ -9,10 +9,11 @@ The step is written out from the DINO repository's main_dino.py: a torchvision-l
 (BasicBlock, one block per stage, 3×3 stem without max pooling, width 4) and DINO head in a
 multi-crop wrapper (crops of one resolution share a backbone call, so BatchNorm sees them
 together), the teacher on the two global crops, DINOLoss with centring and teacher-temperature
-warm-up, AdamW on DINO's two parameter groups (no decay on biases and norms) with the cosine
+warm-up, AdamW (or main_dino.py's SGD with momentum 0.9, or LARS) on DINO's two parameter groups (no decay on biases and norms) with the cosine
 learning-rate and weight-decay schedules, per-parameter gradient clipping at 3, the last layer's
 gradients dropped in epoch 0, then the EMA teacher update (parameters only).
 """
+import argparse
 import math
 
 import numpy as np
@@ -21,6 +22,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
 from torchvision.models.resnet import BasicBlock
+
+from lars import LARS
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--optimizer", choices=["adamw", "sgd", "lars"], default="adamw")
+OPTIMIZER = parser.parse_args().optimizer
+FIXTURE = "Tests/Fixtures/dino_steps.safetensors" if OPTIMIZER == "adamw" else f"Tests/Fixtures/dino_steps_{OPTIMIZER}.safetensors"
 
 torch.manual_seed(11)
 torch.set_default_dtype(torch.float64)
@@ -106,7 +114,9 @@ initial = {k: v.clone() for k, v in student.state_dict().items()}
 
 regularized = [p for n, p in student.named_parameters() if p.requires_grad and not (n.endswith(".bias") or p.ndim == 1)]
 plain = [p for n, p in student.named_parameters() if p.requires_grad and (n.endswith(".bias") or p.ndim == 1)]
-optimizer = torch.optim.AdamW([{"params": regularized}, {"params": plain, "weight_decay": 0.0}])
+groups = [{"params": regularized}, {"params": plain, "weight_decay": 0.0}]
+optimizer = {"adamw": lambda: torch.optim.AdamW(groups), "sgd": lambda: torch.optim.SGD(groups, lr=0, momentum=0.9),
+             "lars": lambda: LARS(groups)}[OPTIMIZER]()
 peak_lr = BASE_LR * BATCH / 256
 lrs = cosine_scheduler(peak_lr, MIN_LR, EPOCHS, ITERS_PER_EPOCH, WARMUP_EPOCHS)
 wds = cosine_scheduler(WD, WD_END, EPOCHS, ITERS_PER_EPOCH)
@@ -164,6 +174,5 @@ out["center"] = center
 out["losses"] = torch.tensor(losses)
 out["learning_rates"] = torch.tensor(lrs)
 out = {k: v.detach().to(torch.float64 if v.is_floating_point() else v.dtype).contiguous() for k, v in out.items()}
-save_file(out, "Tests/Fixtures/dino_steps.safetensors", metadata={"generator": "scripts/make_training_fixtures.py",
-                                                                  "torch": torch.__version__})
+save_file(out, FIXTURE, metadata={"generator": f"scripts/make_training_fixtures.py --optimizer {OPTIMIZER}", "torch": torch.__version__})
 print("losses", losses)

@@ -59,6 +59,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Epochs.") var epochs = 20
     @Option(help: "Batch size.") var batchSize = 64
     @Option(help: "Peak learning rate for a batch of 256 (DINO's rule).") var lr = 5e-3
+    @Option(help: "adamw, sgd (momentum 0.9) or lars; DINO and MoCo v3 train ResNets with sgd or lars.") var optimizer = OptimizerKind.adamw
     @Option(help: "Output folder for the checkpoint and the log.") var output = "runs/train"
     @Option(help: "Write a checkpoint every this many steps.") var checkpointEvery = 200
     @Flag(help: "Continue from the checkpoint in the output folder.") var resume = false
@@ -77,7 +78,7 @@ struct TrainCommand: ParsableCommand {
             let loader = DataLoader(train, batchSize: batchSize, dropLast: true,
                                     transform: Compose([RandomResizedCrop(source.imageSize, scale: 0.6...1), RandomHorizontalFlip(), normalize]))
             print("supervised: \(model.parameterCount()) parameters, \(train.count) images of \(name)")
-            let r = SupervisedRecipe(model: model, options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(5, epochs / 10 + 1)),
+            let r = SupervisedRecipe(model: model, options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(5, epochs / 10 + 1), optimizer: optimizer),
                                      epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize)
             history = try TrainingLoop(recipe: r, loader: loader, options: options).run()
         case "dino":
@@ -89,7 +90,7 @@ struct TrainCommand: ParsableCommand {
             print("DINO: \(probe.parameterCount()) backbone parameters, \(train.count) images of \(name)")
             let r = DINORecipe(makeBackbone: { try! source.model(classes: 0) }, featureDim: featureDim, outDim: 256, headHidden: 512,
                                headBottleneck: 128, crops: 4, epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize,
-                               options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(10, epochs / 10 + 1)),
+                               options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(10, epochs / 10 + 1), optimizer: optimizer),
                                teacherMomentum: 0.99, teacherTemperature: 0.02, warmupTeacherEpochs: epochs / 3)
             history = try TrainingLoop(recipe: r, loader: loader, options: options).run()
             try SafeTensors.write(r.teacher.backbone.stateDict(), to: folder.appendingPathComponent("teacher_backbone.safetensors"))
@@ -102,7 +103,7 @@ struct TrainCommand: ParsableCommand {
             let r = MoCoV3Recipe(makeBackbone: { try! source.model(classes: 0) }, featureDim: featureDim, hiddenDim: 512, outDim: 128,
                                  epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize,
                                  options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(10, epochs / 10 + 1), weightDecay: 0.1,
-                                                              weightDecayEnd: 0.1, clipGradient: 0))
+                                                              weightDecayEnd: 0.1, clipGradient: 0, optimizer: optimizer))
             history = try TrainingLoop(recipe: r, loader: loader, options: options).run()
             try SafeTensors.write(r.base.backbone.stateDict(), to: folder.appendingPathComponent("backbone.safetensors"))
         default:
@@ -170,3 +171,5 @@ struct AttentionCommand: ParsableCommand {
         print("wrote \(output): \(heads) heads, attention maps (top row) and masks keeping 60% of the mass (bottom)")
     }
 }
+
+extension OptimizerKind: ExpressibleByArgument {}

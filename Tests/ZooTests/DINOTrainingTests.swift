@@ -11,14 +11,17 @@ import TestSupport
 /// from main_dino.py): multi-crop BatchNorm grouping, teacher on the global crops, centring and
 /// temperature warm-up, AdamW's two groups with the lr/wd schedules, per-parameter clipping, the
 /// last layer frozen in epoch 0 and the EMA teacher. Losses, both networks (BatchNorm running
-/// statistics included) and the centre must match.
-@Test func dinoStepsMatchPyTorch() throws {
-    let fixture = Fixture("dino_steps.safetensors")
+/// statistics included) and the centre must match — with each of the optimisers main_dino.py
+/// offers (`make_training_fixtures.py --optimizer sgd|lars`).
+@Test(arguments: [OptimizerKind.adamw, .sgd, .lars])
+func dinoStepsMatchPyTorch(optimizer: OptimizerKind) throws {
+    let fixture = Fixture(optimizer == .adamw ? "dino_steps.safetensors" : "dino_steps_\(optimizer.rawValue).safetensors")
     let config = ResNetConfig(block: .basic, layers: [1, 1, 1, 1], numClasses: 0, width: 4, smallInputStem: true)
     let (epochs, iterationsPerEpoch, batchSize) = (2, 3, 4)
     let recipe = DINORecipe(makeBackbone: { ResNet(config) }, featureDim: 32, outDim: 32, headHidden: 16, headBottleneck: 8, crops: 4,
                             epochs: epochs, iterationsPerEpoch: iterationsPerEpoch, batchSize: batchSize,
-                            options: OptimizationOptions(learningRate: 0.256, minLearningRate: 1e-5, warmupEpochs: 1, weightDecay: 0.04, weightDecayEnd: 0.4),
+                            options: OptimizationOptions(learningRate: 0.256, minLearningRate: 1e-5, warmupEpochs: 1, weightDecay: 0.04, weightDecayEnd: 0.4,
+                                                         optimizer: optimizer),
                             teacherMomentum: 0.9, warmupTeacherTemperature: 0.04, teacherTemperature: 0.07, warmupTeacherEpochs: 1)
     for module in [recipe.student, recipe.teacher, recipe.loss] as [Module] { module.to(.float64) }
     try recipe.student.loadStateDict(fixture.state("initial"))

@@ -4,6 +4,12 @@ import NN
 import Tensor
 import Vision
 
+/// The optimisers of DINO's and MoCo v3's `--optimizer`: AdamW for ViTs; SGD (momentum 0.9)
+/// or LARS for ResNets.
+public enum OptimizerKind: String, Sendable, CaseIterable {
+    case adamw, sgd, lars
+}
+
 /// Hyper-parameters shared by the recipes, with the DINO repository's defaults.
 public struct OptimizationOptions: Sendable {
     /// Peak learning rate for a batch of 256 (scaled linearly by batch / 256, as DINO does).
@@ -15,11 +21,23 @@ public struct OptimizationOptions: Sendable {
     /// Per-parameter gradient clipping (DINO's `clip_grad`); 0 turns it off.
     public var clipGradient = 3.0
     public var labelSmoothing = 0.0
+    public var optimizer = OptimizerKind.adamw
 
     public init(learningRate: Double = 5e-4, minLearningRate: Double = 1e-6, warmupEpochs: Int = 10, weightDecay: Double = 0.04,
-                weightDecayEnd: Double = 0.4, clipGradient: Double = 3.0, labelSmoothing: Double = 0) {
+                weightDecayEnd: Double = 0.4, clipGradient: Double = 3.0, labelSmoothing: Double = 0, optimizer: OptimizerKind = .adamw) {
         (self.learningRate, self.minLearningRate, self.warmupEpochs) = (learningRate, minLearningRate, warmupEpochs)
         (self.weightDecay, self.weightDecayEnd, self.clipGradient, self.labelSmoothing) = (weightDecay, weightDecayEnd, clipGradient, labelSmoothing)
+        self.optimizer = optimizer
+    }
+
+    /// The chosen optimiser over `groups` (the schedules set its learning rate and weight decay
+    /// each step): PyTorch's AdamW, `SGD(momentum=0.9)` as main_dino.py builds it, or LARS.
+    func makeOptimizer(_ groups: [ParameterGroup]) -> Optimizer {
+        switch optimizer {
+        case .adamw: AdamW(groups)
+        case .sgd: SGD(groups, momentum: 0.9)
+        case .lars: LARS(groups)
+        }
     }
 }
 
@@ -44,7 +62,8 @@ struct OptimizationSchedules {
     }
 }
 
-/// Supervised classification: cross-entropy on the model's logits, AdamW, cosine schedules.
+/// Supervised classification: cross-entropy on the model's logits, AdamW (or `options.optimizer`),
+/// cosine schedules.
 public final class SupervisedRecipe: TrainingRecipe {
     public let model: Module
     public let optimizer: Optimizer
@@ -56,7 +75,7 @@ public final class SupervisedRecipe: TrainingRecipe {
         self.model = model
         self.options = options
         schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch, batchSize: batchSize)
-        optimizer = AdamW(ParameterGroup.dinoGroups(model, learningRate: schedules.peakLearningRate, weightDecay: options.weightDecay))
+        optimizer = options.makeOptimizer(ParameterGroup.dinoGroups(model, learningRate: schedules.peakLearningRate, weightDecay: options.weightDecay))
     }
 
     public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) -> (loss: Double, learningRate: Double) {
@@ -73,9 +92,9 @@ public final class SupervisedRecipe: TrainingRecipe {
 
 /// DINO self-distillation (Caron et al.) as in the official `main_dino.py`, scaled by its options:
 /// student and EMA teacher (backbone + DINO head, multi-crop wrapper), teacher on the global crops
-/// only, centring and teacher-temperature warm-up in ``DINOLoss``, AdamW with learning rate and
-/// weight-decay cosine schedules, per-parameter clipping, the last layer frozen in epoch 0, and
-/// teacher momentum following a cosine from `teacherMomentum` to 1.
+/// only, centring and teacher-temperature warm-up in ``DINOLoss``, AdamW (or `options.optimizer`)
+/// with learning-rate and weight-decay cosine schedules, per-parameter clipping, the last layer
+/// frozen in epoch 0, and teacher momentum following a cosine from `teacherMomentum` to 1.
 public final class DINORecipe: TrainingRecipe {
     public let student: MultiCropWrapper
     public let teacher: MultiCropWrapper
@@ -102,7 +121,7 @@ public final class DINORecipe: TrainingRecipe {
         self.freezeLastLayerEpochs = freezeLastLayerEpochs
         schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch, batchSize: batchSize)
         momenta = Schedule.cosine(base: teacherMomentum, final: 1, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch)
-        optimizer = AdamW(ParameterGroup.dinoGroups(student, learningRate: schedules.peakLearningRate, weightDecay: options.weightDecay))
+        optimizer = options.makeOptimizer(ParameterGroup.dinoGroups(student, learningRate: schedules.peakLearningRate, weightDecay: options.weightDecay))
     }
 
     public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) -> (loss: Double, learningRate: Double) {
@@ -135,7 +154,8 @@ public final class ProjectedEncoder: Module {
 /// MoCo v3 (Chen, Xie and He) as in the official `main_moco.py`: a base encoder (backbone +
 /// 3-layer projector) with a 2-layer predictor, a momentum encoder updated by EMA (momentum
 /// from `momentum` to 1 on a cosine) before computing the keys, and the symmetric contrastive loss
-/// ctr(q1, k2) + ctr(q2, k1) with temperature τ; AdamW with warm-up and cosine schedules.
+/// ctr(q1, k2) + ctr(q2, k1) with temperature τ; AdamW (or LARS, as for MoCo v3's ResNets) with
+/// warm-up and cosine schedules.
 public final class MoCoV3Recipe: TrainingRecipe {
     public let base: ProjectedEncoder
     public let momentumEncoder: ProjectedEncoder
@@ -158,8 +178,8 @@ public final class MoCoV3Recipe: TrainingRecipe {
         let trainable = base.namedParameters().map { ("base." + $0.name, $0.parameter) } + predictor.namedParameters().map { ("predictor." + $0.name, $0.parameter) }
         let decayed = trainable.filter { $0.1.rank > 1 && $0.1.requiresGrad }.map(\.1)
         let plain = trainable.filter { $0.1.rank <= 1 && $0.1.requiresGrad }.map(\.1)
-        optimizer = AdamW([ParameterGroup(decayed, learningRate: schedules.peakLearningRate, weightDecay: options.weightDecay),
-                           ParameterGroup(plain, learningRate: schedules.peakLearningRate, weightDecay: 0)])
+        optimizer = options.makeOptimizer([ParameterGroup(decayed, learningRate: schedules.peakLearningRate, weightDecay: options.weightDecay),
+                                           ParameterGroup(plain, learningRate: schedules.peakLearningRate, weightDecay: 0)])
     }
 
     public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) -> (loss: Double, learningRate: Double) {
