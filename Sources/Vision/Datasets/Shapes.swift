@@ -14,8 +14,9 @@ import Tensor
 /// The class is the shape. Like objects in photographs, each class also has a typical colour:
 /// its hue lies within `hueSpread` of the class's own hue (class k: k/10 of the colour wheel),
 /// so that with the default 0.1 a hue fits about two classes and only the shape tells them
-/// apart. `hueSpread` 0.5 makes colour independent of the class, which leaves nothing for a
-/// random network's features or self-supervision to pick up at this scale (Docs/Tutorial.md).
+/// apart. `hueSpread` 0.5 makes colour independent of the class, as in the first version of
+/// Shapes, on which neither a random network's features nor self-supervision separated the
+/// classes at this scale (Docs/Tutorial.md).
 public struct Shapes: ImageDataset {
     public static let classNames = ["disc", "square", "triangle", "star", "cross", "ring", "tee", "diamond", "crescent", "arrow"]
 
