@@ -37,6 +37,8 @@ import torch.nn.functional as F
 import torchvision.transforms.v2 as T
 from safetensors.torch import load_file
 
+from dino_models import Head, ResNet
+
 p = argparse.ArgumentParser()
 p.add_argument("data", help="a file written by `tessera export`, or `digits`")
 p.add_argument("--train-images", type=int, default=1000)
@@ -78,48 +80,6 @@ test_x, test_y = data["test_images"][:500], data["test_labels"][:500].long()
 
 def normalize(x):
     return (x - 0.5) / 0.25
-
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
-        self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
-        self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-                           if stride != 1 or cin != cout else nn.Identity())
-
-    def forward(self, x):
-        return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.downsample(x))
-
-
-class ResNet(nn.Module):
-    def __init__(self, w):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU())
-        self.stages = nn.Sequential(Block(w, w, 1), Block(w, 2 * w, 2), Block(2 * w, 4 * w, 2), Block(4 * w, 8 * w, 2))
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-
-    def forward(self, x):
-        return self.stages(self.stem(x)).mean((2, 3))
-
-
-class Head(nn.Module):
-    def __init__(self, cin, out_dim, hidden=512, bottleneck=128):
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(cin, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, bottleneck))
-        for m in self.mlp:
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
-        self.last_layer = nn.utils.parametrizations.weight_norm(nn.Linear(bottleneck, out_dim, bias=False))
-        self.last_layer.parametrizations.weight.original0.data.fill_(1)
-        self.last_layer.parametrizations.weight.original0.requires_grad = False
-
-    def forward(self, x):
-        self.bottleneck = F.normalize(self.mlp(x), dim=-1)  # kept for --koleo and the collapse measure
-        return self.last_layer(self.bottleneck)
 
 
 class MultiCrop(nn.Module):

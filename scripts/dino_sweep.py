@@ -21,13 +21,14 @@ import json
 import math
 import multiprocessing as mp
 import os
-import sys
 import time
 from copy import deepcopy
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from dino_models import Head, ResNet
 
 BASE = dict(method="dino", images=1000, steps=180, batch=64, width=12, lr=1e-2, warmup=0.083, wd=0.04, wd_end=0.4,
             momentum=0.99, tt_start=0.04, tt=0.02, tt_warmup=0.25, out_dim=256, hidden=512, bottleneck=128,
@@ -81,49 +82,7 @@ def data_variant_configs(files):
     return runs
 
 
-# ---------------------------------------------------------------- model (as the reference script)
-
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
-        self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
-        self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-                           if stride != 1 or cin != cout else nn.Identity())
-
-    def forward(self, x):
-        return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.downsample(x))
-
-
-class ResNet(nn.Module):
-    def __init__(self, w):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU())
-        self.stages = nn.Sequential(Block(w, w, 1), Block(w, 2 * w, 2), Block(2 * w, 4 * w, 2), Block(4 * w, 8 * w, 2))
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-
-    def forward(self, x):
-        return self.stages(self.stem(x)).mean((2, 3))
-
-
-class Head(nn.Module):
-    def __init__(self, cin, out_dim, hidden, bottleneck):
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(cin, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, bottleneck))
-        for m in self.mlp:
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
-        self.last_layer = nn.utils.parametrizations.weight_norm(nn.Linear(bottleneck, out_dim, bias=False))
-        self.last_layer.parametrizations.weight.original0.data.fill_(1)
-        self.last_layer.parametrizations.weight.original0.requires_grad = False
-
-    def forward(self, x):
-        self.bottleneck = F.normalize(self.mlp(x), dim=-1)
-        return self.last_layer(self.bottleneck)
-
+# ---------------------------------------------------------------- model
 
 class MultiCrop(nn.Module):
     def __init__(self, c):

@@ -48,7 +48,7 @@ struct CompareCommand: ParsableCommand {
         if let imageSize { o.imageSize = imageSize }
         if let trainImages { o.trainCount = trainImages }
         if let hueSpread {
-            guard (0...0.5).contains(hueSpread) else { throw ValidationError("--hue-spread must be in 0...0.5, got \(hueSpread)") }
+            try DataOptions.validate(hueSpread: hueSpread)
             o.hueSpread = hueSpread
         }
         if let patch { o.vit.patchSize = patch }

@@ -13,8 +13,13 @@ struct DataOptions: ParsableArguments {
     @Option(help: "How far an object's hue strays from its class's hue in the built-in data set (0.5: colour says nothing of the class).")
     var hueSpread = 0.1
 
-    func validate() throws {
-        guard (0...0.5).contains(hueSpread) else { throw ValidationError("--hue-spread must be in 0...0.5, got \(hueSpread)") }
+    func validate() throws { try Self.validate(hueSpread: hueSpread) }
+
+    /// `--hue-spread` outside Shapes' range is a usage error, not a crash.
+    static func validate(hueSpread: Double) throws {
+        guard Shapes.hueSpreads.contains(hueSpread) else {
+            throw ValidationError("--hue-spread must be in \(Shapes.hueSpreads), got \(hueSpread)")
+        }
     }
 
     func datasets() throws -> (train: AnyImageDataset, test: AnyImageDataset, name: String) {

@@ -24,14 +24,11 @@ import Tensor
     @Test func objectHuesFollowTheirClass() {
         func objectHue(_ shapes: Shapes, _ i: Int) -> (hue: Double, label: Int) {
             let (image, label, mask) = shapes.sample(at: i)
-            let inside = (0..<(32 * 32)).filter { mask.scalars(as: Float.self)[$0] == 1 }
-            let pixels = image.scalars(as: Float.self)
+            let covered = mask.scalars(as: Float.self), pixels = image.scalars(as: Float.self)
+            let inside = covered.indices.filter { covered[$0] == 1 }
             // The median of each channel over the mask: the object's colour, whatever lines cross it.
-            let rgb = (0..<3).map { c in Double(inside.map { pixels[c * 1024 + $0] }.sorted()[inside.count / 2]) }
-            let (maximum, minimum) = (rgb.max()!, rgb.min()!), delta = maximum - minimum
-            var hue = maximum == rgb[0] ? (rgb[1] - rgb[2]) / delta : maximum == rgb[1] ? (rgb[2] - rgb[0]) / delta + 2 : (rgb[0] - rgb[1]) / delta + 4
-            hue = (hue / 6).truncatingRemainder(dividingBy: 1)
-            return (hue < 0 ? hue + 1 : hue, label)
+            let rgb = (0..<3).map { c in Double(inside.map { pixels[c * covered.count + $0] }.sorted()[inside.count / 2]) }
+            return (rgbToHSV(rgb[0], rgb[1], rgb[2]).h, label)
         }
         func distanceToClassHue(_ h: (hue: Double, label: Int)) -> Double {
             let d = abs(h.hue - Double(h.label) / 10)

@@ -26,11 +26,13 @@ public struct Shapes: ImageDataset {
     /// Half-width of the band of hues (a fraction of the colour wheel) around its class's hue
     /// that an object's colour is drawn from; 0.5 draws it from the whole wheel.
     public let hueSpread: Double
+    /// The values `hueSpread` may take.
+    public static let hueSpreads: ClosedRange<Double> = 0...0.5
     public var classes: [String] { Self.classNames }
 
     public init(count: Int, imageSize: Int = 32, seed: UInt64 = 0, hueSpread: Double = 0.1) {
         check(count >= 0 && imageSize >= 8, "Shapes", "needs count ≥ 0 and imageSize ≥ 8, got \(count), \(imageSize)")
-        check(hueSpread >= 0 && hueSpread <= 0.5, "Shapes", "needs hueSpread in 0...0.5, got \(hueSpread)")
+        check(Self.hueSpreads.contains(hueSpread), "Shapes", "needs hueSpread in \(Self.hueSpreads), got \(hueSpread)")
         (self.count, self.imageSize, self.seed, self.hueSpread) = (count, imageSize, seed, hueSpread)
     }
 
@@ -167,7 +169,8 @@ public struct Shapes: ImageDataset {
             var best: (color: [Float], distance: Float) = ([], -1)
             for _ in 0..<100 {
                 let h = hue + rng.uniform(-spread, spread)
-                let color = hsvToRGB(h - h.rounded(.down), rng.uniform(0.5, 1), rng.uniform(0.5, 1))
+                let rgb = hsvToRGB(h - h.rounded(.down), rng.uniform(0.5, 1), rng.uniform(0.5, 1))
+                let color = [Float(rgb.r), Float(rgb.g), Float(rgb.b)]
                 var distance: Float = 0
                 for c in 0..<3 { distance += Swift.abs(color[c] - background[c]) }
                 if distance >= 0.6 { return color }
@@ -176,13 +179,6 @@ public struct Shapes: ImageDataset {
             return best.color
         }
 
-        /// HSV (each 0…1) to RGB.
-        static func hsvToRGB(_ h: Double, _ s: Double, _ v: Double) -> [Float] {
-            let sector = Swift.min(Int(h * 6), 5), f = h * 6 - Double(sector)
-            let (p, q, t) = (v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f)))
-            let rgb = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][sector]
-            return [Float(rgb.0), Float(rgb.1), Float(rgb.2)]
-        }
 
         func draw(into pixels: inout [Float], mask: inout [Float], size s: Int) {
             let (ca, sa) = (cos(rotation), sin(rotation))

@@ -8,6 +8,35 @@ func luma(_ image: Tensor) -> Tensor {
     image.select(axis: 0, index: 0) * 0.2989 + image.select(axis: 0, index: 1) * 0.587 + image.select(axis: 0, index: 2) * 0.114
 }
 
+/// RGB (each 0…1) to hue (in turns, 0..<1), saturation and value, as torchvision's `_rgb2hsv`.
+@inline(__always)
+func rgbToHSV<T: BinaryFloatingPoint>(_ r: T, _ g: T, _ b: T) -> (h: T, s: T, v: T) {
+    let maxc = Swift.max(r, g, b), minc = Swift.min(r, g, b)
+    let cr = maxc - minc
+    let crDiv = cr == 0 ? 1 : cr
+    let rc = (maxc - r) / crDiv, gc = (maxc - g) / crDiv, bc = (maxc - b) / crDiv
+    let h = maxc == r ? bc - gc : (maxc == g ? 2 + rc - bc : 4 + gc - rc)
+    return ((h / 6 + 1).truncatingRemainder(dividingBy: 1), cr / (maxc == 0 ? 1 : maxc), maxc)
+}
+
+/// HSV (hue in turns, 0..<1) to RGB, as torchvision's `_hsv2rgb`.
+@inline(__always)
+func hsvToRGB<T: BinaryFloatingPoint>(_ h: T, _ s: T, _ v: T) -> (r: T, g: T, b: T) {
+    let sector = Swift.min(Int(h * 6), 5)
+    let f = h * 6 - T(sector)
+    let p = Swift.min(Swift.max(v * (1 - s), 0), 1)
+    let q = Swift.min(Swift.max(v * (1 - s * f), 0), 1)
+    let t = Swift.min(Swift.max(v * (1 - s * (1 - f)), 0), 1)
+    switch sector {
+    case 0: return (v, t, p)
+    case 1: return (q, v, p)
+    case 2: return (p, v, t)
+    case 3: return (p, q, v)
+    case 4: return (t, p, v)
+    default: return (v, p, q)
+    }
+}
+
 /// ratio·a + (1 − ratio)·b, clamped to 0…1 (torchvision's `_blend`).
 func blend(_ a: Tensor, _ b: Tensor, _ ratio: Double) -> Tensor {
     (a * ratio + b * (1 - ratio)).clamped(min: 0, max: 1)
@@ -58,34 +87,10 @@ public struct ColorJitter: ImageTransform {
         let src = c.pointer(as: Float.self), dst = out.pointer(as: Float.self)
         let s = Float(shift)
         for i in 0..<plane {
-            let r = src[i], g = src[plane + i], b = src[2 * plane + i]
-            let maxc = Swift.max(r, g, b), minc = Swift.min(r, g, b)
-            let cr = maxc - minc
-            let v = maxc
-            let sat = cr / (maxc == 0 ? 1 : maxc)
-            let crDiv = cr == 0 ? 1 : cr
-            let rc = (maxc - r) / crDiv, gc = (maxc - g) / crDiv, bc = (maxc - b) / crDiv
-            var h: Float = maxc == r ? bc - gc : (maxc == g ? 2 + rc - bc : 4 + gc - rc)
-            h = (h / 6 + 1).truncatingRemainder(dividingBy: 1)
-            h = (h + s).truncatingRemainder(dividingBy: 1)
+            let hsv = rgbToHSV(src[i], src[plane + i], src[2 * plane + i])
+            var h = (hsv.h + s).truncatingRemainder(dividingBy: 1)
             if h < 0 { h += 1 }
-            // HSV back to RGB.
-            let i6 = Swift.min(Int(h * 6), 5)
-            let f = h * 6 - Float(i6)
-            let p = Swift.min(Swift.max(v * (1 - sat), 0), 1)
-            let q = Swift.min(Swift.max(v * (1 - sat * f), 0), 1)
-            let t = Swift.min(Swift.max(v * (1 - sat * (1 - f)), 0), 1)
-            let (ro, go, bo): (Float, Float, Float) = switch i6 {
-            case 0: (v, t, p)
-            case 1: (q, v, p)
-            case 2: (p, v, t)
-            case 3: (p, q, v)
-            case 4: (t, p, v)
-            default: (v, p, q)
-            }
-            dst[i] = ro
-            dst[plane + i] = go
-            dst[2 * plane + i] = bo
+            (dst[i], dst[plane + i], dst[2 * plane + i]) = hsvToRGB(h, hsv.s, hsv.v)
         }
         return out
     }
