@@ -35,7 +35,9 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),
         .target(name: "Vision", dependencies: ["Tensor", "CZlib", "CImageCodecs"], resources: [.copy("Resources")]),
         .target(name: "Zoo", dependencies: ["Tensor", "Autograd", "NN", "Vision"], resources: [.copy("Resources")]),
-        .target(name: "Tessera", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo"]),
+        .target(name: "Training", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo"]),
+        .target(name: "Experiments", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo", "Training"]),
+        .target(name: "Tessera", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo", "Training", "Experiments"]),
         .executableTarget(name: "TesseraCLI", dependencies: [
             "Tessera", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -51,6 +53,8 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Vision", "TestSupport"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision", "TestSupport"]),
         .testTarget(name: "ZooTests", dependencies: ["Zoo", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TesseraCLI", "TestSupport"]),
     ]
 )

@@ -41,6 +41,20 @@ extension Module {
         return out
     }
 
+    /// How `state` differs from this module's state dict: keys missing from it (in module order),
+    /// keys the module lacks (sorted), and shapes that differ. Empty when it would load strictly.
+    public func differences(from state: [String: Tensor]) -> StateDictError {
+        var error = StateDictError()
+        var known = Set<String>()
+        for (k, v) in namedParameters().map({ ($0.name, $0.parameter.data) }) + namedBuffers().map({ ($0.name, $0.buffer.value) }) {
+            known.insert(k)
+            guard let t = state[k] else { error.missing.append(k); continue }
+            if t.shape != v.shape { error.mismatched.append((k, v.shape, t.shape)) }
+        }
+        error.unexpected = state.keys.filter { !known.contains($0) }.sorted()
+        return error
+    }
+
     /// The state-dict keys in module order.
     public func stateDictKeys() -> [String] { namedParameters().map(\.name) + namedBuffers().map(\.name) }
 
@@ -51,14 +65,7 @@ extension Module {
     @discardableResult
     public func loadStateDict(_ state: [String: Tensor], strict: Bool = true) throws -> LoadReport {
         let params = namedParameters(), buffers = namedBuffers()
-        var error = StateDictError()
-        var known = Set<String>()
-        for (k, v) in params.map({ ($0.name, $0.parameter.data) }) + buffers.map({ ($0.name, $0.buffer.value) }) {
-            known.insert(k)
-            guard let t = state[k] else { error.missing.append(k); continue }
-            if t.shape != v.shape { error.mismatched.append((k, v.shape, t.shape)) }
-        }
-        error.unexpected = state.keys.filter { !known.contains($0) }.sorted()
+        let error = differences(from: state)
         if !error.mismatched.isEmpty || (strict && !(error.missing.isEmpty && error.unexpected.isEmpty)) { throw error }
         for (k, p) in params {
             if let t = state[k] { p.data = t.converted(to: p.data.dtype).copy() }

@@ -26,3 +26,27 @@ public func normalizeAxis(_ axis: Int, rank: Int, op: String) -> Int {
     check(a >= 0 && a < max(rank, 1), op, "axis \(axis) is out of range for a tensor of rank \(rank)")
     return a
 }
+
+/// A value a user gave — in a config file, checkpoint metadata, an option or a command-line
+/// flag — that breaks a rule: the message names the field, the value and the rule
+/// (`embed_dim = 96: must be divisible by num_heads = 7`). Configs and options throw it where
+/// they enter, so that user mistakes never reach a ``check(_:_:_:)`` deep in a kernel.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable, Sendable {
+    public var field: String
+    public var value: String
+    public var rule: String
+    /// Where the value came from (a file, a command), when known.
+    public var source: String?
+
+    public init(field: String, value: String, rule: String, source: String? = nil) {
+        (self.field, self.value, self.rule, self.source) = (field, value, rule, source)
+    }
+
+    public var description: String { (source.map { "\($0): " } ?? "") + "\(field) = \(value): \(rule)" }
+
+    /// Throws unless `condition` holds.
+    public static func require(_ condition: Bool, _ field: String, _ value: @autoclosure () -> Any,
+                               _ rule: @autoclosure () -> String) throws {
+        if !condition { throw ConfigurationError(field: field, value: "\(value())", rule: rule()) }
+    }
+}

@@ -4,3 +4,5 @@
 @_exported import NN
 @_exported import Vision
 @_exported import Zoo
+@_exported import Training
+@_exported import Experiments

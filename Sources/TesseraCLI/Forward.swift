@@ -61,30 +61,15 @@ struct ForwardCommand: ParsableCommand {
 
 /// Building models from configs or names, and loading weights from either file format.
 enum ModelSpec {
-    /// `classes`, when given, replaces the head size of a config file.
-    static func load(config: String?, arch: String?, classes: Int? = nil) throws -> Module {
+    /// A model from a config file or a registry name (a config file wins); `classes` and
+    /// `imageSize`, when given, resize its head and adapt it to the input size.
+    static func load(config: String?, arch: String?, classes: Int? = nil, imageSize: Int? = nil) throws -> Module {
         if let config {
-            let data = try Data(contentsOf: URL(fileURLWithPath: config))
-            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any], let kind = object["arch"] as? String else {
-                throw ValidationError("\(config): expected a JSON object with \"arch\": \"vit\" or \"resnet\"")
-            }
-            switch kind {
-            case "vit":
-                var c = try JSONDecoder().decode(ViTConfig.self, from: data)
-                if let classes { c.numClasses = classes }
-                return VisionTransformer(c)
-            case "resnet":
-                var c = try JSONDecoder().decode(ResNetConfig.self, from: data)
-                if let classes { c.numClasses = classes }
-                return ResNet(c)
-            default: throw ValidationError("\(config): unknown arch \"\(kind)\" (vit or resnet)")
-            }
+            return try ModelRegistry.make(ModelRegistry.config(contentsOf: URL(fileURLWithPath: config)), numClasses: classes,
+                                          imageSize: imageSize)
         }
         guard let arch else { throw ValidationError("give --config FILE or --arch NAME") }
-        if let c = ViTConfig.named(arch) { return VisionTransformer(c) }
-        if arch.lowercased().hasPrefix("resnet"), let depth = Int(arch.dropFirst(6)), let c = ResNetConfig.depth(depth) { return ResNet(c) }
-        if let entry = Catalogue.entry(named: arch) { return try entry.makeModel() }
-        throw ValidationError("unknown architecture \(arch); try vit_small_patch16_224, vit-b/8, resnet50 or a catalogue name")
+        return try ModelRegistry.create(arch, numClasses: classes, imageSize: imageSize)
     }
 
     /// Loads safetensors or .pth weights, picking the state dict and stripping DINO/DDP prefixes.

@@ -39,6 +39,15 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
 
+    func validate() throws {
+        for (flag, value) in [("--epochs", epochs), ("--dino-epochs", dinoEpochs), ("--train-images", trainImages)] {
+            if let value, value < 1 { throw ValidationError("\(flag) must be at least 1, got \(value)") }
+        }
+        if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be at least 8, got \(imageSize)") }
+        if let patch, patch < 1 { throw ValidationError("--patch must be at least 1, got \(patch)") }
+        if let data, !FileManager.default.fileExists(atPath: data) { throw ValidationError("--data \(data): no such file or folder") }
+    }
+
     func run() throws {
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
         var o = CompareOptions(output: URL(fileURLWithPath: output ?? "runs/compare-\(stamp)"), quick: quick)
@@ -53,24 +62,20 @@ struct CompareCommand: ParsableCommand {
         }
         if let patch { o.vit.patchSize = patch }
         if let arch {
-            switch arch.lowercased() {
-            case "vit-ti": (o.vit.embedDim, o.vit.depth, o.vit.numHeads) = (192, 12, 3)
-            case "vit-s": (o.vit.embedDim, o.vit.depth, o.vit.numHeads) = (384, 12, 6)
-            default:
-                let parts = arch.lowercased().split(separator: "x").compactMap { Int($0) }
-                guard parts.count == 2, parts[1] % 32 == 0 || parts[1] % 3 == 0 else {
-                    throw ValidationError("--arch must be vit-ti, vit-s or DEPTHxDIM such as 6x192")
-                }
+            // DEPTHxDIM, or any registry ViT name, whose width (not patch or image size) compare takes.
+            let parts = arch.lowercased().split(separator: "x").compactMap { Int($0) }
+            if parts.count == 2 {
                 (o.vit.depth, o.vit.embedDim) = (parts[0], parts[1])
                 o.vit.numHeads = parts[1] % 64 == 0 ? parts[1] / 64 : 3
+            } else {
+                guard let vit = try ModelRegistry.config(named: arch) as? ViTConfig else {
+                    throw ValidationError("--arch must be a ViT (vit-ti, vit-s, vit_base_patch16_224) or DEPTHxDIM such as 6x192, got \(arch)")
+                }
+                (o.vit.embedDim, o.vit.depth, o.vit.numHeads) = (vit.embedDim, vit.depth, vit.numHeads)
             }
         }
-        guard o.imageSize % o.vit.patchSize == 0 else {
-            throw ValidationError("image size \(o.imageSize) must be a multiple of the patch size \(o.vit.patchSize)")
-        }
         o.seed = seed
-        o.showProgress = isatty(STDERR_FILENO) != 0
         // Unbuffered lines, so a log piped to a file follows the run.
-        _ = try Compare.run(o) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+        _ = try Compare.run(o, observer: ProgressObserver()) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
     }
 }

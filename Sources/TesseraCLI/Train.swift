@@ -13,7 +13,14 @@ struct DataOptions: ParsableArguments {
     @Option(help: "How far an object's hue strays from its class's hue in the built-in data set (0.5: colour says nothing of the class).")
     var hueSpread = 0.1
 
-    func validate() throws { try Self.validate(hueSpread: hueSpread) }
+    func validate() throws {
+        try Self.validate(hueSpread: hueSpread)
+        guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8, got \(imageSize)") }
+        guard trainImages >= 1 else { throw ValidationError("--train-images must be at least 1, got \(trainImages)") }
+        if let data, !FileManager.default.fileExists(atPath: data) {
+            throw ValidationError("--data \(data): no such file or folder")
+        }
+    }
 
     /// `--hue-spread` outside Shapes' range is a usage error, not a crash.
     static func validate(hueSpread: Double) throws {
@@ -40,19 +47,10 @@ struct ModelAndData: ParsableArguments {
     var imageSize: Int { dataOptions.imageSize }
     func datasets() throws -> (train: AnyImageDataset, test: AnyImageDataset, name: String) { try dataOptions.datasets() }
 
-    /// A model whose head matches the data (for training) or none (`classes` 0: features).
+    /// A model whose head matches the data (for training) or none (`classes` 0: features),
+    /// adapted to the data's image size.
     func model(classes: Int) throws -> Module {
-        if let config { return try ModelSpec.load(config: config, arch: nil, classes: classes) }
-        if let arch, arch.lowercased().hasPrefix("vit"), var c = ViTConfig.named(arch.lowercased().replacingOccurrences(of: "vit-", with: "vit_")) {
-            c.imageSize = imageSize
-            c.numClasses = classes
-            return VisionTransformer(c)
-        }
-        if let arch, arch.hasPrefix("resnet"), let depth = Int(arch.dropFirst(6)), var c = ResNetConfig.depth(depth, numClasses: classes) {
-            c.smallInputStem = imageSize < 64
-            return ResNet(c)
-        }
-        return try ModelSpec.load(config: nil, arch: arch)
+        try ModelSpec.load(config: config, arch: arch, classes: classes, imageSize: imageSize)
     }
 }
 
@@ -69,13 +67,32 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Write a checkpoint every this many steps.") var checkpointEvery = 200
     @Flag(help: "Continue from the checkpoint in the output folder.") var resume = false
 
+    func validate() throws {
+        guard ["supervised", "dino", "mocov3"].contains(recipe) else {
+            throw ValidationError("the recipe must be supervised, dino or mocov3, got \(recipe)")
+        }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2 (batch norm needs two images), got \(batchSize)") }
+        guard lr.isFinite && lr > 0 else { throw ValidationError("--lr must be positive, got \(lr)") }
+        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must not be negative, got \(checkpointEvery)") }
+    }
+
     func run() throws {
         let (train, _, name) = try source.datasets()
         let folder = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let normalize = ExperimentData.normalize
-        let options = TrainingOptions(epochs: epochs, checkpointEvery: checkpointEvery, checkpoint: folder.appendingPathComponent("checkpoint.safetensors"),
-                                      resume: resume, log: folder.appendingPathComponent("log.jsonl"), showProgress: isatty(STDERR_FILENO) != 0)
+        let options = TrainingOptions(epochs: epochs, checkpointEvery: checkpointEvery,
+                                      checkpoint: folder.appendingPathComponent("checkpoint.safetensors"),
+                                      resume: resume, log: folder.appendingPathComponent("log.jsonl"))
+        let progress = ProgressObserver()
+        /// Runs a loop with the progress bar; an interruption says how to continue.
+        func run<D>(_ loop: TrainingLoop<D>) throws -> [StepRecord] {
+            loop.observer = progress
+            do { return try loop.run() } catch TrainingError.interrupted(let step, let checkpoint) {
+                throw ValidationError("interrupted at step \(step)" + (checkpoint.map { "; checkpoint written to \($0.path) (resume with --resume)" } ?? ""))
+            }
+        }
         let history: [StepRecord]
         switch recipe {
         case "supervised":
@@ -85,7 +102,7 @@ struct TrainCommand: ParsableCommand {
             print("supervised: \(model.parameterCount()) parameters, \(train.count) images of \(name)")
             let r = SupervisedRecipe(model: model, options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(5, epochs / 10 + 1), optimizer: optimizer),
                                      epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize)
-            history = try TrainingLoop(recipe: r, loader: loader, options: options).run()
+            history = try run(TrainingLoop(recipe: r, loader: loader, options: options))
         case "dino":
             let probe = try source.model(classes: 0)
             let featureDim = noGrad { probe(Variable(Tensor.zeros([2, 3, source.imageSize, source.imageSize]))).shape[1] }
@@ -97,7 +114,7 @@ struct TrainCommand: ParsableCommand {
                                headBottleneck: 128, crops: 4, epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize,
                                options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(10, epochs / 10 + 1), optimizer: optimizer),
                                teacherMomentum: 0.99, teacherTemperature: 0.02, warmupTeacherEpochs: epochs / 3)
-            history = try TrainingLoop(recipe: r, loader: loader, options: options).run()
+            history = try run(TrainingLoop(recipe: r, loader: loader, options: options))
             try SafeTensors.write(r.teacher.backbone.stateDict(), to: folder.appendingPathComponent("teacher_backbone.safetensors"))
         case "mocov3":
             let probe = try source.model(classes: 0)
@@ -109,7 +126,7 @@ struct TrainCommand: ParsableCommand {
                                  epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize,
                                  options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(10, epochs / 10 + 1), weightDecay: 0.1,
                                                               weightDecayEnd: 0.1, clipGradient: 0, optimizer: optimizer))
-            history = try TrainingLoop(recipe: r, loader: loader, options: options).run()
+            history = try run(TrainingLoop(recipe: r, loader: loader, options: options))
             try SafeTensors.write(r.base.backbone.stateDict(), to: folder.appendingPathComponent("backbone.safetensors"))
         default:
             throw ValidationError("recipe must be supervised, dino or mocov3")

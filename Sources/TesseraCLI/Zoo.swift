@@ -70,7 +70,7 @@ struct ZooCommand: ParsableCommand {
             } else {
                 state = try TorchCheckpoint.modelWeights(url)
             }
-            let report = Catalogue.verify(state, against: model)
+            let report = model.differences(from: state)
             let matched = model.stateDictKeys().count - report.missing.count - report.mismatched.count
             print("\(file): \(state.count) tensors; \(matched) of \(model.stateDictKeys().count) keys of \(arch) match in name and shape")
             if report.missing.isEmpty && report.unexpected.isEmpty && report.mismatched.isEmpty { print("OK"); return }

@@ -9,8 +9,8 @@ public enum Catalogue {
     public struct Entry: Codable, Sendable {
         public var name: String
         public var title: String
-        /// The architecture: a timm-style ViT name, `resnet50`, or `resnet50_features` (no fc);
-        /// a `_in1k` suffix adds the 1000-class head.
+        /// The architecture, a ``ModelRegistry`` name: a timm-style ViT name, `resnet50`, or
+        /// `resnet50_features` (no fc); a `_in1k` suffix adds the 1000-class head.
         public var arch: String
         public var params: String
         public var url: String
@@ -29,15 +29,7 @@ public enum Catalogue {
         }
 
         /// A freshly initialised model of this entry's architecture.
-        public func makeModel() throws -> Module {
-            var name = arch
-            let head = name.hasSuffix("_in1k")
-            if head { name = String(name.dropLast(5)) }
-            if name.hasPrefix("resnet50") { return ResNet(ResNetConfig.depth(50, numClasses: name == "resnet50" ? 1000 : 0)!) }
-            guard var config = ViTConfig.named(name) else { throw CheckpointError("catalogue: unknown architecture \(arch)") }
-            config.numClasses = head ? 1000 : 0
-            return VisionTransformer(config)
-        }
+        public func makeModel() throws -> Module { try ModelRegistry.create(arch) }
 
         /// The weights of a downloaded file, from the right sub-dict with prefixes stripped.
         public func stateDict(from url: URL) throws -> [String: Tensor] {
@@ -62,18 +54,5 @@ public enum Catalogue {
     public static var cacheFolder: URL {
         if let custom = ProcessInfo.processInfo.environment["TESSERA_CACHE"] { return URL(fileURLWithPath: custom) }
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/tessera")
-    }
-
-    /// Compares a state dict with a model's keys and shapes: what is missing, unused or mis-shaped.
-    public static func verify(_ state: [String: Tensor], against model: Module) -> StateDictError {
-        let expected = model.stateDict()
-        var report = StateDictError()
-        report.missing = expected.keys.filter { state[$0] == nil }.sorted()
-        report.unexpected = state.keys.filter { expected[$0] == nil }.sorted()
-        report.mismatched = expected.keys.sorted().compactMap { k in
-            guard let t = state[k], t.shape != expected[k]!.shape else { return nil }
-            return (k, expected[k]!.shape, t.shape)
-        }
-        return report
     }
 }

@@ -74,3 +74,11 @@ public enum MoCoV3 {
         return logits.crossEntropy(labels: labels) * (2 * temperature)
     }
 }
+
+/// A backbone followed by a projection head (MoCo v3's base and momentum encoders).
+public final class ProjectedEncoder: Module {
+    public let backbone: Module
+    public let projector: Sequential
+    public init(backbone: Module, projector: Sequential) { (self.backbone, self.projector) = (backbone, projector) }
+    public override func callAsFunction(_ x: Variable) -> Variable { projector(backbone(x)) }
+}

@@ -24,7 +24,7 @@ public struct ResNetConfig: Codable, Equatable, Sendable {
         (self.zeroInitResidual, self.smallInputStem) = (zeroInitResidual, smallInputStem)
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case block, layers, numClasses = "num_classes", width, zeroInitResidual = "zero_init_residual"
         case smallInputStem = "small_input_stem"
     }
@@ -50,6 +50,37 @@ public struct ResNetConfig: Codable, Equatable, Sendable {
         default: nil
         }
     }
+}
+
+extension ResNetConfig: ModelConfiguration {
+    /// The registry's entry for ResNets (`"arch": "resnet"` in config files): `resnet18` … `resnet152`
+    /// with torchvision's 1000-class head, `resnet50_features` without it.
+    public static let family = ModelFamily(
+        ResNetConfig.self, arch: "resnet",
+        examples: ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet50_features"],
+        allowedKeys: Set(CodingKeys.allCases.map(\.rawValue)), named: ResNetConfig.named)
+
+    /// `resnet50`, `ResNet-18`, `resnet50_features`; nil for other names.
+    public static func named(_ name: String) -> ResNetConfig? {
+        var n = name.lowercased().replacingOccurrences(of: "-", with: "")
+        let features = n.hasSuffix("_features")
+        if features { n = String(n.dropLast("_features".count)) }
+        guard n.hasPrefix("resnet"), let depth = Int(n.dropFirst(6)) else { return nil }
+        return ResNetConfig.depth(depth, numClasses: features ? 0 : 1000)
+    }
+
+    /// Below 64 pixels the stem keeps the resolution (a 3×3 stride-1 convolution, no max pool), as CIFAR ResNets do.
+    public mutating func adapt(toImageSize size: Int) { smallInputStem = size < 64 }
+
+    public func validate() throws {
+        typealias R = ConfigurationError
+        try R.require(layers.count == 4, "layers", layers, "must list the blocks of the 4 stages")
+        try R.require(layers.allSatisfy { (1...256).contains($0) }, "layers", layers, "each stage needs 1 to 256 blocks")
+        try R.require((1...4096).contains(width), "width", width, "must be in 1 ... 4096")
+        try R.require(numClasses >= 0, "num_classes", numClasses, "must be 0 (no head) or positive")
+    }
+
+    public func makeModel() -> Module { ResNet(self) }
 }
 
 /// Two 3×3 convolutions (torchvision's `BasicBlock`; keys conv1, bn1, conv2, bn2, downsample).

@@ -29,7 +29,7 @@ public struct ViTConfig: Codable, Equatable, Sendable {
         (self.dropPathRate, self.inChannels) = (dropPathRate, inChannels)
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case imageSize = "img_size", patchSize = "patch_size", embedDim = "embed_dim", depth, numHeads = "num_heads"
         case mlpRatio = "mlp_ratio", qkvBias = "qkv_bias", numClasses = "num_classes", layerScaleInit = "init_values"
         case dropPathRate = "drop_path_rate", inChannels = "in_chans"
@@ -71,17 +71,72 @@ public struct ViTConfig: Codable, Equatable, Sendable {
         return ViTConfig(imageSize: imageSize, patchSize: patch, embedDim: d.embed, depth: d.depth, numHeads: d.heads, numClasses: numClasses)
     }
 
-    /// Parses names like `vit_small_patch16_224`, `vit-s/16`, `ViT-B/8`.
+    /// Parses names like `vit_small_patch16_224`, `vit-s/16`, `ViT-B/8`, `vit-ti` (patch 16) and
+    /// `vit_base_patch16_224_in1k` (with the 1000-class head); nil for other names.
     public static func named(_ name: String) -> ViTConfig? {
         let n = name.lowercased().replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: "/", with: "_")
         let words: [String: Size] = ["tiny": .tiny, "ti": .tiny, "small": .small, "s": .small, "base": .base, "b": .base,
                                      "large": .large, "l": .large, "huge": .huge, "h": .huge]
-        let parts = n.split(separator: "_").map(String.init)
-        guard parts.first == "vit", parts.count >= 3, let size = words[parts[1]] else { return nil }
-        guard let patch = Int(parts[2].replacingOccurrences(of: "patch", with: "")) else { return nil }
-        let image = parts.count > 3 ? Int(parts[3]) ?? 224 : 224
-        return preset(size, patch: patch, imageSize: image)
+        var parts = n.split(separator: "_").map(String.init)
+        let head = parts.last == "in1k"
+        if head { parts.removeLast() }
+        guard parts.first == "vit", (2...4).contains(parts.count), let size = words[parts[1]] else { return nil }
+        var patch = 16, image = 224
+        if parts.count > 2 {
+            guard let p = Int(parts[2].replacingOccurrences(of: "patch", with: "")) else { return nil }
+            patch = p
+        }
+        if parts.count > 3 {
+            guard let i = Int(parts[3]) else { return nil }
+            image = i
+        }
+        return preset(size, patch: patch, imageSize: image, numClasses: head ? 1000 : 0)
     }
+}
+
+extension ViTConfig: ModelConfiguration {
+    /// The registry's entry for ViTs (`"arch": "vit"` in config files).
+    public static let family = ModelFamily(
+        ViTConfig.self, arch: "vit",
+        examples: ["vit_tiny_patch16_224", "vit_small_patch16_224", "vit_small_patch8_224", "vit_base_patch16_224",
+                   "vit_base_patch8_224", "vit_large_patch16_224", "vit_huge_patch14_224", "vit-ti/4", "vit-s/16", "vit-b/8"],
+        allowedKeys: Set(CodingKeys.allCases.map(\.rawValue)), named: ViTConfig.named)
+
+    /// The largest model a config may describe: ViT-g/14 has 1.0 billion parameters.
+    static let maximumParameters = 4e9
+
+    public mutating func adapt(toImageSize size: Int) { imageSize = size }
+
+    public func validate() throws {
+        typealias R = ConfigurationError
+        try R.require(imageSize > 0, "img_size", imageSize, "must be positive")
+        try R.require(patchSize > 0, "patch_size", patchSize, "must be positive")
+        try R.require(patchSize <= imageSize, "patch_size", patchSize, "must not exceed img_size = \(imageSize)")
+        try R.require(imageSize % patchSize == 0, "img_size", imageSize, "must be a multiple of patch_size = \(patchSize)")
+        try R.require(embedDim > 0, "embed_dim", embedDim, "must be positive")
+        try R.require(depth > 0, "depth", depth, "must be positive")
+        try R.require(numHeads > 0, "num_heads", numHeads, "must be positive")
+        try R.require(embedDim % numHeads == 0, "embed_dim", embedDim, "must be divisible by num_heads = \(numHeads)")
+        try R.require(mlpRatio.isFinite && mlpRatio > 0 && Int(Double(embedDim) * mlpRatio) > 0, "mlp_ratio", mlpRatio,
+                      "must be positive and give an MLP of at least one unit")
+        try R.require(numClasses >= 0, "num_classes", numClasses, "must be 0 (no head) or positive")
+        try R.require(layerScaleInit?.isFinite ?? true, "init_values", layerScaleInit ?? 0, "must be finite")
+        try R.require((0..<1).contains(dropPathRate), "drop_path_rate", dropPathRate, "must be in 0 ..< 1")
+        try R.require(inChannels > 0, "in_chans", inChannels, "must be positive")
+        let d = Double(embedDim), hidden = (d * mlpRatio).rounded(.down), tokens = Double(imageSize / patchSize).squared + 1
+        let parameters = Double(depth) * (4 * d * d + 2 * d * hidden + 9 * d + hidden)
+            + Double(patchSize * patchSize * inChannels) * d + tokens * d + Double(numClasses + 1) * d
+        try R.require(parameters <= Self.maximumParameters, "embed_dim", embedDim,
+                      "with depth = \(depth) and mlp_ratio = \(mlpRatio) the model would have "
+                      + String(format: "%.3g", parameters) + " parameters; at most "
+                      + String(format: "%.0g", Self.maximumParameters) + " are allowed")
+    }
+
+    public func makeModel() -> Module { VisionTransformer(self) }
+}
+
+private extension Double {
+    var squared: Double { self * self }
 }
 
 /// How position embeddings follow an input whose patch grid differs from the trained one.

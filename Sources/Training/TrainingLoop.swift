@@ -1,4 +1,3 @@
-import Autograd
 import Dispatch
 import Foundation
 import NN
@@ -6,7 +5,7 @@ import Tensor
 import Vision
 
 /// What a training recipe does each step; ``TrainingLoop`` does the rest (epochs, logging,
-/// progress, checkpoints, resume, NaN and Ctrl-C handling).
+/// checkpoints, resume, NaN handling, reporting to its ``TrainingObserver``).
 public protocol TrainingRecipe: AnyObject {
     /// The modules whose state is checkpointed, by name ("model", "student", "teacher", "loss", …).
     var modules: [(name: String, module: Module)] { get }
@@ -14,6 +13,31 @@ public protocol TrainingRecipe: AnyObject {
     var optimizer: Optimizer { get }
     /// One optimisation step on `batch`; returns the loss and the learning rate used.
     func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) -> (loss: Double, learningRate: Double)
+}
+
+/// What a ``TrainingLoop`` tells as it runs, and how it is asked to stop: the library shows
+/// nothing itself, so a script, a notebook-like tool or the command line each decide how to
+/// show progress and what stops a run (the CLI draws a progress bar and turns Ctrl-C into
+/// ``shouldStop``). Every method has an empty default.
+public protocol TrainingObserver: AnyObject {
+    /// Before the first step of ``TrainingLoop/run()``: the steps of the whole run and the step it resumes from.
+    func trainingWillStart(totalSteps: Int, resumingAt step: Int)
+    /// After every step, with its record.
+    func trainingDidStep(_ record: StepRecord, totalSteps: Int)
+    /// After every evaluation between epochs.
+    func trainingDidEvaluate(_ record: EvaluationRecord)
+    /// When the run ends, normally or by an error.
+    func trainingDidEnd(atStep step: Int)
+    /// Asked after every step: `true` makes the loop write its checkpoint and throw ``TrainingError/interrupted(step:checkpoint:)``.
+    var shouldStop: Bool { get }
+}
+
+public extension TrainingObserver {
+    func trainingWillStart(totalSteps: Int, resumingAt step: Int) {}
+    func trainingDidStep(_ record: StepRecord, totalSteps: Int) {}
+    func trainingDidEvaluate(_ record: EvaluationRecord) {}
+    func trainingDidEnd(atStep step: Int) {}
+    var shouldStop: Bool { false }
 }
 
 /// One logged step.
@@ -44,7 +68,7 @@ public enum TrainingError: Error, CustomStringConvertible {
         case .nonFinite(let step, let loss, let checkpoint):
             "loss became \(loss) at step \(step); stopped. " + (checkpoint.map { "The last good checkpoint is \($0.path)." } ?? "No checkpoint was written.")
         case .interrupted(let step, let checkpoint):
-            "interrupted at step \(step)" + (checkpoint.map { "; checkpoint written to \($0.path) (resume with --resume)" } ?? "")
+            "interrupted at step \(step)" + (checkpoint.map { "; checkpoint written to \($0.path)" } ?? "")
         case .badCheckpoint(let message): "cannot resume: \(message)"
         }
     }
@@ -61,15 +85,20 @@ public struct TrainingOptions: Sendable {
     public var resume = false
     /// A JSON-lines log of every step; nil for none.
     public var log: URL?
-    /// Print a progress bar to standard error.
-    public var showProgress = true
     /// Stop after this many steps (for tests of resuming); nil to run all epochs.
     public var stopAfter: Int?
 
+    /// Throws a ``ConfigurationError`` for settings no run can have.
+    public func validate() throws {
+        try ConfigurationError.require(epochs >= 1, "epochs", epochs, "must be at least 1")
+        try ConfigurationError.require(checkpointEvery >= 0, "checkpoint-every", checkpointEvery, "must not be negative (0: at the end only)")
+        if let stopAfter { try ConfigurationError.require(stopAfter >= 1, "stopAfter", stopAfter, "must be at least 1") }
+    }
+
     public init(epochs: Int, checkpointEvery: Int = 0, checkpoint: URL? = nil, resume: Bool = false, log: URL? = nil,
-                showProgress: Bool = true, stopAfter: Int? = nil) {
+                stopAfter: Int? = nil) {
         (self.epochs, self.checkpointEvery, self.checkpoint, self.resume) = (epochs, checkpointEvery, checkpoint, resume)
-        (self.log, self.showProgress, self.stopAfter) = (log, showProgress, stopAfter)
+        (self.log, self.stopAfter) = (log, stopAfter)
     }
 }
 
@@ -78,6 +107,8 @@ public final class TrainingLoop<D: ImageDataset> {
     public let recipe: TrainingRecipe
     public let loader: DataLoader<D>
     public let options: TrainingOptions
+    /// Told of every step and evaluation, and asked after each step whether to stop.
+    public var observer: (any TrainingObserver)?
     /// Every step so far (restored on resume).
     public private(set) var history: [StepRecord] = []
     /// Seconds spent in steps (excluding checkpoint writing and evaluation).
@@ -89,21 +120,23 @@ public final class TrainingLoop<D: ImageDataset> {
     /// Every evaluation so far (restored on resume).
     public private(set) var evaluations: [EvaluationRecord] = []
 
-    public init(recipe: TrainingRecipe, loader: DataLoader<D>, options: TrainingOptions) {
-        (self.recipe, self.loader, self.options) = (recipe, loader, options)
+    public init(recipe: TrainingRecipe, loader: DataLoader<D>, options: TrainingOptions, observer: (any TrainingObserver)? = nil) {
+        (self.recipe, self.loader, self.options, self.observer) = (recipe, loader, options, observer)
     }
 
     /// Trains to the end (or to `stopAfter`); returns the step records.
     @discardableResult
     public func run() throws -> [StepRecord] {
+        try options.validate()
         let perEpoch = loader.batchCount
+        try ConfigurationError.require(perEpoch > 0, "batch-size", loader.batchSize,
+                                       "must not exceed the \(loader.dataset.count) images of the data set when the last "
+                                       + "partial batch is dropped")
         let total = perEpoch * options.epochs
         var step = 0
         if options.resume, let url = options.checkpoint, FileManager.default.fileExists(atPath: url.path) {
             step = try restore(from: url)
         }
-        let interrupt = InterruptFlag.install()
-        defer { interrupt.uninstall() }
         let logHandle = try options.log.map { url -> FileHandle in
             if !(options.resume && FileManager.default.fileExists(atPath: url.path)) {
                 FileManager.default.createFile(atPath: url.path, contents: nil)
@@ -113,7 +146,8 @@ public final class TrainingLoop<D: ImageDataset> {
             return h
         }
         defer { try? logHandle?.close() }
-        let progress = ProgressBar(total: total, enabled: options.showProgress)
+        observer?.trainingWillStart(totalSteps: total, resumingAt: step)
+        defer { observer?.trainingDidEnd(atStep: step) }
         let encoder = JSONEncoder()
         if step == 0 { try evaluate(step: 0, epoch: 0, log: logHandle, encoder: encoder) }
         while step < total {
@@ -124,7 +158,6 @@ public final class TrainingLoop<D: ImageDataset> {
                 let (loss, lr) = recipe.step(batch, iteration: step, epoch: epoch, iterationsPerEpoch: perEpoch)
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 guard loss.isFinite else {
-                    progress.finish()
                     throw TrainingError.nonFinite(step: step, loss: loss, checkpoint: existingCheckpoint())
                 }
                 trainingSeconds += seconds
@@ -133,15 +166,13 @@ public final class TrainingLoop<D: ImageDataset> {
                 history.append(record)
                 if let logHandle, let line = try? encoder.encode(record) { logHandle.write(line + Data("\n".utf8)) }
                 step += 1
-                progress.update(step: step, loss: loss, learningRate: lr, imagesPerSecond: record.imagesPerSecond)
+                observer?.trainingDidStep(record, totalSteps: total)
                 if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 { try save(step: step) }
-                if interrupt.isSet {
-                    progress.finish()
+                if observer?.shouldStop == true {
                     try save(step: step)
                     throw TrainingError.interrupted(step: step, checkpoint: options.checkpoint)
                 }
                 if let stop = options.stopAfter, step >= stop {
-                    progress.finish()
                     try save(step: step)
                     return history
                 }
@@ -150,7 +181,6 @@ public final class TrainingLoop<D: ImageDataset> {
                 try evaluate(step: step, epoch: epoch + 1, log: logHandle, encoder: encoder)
             }
         }
-        progress.finish()
         try save(step: step)
         return history
     }
@@ -163,6 +193,7 @@ public final class TrainingLoop<D: ImageDataset> {
         Random.state = random
         let record = EvaluationRecord(step: step, epoch: epoch, metrics: metrics)
         evaluations.append(record)
+        observer?.trainingDidEvaluate(record)
         if let log, let line = try? encoder.encode(record) { log.write(line + Data("\n".utf8)) }
     }
 
@@ -213,68 +244,4 @@ struct CheckpointMeta: Codable {
     var history: [StepRecord]
     var trainingSeconds: Double
     var evaluations: [EvaluationRecord]?
-}
-
-/// A one-line progress bar on standard error: step, loss, learning rate, images/s, time left.
-final class ProgressBar {
-    let total: Int
-    let enabled: Bool
-    let start = Date()
-    var lastDraw = Date.distantPast
-    var smoothedRate = 0.0
-
-    init(total: Int, enabled: Bool) { (self.total, self.enabled) = (total, enabled) }
-
-    func update(step: Int, loss: Double, learningRate: Double, imagesPerSecond: Double) {
-        guard enabled else { return }
-        smoothedRate = smoothedRate == 0 ? imagesPerSecond : 0.9 * smoothedRate + 0.1 * imagesPerSecond
-        guard Date().timeIntervalSince(lastDraw) > 0.2 || step == total else { return }
-        lastDraw = Date()
-        let elapsed = Date().timeIntervalSince(start)
-        let left = step > 0 ? elapsed / Double(step) * Double(total - step) : 0
-        let width = 24, filled = total > 0 ? width * step / total : width
-        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let line = String(format: "\r%@ %d/%d  loss %.4f  lr %.2e  %.0f img/s  %@ left ", bar, step, total, loss, learningRate,
-                          smoothedRate, formatDuration(left))
-        FileHandle.standardError.write(Data(line.utf8))
-    }
-
-    func finish() {
-        guard enabled else { return }
-        FileHandle.standardError.write(Data("\n".utf8))
-    }
-}
-
-/// "1:05" or "1:02:05".
-public func formatDuration(_ seconds: Double) -> String {
-    let s = Int(seconds.rounded())
-    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
-}
-
-/// Turns Ctrl-C (SIGINT) into a flag the loop checks between steps, so it can checkpoint first.
-final class InterruptFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var set = false
-    private var source: DispatchSourceSignal?
-
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return set }
-
-    static func install() -> InterruptFlag {
-        let flag = InterruptFlag()
-        signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { [flag] in
-            flag.lock.lock()
-            flag.set = true
-            flag.lock.unlock()
-        }
-        source.resume()
-        flag.source = source
-        return flag
-    }
-
-    func uninstall() {
-        source?.cancel()
-        signal(SIGINT, SIG_DFL)
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Tensor
+import Vision
 
 /// An RGB raster to draw figures on (lines, markers, rectangles, text, heat maps), saved as PNG.
 /// Coordinates are pixels from the top-left corner; colours are (r, g, b) in 0…1.
@@ -97,27 +98,4 @@ public struct Canvas {
             }
         }
     }
-}
-
-/// A perceptually ordered colour map (an approximation of matplotlib's viridis) for heat maps.
-public func viridis(_ t: Double) -> Canvas.Color {
-    let stops: [Canvas.Color] = [(0.267, 0.005, 0.329), (0.229, 0.322, 0.546), (0.128, 0.567, 0.551), (0.369, 0.789, 0.383), (0.993, 0.906, 0.144)]
-    let x = Swift.min(Swift.max(t, 0), 1) * Double(stops.count - 1)
-    let i = Swift.min(Int(x), stops.count - 2), f = x - Double(i)
-    let a = stops[i], b = stops[i + 1]
-    return (a.0 + (b.0 - a.0) * f, a.1 + (b.1 - a.1) * f, a.2 + (b.2 - a.2) * f)
-}
-
-/// A heat map [h, w] (values scaled to its own min…max) as an RGB image [3, h, w].
-public func heatMap(_ values: Tensor) -> Tensor {
-    let v = values.converted(to: .float64).contiguous()
-    let (h, w) = (v.shape[0], v.shape[1])
-    let flat = v.scalars(as: Double.self)
-    let lo = flat.min() ?? 0, hi = flat.max() ?? 1
-    var out = [Float](repeating: 0, count: 3 * h * w)
-    for (i, x) in flat.enumerated() {
-        let c = viridis(hi > lo ? (x - lo) / (hi - lo) : 0)
-        (out[i], out[h * w + i], out[2 * h * w + i]) = (Float(c.0), Float(c.1), Float(c.2))
-    }
-    return Tensor(out, shape: [3, h, w])
 }

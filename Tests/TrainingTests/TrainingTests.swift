@@ -4,7 +4,8 @@ import NN
 import Testing
 import Tensor
 import Vision
-@testable import Zoo
+@testable import Training
+import Zoo
 
 @Suite(.serialized) struct TrainingTests {
     let data = Shapes(count: 64, imageSize: 16, seed: 4)
@@ -23,7 +24,7 @@ import Vision
         let recipe = SupervisedRecipe(model: model, options: OptimizationOptions(learningRate: 1e-2, warmupEpochs: 1), epochs: 3,
                                       iterationsPerEpoch: loader.batchCount, batchSize: 16)
         let loop = TrainingLoop(recipe: recipe, loader: loader,
-                                options: TrainingOptions(epochs: 3, checkpoint: checkpoint, resume: resume, log: log, showProgress: false, stopAfter: stopAfter))
+                                options: TrainingOptions(epochs: 3, checkpoint: checkpoint, resume: resume, log: log, stopAfter: stopAfter))
         if let evaluateEvery {
             // Draws random numbers on purpose: evaluation must not shift the training's random stream.
             loop.evaluation = (evaluateEvery, { epoch in ["epoch": Double(epoch), "noise": Tensor.randn([1]).item()] })
@@ -84,7 +85,7 @@ import Vision
         let file = temporaryFile("nan.safetensors")
         defer { try? FileManager.default.removeItem(at: file) }
         let loop = TrainingLoop(recipe: Exploding(nanAt: 3), loader: DataLoader(data, batchSize: 8),
-                                options: TrainingOptions(epochs: 2, checkpointEvery: 1, checkpoint: file, showProgress: false))
+                                options: TrainingOptions(epochs: 2, checkpointEvery: 1, checkpoint: file))
         do {
             try loop.run()
             Issue.record("training went on past a NaN loss")
@@ -96,6 +97,43 @@ import Vision
         // The checkpoint on disk is the one written after step 3 of 1-based counting (steps 0…2 done).
         let meta = try SafeTensors.read(file).metadata["tessera.training"]
         #expect(meta?.contains("\"step\":3") == true)
+    }
+
+    /// A script's own observer: it sees every step and evaluation, and stopping it through
+    /// `shouldStop` checkpoints the run, which then resumes to the uninterrupted losses.
+    final class StopAfter: TrainingObserver {
+        let limit: Int
+        var started: [(total: Int, from: Int)] = [], steps: [Int] = [], evaluated: [Int] = [], ended: [Int] = []
+        init(limit: Int) { self.limit = limit }
+        func trainingWillStart(totalSteps: Int, resumingAt step: Int) { started.append((totalSteps, step)) }
+        func trainingDidStep(_ record: StepRecord, totalSteps: Int) { steps.append(record.step) }
+        func trainingDidEvaluate(_ record: EvaluationRecord) { evaluated.append(record.epoch) }
+        func trainingDidEnd(atStep step: Int) { ended.append(step) }
+        var shouldStop: Bool { steps.count >= limit }
+    }
+
+    @Test func aScriptsObserverSeesEveryStepAndCanStopTheRun() throws {
+        try Random.withGenerator(RandomGenerator(seed: 0)) {
+            let plain = try makeRun(checkpoint: nil).run().map(\.loss)
+            let file = temporaryFile("observed.safetensors")
+            defer { try? FileManager.default.removeItem(at: file) }
+            let observer = StopAfter(limit: 6)
+            let loop = makeRun(checkpoint: file, evaluateEvery: 1)
+            loop.observer = observer
+            do {
+                try loop.run()
+                Issue.record("the run did not stop when its observer asked")
+            } catch TrainingError.interrupted(let step, let checkpoint) {
+                #expect(step == 6 && checkpoint == file)
+            }
+            #expect(observer.started.map(\.total) == [12] && observer.started.map(\.from) == [0])
+            #expect(observer.steps == Array(0..<6) && observer.evaluated == [0, 1] && observer.ended == [6])
+            let resumed = makeRun(checkpoint: file, resume: true, evaluateEvery: 1)
+            let rest = StopAfter(limit: .max)
+            resumed.observer = rest
+            #expect(try resumed.run().map(\.loss) == plain)
+            #expect(rest.started.map(\.from) == [6] && rest.steps == Array(6..<12) && rest.ended == [12])
+        }
     }
 
     @Test func checkpointsAreCompleteSafetensorsFiles() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Tensor
+import Vision
 
 /// A line chart with axes, ticks, a title and a legend, drawn on a ``Canvas``.
 public struct LineChart {

@@ -1,6 +1,6 @@
 import Testing
 import Tensor
-@testable import Vision
+@testable import Experiments
 
 /// The plotting canvas clips whatever falls outside it, so a figure never traps on a label.
 @Suite struct CanvasTests {

@@ -2,14 +2,15 @@ import Foundation
 import Testing
 import Tensor
 import Vision
-@testable import Zoo
+@testable import Experiments
+import Training
+import Zoo
 
 /// `tessera compare --quick` end to end: every number, figure and the report are produced.
 @Test func compareQuickWritesTheReport() throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-compare-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: folder) }
     var options = CompareOptions(output: folder, quick: true)
-    options.showProgress = false
     let result = try Random.withGenerator(RandomGenerator(seed: 0)) { try Compare.run(options) { _ in } }
     let report = try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8)
     #expect(report.contains("| model | parameters |") && report.contains("## Data scaling") && report.contains("Jaccard")

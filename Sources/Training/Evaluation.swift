@@ -3,6 +3,7 @@ import Foundation
 import NN
 import Tensor
 import Vision
+import Zoo
 
 /// Frozen-feature evaluation as in the DINO repository: feature extraction, weighted k-NN
 /// (`eval_knn.py`) and a linear probe (`eval_linear.py`).

@@ -2,7 +2,9 @@ import Autograd
 import Foundation
 import NN
 import Tensor
+import Training
 import Vision
+import Zoo
 
 /// The main experiment: a small ViT against a small ResNet of similar size, supervised on growing
 /// fractions of the training set (the ViT paper's data-scaling finding in miniature), then both
@@ -30,7 +32,6 @@ public struct CompareOptions: Sendable {
     public var localCrops = 2
     public var batchSize = 64
     public var seed: UInt64 = 0
-    public var showProgress = true
 
     public init(output: URL, quick: Bool = false) {
         self.output = output
@@ -39,6 +40,35 @@ public struct CompareOptions: Sendable {
             (trainCount, testCount, supervisedEpochs, dinoEpochs) = (1600, 500, 10, 6)
             fractions = [0.25, 1.0]
         }
+    }
+}
+
+extension CompareOptions {
+    /// Checks every setting before minutes of training start: a ``ConfigurationError`` names
+    /// the option, its value and the rule.
+    public func validate() throws {
+        typealias R = ConfigurationError
+        try R.require(supervisedEpochs >= 1, "epochs", supervisedEpochs, "must be at least 1")
+        try R.require(dinoEpochs >= 1, "dino-epochs", dinoEpochs, "must be at least 1")
+        try R.require(batchSize >= 2, "batch-size", batchSize, "must be at least 2 (batch norm needs two images)")
+        try R.require(!fractions.isEmpty && fractions.allSatisfy { $0 > 0 && $0 <= 1 }, "fractions", fractions,
+                      "each must be in (0, 1]")
+        try R.require(localCrops >= 0, "local-crops", localCrops, "must not be negative")
+        try R.require(imageSize >= 8, "image-size", imageSize, "must be at least 8")
+        try R.require(imageSize % vit.patchSize == 0 || vit.patchSize <= 0, "image-size", imageSize,
+                      "must be a multiple of the patch size \(vit.patchSize)")
+        if data == nil {
+            try R.require(trainCount >= batchSize, "train-images", trainCount, "must be at least the batch size \(batchSize)")
+            try R.require(testCount >= 1, "test-images", testCount, "must be at least 1")
+            try R.require(Shapes.hueSpreads.contains(hueSpread), "hue-spread", hueSpread, "must be in \(Shapes.hueSpreads)")
+        }
+        var vit = self.vit
+        vit.imageSize = imageSize
+        do { try vit.validate() } catch var error as ConfigurationError {
+            error.field = "vit." + error.field
+            throw error
+        }
+        try resnet.validate()
     }
 }
 
@@ -77,13 +107,19 @@ public struct CompareResult: Codable, Sendable {
 
 public enum Compare {
     /// Runs the whole comparison and writes the report; returns the numbers.
-    public static func run(_ options: CompareOptions, log: (String) -> Void = { print($0) }) throws -> CompareResult {
+    /// `observer` is told of every training step of every run (the CLI draws its progress bar from it);
+    /// `log` receives one line per stage.
+    public static func run(_ options: CompareOptions, observer: (any TrainingObserver)? = nil,
+                           log: (String) -> Void = { _ in }) throws -> CompareResult {
+        try options.validate()
         let start = Date()
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
         var o = options
         o.vit.imageSize = o.imageSize
         let (train, test, name, masks) = try datasets(o)
         let classes = train.classes.count
+        try ConfigurationError.require(train.count >= o.batchSize, "data", "\(train.count) training images",
+                                       "needs at least the batch size \(o.batchSize)")
         log("tessera compare: \(name), \(train.count) training / \(test.count) test images of \(o.imageSize)×\(o.imageSize), \(classes) classes")
         let normalize = ExperimentData.normalize
         let trainTransform = Compose([RandomResizedCrop(o.imageSize, scale: 0.6...1), RandomHorizontalFlip(), normalize])
@@ -126,8 +162,8 @@ public enum Compare {
                                               epochs: o.supervisedEpochs, iterationsPerEpoch: loader.batchCount, batchSize: o.batchSize)
                 log("  \(kind) supervised on \(subset.count) images (\(Int(fraction * 100))%), \(o.supervisedEpochs) epochs")
                 let loop = TrainingLoop(recipe: recipe, loader: loader,
-                                        options: TrainingOptions(epochs: o.supervisedEpochs, log: o.output.appendingPathComponent("\(kind.lowercased())-supervised-\(Int(fraction * 100)).jsonl"),
-                                                                 showProgress: o.showProgress))
+                                        options: TrainingOptions(epochs: o.supervisedEpochs, log: o.output.appendingPathComponent("\(kind.lowercased())-supervised-\(Int(fraction * 100)).jsonl")),
+                                        observer: observer)
                 let history = try loop.run()
                 model.eval()
                 let (features, labels) = try Evaluation.features(of: test, transform: normalize) { model($0) }
@@ -161,7 +197,8 @@ public enum Compare {
             log("  \(kind) DINO pre-training: \(o.dinoEpochs) epochs, 2 × \(o.imageSize)² + \(localCrops) × \(localSize)² crops")
             let loop = TrainingLoop(recipe: recipe, loader: loader,
                                     options: TrainingOptions(epochs: o.dinoEpochs, checkpoint: o.output.appendingPathComponent("\(kind.lowercased())-dino.safetensors"),
-                                                             log: o.output.appendingPathComponent("\(kind.lowercased())-dino.jsonl"), showProgress: o.showProgress))
+                                                             log: o.output.appendingPathComponent("\(kind.lowercased())-dino.jsonl")),
+                                    observer: observer)
             // The teacher's k-NN accuracy during pre-training; the last evaluation is the final result.
             let backbone = recipe.teacher.backbone
             var last: (train: (features: Tensor, labels: Tensor), test: (features: Tensor, labels: Tensor), knn: Evaluation.KNNResult)?
@@ -217,49 +254,3 @@ public enum Compare {
     }
 }
 
-/// The data of an experiment: the built-in Shapes by default, or a folder of images, CIFAR-10
-/// binary batches or MNIST IDX files.
-public enum ExperimentData {
-    /// The experiments' input normalisation: 0…1 pixels to about −2…2 (mean 0.5, std 0.25 per channel).
-    public static let normalize = Normalize(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
-
-    /// The training and test sets at `imageSize`, the data set's name and, for Shapes, the object
-    /// masks of the test set. Image folders without a test part are split 80/20 with `seed`.
-    public static func load(_ data: URL?, imageSize: Int, trainCount: Int = 3000, testCount: Int = 1000, seed: UInt64 = 0,
-                            hueSpread: Double = 0.1) throws
-        -> (train: AnyImageDataset, test: AnyImageDataset, name: String, masks: ((Int) -> Tensor)?) {
-        guard let url = data else {
-            let test = Shapes(count: testCount, imageSize: imageSize, seed: seed &+ 2, hueSpread: hueSpread)
-            return (AnyImageDataset(Shapes(count: trainCount, imageSize: imageSize, seed: seed &+ 1, hueSpread: hueSpread)),
-                    AnyImageDataset(test), "built-in Shapes", { test.mask(at: $0) })
-        }
-        let resize = Compose([Resize(.exactly(height: imageSize, width: imageSize))])
-        let fm = FileManager.default
-        if fm.fileExists(atPath: url.appendingPathComponent("data_batch_1.bin").path) {
-            return (AnyImageDataset(Resized(base: try CIFAR(folder: url, train: true), transform: resize)),
-                    AnyImageDataset(Resized(base: try CIFAR(folder: url, train: false), transform: resize)), "CIFAR-10", nil)
-        }
-        if fm.fileExists(atPath: url.appendingPathComponent("train-images-idx3-ubyte").path)
-            || fm.fileExists(atPath: url.appendingPathComponent("train-images-idx3-ubyte.gz").path) {
-            return (AnyImageDataset(Resized(base: try MNIST(folder: url, train: true), transform: resize)),
-                    AnyImageDataset(Resized(base: try MNIST(folder: url, train: false), transform: resize)), "MNIST", nil)
-        }
-        let folder = try ImageFolder(root: url)
-        let order = Tensor.randperm(folder.count, generator: RandomGenerator(seed: seed)).scalars(as: Int64.self).map { Int($0) }
-        let cut = folder.count * 4 / 5
-        return (AnyImageDataset(Resized(base: Subset(folder, indices: Array(order[..<cut])), transform: resize)),
-                AnyImageDataset(Resized(base: Subset(folder, indices: Array(order[cut...])), transform: resize)), url.lastPathComponent, nil)
-    }
-}
-
-/// A data set whose images pass through a fixed transform (resizing to the experiment's size).
-struct Resized<Base: ImageDataset>: ImageDataset {
-    let base: Base
-    let transform: Compose
-    var count: Int { base.count }
-    var classes: [String] { base.classes }
-    func image(at index: Int) throws -> Tensor { transform(try base.image(at: index), seed: 0) }
-    func label(at index: Int) -> Int { base.label(at: index) }
-}
-
-func percent(_ x: Double) -> String { String(format: "%.1f%%", x * 100) }

@@ -2,7 +2,9 @@ import Autograd
 import Foundation
 import NN
 import Tensor
+import Training
 import Vision
+import Zoo
 
 /// The figures and the Markdown report of `tessera compare`.
 enum Report {

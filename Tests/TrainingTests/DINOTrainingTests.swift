@@ -5,7 +5,8 @@ import Testing
 import Tensor
 import TestSupport
 @testable import Vision
-@testable import Zoo
+@testable import Training
+import Zoo
 
 /// Six whole DINO steps in float64 against PyTorch (scripts/make_training_fixtures.py, written out
 /// from main_dino.py): multi-crop BatchNorm grouping, teacher on the global crops, centring and
@@ -75,7 +76,7 @@ func dinoStepsMatchPyTorch(optimizer: OptimizerKind) throws {
         for _ in 0..<4 { _ = try Evaluation.features(of: train, transform: normalize, batchSize: 100) { random($0) } }
         let knnRandomMeasuredBN = try knnTop1(random)
         let start = Date()
-        try TrainingLoop(recipe: recipe, loader: loader, options: TrainingOptions(epochs: epochs, showProgress: false)).run()
+        try TrainingLoop(recipe: recipe, loader: loader, options: TrainingOptions(epochs: epochs)).run()
         let knn = try knnTop1(recipe.teacher.backbone)
         print("DINO k-NN \(knn) vs random init \(knnRandom), \(knnRandomMeasuredBN) with measured BatchNorm statistics (\(epochs) epochs of \(n), \(Date().timeIntervalSince(start)) s)")
         // Measured: 36.8% against 33.2% at random init and 28.6% with measured BatchNorm
@@ -108,7 +109,7 @@ func dinoStepsMatchPyTorch(optimizer: OptimizerKind) throws {
         func knnTop1(_ model: Module) throws -> Double { try knnTop1OfShapes(model, train: train, test: test) }
         let knnRandom = try knnTop1(recipe.teacher.backbone)
         let start = Date()
-        try TrainingLoop(recipe: recipe, loader: loader, options: TrainingOptions(epochs: epochs, showProgress: false)).run()
+        try TrainingLoop(recipe: recipe, loader: loader, options: TrainingOptions(epochs: epochs)).run()
         let knn = try knnTop1(recipe.teacher.backbone)
         print("ViT DINO k-NN \(knn) vs random init \(knnRandom) (\(epochs) epochs of \(n), \(Date().timeIntervalSince(start)) s)")
         #expect(knn >= knnRandom + 0.05)

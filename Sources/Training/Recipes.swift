@@ -3,6 +3,7 @@ import Foundation
 import NN
 import Tensor
 import Vision
+import Zoo
 
 /// The optimisers of DINO's and MoCo v3's `--optimizer`: AdamW for ViTs; SGD (momentum 0.9)
 /// or LARS for ResNets.
@@ -28,6 +29,18 @@ public struct OptimizationOptions: Sendable {
         (self.learningRate, self.minLearningRate, self.warmupEpochs) = (learningRate, minLearningRate, warmupEpochs)
         (self.weightDecay, self.weightDecayEnd, self.clipGradient, self.labelSmoothing) = (weightDecay, weightDecayEnd, clipGradient, labelSmoothing)
         self.optimizer = optimizer
+    }
+
+    /// Throws a ``ConfigurationError`` naming the first setting that breaks its rule.
+    public func validate() throws {
+        typealias R = ConfigurationError
+        try R.require(learningRate.isFinite && learningRate > 0, "lr", learningRate, "must be positive")
+        try R.require(minLearningRate.isFinite && minLearningRate >= 0, "min-lr", minLearningRate, "must not be negative")
+        try R.require(warmupEpochs >= 0, "warmup-epochs", warmupEpochs, "must not be negative")
+        try R.require(weightDecay.isFinite && weightDecay >= 0, "weight-decay", weightDecay, "must not be negative")
+        try R.require(weightDecayEnd.isFinite && weightDecayEnd >= 0, "weight-decay-end", weightDecayEnd, "must not be negative")
+        try R.require(clipGradient.isFinite && clipGradient >= 0, "clip-grad", clipGradient, "must not be negative (0: off)")
+        try R.require((0..<1).contains(labelSmoothing), "label-smoothing", labelSmoothing, "must be in 0 ..< 1")
     }
 
     /// The chosen optimiser over `groups` (the schedules set its learning rate and weight decay
@@ -141,14 +154,6 @@ public final class DINORecipe: TrainingRecipe {
         Schedule.emaUpdate(teacher: teacher, student: student, momentum: momenta[Swift.min(iteration, momenta.count - 1)])
         return (value.data.item(), lr)
     }
-}
-
-/// A backbone followed by a projection head (MoCo v3's base and momentum encoders).
-public final class ProjectedEncoder: Module {
-    public let backbone: Module
-    public let projector: Sequential
-    public init(backbone: Module, projector: Sequential) { (self.backbone, self.projector) = (backbone, projector) }
-    public override func callAsFunction(_ x: Variable) -> Variable { projector(backbone(x)) }
 }
 
 /// MoCo v3 (Chen, Xie and He) as in the official `main_moco.py`: a base encoder (backbone +

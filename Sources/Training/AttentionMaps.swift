@@ -3,6 +3,7 @@ import Foundation
 import NN
 import Tensor
 import Vision
+import Zoo
 
 /// DINO's self-attention maps: the class token's attention to the patches in the last block, per
 /// head, and the masks that keep a given share of the attention mass (`visualize_attention.py`).
