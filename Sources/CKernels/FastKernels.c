@@ -138,8 +138,9 @@ CLONES void tessera_softmax_rows_f32(const float *x, float *y, size_t rows, size
         for (i = 0; i < n; i++) yr[i] = fast_exp(xr[i] - m);
         float s = sum_f32(yr, n);
         if (log) {
-            float lse = m + __builtin_logf(s);
-            for (i = 0; i < n; i++) yr[i] = xr[i] - lse;
+            /* (x - m) - log s, as PyTorch: m + log s would round at the scale of m. */
+            float log_sum = __builtin_logf(s);
+            for (i = 0; i < n; i++) yr[i] = (xr[i] - m) - log_sum;
         } else {
             float inv = 1 / s;
             for (i = 0; i < n; i++) yr[i] *= inv;

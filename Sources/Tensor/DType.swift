@@ -64,6 +64,10 @@ public protocol FloatElement: NumericElement, BinaryFloatingPoint, SIMDScalar
 where Self.RawSignificand: FixedWidthInteger {
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
+    /// exp(x) − 1, exact near 0.
+    static func expm1(_ x: Self) -> Self
+    /// log(1 + x), exact near 0.
+    static func log1p(_ x: Self) -> Self
     static func tanh(_ x: Self) -> Self
     static func erf(_ x: Self) -> Self
     static func sin(_ x: Self) -> Self

@@ -6,21 +6,37 @@ import CKernels
 /// ``RowIterator`` rows, so contiguous inputs are one flat loop split across cores.
 
 /// A one-input elementwise function.
+///
+/// The primitives from which `softplus`, `logSigmoid`, `silu` and `mish` are composed (in
+/// Autograd's Rules/Activations.swift). Every `switch` over it is exhaustive, so a new case does
+/// not compile until each kernel and rule handles it.
 public enum UnaryOp: Sendable, Equatable {
     case neg, abs, exp, log, sqrt, rsqrt, square, reciprocal, tanh, sigmoid, relu, sin, cos, sign
-    /// GELU, exact (erf) form, and its derivative.
-    case gelu, geluDerivative
-    /// GELU, tanh approximation, and its derivative.
-    case geluTanh, geluTanhDerivative
-    /// `min(max(x, low), high)`.
+    /// exp(x) − 1 and log(1 + x), exact near 0 where exp and log round away the answer.
+    case expm1, log1p
+    /// The error function.
+    case erf
+    /// GELU, exact (erf) form.
+    case gelu
+    /// GELU, tanh approximation.
+    case geluTanh
+    /// `min(max(x, low), high)`: all `high` when low > high, as `torch.clamp`.
     case clamp(low: Double, high: Double)
     /// `x ** exponent`.
     case power(Double)
 }
 
+/// The derivatives of the activations whose backward runs as its own kernel; internal to the
+/// backward functions (``Tensor/geluBackward(gradient:input:)``), never a user-facing op.
+enum ActivationDerivative: Sendable {
+    case gelu, geluTanh
+}
+
 /// A two-input elementwise function.
 public enum BinaryOp: String, Sendable {
     case add, sub, mul, div, pow, maximum, minimum
+    /// log(exp(a) + exp(b)) without overflow: max(a, b) + log1p(exp(−|a − b|)).
+    case logaddexp
 }
 
 /// An elementwise comparison giving a bool tensor.
@@ -177,6 +193,9 @@ extension Tensor {
 
     public func exp() -> Tensor { map(.exp) }
     public func log() -> Tensor { map(.log) }
+    public func expm1() -> Tensor { map(.expm1) }
+    public func log1p() -> Tensor { map(.log1p) }
+    public func erf() -> Tensor { map(.erf) }
     public func sqrt() -> Tensor { map(.sqrt) }
     public func rsqrt() -> Tensor { map(.rsqrt) }
     public func tanh() -> Tensor { map(.tanh) }
@@ -213,10 +232,22 @@ private func simdMap(_ op: UnaryOp, _ x: Tensor, _ out: Tensor) -> Bool {
     switch op {
     case .exp: cKernel(x, out, tessera_exp_f32)
     case .gelu: cKernel(x, out, tessera_gelu_f32)
-    case .geluDerivative: cKernel(x, out, tessera_gelu_derivative_f32)
     default: return swiftSIMDMap(op, x, out)
     }
     return true
+}
+
+/// `derivative` at every element of `x`: the fastest kernel for contiguous float32, libm's otherwise.
+private func derivativeMap(_ derivative: ActivationDerivative, _ x: Tensor) -> Tensor {
+    let out = Tensor(empty: x.shape, dtype: x.dtype)
+    switch (x.dtype, derivative) {
+    case (.float32, .gelu) where x.isContiguous: cKernel(x, out, tessera_gelu_derivative_f32)
+    case (.float32, .geluTanh) where x.isContiguous: simdMapKernel(x, out, SIMDGeluTanhDerivative())
+    case (.float32, _): mapKernel(x, out, cost: 16, Derivative<Float>(of: derivative))
+    case (.float64, _): mapKernel(x, out, cost: 16, Derivative<Double>(of: derivative))
+    default: fail("\(derivative) derivative", "needs a floating-point tensor, got \(x.dtype)")
+    }
+    return out
 }
 
 /// Splits a contiguous float32 map across cores through a C kernel.
@@ -235,9 +266,7 @@ private func swiftSIMDMap(_ op: UnaryOp, _ x: Tensor, _ out: Tensor) -> Bool {
     case .sigmoid: simdMapKernel(x, out, SIMDSigmoid())
     case .tanh: simdMapKernel(x, out, SIMDTanh())
     case .gelu: simdMapKernel(x, out, SIMDGelu())
-    case .geluDerivative: simdMapKernel(x, out, SIMDGeluDerivative())
     case .geluTanh: simdMapKernel(x, out, SIMDGeluTanh())
-    case .geluTanhDerivative: simdMapKernel(x, out, SIMDGeluTanhDerivative())
     default: return false
     }
     return true
@@ -257,7 +286,7 @@ extension Tensor {
     /// The backward of exact (erf) `gelu`: gradient · GELU′(input).
     public static func geluBackward(gradient g: Tensor, input x: Tensor) -> Tensor {
         checkActivationBackward("geluBackward", g, x)
-        guard x.dtype == .float32, x.isContiguous, g.isContiguous else { return g * x.map(.geluDerivative) }
+        guard x.dtype == .float32, x.isContiguous, g.isContiguous else { return g * derivativeMap(.gelu, x) }
         let out = Tensor(empty: x.shape, dtype: .float32), n = x.count
         let xp = SendablePointer(x.pointer(as: Float.self)), gp = SendablePointer(g.pointer(as: Float.self))
         let op = SendablePointer(out.pointer(as: Float.self))
@@ -266,6 +295,12 @@ extension Tensor {
             if hi > lo { tessera_gelu_backward_f32(xp.p + lo, gp.p + lo, op.p + lo, hi - lo) }
         }
         return out
+    }
+
+    /// The backward of tanh-approximated `gelu`: gradient · GELU′(input).
+    public static func geluTanhBackward(gradient g: Tensor, input x: Tensor) -> Tensor {
+        checkActivationBackward("geluTanhBackward", g, x)
+        return g * derivativeMap(.geluTanh, x)
     }
 
     private static func checkActivationBackward(_ op: String, _ g: Tensor, _ x: Tensor) {
@@ -280,7 +315,6 @@ struct SIMDExp: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdExp
 struct SIMDSigmoid: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdSigmoid(x) } }
 struct SIMDTanh: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdTanh(x) } }
 struct SIMDGelu: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdGelu(x) } }
-struct SIMDGeluDerivative: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdGeluDerivative(x) } }
 struct SIMDGeluTanh: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdGeluTanh(x) } }
 struct SIMDGeluTanhDerivative: SIMDMapFunction { func callAsFunction(_ x: F16) -> F16 { simdGeluTanhDerivative(x) } }
 
@@ -322,39 +356,66 @@ struct ReciprocalSquareRoot<T: FloatElement>: MapFunction { func callAsFunction(
 struct Reciprocal<T: FloatElement>: MapFunction { func callAsFunction(_ v: T) -> T { 1 / v } }
 struct Clamp<T: NumericElement>: MapFunction {
     let low: T, high: T
-    func callAsFunction(_ v: T) -> T { v < low ? low : (v > high ? high : v) }
+    func callAsFunction(_ v: T) -> T {
+        let raised = v < low ? low : v
+        return raised > high ? high : raised
+    }
 }
 
-/// The libm-based functions (float64, and float32 views the SIMD path does not cover).
+/// Every unary function through libm (float64, and float32 where no SIMD kernel applies); the
+/// cheap ones have dedicated kernels in `floatUnary` but are here too, so the switch is exhaustive.
 struct Transcendental<T: FloatElement>: MapFunction {
     let op: UnaryOp
 
     func callAsFunction(_ v: T) -> T {
-        let invSqrt2: T = 0.707_106_781_186_547_5, invSqrt2Pi: T = 0.398_942_280_401_432_7
-        let k: T = 0.797_884_560_802_865_4, c: T = 0.044_715
+        let invSqrt2: T = 0.707_106_781_186_547_5, k: T = 0.797_884_560_802_865_4, c: T = 0.044_715
         switch op {
+        case .neg: return -v
+        case .abs: return Swift.abs(v)
+        case .square: return v * v
+        case .sign: return v > 0 ? 1 : (v < 0 ? -1 : 0)
+        case .relu: return v > 0 ? v : 0
+        case .sqrt: return v.squareRoot()
+        case .rsqrt: return 1 / v.squareRoot()
+        case .reciprocal: return 1 / v
+        case let .clamp(low, high): return Clamp<T>(low: T(low), high: T(high))(v)
         case .exp: return T.exp(v)
+        case .expm1: return T.expm1(v)
         case .log: return T.log(v)
+        case .log1p: return T.log1p(v)
+        case .erf: return T.erf(v)
         case .tanh: return T.tanh(v)
         case .sigmoid: return 1 / (1 + T.exp(-v))
         case .sin: return T.sin(v)
         case .cos: return T.cos(v)
         case .gelu: return v * (1 + T.erf(v * invSqrt2)) / 2
-        case .geluDerivative:
-            let cdf: T = (1 + T.erf(v * invSqrt2)) / 2
-            return cdf + v * invSqrt2Pi * T.exp(-v * v / 2)
         case .geluTanh:
             // x·σ(2u) equals 0.5·x·(1 + tanh u) without the cancellation for negative x.
             let inner: T = v + c * v * v * v
             return v / (1 + T.exp(-2 * k * inner))
-        case .geluTanhDerivative:
+        case let .power(e): return T.pow(v, T(e))
+        }
+    }
+}
+
+/// The activation derivatives through libm.
+struct Derivative<T: FloatElement>: MapFunction {
+    let derivative: ActivationDerivative
+    init(of derivative: ActivationDerivative) { self.derivative = derivative }
+
+    func callAsFunction(_ v: T) -> T {
+        let invSqrt2: T = 0.707_106_781_186_547_5, invSqrt2Pi: T = 0.398_942_280_401_432_7
+        let k: T = 0.797_884_560_802_865_4, c: T = 0.044_715
+        switch derivative {
+        case .gelu:
+            let cdf: T = (1 + T.erf(v * invSqrt2)) / 2
+            return cdf + v * invSqrt2Pi * T.exp(-v * v / 2)
+        case .geluTanh:
             let v2: T = v * v
             let e = T.exp(-2 * k * (v + c * v2 * v))
             let s: T = 1 / (1 + e)
             let du: T = k * (1 + 3 * c * v2)
             return e.isInfinite ? 0 : s + 2 * v * s * (e * s) * du
-        case let .power(e): return T.pow(v, T(e))
-        default: fatalError("\(op) has a dedicated kernel")
         }
     }
 }
@@ -409,9 +470,15 @@ extension Tensor {
     public func maximum(_ other: Tensor) -> Tensor { binary(.maximum, other) }
     /// Elementwise smaller value.
     public func minimum(_ other: Tensor) -> Tensor { binary(.minimum, other) }
+    /// log(exp(self) + exp(other)) elementwise, without overflow (`torch.logaddexp`).
+    public func logaddexp(_ other: Tensor) -> Tensor { binary(.logaddexp, other) }
 }
 
 private func applyBinary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, into out: Tensor) {
+    if op == .logaddexp && a.dtype.isFloatingPoint {
+        if a.dtype == .float32 { zipKernel(a, b, out, LogAddExp<Float>()) } else { zipKernel(a, b, out, LogAddExp<Double>()) }
+        return
+    }
     switch a.dtype {
     case .float32: typedBinary(Float.self, op, a, b, out)
     case .float64: typedBinary(Double.self, op, a, b, out)
@@ -430,6 +497,17 @@ private func typedBinary<T: NumericElement>(_: T.Type, _ op: BinaryOp, _ a: Tens
     case .pow: zipKernel(a, b, out, Power<T>())
     case .maximum: zipKernel(a, b, out, Maximum<T>())
     case .minimum: zipKernel(a, b, out, Minimum<T>())
+    case .logaddexp: fail(op.rawValue, "needs floating-point tensors, got \(T.dtype)")
+    }
+}
+
+/// max(a, b) + log1p(exp(−|a − b|)); infinities give ±∞, not NaN from ∞ − ∞.
+struct LogAddExp<T: FloatElement>: ZipFunction {
+    func callAsFunction(_ a: T, _ b: T) -> T {
+        if a.isNaN || b.isNaN { return .nan }
+        let high = a > b ? a : b
+        if high.isInfinite { return high }
+        return high + T.log1p(T.exp(-Swift.abs(a - b)))
     }
 }
 

@@ -99,15 +99,6 @@ func simdGelu(_ x: F16) -> F16 {
     return x * phi
 }
 
-/// d/dx GELU = Φ(x) + x·φ(x).
-@inline(__always) @usableFromInline
-func simdGeluDerivative(_ x: F16) -> F16 {
-    let a = simdAbs(x)
-    let half = 0.5 * simdGaussianTail(a)
-    let phi = half.replacing(with: 1 - half, where: x .> 0)
-    return phi + x * 0.398_942_28 * simdExpMinusHalfSquare(a, plus: F16())
-}
-
 /// GELU, tanh form: 0.5·x·(1 + tanh u) with u = √(2/π)(x + 0.044715x³), evaluated as x·σ(2u)
 /// (the same value) so that 1 + tanh u never cancels for negative x.
 @inline(__always) @usableFromInline

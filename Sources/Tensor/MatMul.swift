@@ -24,10 +24,9 @@ extension Tensor {
         let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
         let out = Tensor(empty: batch + [m, n], dtype: dtype)
         Tensor.gemm(a.expanded(to: batch + [m, k]), b.expanded(to: batch + [k, n]), into: out, beta: 0)
-        var result = out
-        if other.rank == 1 { result = result.squeezing(axes: [result.rank - 1]) }
-        if rank == 1 { result = result.squeezing(axes: [result.rank - 2]) }
-        return result
+        // Both added axes are removed at once (a 1-D · 1-D product is 0-d, as in NumPy and PyTorch).
+        let added = (rank == 1 ? [out.rank - 2] : []) + (other.rank == 1 ? [out.rank - 1] : [])
+        return out.squeezing(axes: added)
     }
 
     /// `out = a·b + beta·out` for operands already broadcast to [batch…, m, k] × [batch…, k, n];

@@ -144,7 +144,7 @@ extension Tensor {
     public static func truncatedNormal(_ shape: [Int], mean: Double = 0, std: Double = 1, a: Double = -2, b: Double = 2,
                                        dtype: DType = .float32, generator: RandomGenerator? = nil) -> Tensor {
         check(a < b && std > 0, "truncatedNormal", "needs a < b and std > 0, got a=\(a) b=\(b) std=\(std)")
-        func cdf(_ x: Double) -> Double { (1 + erf(x / 2.0.squareRoot())) / 2 }
+        func cdf(_ x: Double) -> Double { (1 + Double.erf(x / 2.0.squareRoot())) / 2 }
         let lo = cdf((a - mean) / std), hi = cdf((b - mean) / std)
         return generate(shape, dtype: dtype, generator: generator) { g in
             let u = 2 * (lo + (hi - lo) * g.nextUniform()) - 1

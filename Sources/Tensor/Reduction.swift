@@ -92,7 +92,11 @@ extension Tensor {
 
     /// `op` over `axes` (all when empty).
     public func reduce(_ op: ReduceOp, axes: [Int] = [], keepDim: Bool = false) -> Tensor {
-        if dtype == .bool { return converted(to: .int64).reduce(op, axes: axes, keepDim: keepDim) }
+        if dtype == .bool {
+            // Sums count (int64, as PyTorch); max and min stay bool (any / all).
+            let widened = converted(to: .int64).reduce(op, axes: axes, keepDim: keepDim)
+            return op == .sum ? widened : widened.converted(to: .bool)
+        }
         let ax = rank == 0 ? [] : normalizedAxes(axes, op: op.rawValue)
         let keptShape = shape.enumerated().map { ax.contains($0.offset) ? 1 : $0.element }
         let reduced = ax.reduce(1) { $0 * shape[$1] }
@@ -148,7 +152,9 @@ extension Tensor {
         case .float64: scan(Double.self)
         case .int64: scan(Int64.self)
         case .int32: scan(Int32.self)
-        case .bool: return converted(to: .int64).extremum(axis: axis, keepDim: keepDim, largest: largest)
+        case .bool:
+            let widened = converted(to: .int64).extremum(axis: axis, keepDim: keepDim, largest: largest)
+            return (widened.values.converted(to: .bool), widened.indices)
         }
         return keepDim ? (values, indices) : (values.squeezing(axes: [a]), indices.squeezing(axes: [a]))
     }

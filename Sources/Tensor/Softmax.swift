@@ -67,8 +67,9 @@ private func rowKernel<T: FloatElement>(_: T.Type, _ kind: RowKernel, _ inputs: 
             case .logSoftmax:
                 let m = rowMax(xr, n)
                 let s = expShiftedRow(xr, orow, n, shift: m)  // exp values are scratch, overwritten below
-                let lse = m + T.log(s)
-                for i in 0..<n { orow[i] = xr[i] - lse }
+                // (x − m) − log s, as PyTorch: m + log s would round at the scale of m.
+                let logSum = T.log(s)
+                for i in 0..<n { orow[i] = (xr[i] - m) - logSum }
             case .softmaxBackward:
                 let dot = rowDot(gr, xr, n)
                 for i in 0..<n { orow[i] = xr[i] * (gr[i] - dot) }

@@ -98,7 +98,7 @@ let copyBandwidth = Double(2 * count * 4) / copyTime / 1e9
 rows.append("| memcpy 16M floats (GB/s) | \(format(copyBandwidth)) | — | — |")
 for (name, arrays, op) in [("add", 3, { _ = x + y }), ("mul", 3, { _ = x * y }), ("add scalar", 2, { _ = x + 1 }),
                            ("exp", 2, { _ = x.exp() }), ("GELU (erf)", 2, { _ = x.gelu() }), ("GELU (tanh)", 2, { _ = x.gelu(approximate: true) }),
-                           ("GELU derivative", 2, { _ = x.map(.geluDerivative) })] as [(String, Int, () -> Void)] {
+                           ("GELU backward", 3, { _ = Tensor.geluBackward(gradient: y, input: x) })] as [(String, Int, () -> Void)] {
     let t = measure(op)
     let bandwidth = Double(arrays * count * 4) / t / 1e9
     report("\(name) 16M floats (GB/s, \(format(t * 1000, 2)) ms)", format(bandwidth), format(copyBandwidth) + " (memcpy)", bandwidth / copyBandwidth)

@@ -14,6 +14,27 @@ import Tensor
         expectGradients([awayFromZero([3, 1, 4], seed: 3, positive: true), randn([5, 1], seed: 4)]) { $0[0].pow($0[1]) }
         expectGradients([a, randn([5, 1], seed: 5)]) { $0[0].maximum($0[1]) }
         expectGradients([a, randn([5, 1], seed: 6)]) { $0[0].minimum($0[1]) }
+        expectGradients([a, randn([5, 1], seed: 6) * 3]) { $0[0].logaddexp($0[1]) }
+    }
+
+    /// softplus, logSigmoid, silu and mish are compositions of the primitives: checked against
+    /// finite differences, and value and gradient against PyTorch (scripts/make_primitive_fixtures.py).
+    @Test func composedActivations() {
+        let x = randn([4, 5], seed: 17) * 4
+        let activations: [(String, (Variable) -> Variable)] = [
+            ("softplus", { $0.softplus() }), ("logsigmoid", { $0.logSigmoid() }), ("silu", { $0.silu() }), ("mish", { $0.mish() }),
+        ]
+        let fixture = Fixture("primitives.safetensors")
+        let (input, upstream) = (fixture.t("act_x"), fixture.t("act_g"))
+        for (name, f) in activations {
+            let result = gradCheck({ f($0[0]) }, inputs: [x])
+            #expect(result.passed, "\(name): \(result)")
+            let v = Variable(input, requiresGrad: true)
+            let y = f(v)
+            (y * Variable(upstream)).sum().backward()
+            expectClose(y.data, fixture.t(name), atol: 1e-12, rtol: 1e-12)
+            expectClose(v.grad!, fixture.t(name + "_grad"), atol: 1e-12, rtol: 1e-12)
+        }
     }
 
     @Test func scalarOperands() {
@@ -29,7 +50,7 @@ import Tensor
             (.neg, x), (.abs, nonzero), (.exp, x), (.log, positive), (.sqrt, positive), (.rsqrt, positive),
             (.square, x), (.reciprocal, nonzero), (.tanh, x), (.sigmoid, x), (.relu, nonzero), (.sin, x), (.cos, x),
             (.gelu, x), (.geluTanh, x), (.power(3), x), (.power(0.5), positive), (.power(2), x),
-            (.clamp(low: -0.4, high: 0.4), nonzero),
+            (.clamp(low: -0.4, high: 0.4), nonzero), (.expm1, x), (.log1p, positive), (.erf, x),
         ]
         for (op, input) in ops {
             let result = gradCheck({ $0[0].map(op) }, inputs: [input])
@@ -44,7 +65,7 @@ import Tensor
         for (input, gradient) in [(x, g), (x.transposed(), g.transposed())] {
             let (x32, g32) = (input.converted(to: .float32), gradient.converted(to: .float32))
             expectClose(Tensor.geluBackward(gradient: g32, input: x32).converted(to: .float64),
-                        gradient * input.map(.geluDerivative), atol: 1e-5)
+                        Tensor.geluBackward(gradient: gradient, input: input), atol: 1e-5)
             expectClose(Tensor.reluBackward(gradient: g32, input: x32).converted(to: .float64),
                         gradient * (input .> 0).converted(to: .float64), atol: 0)
         }

@@ -47,9 +47,11 @@ import Testing
             expectClose(x32.map(op).converted(to: .float64), exact.map(op), atol: 1e-10, rtol: rtol)
         }
         // The derivatives are Φ(x) + x·φ(x): where the two terms cancel, float32 keeps absolute accuracy.
-        for op in [UnaryOp.geluDerivative, .geluTanhDerivative] {
-            expectClose(x32.map(op).converted(to: .float64), exact.map(op), atol: 2e-7, rtol: 1e-6)
-        }
+        let ones32 = x32.onesLike(), ones = exact.onesLike()
+        expectClose(Tensor.geluBackward(gradient: ones32, input: x32).converted(to: .float64),
+                    Tensor.geluBackward(gradient: ones, input: exact), atol: 2e-7, rtol: 1e-6)
+        expectClose(Tensor.geluTanhBackward(gradient: ones32, input: x32).converted(to: .float64),
+                    Tensor.geluTanhBackward(gradient: ones, input: exact), atol: 2e-7, rtol: 1e-6)
     }
 
     @Test func simdAndScalarPathsAgreeOnEveryLength() {
@@ -58,9 +60,14 @@ import Testing
             let x = Tensor.randn([n], std: 3, generator: RandomGenerator(seed: UInt64(n)))
             let strided = Tensor.stack([x, x], axis: 1)[.all, 0]   // non-contiguous: scalar path
             #expect(!strided.isContiguous || n == 1)
-            for op in [UnaryOp.exp, .tanh, .sigmoid, .gelu, .geluTanh, .geluDerivative, .geluTanhDerivative] {
+            for op in [UnaryOp.exp, .tanh, .sigmoid, .gelu, .geluTanh] {
                 expectClose(x.map(op), strided.map(op), atol: 1e-6, rtol: 2e-6)
             }
+            let ones = x.onesLike(), stridedOnes = strided.onesLike()
+            expectClose(Tensor.geluBackward(gradient: ones, input: x), Tensor.geluBackward(gradient: stridedOnes, input: strided),
+                        atol: 1e-6, rtol: 2e-6)
+            expectClose(Tensor.geluTanhBackward(gradient: ones, input: x),
+                        Tensor.geluTanhBackward(gradient: stridedOnes, input: strided), atol: 1e-6, rtol: 2e-6)
         }
     }
 

@@ -20,6 +20,9 @@ extension Variable {
                 ga = g * b * a.pow(b - 1)
                 let logA = Tensor.where(a .== 0, a.zerosLike(), a.log())
                 gb = g * y * logA
+            case .logaddexp:
+                // ∂y/∂a = exp(a − y) = σ(a − b), ∂y/∂b = exp(b − y).
+                (ga, gb) = (g * (a - y).exp(), g * (b - y).exp())
             case .maximum, .minimum:
                 // The gradient goes to the chosen input; ties split it evenly, as in PyTorch.
                 let pickA = (op == .maximum ? a .> b : a .< b).converted(to: a.dtype)
@@ -59,6 +62,8 @@ extension Variable {
     public func maximum(_ other: Variable) -> Variable { binary(.maximum, other) }
     /// Elementwise smaller value.
     public func minimum(_ other: Variable) -> Variable { binary(.minimum, other) }
+    /// log(exp(self) + exp(other)) without overflow.
+    public func logaddexp(_ other: Variable) -> Variable { binary(.logaddexp, other) }
 
     /// Applies a one-input function; its backward is below, beside the others.
     public func map(_ op: UnaryOp) -> Variable {
@@ -76,7 +81,10 @@ extension Variable {
         case .abs: return g * x.map(.sign)
         case .sign: return g * x.zerosLike()
         case .exp: return g * y
+        case .expm1: return g * (y + 1)
         case .log: return g / x
+        case .log1p: return g / (x + 1)
+        case .erf: return g * ((x * x).map(.neg).exp() * (2 / Double.pi.squareRoot()))
         case .sqrt: return g * (0.5 / y)
         case .rsqrt: return g * (-0.5 * y * y * y)
         case .square: return g * (2 * x)
@@ -85,9 +93,7 @@ extension Variable {
         case .sigmoid: return g * (y * (1 - y))
         case .sin: return g * x.cos()
         case .cos: return g * -x.sin()
-        case .geluTanh: return g * x.map(.geluTanhDerivative)
-        case .geluDerivative, .geluTanhDerivative:
-            fail("\(op)", "has no derivative rule (second derivatives are not supported)")
+        case .geluTanh: return Tensor.geluTanhBackward(gradient: g, input: x)
         case let .clamp(low, high):
             return g * (x .>= low).logicalAnd(x .<= high).converted(to: x.dtype)
         case let .power(e):
@@ -97,6 +103,9 @@ extension Variable {
 
     public func exp() -> Variable { map(.exp) }
     public func log() -> Variable { map(.log) }
+    public func expm1() -> Variable { map(.expm1) }
+    public func log1p() -> Variable { map(.log1p) }
+    public func erf() -> Variable { map(.erf) }
     public func sqrt() -> Variable { map(.sqrt) }
     public func rsqrt() -> Variable { map(.rsqrt) }
     public func tanh() -> Variable { map(.tanh) }
