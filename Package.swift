@@ -15,6 +15,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // SHA-256 of downloaded checkpoints.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // `swift package generate-documentation` (the DocC catalog in Sources/Tessera/Tessera.docc).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // OpenBLAS (cblas.h) and LAPACKE (lapacke.h) from Debian's libopenblas-dev / liblapacke-dev.
@@ -34,7 +38,9 @@ let package = Package(
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs",
                 linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),
         .target(name: "Vision", dependencies: ["Tensor", "CZlib", "CImageCodecs"], resources: [.copy("Resources")]),
-        .target(name: "Zoo", dependencies: ["Tensor", "Autograd", "NN", "Vision"], resources: [.copy("Resources")]),
+        .target(name: "Zoo", dependencies: [
+            "Tensor", "Autograd", "NN", "Vision", .product(name: "Crypto", package: "swift-crypto"),
+        ], resources: [.copy("Resources")]),
         .target(name: "Training", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo"]),
         .target(name: "Experiments", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo", "Training"]),
         .target(name: "Tessera", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo", "Training", "Experiments"]),

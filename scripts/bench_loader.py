@@ -41,7 +41,8 @@ class DataAugmentationDINO:
             transforms.RandomHorizontalFlip(p=0.5),
             transforms.RandomApply([transforms.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
             transforms.RandomGrayscale(p=0.2)])
-        normalize = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+        normalize = transforms.Compose([transforms.ToTensor(),
+                                        transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
         bicubic = transforms.InterpolationMode.BICUBIC
         self.g1 = transforms.Compose([transforms.RandomResizedCrop(224, scale=global_scale, interpolation=bicubic),
                                       flip_jitter, GaussianBlur(1.0), normalize])
@@ -66,4 +67,5 @@ if __name__ == "__main__":
         for views, _ in loader:
             n += views[0].shape[0]
         elapsed = time.perf_counter() - start
-    print(f"torchvision DINO multi-crop, {workers} workers: {n / elapsed:.1f} images/s ({n / elapsed / workers:.1f} per worker)")
+    print(f"torchvision DINO multi-crop, {workers} workers: {n / elapsed:.1f} images/s "
+          f"({n / elapsed / workers:.1f} per worker)")

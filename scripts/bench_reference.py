@@ -85,7 +85,8 @@ r["Conv2d 8×64×56×56 3×3→64 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 64, 56, 5
 with torch.no_grad():
     xp, wp = torch.randn(8, 256, 56, 56), torch.randn(64, 256, 1, 1)
     r["Conv2d 8×256×56×56 1×1→64 fwd"] = measure(lambda: F.conv2d(xp, wp))
-r["Conv2d 8×256×56×56 1×1→64 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 256, 56, 56), leaf(64, 256, 1, 1)), lambda x, w: F.conv2d(x, w))
+r["Conv2d 8×256×56×56 1×1→64 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 256, 56, 56), leaf(64, 256, 1, 1)),
+                                                 lambda x, w: F.conv2d(x, w))
 images = torch.randn(8, 3, 224, 224)
 stem, g_stem = leaf(64, 3, 7, 7), torch.randn(8, 64, 112, 112)
 
@@ -98,7 +99,8 @@ r["Conv2d 8×128×56×56 3×3/2→128 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 128, 
                                                     lambda x, w: F.conv2d(x, w, stride=2, padding=1))
 r["Conv2d 8×256×56×56 1×1/2→512 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 256, 56, 56), leaf(512, 256, 1, 1)),
                                                     lambda x, w: F.conv2d(x, w, stride=2))
-r["MaxPool 8×64×112×112 3×3/2 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 64, 112, 112),), lambda x: F.max_pool2d(x, 3, 2, 1))
+r["MaxPool 8×64×112×112 3×3/2 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 64, 112, 112),),
+                                                  lambda x: F.max_pool2d(x, 3, 2, 1))
 batch_norm = torch.nn.BatchNorm2d(256)
 r["BatchNorm2d 8×256×56×56 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 256, 56, 56),), batch_norm)
 r["ReLU 8×256×56×56 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 256, 56, 56),), F.relu)
@@ -117,5 +119,6 @@ for name, model in [("ResNet-50", torchvision.models.resnet50()),
         model.zero_grad(set_to_none=True)
         model(images).backward(g)
     r[f"{name} 8×224² fwd+bwd"] = measure(step)
-json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "ms": r}, sys.stdout, indent=1, ensure_ascii=False)
+json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "ms": r}, sys.stdout,
+          indent=1, ensure_ascii=False)
 print()

@@ -1,7 +1,8 @@
-"""The small ResNet and DINO head of Tessera's DINO tests, in PyTorch, shared by
-dino_shapes_reference.py and dino_sweep.py: torchvision's layout with basic blocks, one per stage,
-a 3×3 stem without pooling, pooled features of 8 × width; DINO's head (3-layer MLP, normalised
-bottleneck, weight-normalised last layer with its norm fixed at 1)."""
+"""The small ResNet and DINO heads of Tessera's DINO tests and fixtures, in PyTorch, shared by
+dino_shapes_reference.py, dino_sweep.py and make_moco_fixtures.py: torchvision's layout with basic
+blocks, one per stage, a 3×3 stem without pooling, pooled features of 8 × width; the sweeps' DINO
+head (3-layer MLP, normalised bottleneck, weight-normalised last layer with its norm fixed at 1)
+and DINO's own DINOHead with every option."""
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -34,7 +35,8 @@ class ResNet(nn.Module):
 class Head(nn.Module):
     def __init__(self, cin, out_dim, hidden=512, bottleneck=128):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(cin, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, bottleneck))
+        self.mlp = nn.Sequential(nn.Linear(cin, hidden), nn.GELU(), nn.Linear(hidden, hidden), nn.GELU(),
+                                 nn.Linear(hidden, bottleneck))
         for m in self.mlp:
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
@@ -46,3 +48,34 @@ class Head(nn.Module):
     def forward(self, x):
         self.bottleneck = F.normalize(self.mlp(x), dim=-1)  # kept for --koleo and the collapse measure
         return self.last_layer(self.bottleneck)
+
+
+class DINOHead(nn.Module):
+    """DINO's head as facebookresearch/dino's vision_transformer.py defines it: a GELU MLP (a single
+    Linear when nlayers == 1, keyed mlp.weight), L2 normalisation, and a weight-normalised last layer
+    (keys last_layer.weight_g / weight_v) whose norm is frozen when norm_last_layer is set."""
+
+    def __init__(self, in_dim, out_dim, use_bn=False, norm_last_layer=True, nlayers=3, hidden_dim=2048,
+                 bottleneck_dim=256):
+        super().__init__()
+        nlayers = max(nlayers, 1)
+        if nlayers == 1:
+            self.mlp = nn.Linear(in_dim, bottleneck_dim)
+        else:
+            layers = [nn.Linear(in_dim, hidden_dim)] + ([nn.BatchNorm1d(hidden_dim)] if use_bn else []) + [nn.GELU()]
+            for _ in range(nlayers - 2):
+                layers += [nn.Linear(hidden_dim, hidden_dim)] + ([nn.BatchNorm1d(hidden_dim)] if use_bn else [])
+                layers.append(nn.GELU())
+            layers.append(nn.Linear(hidden_dim, bottleneck_dim))
+            self.mlp = nn.Sequential(*layers)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.constant_(m.bias, 0)
+        self.last_layer = nn.utils.weight_norm(nn.Linear(bottleneck_dim, out_dim, bias=False))
+        self.last_layer.weight_g.data.fill_(1)
+        if norm_last_layer:
+            self.last_layer.weight_g.requires_grad = False
+
+    def forward(self, x):
+        return self.last_layer(F.normalize(self.mlp(x), dim=-1, p=2))

@@ -19,8 +19,8 @@ identical. It prints one JSON line: k-NN (DINO's weighted k-NN, k 20, T 0.07, on
 images) at random initialisation (also with BatchNorm statistics measured on the training images),
 along training, and at the end; the mean loss per epoch; the teacher's output entropy (log of the
 prototype count means uniform collapse); and the norm of the batch mean of the student's normalised
-bottleneck outputs of the first global crops after the first updates (near 1: every image maps to the same point, the collapse
-that precedes a uniform teacher).
+bottleneck outputs of the first global crops after the first updates (near 1: every image maps to the
+same point, the collapse that precedes a uniform teacher).
 """
 import argparse
 import gzip
@@ -62,7 +62,8 @@ p.add_argument("--no-blur", action="store_true")
 p.add_argument("--every", type=int, default=3, help="k-NN every n epochs")
 p.add_argument("--seed", type=int, default=3)
 p.add_argument("--koleo", type=float, default=0.0,
-               help="weight of DINOv2's KoLeo term on the student's bottleneck outputs of the global crops (not in DINO)")
+               help="weight of DINOv2's KoLeo term on the student's bottleneck outputs of the global crops "
+                    "(not in DINO)")
 p.add_argument("--initial-centre", choices=["zero", "first-batch"], default="zero", help="main_dino.py starts at zero")
 a = p.parse_args()
 torch.manual_seed(a.seed)
@@ -70,8 +71,10 @@ DIGITS = Path(__file__).resolve().parent.parent / "Sources/Vision/Resources/digi
 if a.data == "digits":  # 1,797 8×8 digits, a seeded split, upsampled to 32 px grey RGB
     rows = torch.tensor([[float(v) for v in line.split(",")] for line in gzip.open(DIGITS, "rt")])
     rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))]
-    pixels = F.interpolate((rows[:, :64] / 16).view(-1, 1, 8, 8), size=32, mode="bilinear").clamp(0, 1).repeat(1, 3, 1, 1)
-    data = {"train_images": pixels[:1297], "train_labels": rows[:1297, 64], "test_images": pixels[1297:], "test_labels": rows[1297:, 64]}
+    pixels = F.interpolate((rows[:, :64] / 16).view(-1, 1, 8, 8), size=32,
+                           mode="bilinear").clamp(0, 1).repeat(1, 3, 1, 1)
+    data = {"train_images": pixels[:1297], "train_labels": rows[:1297, 64],
+            "test_images": pixels[1297:], "test_labels": rows[1297:, 64]}
 else:
     data = load_file(a.data)
 train_x, train_y = data["train_images"][:a.train_images], data["train_labels"][:a.train_images].long()
@@ -87,7 +90,8 @@ class MultiCrop(nn.Module):
         super().__init__()
         if a.arch == "vit":  # local crops interpolate the position embedding, as DINO's ViT does
             self.backbone = timm.models.vision_transformer.VisionTransformer(
-                img_size=32, patch_size=8, embed_dim=96, depth=4, num_heads=3, mlp_ratio=2, num_classes=0, dynamic_img_size=True)
+                img_size=32, patch_size=8, embed_dim=96, depth=4, num_heads=3, mlp_ratio=2, num_classes=0,
+                dynamic_img_size=True)
             self.head = Head(96, a.out_dim)
         else:
             self.backbone, self.head = ResNet(a.width), Head(8 * a.width, a.out_dim)
@@ -162,11 +166,13 @@ for q in teacher.parameters():
 steps_per_epoch = a.train_images // a.batch_size
 lrs, wds = cosine(a.lr * a.batch_size / 256, 1e-5, a.warmup_epochs), cosine(0.04, 0.4)
 momenta = cosine(a.momentum, 1.0)
-temps = [a.warmup_teacher_temp + (a.teacher_temp - a.warmup_teacher_temp) * min(1, e / max(1, a.warmup_teacher_epochs - 1))
+temps = [a.warmup_teacher_temp
+         + (a.teacher_temp - a.warmup_teacher_temp) * min(1, e / max(1, a.warmup_teacher_epochs - 1))
          if e < a.warmup_teacher_epochs else a.teacher_temp for e in range(a.epochs)]
 named = [(n, q) for n, q in student.named_parameters() if q.requires_grad]
 optimizer = torch.optim.AdamW([{"params": [q for n, q in named if not (n.endswith("bias") or q.ndim == 1)]},
-                               {"params": [q for n, q in named if n.endswith("bias") or q.ndim == 1], "weight_decay": 0.0}])
+                               {"params": [q for n, q in named if n.endswith("bias") or q.ndim == 1],
+                                "weight_decay": 0.0}])
 center = torch.zeros(1, a.out_dim)
 curve, losses, entropy, collapse = [(0, knn(student.backbone))], [], 0.0, []
 start, it = time.time(), 0
@@ -214,7 +220,8 @@ for epoch in range(a.epochs):
         it += 1
     if (epoch + 1) % a.every == 0 or epoch + 1 == a.epochs:
         curve.append((epoch + 1, knn(teacher.backbone)))
-print(json.dumps({"random_init_knn": curve[0][1], "random_init_knn_calibrated_bn": random_calibrated, "teacher_knn": curve[-1][1], "student_knn": knn(student.backbone),
+print(json.dumps({"random_init_knn": curve[0][1], "random_init_knn_calibrated_bn": random_calibrated,
+                  "teacher_knn": curve[-1][1], "student_knn": knn(student.backbone),
                   "knn_curve": curve, "epoch_loss": [round(sum(losses[i:i + steps_per_epoch]) / steps_per_epoch, 3)
                                                    for i in range(0, len(losses), steps_per_epoch)],
                   "teacher_entropy": round(entropy, 3), "uniform_entropy": round(math.log(a.out_dim), 3),

@@ -47,7 +47,8 @@ def configs():
             ("base", {}), ("base_seed4", dict(seed=4)), ("base_seed5", dict(seed=5))]
     for steps in (720, 2880):
         runs += [(f"steps{steps}", dict(steps=steps)), (f"steps{steps}_n10k", dict(n10k, steps=steps))]
-    runs += [("steps2880_n10k_seed4", dict(n10k, steps=2880, seed=4)), ("steps2880_n10k_seed5", dict(n10k, steps=2880, seed=5))]
+    runs += [("steps2880_n10k_seed4", dict(n10k, steps=2880, seed=4)),
+             ("steps2880_n10k_seed5", dict(n10k, steps=2880, seed=5))]
     for width in (24, 32, 64):
         runs += [(f"w{width}_steps720_n10k", dict(n10k, width=width, steps=720)),
                  (f"w{width}_steps2880_n10k", dict(n10k, width=width, steps=2880))]
@@ -60,11 +61,13 @@ def configs():
     one = dict(n10k, steps=720)  # one change at a time from 720 steps over 10,000 images
     variants = [("lr1e-3", dict(lr=1e-3)), ("lr3e-3", dict(lr=3e-3)), ("lr3e-2", dict(lr=3e-2)),
                 ("tt0.04", dict(tt=0.04)), ("tt0.07", dict(tt=0.07)), ("out64", dict(out_dim=64)),
-                ("out1024", dict(out_dim=1024)), ("out4096", dict(out_dim=4096)), ("centre_first", dict(centre="first")),
-                ("mom0.996", dict(momentum=0.996)), ("mom0.9", dict(momentum=0.9)), ("colour_none", dict(colour="none")),
-                ("colour_strong", dict(colour="strong")), ("rot0", dict(rotation=0.0)), ("nolocal", dict(local_crops=0)),
-                ("local6", dict(local_crops=6)), ("gmin0.14", dict(gmin=0.14)), ("batch256", dict(batch=256)),
-                ("noblur", dict(blur=False)), ("warmup0.3", dict(warmup=0.3)), ("student_t0.2", dict(student_temp=0.2))]
+                ("out1024", dict(out_dim=1024)), ("out4096", dict(out_dim=4096)),
+                ("centre_first", dict(centre="first")), ("mom0.996", dict(momentum=0.996)),
+                ("mom0.9", dict(momentum=0.9)), ("colour_none", dict(colour="none")),
+                ("colour_strong", dict(colour="strong")), ("rot0", dict(rotation=0.0)),
+                ("nolocal", dict(local_crops=0)), ("local6", dict(local_crops=6)), ("gmin0.14", dict(gmin=0.14)),
+                ("batch256", dict(batch=256)), ("noblur", dict(blur=False)), ("warmup0.3", dict(warmup=0.3)),
+                ("student_t0.2", dict(student_temp=0.2))]
     runs += [(f"{name}_steps720_n10k", dict(one, **o)) for name, o in variants]
     return runs
 
@@ -206,7 +209,8 @@ def crops(x, c):
 def knn(backbone, data, k=20, t=0.07):
     was = backbone.training
     backbone.eval()
-    f = lambda x: F.normalize(torch.cat([backbone((x[i:i + 1000] - 0.5) / 0.25) for i in range(0, len(x), 1000)]), dim=1)
+    f = lambda x: F.normalize(torch.cat([backbone((x[i:i + 1000] - 0.5) / 0.25)
+                                         for i in range(0, len(x), 1000)]), dim=1)
     train_f, test_f = f(data["train_x"]), f(data["test_x"])
     backbone.train(was)
     sim, idx = (test_f @ train_f.T).topk(k, dim=1)
@@ -234,7 +238,8 @@ def cosine(base, final, n, w=0):
 def run(name, c, all_data, device):
     torch.manual_seed(c["seed"])
     n = c["images"]
-    data = dict(train_x=all_data["train_x"][:n], train_y=all_data["train_y"][:n], test_x=all_data["test_x"], test_y=all_data["test_y"])
+    data = dict(train_x=all_data["train_x"][:n], train_y=all_data["train_y"][:n],
+                test_x=all_data["test_x"], test_y=all_data["test_y"])
     student, teacher = MultiCrop(c).to(device), MultiCrop(c).to(device)
     teacher.load_state_dict(student.state_dict())
     for q in teacher.parameters():
@@ -326,8 +331,10 @@ def worker(job):
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     from safetensors.torch import load_file
     raw = load_file(path)
-    data = {"train_x": raw["train_images"].float().div(255).to(device), "train_y": raw["train_labels"].long().to(device),
-            "test_x": raw["test_images"][:500].float().div(255).to(device), "test_y": raw["test_labels"][:500].long().to(device)}
+    data = {"train_x": raw["train_images"].float().div(255).to(device),
+            "train_y": raw["train_labels"].long().to(device),
+            "test_x": raw["test_images"][:500].float().div(255).to(device),
+            "test_y": raw["test_labels"][:500].long().to(device)}
     c = dict(BASE, **{k: v for k, v in overrides.items() if k != "data"})
     try:
         result = run(name, c, data, device)
@@ -354,7 +361,8 @@ if __name__ == "__main__":
         k, v = kv.split("=")
         extra[k] = type(BASE[k])(v) if not isinstance(BASE[k], bool) else v == "1"
     runs = configs() if len(a.data) == 1 else data_variant_configs(a.data)
-    jobs = [(nm, dict(o, **extra), o.get("data", a.data[0]), a.out, a.threads) for nm, o in runs if not a.only or nm in a.only]
+    jobs = [(nm, dict(o, **extra), o.get("data", a.data[0]), a.out, a.threads)
+            for nm, o in runs if not a.only or nm in a.only]
     ctx = mp.get_context("spawn")
     with ctx.Pool(a.workers) as pool:
         list(pool.imap_unordered(worker, jobs))

@@ -45,7 +45,8 @@ out["reduce.norm_2"] = np.sqrt((r ** 2).sum(axis=2))
 out["softmax.x"] = r
 e = np.exp(r - r.max(axis=1, keepdims=True))
 out["softmax.axis1"] = e / e.sum(axis=1, keepdims=True)
-out["logsoftmax.axis2"] = r - r.max(axis=2, keepdims=True) - np.log(np.exp(r - r.max(axis=2, keepdims=True)).sum(axis=2, keepdims=True))
+out["logsoftmax.axis2"] = r - r.max(axis=2, keepdims=True) - np.log(
+    np.exp(r - r.max(axis=2, keepdims=True)).sum(axis=2, keepdims=True))
 
 # Batched matmul with broadcast batch axes.
 ma, mb = f64(2, 1, 3, 4), f64(3, 4, 5)

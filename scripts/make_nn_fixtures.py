@@ -180,7 +180,8 @@ def cosine_scheduler(base_value, final_value, epochs, niter_per_ep, warmup_epoch
     warmup = [start_warmup_value + (base_value - start_warmup_value) * i / max(warmup_epochs * niter_per_ep - 1, 1)
               for i in range(warmup_epochs * niter_per_ep)]
     rest = epochs * niter_per_ep - len(warmup)
-    return warmup + [final_value + 0.5 * (base_value - final_value) * (1 + math.cos(math.pi * i / rest)) for i in range(rest)]
+    return warmup + [final_value + 0.5 * (base_value - final_value) * (1 + math.cos(math.pi * i / rest))
+                     for i in range(rest)]
 
 
 out["schedule.cosine"] = torch.tensor(cosine_scheduler(5e-4, 1e-6, 10, 7, warmup_epochs=2))

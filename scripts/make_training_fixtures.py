@@ -9,9 +9,10 @@ The step is written out from the DINO repository's main_dino.py: a torchvision-l
 (BasicBlock, one block per stage, 3×3 stem without max pooling, width 4) and DINO head in a
 multi-crop wrapper (crops of one resolution share a backbone call, so BatchNorm sees them
 together), the teacher on the two global crops, DINOLoss with centring and teacher-temperature
-warm-up, AdamW (or main_dino.py's SGD with momentum 0.9, or LARS) on DINO's two parameter groups (no decay on biases and norms) with the cosine
-learning-rate and weight-decay schedules, per-parameter gradient clipping at 3, the last layer's
-gradients dropped in epoch 0, then the EMA teacher update (parameters only).
+warm-up, AdamW (or main_dino.py's SGD with momentum 0.9, or LARS) on DINO's two parameter groups (no
+decay on biases and norms) with the cosine learning-rate and weight-decay schedules, per-parameter
+gradient clipping at 3, the last layer's gradients dropped in epoch 0, then the EMA teacher update
+(parameters only).
 """
 import argparse
 import math
@@ -28,7 +29,8 @@ from lars import LARS
 parser = argparse.ArgumentParser()
 parser.add_argument("--optimizer", choices=["adamw", "sgd", "lars"], default="adamw")
 OPTIMIZER = parser.parse_args().optimizer
-FIXTURE = "Tests/Fixtures/dino_steps.safetensors" if OPTIMIZER == "adamw" else f"Tests/Fixtures/dino_steps_{OPTIMIZER}.safetensors"
+FIXTURE = ("Tests/Fixtures/dino_steps.safetensors" if OPTIMIZER == "adamw"
+           else f"Tests/Fixtures/dino_steps_{OPTIMIZER}.safetensors")
 
 torch.manual_seed(11)
 torch.set_default_dtype(torch.float64)
@@ -127,7 +129,8 @@ center = torch.zeros(1, OUT_DIM)
 out, losses = {}, []
 for it in range(EPOCHS * ITERS_PER_EPOCH):
     epoch = it // ITERS_PER_EPOCH
-    crops = [torch.randn(BATCH, 3, 12, 12), torch.randn(BATCH, 3, 12, 12), torch.randn(BATCH, 3, 6, 6), torch.randn(BATCH, 3, 6, 6)]
+    crops = [torch.randn(BATCH, 3, 12, 12), torch.randn(BATCH, 3, 12, 12),
+             torch.randn(BATCH, 3, 6, 6), torch.randn(BATCH, 3, 6, 6)]
     for k, c in enumerate(crops):
         out[f"step{it}.crop{k}"] = c
     for i, group in enumerate(optimizer.param_groups):
@@ -146,7 +149,8 @@ for it in range(EPOCHS * ITERS_PER_EPOCH):
                 n_terms += 1
     loss = total / n_terms
     with torch.no_grad():
-        center = center * CENTER_M + torch.sum(teacher_output, dim=0, keepdim=True) / len(teacher_output) * (1 - CENTER_M)
+        center = (center * CENTER_M
+                  + torch.sum(teacher_output, dim=0, keepdim=True) / len(teacher_output) * (1 - CENTER_M))
     optimizer.zero_grad()
     loss.backward()
     for p in student.parameters():
@@ -174,5 +178,6 @@ out["center"] = center
 out["losses"] = torch.tensor(losses)
 out["learning_rates"] = torch.tensor(lrs)
 out = {k: v.detach().to(torch.float64 if v.is_floating_point() else v.dtype).contiguous() for k, v in out.items()}
-save_file(out, FIXTURE, metadata={"generator": f"scripts/make_training_fixtures.py --optimizer {OPTIMIZER}", "torch": torch.__version__})
+save_file(out, FIXTURE, metadata={"generator": f"scripts/make_training_fixtures.py --optimizer {OPTIMIZER}",
+                                  "torch": torch.__version__})
 print("losses", losses)

@@ -33,7 +33,8 @@ rgba.save(f"{D}/chelsea_rgba.png")
 Image.fromarray((np.asarray(crop.convert("L")).astype(np.uint16) * 257)).save(f"{D}/chelsea_grey16.png")
 crop.convert("L").save(f"{D}/chelsea_grey.jpg", quality=90)
 for v in ["grey.png", "palette.png", "rgba.png", "grey16.png", "grey.jpg"]:
-    out[f"variant.{v.replace('.', '_')}"] = torch.from_numpy(np.asarray(Image.open(f"{D}/chelsea_{v}").convert("RGB")).copy()).to(torch.int32)
+    out[f"variant.{v.replace('.', '_')}"] = torch.from_numpy(
+        np.asarray(Image.open(f"{D}/chelsea_{v}").convert("RGB")).copy()).to(torch.int32)
 out["variant.rgb"] = torch.from_numpy(np.asarray(crop).copy()).to(torch.int32)
 
 # Geometry and colour on a float image [3, 48, 64] in 0…1 (torchvision tensor transforms).

@@ -81,7 +81,8 @@ vit.zero_grad()
 F.cross_entropy(vit(x), torch.tensor([1, 3]), label_smoothing=0.1).backward()
 put("vit.grad", {name: p.grad for name, p in vit.named_parameters()})
 
-meta["vit_s16.keys"] = {k: list(v.shape) for k, v in timm.create_model("vit_small_patch16_224", pretrained=False).state_dict().items()}
+meta["vit_s16.keys"] = {k: list(v.shape)
+                        for k, v in timm.create_model("vit_small_patch16_224", pretrained=False).state_dict().items()}
 
 
 # ---- ResNet ---------------------------------------------------------------------------------
@@ -118,7 +119,8 @@ class SmallResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
-for name, block, layers in [("resnet_bottleneck", Bottleneck, [2, 1, 2, 1]), ("resnet_basic", BasicBlock, [1, 2, 1, 1])]:
+for name, block, layers in [("resnet_bottleneck", Bottleneck, [2, 1, 2, 1]),
+                            ("resnet_basic", BasicBlock, [1, 2, 1, 1])]:
     net = SmallResNet(block, layers)
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -181,7 +183,8 @@ put("dino_loss", {"student": student, "teacher": teacher, "loss": total / n_term
 
 # ---- MoCo v3 --------------------------------------------------------------------------------
 def sincos(grid, dim, temperature=10000.0):
-    gw, gh = torch.meshgrid(torch.arange(grid, dtype=torch.float32), torch.arange(grid, dtype=torch.float32), indexing="ij")
+    gw, gh = torch.meshgrid(torch.arange(grid, dtype=torch.float32),
+                            torch.arange(grid, dtype=torch.float32), indexing="ij")
     omega = 1.0 / (temperature ** (torch.arange(dim // 4, dtype=torch.float32) / (dim // 4)))
     ow, oh = torch.einsum("m,d->md", gw.flatten(), omega), torch.einsum("m,d->md", gh.flatten(), omega)
     pe = torch.cat([torch.sin(ow), torch.cos(ow), torch.sin(oh), torch.cos(oh)], dim=1)[None]

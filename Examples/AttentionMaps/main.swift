@@ -1,6 +1,7 @@
 // The class token's self-attention of a ViT's last block, per head, over a photograph, saved as a
-// PNG grid (DINO's Figure 1): heat maps in the first row, 60%-mass masks in the second. Give a checkpoint (DINO ViT-S/16 from `tessera zoo fetch dino_vits16`)
-// for meaningful maps; without one a random ViT shows the mechanics.
+// PNG grid (DINO's Figure 1): heat maps in the first row, 60%-mass masks in the second. Give a
+// checkpoint (DINO ViT-S/16 from `tessera zoo fetch dino_vits16`) for meaningful maps; without one
+// a random ViT shows the mechanics.
 //
 //   swift run -c release attention-maps IMAGE [WEIGHTS] [--tiny]
 import Foundation
@@ -25,4 +26,5 @@ let view = Compose([Resize(size), CenterCrop(size)])(image, seed: 0)
 let attention = AttentionMaps.classAttention(vit, images: Normalize()(view, seed: 0).unsqueezed(0))  // [1, heads, g, g]
 let output = FileManager.default.temporaryDirectory.appendingPathComponent("attention.png")
 try ImageFile.writePNG(AttentionMaps.figure(image: view, attention: attention.select(axis: 0, index: 0)), to: output)
-print("wrote \(output.path): \(attention.shape[1]) heads over a \(attention.shape[2])×\(attention.shape[3]) patch grid")
+print("wrote \(output.path): \(attention.shape[1]) heads "
+      + "over a \(attention.shape[2])×\(attention.shape[3]) patch grid")

@@ -18,13 +18,13 @@ if let weights = arguments.first(where: { !$0.hasPrefix("--") && !$0.hasPrefix("
     try backbone.loadStateDict(TorchCheckpoint.modelWeights(URL(fileURLWithPath: weights)), strict: false)
 } else {
     let config = ViTConfig(imageSize: 32, patchSize: 8, embedDim: 96, depth: tiny ? 1 : 4, numHeads: 3, mlpRatio: 2)
-    let views = DINOAugmentation(globalSize: 32, localSize: 16, localCrops: 2, globalScale: 0.4...1, localScale: 0.1...0.4,
-                                 normalize: normalize, rotation: 180)
+    let views = DINOAugmentation(globalSize: 32, localSize: 16, localCrops: 2, globalScale: 0.4...1,
+                                 localScale: 0.1...0.4, normalize: normalize, rotation: 180)
     let loader = DataLoader(train, batchSize: 64, dropLast: true, views: views)
     let epochs = tiny ? 1 : 12
-    let dino = DINORecipe(makeBackbone: { VisionTransformer(config) }, featureDim: 96, outDim: 256, headHidden: 512, headBottleneck: 128,
-                          crops: 4, epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: 64,
-                          options: OptimizationOptions(learningRate: 1e-2, warmupEpochs: 1),
+    let dino = DINORecipe(makeBackbone: { VisionTransformer(config) }, featureDim: 96, outDim: 256, headHidden: 512,
+                          headBottleneck: 128, crops: 4, epochs: epochs, iterationsPerEpoch: loader.batchCount,
+                          batchSize: 64, options: OptimizationOptions(learningRate: 1e-2, warmupEpochs: 1),
                           teacherMomentum: 0.99, teacherTemperature: 0.02, warmupTeacherEpochs: tiny ? 1 : 4)
     try TrainingLoop(recipe: dino, loader: loader, options: TrainingOptions(epochs: epochs)).run()
     backbone = dino.teacher.backbone as! VisionTransformer

@@ -15,7 +15,8 @@ let data: AnyImageDataset = try folder.map { AnyImageDataset(try ImageFolder(roo
     ?? AnyImageDataset(Shapes(count: tiny ? 128 : 3000, imageSize: size, seed: 1))
 let normalize = Normalize()
 let loader = DataLoader(data, batchSize: 32, dropLast: true,
-                        transform: Compose([RandomResizedCrop(size, scale: 0.6...1), RandomHorizontalFlip(), normalize]))
+                        transform: Compose([RandomResizedCrop(size, scale: 0.6...1),
+                                            RandomHorizontalFlip(), normalize]))
 
 let vit = VisionTransformer(ViTConfig(imageSize: size, patchSize: 4, embedDim: 96, depth: tiny ? 1 : 4, numHeads: 3,
                                       mlpRatio: 2, numClasses: data.classes.count))
@@ -24,5 +25,6 @@ let recipe = SupervisedRecipe(model: vit, options: OptimizationOptions(learningR
                               epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: 32)
 let checkpoint = FileManager.default.temporaryDirectory.appendingPathComponent("train-vit.safetensors")
 let history = try TrainingLoop(recipe: recipe, loader: loader,
-                               options: TrainingOptions(epochs: epochs, checkpointEvery: 50, checkpoint: checkpoint, resume: !tiny)).run()
+                               options: TrainingOptions(epochs: epochs, checkpointEvery: 50,
+                                                        checkpoint: checkpoint, resume: !tiny)).run()
 print("final loss \(history.last?.loss ?? .nan); checkpoint at \(checkpoint.path)")

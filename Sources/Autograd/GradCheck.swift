@@ -20,10 +20,12 @@ public struct GradCheckResult: CustomStringConvertible {
 /// of every input element. Inputs may be non-contiguous views (each storage element is perturbed
 /// through its view), but not broadcast (stride 0) views.
 public func gradCheck(_ f: ([Variable]) -> Variable, inputs: [Tensor], epsilon: Double = 1e-6,
-                      absoluteTolerance: Double = 1e-5, relativeTolerance: Double = 1e-3, seed: UInt64 = 0) -> GradCheckResult {
+                      absoluteTolerance: Double = 1e-5, relativeTolerance: Double = 1e-3,
+                      seed: UInt64 = 0) -> GradCheckResult {
     for t in inputs {
         check(t.dtype == .float64, "gradCheck", "inputs must be float64, got \(t.dtype)")
-        check(!zip(t.shape, t.strides).contains { $0.0 > 1 && $0.1 == 0 }, "gradCheck", "inputs must not be broadcast views")
+        check(!zip(t.shape, t.strides).contains { $0.0 > 1 && $0.1 == 0 }, "gradCheck",
+              "inputs must not be broadcast views")
     }
     let variables = inputs.map { Variable($0, requiresGrad: true) }
     let output = f(variables)
@@ -35,27 +37,40 @@ public func gradCheck(_ f: ([Variable]) -> Variable, inputs: [Tensor], epsilon: 
     var failure: String?
     for (k, x) in inputs.enumerated() {
         let analytic = variables[k].grad?.doubles ?? [Double](repeating: 0, count: x.count)
-        var index = [Int](repeating: 0, count: x.rank)
+        let numeric = numericGradient(of: objective, at: x, epsilon: epsilon).doubles
         for linear in 0..<x.count {
-            let original = x[elementAt: index]
-            x[elementAt: index] = original + epsilon
-            let plus = objective()
-            x[elementAt: index] = original - epsilon
-            let minus = objective()
-            x[elementAt: index] = original
-            let numeric = (plus - minus) / (2 * epsilon)
-            let error = Swift.abs(analytic[linear] - numeric)
+            let error = Swift.abs(analytic[linear] - numeric[linear])
             maxError = Swift.max(maxError, error)
-            if failure == nil && !(error <= absoluteTolerance + relativeTolerance * Swift.abs(numeric)) {
-                failure = "input \(k) element \(index) (output op \(output.opName)): analytic \(analytic[linear]), numeric \(numeric)"
-            }
-            for d in stride(from: x.rank - 1, through: 0, by: -1) {
-                index[d] += 1
-                if index[d] < x.shape[d] { break }
-                index[d] = 0
+            if failure == nil && !(error <= absoluteTolerance + relativeTolerance * Swift.abs(numeric[linear])) {
+                failure = "input \(k) element \(linear) (output op \(output.opName)): analytic \(analytic[linear]), "
+                    + "numeric \(numeric[linear])"
             }
         }
     }
     return GradCheckResult(maxAbsoluteError: maxError, passed: failure == nil, firstFailure: failure)
 }
 
+
+/// Central finite differences of the scalar `f` with respect to every element of `x`, which `f`
+/// reads: each element is moved by ±`epsilon` in place and restored. The result has `x`'s shape,
+/// in float64. (Works through non-contiguous views; not through broadcast ones.)
+public func numericGradient(of f: () -> Double, at x: Tensor, epsilon: Double = 1e-6) -> Tensor {
+    var values: [Double] = []
+    values.reserveCapacity(x.count)
+    var index = [Int](repeating: 0, count: x.rank)
+    for _ in 0..<x.count {
+        let original = x[elementAt: index]
+        x[elementAt: index] = original + epsilon
+        let plus = f()
+        x[elementAt: index] = original - epsilon
+        let minus = f()
+        x[elementAt: index] = original
+        values.append((plus - minus) / (2 * epsilon))
+        for d in stride(from: x.rank - 1, through: 0, by: -1) {
+            index[d] += 1
+            if index[d] < x.shape[d] { break }
+            index[d] = 0
+        }
+    }
+    return Tensor(values, shape: x.shape)
+}

@@ -14,13 +14,16 @@ public final class Variable {
     /// Whether gradients flow to this variable.
     public private(set) var requiresGrad: Bool
     /// Keep `grad` on this non-leaf too during backward (like `retain_grad()`).
-    public var retainsGrad = false
+    public var retainsGrad = false {
+        didSet { node?.retainer = retainsGrad ? self : nil }
+    }
     /// The op that made this variable; `nil` for leaves.
     let node: Node?
 
     /// A leaf holding `data`.
     public init(_ data: Tensor, requiresGrad: Bool = false) {
-        check(!requiresGrad || data.dtype.isFloatingPoint, "Variable", "only floating-point tensors can require gradients, got \(data.dtype)")
+        check(!requiresGrad || data.dtype.isFloatingPoint, "Variable",
+              "only floating-point tensors can require gradients, got \(data.dtype)")
         self.data = data
         self.requiresGrad = requiresGrad
         node = nil
@@ -54,15 +57,22 @@ public final class Variable {
 
     /// Records an op's result. `backward` maps the result's gradient to one gradient per input
     /// (`nil` for inputs that need none); it captures only tensors, never the result variable.
+    ///
+    /// The graph keeps what `backward` captures and links to the inputs' own graph nodes, not the
+    /// input variables: an intermediate value lives only as long as a rule (or your code) needs it.
     public static func record(_ name: String, _ value: Tensor, inputs: [Variable],
                               backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
         guard GradMode.isEnabled, inputs.contains(where: \.requiresGrad) else { return Variable(value) }
-        return Variable(value, node: Node(name: name, inputs: inputs, backward: backward))
+        let edges = inputs.map { input -> Edge in
+            guard input.requiresGrad else { return .none }
+            return input.node.map(Edge.node) ?? .leaf(input)
+        }
+        return Variable(value, node: Node(name: name, shape: value.shape, edges: edges, backward: backward))
     }
 
     /// Back-propagates from this variable. A scalar needs no `gradient` (it is 1); otherwise pass
     /// the gradient of the final objective with respect to this variable. The graph is freed
-    /// afterwards unless `retainGraph` is set.
+    /// afterwards unless `retainGraph` is set; each node's saved tensors go as soon as its rule has run.
     public func backward(_ gradient: Tensor? = nil, retainGraph: Bool = false) {
         check(requiresGrad, "backward", "this variable does not require gradients (no input requires them)")
         let seed: Tensor
@@ -71,61 +81,87 @@ public final class Variable {
                   "gradient \(gradient.shape) \(gradient.dtype) does not match the output \(shape) \(dtype)")
             seed = gradient
         } else {
-            check(data.count == 1, "backward", "gradient can be implied only for one-element outputs, got shape \(shape)")
+            check(data.count == 1, "backward",
+                  "gradient can be implied only for one-element outputs, got shape \(shape)")
             seed = Tensor.ones(shape, dtype: dtype)
         }
-        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]
-        for v in topologicalOrder().reversed() {
-            guard let g = grads.removeValue(forKey: ObjectIdentifier(v)) else { continue }
-            if v.isLeaf || v.retainsGrad { v.grad = v.grad.map { $0 + g } ?? g.contiguous() }
-            guard let node = v.node else { continue }
+        guard let root = node else {
+            grad = grad.map { $0 + seed } ?? seed.contiguous()
+            return
+        }
+        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
+        for node in root.topologicalOrder().reversed() {
+            guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
+            if let retainer = node.retainer { retainer.grad = retainer.grad.map { $0 + g } ?? g.contiguous() }
             guard let rule = node.backward else {
-                fail("backward", "the graph through \(node.name) was already freed; pass retainGraph: true to the first backward")
+                fail("backward",
+                     "the graph through \(node.name) was already freed; pass retainGraph: true to the first backward")
             }
             let inputGrads = GradMode.$isEnabled.withValue(false) { rule(g) }
-            for (input, ig) in zip(node.inputs, inputGrads) where input.requiresGrad {
-                guard let ig else { continue }
-                check(ig.shape == input.shape, "backward", "rule of \(node.name) gave gradient \(ig.shape) for input \(input.shape)")
-                let key = ObjectIdentifier(input)
-                grads[key] = grads[key].map { $0 + ig } ?? ig
+            for (edge, inputGrad) in zip(node.edges, inputGrads) {
+                guard let inputGrad else { continue }
+                switch edge {
+                case .none:
+                    continue
+                case .leaf(let leaf):
+                    guard leaf.requiresGrad else { continue }
+                    check(inputGrad.shape == leaf.shape, "backward",
+                          "rule of \(node.name) gave gradient \(inputGrad.shape) for input \(leaf.shape)")
+                    leaf.grad = leaf.grad.map { $0 + inputGrad } ?? inputGrad.contiguous()
+                case .node(let input):
+                    check(inputGrad.shape == input.shape, "backward",
+                          "rule of \(node.name) gave gradient \(inputGrad.shape) for input \(input.shape)")
+                    let key = ObjectIdentifier(input)
+                    grads[key] = grads[key].map { $0 + inputGrad } ?? inputGrad
+                }
             }
             if !retainGraph { node.release() }
         }
     }
-
-    /// Variables reachable from this one, each after all of its inputs (iterative DFS).
-    private func topologicalOrder() -> [Variable] {
-        var order: [Variable] = []
-        var visited: Set<ObjectIdentifier> = []
-        var stack: [(Variable, Bool)] = [(self, false)]
-        while let (v, expanded) = stack.popLast() {
-            if expanded { order.append(v); continue }
-            guard visited.insert(ObjectIdentifier(v)).inserted else { continue }
-            stack.append((v, true))
-            for input in v.node?.inputs ?? [] where input.requiresGrad && !visited.contains(ObjectIdentifier(input)) {
-                stack.append((input, false))
-            }
-        }
-        return order
-    }
 }
 
-/// The op that produced a variable: its inputs and its vector-Jacobian product.
+/// Where an op's input sends its gradient: a leaf's `grad`, the node that made the input, or
+/// nowhere (the input needs no gradient).
+enum Edge {
+    case none
+    case leaf(Variable)
+    case node(Node)
+}
+
+/// The op that produced a variable: the output's shape, links to its inputs' nodes and leaves,
+/// and its vector-Jacobian product with the tensors it saved.
 final class Node {
     let name: String
-    private(set) var inputs: [Variable]
+    let shape: [Int]
+    private(set) var edges: [Edge]
     private(set) var backward: ((Tensor) -> [Tensor?])?
+    /// The output variable, while it asks to keep its gradient (``Variable/retainsGrad``).
+    weak var retainer: Variable?
 
-    init(name: String, inputs: [Variable], backward: @escaping (Tensor) -> [Tensor?]) {
-        self.name = name
-        self.inputs = inputs
-        self.backward = backward
+    init(name: String, shape: [Int], edges: [Edge], backward: @escaping (Tensor) -> [Tensor?]) {
+        (self.name, self.shape, self.edges, self.backward) = (name, shape, edges, backward)
     }
 
     /// Drops the saved tensors and the links to the inputs.
     func release() {
         backward = nil
-        inputs = []
+        edges = []
+    }
+
+    /// This node and every node it depends on, each after all of its inputs (iterative DFS).
+    func topologicalOrder() -> [Node] {
+        var order: [Node] = []
+        var visited: Set<ObjectIdentifier> = []
+        var stack: [(Node, Bool)] = [(self, false)]
+        while let (node, expanded) = stack.popLast() {
+            if expanded { order.append(node); continue }
+            guard visited.insert(ObjectIdentifier(node)).inserted else { continue }
+            stack.append((node, true))
+            for case .node(let input) in node.edges where !visited.contains(ObjectIdentifier(input)) {
+                stack.append((input, false))
+            }
+        }
+        return order
     }
 }
 

@@ -22,7 +22,8 @@ int tessera_decode_png(const uint8_t *data, size_t size, size_t max_pixels, tess
     if (!png_image_begin_read_from_memory(&image, data, size)) return fail(out, image.message);
     if ((size_t)image.width * image.height > max_pixels || image.width == 0 || image.height == 0) {
         char message[160];
-        snprintf(message, sizeof message, "PNG claims %u x %u pixels, over the limit of %zu", image.width, image.height, max_pixels);
+        snprintf(message, sizeof message, "PNG claims %u x %u pixels, over the limit of %zu",
+                 image.width, image.height, max_pixels);
         png_image_free(&image);
         return fail(out, message);
     }

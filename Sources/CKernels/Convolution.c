@@ -106,7 +106,8 @@ void tessera_shifted_conv_weight_grad_f32(const float *gy, const float *transpos
                 for (size_t j = 0; j < rows; j++) {
                     float *d = gw + (k * o + o0 + j) * c + c0;
                     for (int v = 0; v < 4; v++)
-                        _mm512_mask_storeu_ps(d + 16 * v, m[v], _mm512_add_ps(_mm512_maskz_loadu_ps(m[v], d + 16 * v), acc[j][v]));
+                        _mm512_mask_storeu_ps(d + 16 * v, m[v],
+                                              _mm512_add_ps(_mm512_maskz_loadu_ps(m[v], d + 16 * v), acc[j][v]));
                 }
             }
         }

@@ -202,8 +202,8 @@ static inline float squared_deviations_f32(const float *x, size_t n, float mu) {
     return s;
 }
 
-CLONES void tessera_layer_norm_rows_f32(const float *x, const float *w, const float *b, float *y, float *mean, float *rstd,
-                                        size_t rows, size_t n, float eps) {
+CLONES void tessera_layer_norm_rows_f32(const float *x, const float *w, const float *b, float *y, float *mean,
+                                        float *rstd, size_t rows, size_t n, float eps) {
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * n;
         float *yr = y + r * n;
@@ -245,8 +245,8 @@ CLONES void tessera_layer_norm_backward_rows_f32(const float *g, const float *x,
     }
 }
 
-CLONES void tessera_batch_norm_channel_f32(const float *x, float *y, size_t planes, size_t n, size_t stride, float w, float b,
-                                           float eps, int compute_statistics, float *mean, float *var) {
+CLONES void tessera_batch_norm_channel_f32(const float *x, float *y, size_t planes, size_t n, size_t stride, float w,
+                                           float b, float eps, int compute_statistics, float *mean, float *var) {
     if (compute_statistics) {
         /* Two passes (mean, then centred squares): the channel is usually in L2 for the second. */
         double s = 0;
@@ -266,8 +266,8 @@ CLONES void tessera_batch_norm_channel_f32(const float *x, float *y, size_t plan
 }
 
 CLONES void tessera_batch_norm_backward_channel_f32(const float *g, const float *x, float *dx, size_t planes, size_t n,
-                                                    size_t stride, float mean, float rstd, float w, int batch_statistics,
-                                                    float *dw, float *db) {
+                                                    size_t stride, float mean, float rstd, float w,
+                                                    int batch_statistics, float *dw, float *db) {
     double sg = 0, sgx = 0;
     for (size_t p = 0; p < planes; p++) {
         sg += sum_f32(g + p * stride, n);

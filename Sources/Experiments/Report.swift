@@ -8,13 +8,15 @@ import Zoo
 
 /// The figures and the Markdown report of `tessera compare`.
 enum Report {
-    static func write(_ r: CompareResult, dinoViT: VisionTransformer?, test: AnyImageDataset, masks: ((Int) -> Tensor)?,
-                      normalize: Normalize, to folder: URL) throws {
+    static func write(_ r: CompareResult, dinoViT: VisionTransformer?, test: AnyImageDataset,
+                      masks: ((Int) -> Tensor)?, normalize: Normalize, to folder: URL) throws {
         let images = r.fractions.map { Double(Int(Double(r.trainCount) * $0)) }
         try LineChart(title: "Supervised top-1 vs training images", xLabel: "training images", yLabel: "top-1 %",
                       series: [LineChart.Series("ViT", zip(images, r.vit.supervisedAccuracy).map { ($0, $1 * 100) }),
-                               LineChart.Series("ResNet", zip(images, r.resnet.supervisedAccuracy).map { ($0, $1 * 100) })],
-                      yRange: 0...100, logX: true).render().writePNG(to: folder.appendingPathComponent("data_scaling.png"))
+                               LineChart.Series("ResNet",
+                                                zip(images, r.resnet.supervisedAccuracy).map { ($0, $1 * 100) })],
+                      yRange: 0...100, logX: true)
+            .render().writePNG(to: folder.appendingPathComponent("data_scaling.png"))
         try LineChart(title: "Supervised training loss (all data)", xLabel: "step", yLabel: "loss",
                       series: [curve("ViT", r.vit.supervisedLosses), curve("ResNet", r.resnet.supervisedLosses)])
             .render().writePNG(to: folder.appendingPathComponent("supervised_loss.png"))
@@ -30,13 +32,18 @@ enum Report {
             let count = Swift.min(6, test.count)
             let batch = Tensor.stack(try (0..<count).map { normalize(try test.image(at: $0), seed: 0) })
             let raw = try (0..<count).map { try test.image(at: $0) }
-            try attentionFigure(vit, images: batch, raw: raw, masks: masks).writePNG(to: folder.appendingPathComponent("attention_maps.png"))
-            try positionSimilarityFigure(vit).writePNG(to: folder.appendingPathComponent("position_embedding_similarity.png"))
-            try attentionDistanceChart(vit, images: batch).render().writePNG(to: folder.appendingPathComponent("attention_distance.png"))
+            try attentionFigure(vit, images: batch, raw: raw, masks: masks)
+                .writePNG(to: folder.appendingPathComponent("attention_maps.png"))
+            try positionSimilarityFigure(vit)
+                .writePNG(to: folder.appendingPathComponent("position_embedding_similarity.png"))
+            try attentionDistanceChart(vit, images: batch).render()
+                .writePNG(to: folder.appendingPathComponent("attention_distance.png"))
             try pcaFigure(vit, images: batch, raw: raw).writePNG(to: folder.appendingPathComponent("patch_pca.png"))
-            figures += ["attention_maps.png", "position_embedding_similarity.png", "attention_distance.png", "patch_pca.png"]
+            figures += ["attention_maps.png", "position_embedding_similarity.png",
+                        "attention_distance.png", "patch_pca.png"]
         }
-        try markdown(r, figures: figures).write(to: folder.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
+        try markdown(r, figures: figures)
+            .write(to: folder.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
         try JSONEncoder().encode(r).write(to: folder.appendingPathComponent("results.json"))
     }
 
@@ -51,14 +58,17 @@ enum Report {
     }
 
     /// Per image: the image, its object mask, each head's class attention and the 60%-mass mask.
-    static func attentionFigure(_ vit: VisionTransformer, images: Tensor, raw: [Tensor], masks: ((Int) -> Tensor)?) -> Canvas {
+    static func attentionFigure(_ vit: VisionTransformer, images: Tensor, raw: [Tensor],
+                                masks: ((Int) -> Tensor)?) -> Canvas {
         let attention = AttentionMaps.classAttention(vit, images: images)
         let thresholded = AttentionMaps.thresholdMasks(attention)
         let heads = attention.shape[1], s = images.shape[2], scale = Swift.max(1, 96 / s), cell = s * scale + 6
         let columns = 2 + heads + 1
         var canvas = Canvas(width: columns * cell + 6, height: raw.count * cell + 30)
         canvas.text("image   mask   heads 1-\(heads) (class attention)   60% mass", x: 6, y: 8)
-        func up(_ t: Tensor) -> Tensor { Resize(.exactly(height: s * scale, width: s * scale), interpolation: .nearest)(t, seed: 0) }
+        func up(_ t: Tensor) -> Tensor {
+            Resize(.exactly(height: s * scale, width: s * scale), interpolation: .nearest)(t, seed: 0)
+        }
         for i in 0..<raw.count {
             let y = 24 + i * cell
             canvas.draw(up(raw[i]), x: 6, y: y)
@@ -69,7 +79,8 @@ enum Report {
                 canvas.draw(up(heatMap(map)), x: 6 + (2 + h) * cell, y: y)
                 union = union.maximum(thresholded.select(axis: 0, index: i).select(axis: 0, index: h))
             }
-            let overlay = raw[i] * 0.35 + Resize(.exactly(height: s, width: s), interpolation: .nearest)(union.unsqueezed(0), seed: 0) * 0.65
+            let overlay = raw[i] * 0.35
+                + Resize(.exactly(height: s, width: s), interpolation: .nearest)(union.unsqueezed(0), seed: 0) * 0.65
             canvas.draw(up(overlay), x: 6 + (2 + heads) * cell, y: y)
         }
         return canvas
@@ -102,7 +113,8 @@ enum Report {
         for r in 0..<g {
             for c in 0..<g {
                 let map = similarity.select(axis: 0, index: r * g + c).reshaped([g, g])
-                let img = Resize(.exactly(height: g * tile, width: g * tile), interpolation: .nearest)(heatMap(map), seed: 0)
+                let img = Resize(.exactly(height: g * tile, width: g * tile),
+                                 interpolation: .nearest)(heatMap(map), seed: 0)
                 canvas.draw(img, x: 10 + c * cell, y: 28 + r * cell)
             }
         }
@@ -124,7 +136,8 @@ enum Report {
         for h in 0..<vit.config.numHeads {
             var points: [(x: Double, y: Double)] = []
             for (layer, attention) in maps.enumerated() {
-                let patches = attention.select(axis: 1, index: h).slice(axis: 1, start: 1).slice(axis: 2, start: 1)  // [B, N, N]
+                let patches = attention.select(axis: 1, index: h)
+                    .slice(axis: 1, start: 1).slice(axis: 2, start: 1)  // [B, N, N]
                 let weights = patches / patches.sum(axes: [2], keepDim: true)
                 points.append((Double(layer + 1), (weights * d).sum(axes: [2]).mean().item()))
             }
@@ -135,20 +148,24 @@ enum Report {
 
     static func markdown(_ r: CompareResult, figures: [String]) -> String {
         func row(_ m: ModelSummary) -> String {
-            "| \(m.name) | \(String(format: "%.2f M", Double(m.parameters) / 1e6)) | \(String(format: "%.3f", m.gflops)) | "
-                + "\(String(format: "%.0f", m.supervisedImagesPerSecond)) | \(formatDuration(m.supervisedSeconds + m.dinoSeconds)) | "
-                + "\(percent(m.supervisedAccuracy.last ?? 0)) | \(percent(m.dinoKNN)) (top-5 \(percent(m.dinoKNNTop5))) | \(percent(m.dinoLinear)) | \(percent(m.randomKNN)) |"
+            "| \(m.name) | \(String(format: "%.2f M", Double(m.parameters) / 1e6)) | "
+                + "\(String(format: "%.3f", m.gflops)) | \(String(format: "%.0f", m.supervisedImagesPerSecond)) | "
+                + "\(formatDuration(m.supervisedSeconds + m.dinoSeconds)) | "
+                + "\(percent(m.supervisedAccuracy.last ?? 0)) | \(percent(m.dinoKNN)) "
+                + "(top-5 \(percent(m.dinoKNNTop5))) | \(percent(m.dinoLinear)) | \(percent(m.randomKNN)) |"
         }
         var s = """
         # Tessera compare: a ViT against a ResNet on \(r.dataset)
 
-        \(r.trainCount) training and \(r.testCount) test images of \(r.imageSize)×\(r.imageSize) pixels, \(r.classes) classes.
+        \(r.trainCount) training and \(r.testCount) test images of \(r.imageSize)×\(r.imageSize) pixels, \
+        \(r.classes) classes.
         Both models were trained supervised on growing fractions of the training set, and separately
         pre-trained with DINO on all training images without labels, then evaluated on frozen features
         by weighted k-NN (k = 20, T = 0.07) and a linear probe; random-init k-NN is the same network
         before DINO's first step. Total time \(formatDuration(r.seconds)).
 
-        | model | parameters | GFLOPs / image | supervised train images/s | training time | supervised top-1 (all data) | DINO k-NN top-1 | DINO linear top-1 | random-init k-NN |
+        | model | parameters | GFLOPs / image | supervised train images/s | training time | \
+        supervised top-1 (all data) | DINO k-NN top-1 | DINO linear top-1 | random-init k-NN |
         |---|---|---|---|---|---|---|---|---|
         \(row(r.vit))
         \(row(r.resnet))
@@ -160,21 +177,18 @@ enum Report {
 
         """
         for (k, f) in r.fractions.enumerated() {
-            s += "| \(Int(Double(r.trainCount) * f)) | \(percent(r.vit.supervisedAccuracy[k])) | \(percent(r.resnet.supervisedAccuracy[k])) |\n"
+            s += "| \(Int(Double(r.trainCount) * f)) | \(percent(r.vit.supervisedAccuracy[k])) | "
+                + "\(percent(r.resnet.supervisedAccuracy[k])) |\n"
         }
-        if let first = r.fractions.indices.first, let last = r.fractions.indices.last {
-            let gapSmall = (r.resnet.supervisedAccuracy[first] - r.vit.supervisedAccuracy[first]) * 100
-            let gapLarge = (r.resnet.supervisedAccuracy[last] - r.vit.supervisedAccuracy[last]) * 100
-            let trend = gapLarge < gapSmall
-                ? "the gap narrows as data grows, the ViT paper's finding: the convolution's built-in locality matters most when data is scarce, and the Transformer catches up with more of it."
-                : "the gap widens: at these sizes the ViT is still in the data-starved regime where, as the ViT paper found, the convolution's built-in locality and translation equivariance win (the paper needed tens of millions of images for the ViT to overtake)."
-            s += "\nWith the fewest images the ResNet is \(String(format: "%+.1f", gapSmall)) points ahead of the ViT; with all of them, "
-                + "\(String(format: "%+.1f", gapLarge)): " + trend + "\n"
-        }
+        s += "\n" + dataScalingFinding(r) + "\n"
         if !r.vit.dinoKNNCurve.isEmpty && r.vit.dinoKNNCurve.map(\.first) == r.resnet.dinoKNNCurve.map(\.first) {
-            s += "\n## DINO pre-training\n\nk-NN top-1 of the teacher's features during pre-training (epoch 0: the initialisation):\n\n"
+            s += "\n## DINO pre-training\n\n"
+                + "k-NN top-1 of the teacher's features during pre-training (epoch 0: the initialisation):\n\n"
             s += "| epoch | ViT | ResNet |\n|---|---|---|\n"
-            for (v, c) in zip(r.vit.dinoKNNCurve, r.resnet.dinoKNNCurve) { s += "| \(Int(v[0])) | \(percent(v[1])) | \(percent(c[1])) |\n" }
+            for (v, c) in zip(r.vit.dinoKNNCurve, r.resnet.dinoKNNCurve) {
+                s += "| \(Int(v[0])) | \(percent(v[1])) | \(percent(c[1])) |\n"
+            }
+            s += "\n" + dinoFinding(r) + "\n"
         }
         if let best = r.jaccardBest, let perHead = r.dinoJaccardPerHead {
             s += """
@@ -189,11 +203,67 @@ enum Report {
 
             """
             for (k, v) in best.sorted(by: { $0.value > $1.value }) { s += "| \(k) | \(String(format: "%.3f", v)) |\n" }
+            s += "\n" + attentionFinding(best) + "\n"
             s += "\nDINO ViT per head: " + perHead.map { String(format: "%.3f", $0) }.joined(separator: ", ") + "\n"
         }
         s += "\n## Figures\n\n"
         for f in figures { s += "![\(f)](\(f))\n\n" }
-        s += "Per-step logs: `*-supervised-*.jsonl`, `*-dino.jsonl`; DINO checkpoints: `*-dino.safetensors`; numbers: `results.json`.\n"
+        s += "Per-step logs: `*-supervised-*.jsonl`, `*-dino.jsonl`; DINO checkpoints: `*-dino.safetensors`; "
+            + "numbers: `results.json`.\n"
         return s
+    }
+
+    // MARK: Sentences derived from the numbers
+
+    /// Who leads by how much: `gap` is ResNet − ViT accuracy in points.
+    static func lead(_ gap: Double) -> String {
+        if Swift.abs(gap) < 0.05 { return "the two are level" }
+        return (gap > 0 ? "the ResNet" : "the ViT") + " leads by " + String(format: "%.1f", Swift.abs(gap)) + " points"
+    }
+
+    /// The data-scaling result in words, and whether it shows the ViT paper's finding (a CNN ahead
+    /// on little data, the ViT closing the gap by more than a point as data grows).
+    static func dataScalingFinding(_ r: CompareResult) -> String {
+        let small = (r.resnet.supervisedAccuracy.first ?? 0) - (r.vit.supervisedAccuracy.first ?? 0)
+        let large = (r.resnet.supervisedAccuracy.last ?? 0) - (r.vit.supervisedAccuracy.last ?? 0)
+        let (gapSmall, gapLarge) = (small * 100, large * 100)
+        guard r.fractions.count > 1 else { return "With all \(r.trainCount) images " + lead(gapLarge) + "." }
+        let change = gapLarge - gapSmall
+        let trend = Swift.abs(change) < 1 ? "the gap holds within a point"
+            : change < 0 ? "the ViT gains \(String(format: "%.1f", -change)) points on the ResNet as data grows"
+            : "the ResNet gains \(String(format: "%.1f", change)) points on the ViT as data grows"
+        let shown = gapSmall > 0 && change <= -1
+        let why = shown ? "" : gapSmall <= 0 ? " (the ViT is not behind on the smallest subset)"
+            : " (the ResNet's lead does not shrink)"
+        return "With the fewest images " + lead(gapSmall) + "; with all of them " + lead(gapLarge) + ": " + trend + ". "
+            + "This run \(shown ? "shows" : "does not show") the ViT paper's finding that a CNN wins on little data "
+            + "and the ViT catches up as data grows" + why + "."
+    }
+
+    /// What DINO did to each model's k-NN accuracy, against the same network at initialisation.
+    static func dinoFinding(_ r: CompareResult) -> String {
+        func change(_ m: ModelSummary, _ name: String) -> String {
+            let delta = (m.dinoKNN - m.randomKNN) * 100
+            if Swift.abs(delta) < 1 {
+                return "leaves the \(name)'s k-NN top-1 within a point of its initialisation "
+                    + "(\(percent(m.randomKNN)) → \(percent(m.dinoKNN)))"
+            }
+            return "\(delta > 0 ? "lifts" : "lowers") the \(name)'s k-NN top-1 from \(percent(m.randomKNN)) "
+                + "at initialisation to \(percent(m.dinoKNN))"
+        }
+        return "DINO " + change(r.vit, "ViT") + " and " + change(r.resnet, "ResNet") + "."
+    }
+
+    /// How the DINO ViT's best head compares with the supervised and random-init ViTs'.
+    static func attentionFinding(_ best: [String: Double]) -> String {
+        guard let dino = best["DINO ViT"] else { return "" }
+        let others = best.filter { $0.key != "DINO ViT" }.sorted { $0.key > $1.key }
+        guard !others.isEmpty else { return "" }
+        let above = others.filter { dino > $0.value }.map(\.key), below = others.filter { dino <= $0.value }.map(\.key)
+        var parts: [String] = []
+        if !above.isEmpty { parts.append("more than the " + above.joined(separator: "'s and the ") + "'s") }
+        if !below.isEmpty { parts.append("no more than the " + below.joined(separator: "'s and the ") + "'s") }
+        return "The DINO ViT's best head (Jaccard \(String(format: "%.3f", dino))) overlaps the objects "
+            + parts.joined(separator: ", but ") + "."
     }
 }

@@ -37,13 +37,15 @@ public enum Init {
     }
 
     /// PyTorch's default Linear/Conv weight init, `kaiming_uniform_(a=√5)`: U(±1/√fanIn).
-    public static func torchDefaultWeight(_ shape: [Int], dtype: DType = .float32, generator: RandomGenerator? = nil) -> Tensor {
+    public static func torchDefaultWeight(_ shape: [Int], dtype: DType = .float32,
+                                          generator: RandomGenerator? = nil) -> Tensor {
         let bound = 1 / Double(fans(shape).fanIn).squareRoot()
         return Tensor.uniform(shape, low: -bound, high: bound, dtype: dtype, generator: generator)
     }
 
     /// PyTorch's default Linear/Conv bias init: U(±1/√fanIn).
-    public static func torchDefaultBias(_ count: Int, fanIn: Int, dtype: DType = .float32, generator: RandomGenerator? = nil) -> Tensor {
+    public static func torchDefaultBias(_ count: Int, fanIn: Int, dtype: DType = .float32,
+                                        generator: RandomGenerator? = nil) -> Tensor {
         let bound = fanIn > 0 ? 1 / Double(fanIn).squareRoot() : 0
         return Tensor.uniform([count], low: -bound, high: bound, dtype: dtype, generator: generator)
     }

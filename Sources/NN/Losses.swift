@@ -10,7 +10,8 @@ public enum Loss {
     }
 
     /// Cross-entropy of `logits` [N, C] against soft targets [N, C] (probabilities per row).
-    public static func crossEntropy(_ logits: Variable, targetDistribution: Tensor, labelSmoothing: Double = 0) -> Variable {
+    public static func crossEntropy(_ logits: Variable, targetDistribution: Tensor,
+                                    labelSmoothing: Double = 0) -> Variable {
         logits.crossEntropy(targetDistribution: targetDistribution, labelSmoothing: labelSmoothing)
     }
 
@@ -26,7 +27,8 @@ public enum Loss {
     public static func softCrossEntropy(student: Variable, teacher: Tensor, studentTemperature: Double = 0.1,
                                         teacherTemperature: Double = 0.04, center: Tensor? = nil) -> Variable {
         check(student.shape == teacher.shape && student.rank == 2, "softCrossEntropy",
-              "expects student and teacher logits of one shape [N, K], got \(describe(student.shape)) and \(describe(teacher.shape))")
+              "expects student and teacher logits of one shape [N, K], got \(describe(student.shape)) "
+              + "and \(describe(teacher.shape))")
         let centred = center.map { teacher - $0 } ?? teacher
         let targets = (centred * (1 / teacherTemperature)).softmax(axis: -1)
         return (student * (1 / studentTemperature)).crossEntropy(targetDistribution: targets)

@@ -29,19 +29,31 @@ open class Module {
 
     // MARK: The tree
 
-    /// The direct parts of this module in declaration order, found by reflection.
-    private func parts() -> [(name: String, part: Part)] {
+    /// Keys for the properties whose Swift names cannot be PyTorch's keys, by property name
+    /// (`["inputProjection": "in_proj_weight"]`); the rest are the names in snake_case. The role of
+    /// mlx-swift's `@ModuleInfo(key:)`, as a table because a module's parts are `let` constants.
+    open class var stateDictKeys: [String: String] { [:] }
+
+    /// The direct parts, reflected once: a module's parameters, buffers and children are fixed
+    /// when its initialiser ends (declare them with `let`), so the tree can be cached.
+    private lazy var cachedParts: [(name: String, part: Part)] = reflectParts()
+
+    /// The direct parts of this module in declaration order.
+    private func parts() -> [(name: String, part: Part)] { cachedParts }
+
+    private func reflectParts() -> [(name: String, part: Part)] {
         var mirrors: [Mirror] = []
         var mirror: Mirror? = Mirror(reflecting: self)
         while let m = mirror, m.subjectType != Module.self {
             mirrors.append(m)
             mirror = m.superclassMirror
         }
+        let explicitKeys = Self.stateDictKeys
         var found: [(String, Part)] = []
         for m in mirrors.reversed() {
             for child in m.children {
                 guard let label = child.label, !label.hasPrefix("$") else { continue }
-                let name = Module.stateDictName(label)
+                let name = explicitKeys[label] ?? Module.stateDictName(label)
                 switch child.value {
                 case let v as Variable: found.append((name, .parameter(v)))
                 case let b as Buffer: found.append((name, .buffer(b)))
@@ -128,7 +140,9 @@ open class Module {
     public func to(_ dtype: DType) -> Self {
         check(dtype.isFloatingPoint, "Module.to", "needs a floating-point dtype, got \(dtype)")
         for p in parameters() where p.data.dtype != dtype { p.data = p.data.converted(to: dtype) }
-        for (_, b) in namedBuffers() where b.value.dtype.isFloatingPoint && b.value.dtype != dtype { b.value = b.value.converted(to: dtype) }
+        for (_, b) in namedBuffers() where b.value.dtype.isFloatingPoint && b.value.dtype != dtype {
+            b.value = b.value.converted(to: dtype)
+        }
         return self
     }
 

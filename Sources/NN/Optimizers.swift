@@ -55,7 +55,8 @@ open class Optimizer {
                 for p in group.parameters {
                     defer { index += 1 }
                     guard let g = p.grad else { continue }
-                    check(g.shape == p.shape, "\(type(of: self)).step", "gradient \(describe(g.shape)) does not match parameter \(describe(p.shape))")
+                    check(g.shape == p.shape, "\(type(of: self)).step",
+                          "gradient \(describe(g.shape)) does not match parameter \(describe(p.shape))")
                     if !p.data.isContiguous { p.data = p.data.contiguous() }
                     update(p.data, gradient: g.contiguous(), state: &states[index], group: group)
                 }
@@ -90,7 +91,9 @@ open class Optimizer {
         let params = parameters
         for (key, value) in state where key.hasPrefix("state.") {
             let parts = key.split(separator: ".", maxSplits: 2)
-            guard parts.count == 3, let i = Int(parts[1]), i >= 0, i < params.count else { throw OptimizerStateError.unexpected(key) }
+            guard parts.count == 3, let i = Int(parts[1]), i >= 0, i < params.count else {
+                throw OptimizerStateError.unexpected(key)
+            }
             guard value.shape == params[i].shape || value.count == 1 else {
                 throw OptimizerStateError.shape(key, expected: params[i].shape, found: value.shape)
             }
@@ -158,17 +161,19 @@ public final class AdamW: Optimizer {
         // last layer in the first epoch) keeps its own bias correction.
         let t = (state["step"]?.item() ?? 0) + 1
         (state["exp_avg"], state["exp_avg_sq"], state["step"]) = (m, v, Tensor(scalar: t))
-        let c = AdamConstants(lr: group.learningRate, decay: 1 - group.learningRate * group.weightDecay, beta1: beta1, beta2: beta2,
-                              stepSize: group.learningRate / (1 - pow(beta1, t)), sqrtBias2: (1 - pow(beta2, t)).squareRoot(),
-                              epsilon: epsilon)
+        let c = AdamConstants(lr: group.learningRate, decay: 1 - group.learningRate * group.weightDecay,
+                              beta1: beta1, beta2: beta2, stepSize: group.learningRate / (1 - pow(beta1, t)),
+                              sqrtBias2: (1 - pow(beta2, t)).squareRoot(), epsilon: epsilon)
         if p.dtype == .float32 { adamKernel(Float.self, p, g, m, v, c) } else { adamKernel(Double.self, p, g, m, v, c) }
     }
 }
 
 struct AdamConstants { let lr, decay, beta1, beta2, stepSize, sqrtBias2, epsilon: Double }
 
-/// p ← p·(1 − lr·wd); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²; p ← p − stepSize·m / (√v / √(1 − β2ᵗ) + ε).
-private func adamKernel<T: FloatElement>(_: T.Type, _ p: Tensor, _ g: Tensor, _ m: Tensor, _ v: Tensor, _ c: AdamConstants) {
+/// p ← p·(1 − lr·wd); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
+/// p ← p − stepSize·m / (√v / √(1 − β2ᵗ) + ε).
+private func adamKernel<T: FloatElement>(_: T.Type, _ p: Tensor, _ g: Tensor, _ m: Tensor, _ v: Tensor,
+                                         _ c: AdamConstants) {
     let pp = SendablePointer(p.pointer(as: T.self)), gp = SendablePointer(g.pointer(as: T.self))
     let mp = SendablePointer(m.pointer(as: T.self)), vp = SendablePointer(v.pointer(as: T.self))
     let decay = T(fromDouble: c.decay), b1 = T(fromDouble: c.beta1), b2 = T(fromDouble: c.beta2)

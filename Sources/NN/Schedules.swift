@@ -10,7 +10,8 @@ public enum Schedule {
     public static func cosine(base: Double, final: Double, epochs: Int, iterationsPerEpoch: Int,
                               warmupEpochs: Int = 0, warmupStart: Double = 0) -> [Double] {
         check(epochs >= 0 && iterationsPerEpoch >= 0 && warmupEpochs >= 0 && warmupEpochs <= epochs, "Schedule.cosine",
-              "needs 0 ≤ warmupEpochs ≤ epochs and non-negative counts, got epochs \(epochs), warm-up \(warmupEpochs)")
+              "needs 0 ≤ warmupEpochs ≤ epochs and non-negative counts, "
+              + "got epochs \(epochs), warm-up \(warmupEpochs)")
         let warmupIterations = warmupEpochs * iterationsPerEpoch
         let total = epochs * iterationsPerEpoch
         var values: [Double] = []

@@ -10,14 +10,17 @@ public struct StateDictError: Error, CustomStringConvertible {
     /// Keys present in both with different shapes: (key, module shape, state-dict shape).
     public var mismatched: [(key: String, expected: [Int], found: [Int])] = []
 
-    public init(missing: [String] = [], unexpected: [String] = [], mismatched: [(key: String, expected: [Int], found: [Int])] = []) {
+    public init(missing: [String] = [], unexpected: [String] = [],
+                mismatched: [(key: String, expected: [Int], found: [Int])] = []) {
         (self.missing, self.unexpected, self.mismatched) = (missing, unexpected, mismatched)
     }
 
     public var description: String {
         var lines = ["state dict does not match the module:"]
         if !missing.isEmpty { lines.append("  missing keys (\(missing.count)): " + missing.joined(separator: ", ")) }
-        if !unexpected.isEmpty { lines.append("  unexpected keys (\(unexpected.count)): " + unexpected.joined(separator: ", ")) }
+        if !unexpected.isEmpty {
+            lines.append("  unexpected keys (\(unexpected.count)): " + unexpected.joined(separator: ", "))
+        }
         for m in mismatched {
             lines.append("  \(m.key): module has shape \(describe(m.expected)), state dict has \(describe(m.found))")
         }
@@ -46,7 +49,8 @@ extension Module {
     public func differences(from state: [String: Tensor]) -> StateDictError {
         var error = StateDictError()
         var known = Set<String>()
-        for (k, v) in namedParameters().map({ ($0.name, $0.parameter.data) }) + namedBuffers().map({ ($0.name, $0.buffer.value) }) {
+        for (k, v) in namedParameters().map({ ($0.name, $0.parameter.data) })
+                        + namedBuffers().map({ ($0.name, $0.buffer.value) }) {
             known.insert(k)
             guard let t = state[k] else { error.missing.append(k); continue }
             if t.shape != v.shape { error.mismatched.append((k, v.shape, t.shape)) }

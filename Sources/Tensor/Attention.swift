@@ -9,11 +9,13 @@ extension Tensor {
         -> (output: Tensor, probabilities: Tensor, scaledQuery: Tensor) {
         let op = "scaledDotProductAttention"
         check(q.rank >= 2 && k.rank == q.rank && v.rank == q.rank, op,
-              "expects query, key, value of equal rank ≥ 2, got \(describe(q.shape)), \(describe(k.shape)), \(describe(v.shape))")
+              "expects query, key, value of equal rank ≥ 2, got "
+              + "\(describe(q.shape)), \(describe(k.shape)), \(describe(v.shape))")
         check(q.shape.dropLast(2) == k.shape.dropLast(2) && k.shape.dropLast(2) == v.shape.dropLast(2), op,
               "batch axes differ: \(describe(q.shape)), \(describe(k.shape)), \(describe(v.shape))")
         check(q.shape.last == k.shape.last && k.shape[k.rank - 2] == v.shape[v.rank - 2], op,
-              "query/key dims or key/value token counts differ: \(describe(q.shape)), \(describe(k.shape)), \(describe(v.shape))")
+              "query/key dims or key/value token counts differ: "
+              + "\(describe(q.shape)), \(describe(k.shape)), \(describe(v.shape))")
         let s = scale ?? 1 / Double(q.shape.last!).squareRoot()
         let qs = q * s
         let p = qs.matmul(k.transposed()).softmax(axis: -1)
@@ -21,8 +23,9 @@ extension Tensor {
     }
 
     /// ∂Q, ∂K, ∂V from the output gradient `g`, the saved probabilities and scaled query.
-    public static func scaledDotProductAttentionBackward(gradient g: Tensor, scaledQuery qs: Tensor, key k: Tensor, value v: Tensor,
-                                                         probabilities p: Tensor, scale: Double) -> (query: Tensor, key: Tensor, value: Tensor) {
+    public static func scaledDotProductAttentionBackward(gradient g: Tensor, scaledQuery qs: Tensor, key k: Tensor,
+                                                         value v: Tensor, probabilities p: Tensor, scale: Double)
+        -> (query: Tensor, key: Tensor, value: Tensor) {
         let dv = p.transposed().matmul(g)
         let dScores = softmaxBackward(output: p, gradient: g.matmul(v.transposed()), axis: -1)
         let dq = dScores.matmul(k)
@@ -40,7 +43,8 @@ extension Tensor {
         let (q, k, v) = unpackHeads(qkv, heads: heads)
         let r = scaledDotProductAttention(query: q, key: k, value: v, scale: scale)
         let (b, n) = (qkv.shape[0], qkv.shape[1])
-        return (r.output.transposed(1, 2).contiguous().reshaped([b, n, qkv.shape[2] / 3]), r.probabilities, r.scaledQuery)
+        return (r.output.transposed(1, 2).contiguous().reshaped([b, n, qkv.shape[2] / 3]),
+                r.probabilities, r.scaledQuery)
     }
 
     /// The gradient of ``packedAttention(qkv:heads:scale:)`` with respect to the packed `qkv`.

@@ -14,7 +14,8 @@ public struct Conv2dGeometry: Equatable, Sendable {
     public var dilation: (Int, Int)
     public var groups: Int
 
-    public init(stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) {
+    public init(stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                dilation: (Int, Int) = (1, 1), groups: Int = 1) {
         self.stride = stride
         self.padding = padding
         self.dilation = dilation
@@ -60,7 +61,8 @@ extension Tensor {
     public static func conv2dBackward(gradient gOut: Tensor, input: Tensor, weight: Tensor, hasBias: Bool,
                                       geometry g: Conv2dGeometry, inputGradient: Bool = true)
         -> (input: Tensor?, weight: Tensor, bias: Tensor?) {
-        let layout = ConvLayout(input: input.shape, weight: weight.shape, geometry: g, output: (gOut.shape[2], gOut.shape[3]))
+        let layout = ConvLayout(input: input.shape, weight: weight.shape, geometry: g,
+                                output: (gOut.shape[2], gOut.shape[3]))
         let x = input.contiguous(), gy = gOut.contiguous()
         let gb = hasBias ? gOut.sum(axes: [0, 2, 3]) : nil
         let strided = layout.sh > 1 || layout.sw > 1
@@ -73,15 +75,17 @@ extension Tensor {
                 gx = layout.phaseInputGradient(gy, weight: weight)
             } else if inputGradient {
                 let flipped = Conv2dGeometry(padding: (layout.kh - 1 - layout.ph, layout.kw - 1 - layout.pw))
-                let back = ConvLayout(input: gOut.shape, weight: [layout.c, weight.shape[0], layout.kh, layout.kw], geometry: flipped,
-                                      output: (layout.h, layout.w))
+                let back = ConvLayout(input: gOut.shape, weight: [layout.c, weight.shape[0], layout.kh, layout.kw],
+                                      geometry: flipped, output: (layout.h, layout.w))
                 gx = back.shiftedCorrelation(gy, taps: layout.flippedTaps(layout.taps(of: weight), phase: (0, 0)))
             }
             // Strided ∂W stays im2col's one GEMM per image: the fused loop over the phases, a source
             // four times the output, was slower (ResNet's 128-channel 3×3/2, batch 8: 10.6 against 9.3 ms).
             if strided { return (gx, layout.columnBackward(x, gy, weight: weight, inputGradient: false).weight, gb) }
             let gw = layout.shiftedWeightGradient(x, gy)
-            return (gx, gw.reshaped([layout.kh, layout.kw, weight.shape[0], layout.c]).permuted([2, 3, 0, 1]).contiguous(), gb)
+            return (gx,
+                    gw.reshaped([layout.kh, layout.kw, weight.shape[0], layout.c]).permuted([2, 3, 0, 1]).contiguous(),
+                    gb)
         }
         let grads = layout.columnBackward(x, gy, weight: weight, inputGradient: inputGradient)
         return (grads.input, grads.weight, gb)
@@ -91,17 +95,25 @@ extension Tensor {
         let op = "conv2d"
         check(rank == 4, op, "expects input [N, C, H, W], got \(describe(shape))")
         check(weight.rank == 4, op, "expects weight [O, C/groups, kh, kw], got \(describe(weight.shape))")
-        check(dtype.isFloatingPoint && weight.dtype == dtype, op, "dtypes differ or are not floating point: \(dtype) and \(weight.dtype)")
+        check(dtype.isFloatingPoint && weight.dtype == dtype, op,
+              "dtypes differ or are not floating point: \(dtype) and \(weight.dtype)")
         check(g.groups >= 1 && shape[1] % g.groups == 0 && weight.shape[0] % g.groups == 0, op,
               "groups \(g.groups) must divide input channels \(shape[1]) and output channels \(weight.shape[0])")
         check(weight.shape[1] * g.groups == shape[1], op,
-              "weight \(describe(weight.shape)) expects \(weight.shape[1] * g.groups) input channels, input \(describe(shape)) has \(shape[1])")
-        check(g.stride.0 > 0 && g.stride.1 > 0 && g.dilation.0 > 0 && g.dilation.1 > 0 && g.padding.0 >= 0 && g.padding.1 >= 0,
+              "weight \(describe(weight.shape)) expects \(weight.shape[1] * g.groups) input channels, "
+              + "input \(describe(shape)) has \(shape[1])")
+        check(g.stride.0 > 0 && g.stride.1 > 0 && g.dilation.0 > 0 && g.dilation.1 > 0
+              && g.padding.0 >= 0 && g.padding.1 >= 0,
               op, "stride and dilation must be positive and padding non-negative")
-        if let bias { check(bias.shape == [weight.shape[0]] && bias.dtype == dtype, op, "bias \(describe(bias.shape)) does not match \(weight.shape[0]) output channels") }
+        if let bias {
+            check(bias.shape == [weight.shape[0]] && bias.dtype == dtype, op,
+                  "bias \(describe(bias.shape)) does not match \(weight.shape[0]) output channels")
+        }
         let oh = g.outputSize(shape[2], kernel: weight.shape[2], axis: 0)
         let ow = g.outputSize(shape[3], kernel: weight.shape[3], axis: 1)
-        check(oh > 0 && ow > 0, op, "input \(describe(shape)) is too small for kernel \(describe(Array(weight.shape.suffix(2)))) with this padding and dilation")
+        check(oh > 0 && ow > 0, op,
+              "input \(describe(shape)) is too small for kernel \(describe(Array(weight.shape.suffix(2)))) "
+              + "with this padding and dilation")
         return (shape[0], oh, ow)
     }
 
@@ -154,7 +166,8 @@ struct ConvLayout {
 
     /// ∂x (when `inputGradient`) and ∂W through the column buffers: per image, ∂W += gY·colsᵀ and
     /// ∂cols = Wᵀ·gY scattered back onto the image (col2im).
-    func columnBackward(_ x: Tensor, _ gy: Tensor, weight: Tensor, inputGradient: Bool) -> (input: Tensor?, weight: Tensor) {
+    func columnBackward(_ x: Tensor, _ gy: Tensor, weight: Tensor, inputGradient: Bool)
+        -> (input: Tensor?, weight: Tensor) {
         let n = x.shape[0]
         let gyGroups = gy.reshaped([n, groups, outPerGroup, hw])
         let wT = weight.contiguous().reshaped([groups, outPerGroup, ckk]).transposed()
@@ -276,7 +289,8 @@ struct ConvLayout {
     /// (2048 → 512: 3.9–4.0 against 4.0–4.1 ms).
     func usesShifts(_ dtype: DType) -> Bool {
         let tile = Int(TESSERA_CONV_TILE_PIXELS), tiles = (hw + tile - 1) / tile
-        return shifts || (pointwise && groups == 1 && dtype == .float32 && Self.fusedKernel && 5 * hw >= 4 * tile * tiles)
+        return shifts || (pointwise && groups == 1 && dtype == .float32 && Self.fusedKernel
+                          && 5 * hw >= 4 * tile * tiles)
     }
     /// Scratch for `buffers` column buffers per worker (none for 1×1: the image is its own).
     func columnScratch(buffers: Int) -> [Int] { pointwise ? [buffers, 0] : [buffers] + columnShape }
@@ -305,14 +319,17 @@ struct ConvLayout {
             pad(x.select(axis: 0, index: i), into: scratch)
             let wide = wideOutput(scratch, channels: o)
             if let fused {
-                tessera_shifted_conv_f32(fused.pointer(as: Float.self), scratch.pointer(as: Float.self), wide.pointer(as: Float.self),
+                tessera_shifted_conv_f32(fused.pointer(as: Float.self), scratch.pointer(as: Float.self),
+                                         wide.pointer(as: Float.self),
                                          kh * kw, o, c, oh * sourceWidth, sourcePlane, offsets)
             } else {
                 for t in 0..<(kh * kw) {
-                    Tensor.gemm(taps.select(axis: 0, index: t), tap(t, of: scratch), into: wide, beta: t == 0 ? 0 : 1, serial: true)
+                    Tensor.gemm(taps.select(axis: 0, index: t), tap(t, of: scratch), into: wide,
+                                beta: t == 0 ? 0 : 1, serial: true)
                 }
             }
-            copyRows(from: wide, widthFrom: sourceWidth, into: out.select(axis: 0, index: i), widthTo: ow, width: ow, zeroTail: false)
+            copyRows(from: wide, widthFrom: sourceWidth, into: out.select(axis: 0, index: i),
+                     widthTo: ow, width: ow, zeroTail: false)
         }
         return out
     }
@@ -333,7 +350,8 @@ struct ConvLayout {
         return packed
     }
 
-    /// ∂W of a stride-1 convolution as taps [kh·kw, O, C] = Σ over images of gY (widened to Wp with zero columns) · tapᵀ.
+    /// ∂W of a stride-1 convolution as taps [kh·kw, O, C] = Σ over images of gY (widened to Wp
+    /// with zero columns) · tapᵀ.
     /// With the fused kernel the padded image is transposed to [rows, C] after the widened gY, so
     /// that ∂W's 64 input channels are one vector per pixel (CKernels' weight-gradient loop).
     func shiftedWeightGradient(_ x: Tensor, _ gy: Tensor, fusedKernel: Bool = Self.fusedKernel) -> Tensor {
@@ -345,18 +363,22 @@ struct ConvLayout {
         let offsets = tapOffsets
         forEachImage(n, scratch: [scratchCount], dtype: x.dtype) { i, worker, scratch in
             let wide = wideOutput(scratch, channels: o)
-            copyRows(from: gy.select(axis: 0, index: i), widthFrom: ow, into: wide, widthTo: sourceWidth, width: ow, zeroTail: true)
+            copyRows(from: gy.select(axis: 0, index: i), widthFrom: ow, into: wide,
+                     widthTo: sourceWidth, width: ow, zeroTail: true)
             let gw = partials.select(axis: 0, index: worker)
             if fused {
                 let transposed = scratch.pointer(as: Float.self) + sourceCount + o * oh * sourceWidth
-                tessera_pad_transpose_f32(x.select(axis: 0, index: i).pointer(as: Float.self), c, h, w, ph, pw, transposedRows, transposed)
-                tessera_shifted_conv_weight_grad_f32(wide.pointer(as: Float.self), transposed, gw.pointer(as: Float.self),
-                                                     kh * kw, o, c, oh * sourceWidth, offsets)
+                tessera_pad_transpose_f32(x.select(axis: 0, index: i).pointer(as: Float.self), c, h, w, ph, pw,
+                                          transposedRows, transposed)
+                tessera_shifted_conv_weight_grad_f32(wide.pointer(as: Float.self), transposed,
+                                                     gw.pointer(as: Float.self), kh * kw, o, c,
+                                                     oh * sourceWidth, offsets)
                 return
             }
             pad(x.select(axis: 0, index: i), into: scratch)
             for t in 0..<(kh * kw) {
-                Tensor.gemm(wide, tap(t, of: scratch).transposed(), into: gw.select(axis: 0, index: t), beta: 1, serial: true)
+                Tensor.gemm(wide, tap(t, of: scratch).transposed(), into: gw.select(axis: 0, index: t),
+                            beta: 1, serial: true)
             }
         }
         return partials.sum(axes: [0])
@@ -374,16 +396,18 @@ struct ConvLayout {
             for b in 0..<sw {
                 let (ka, kb) = phaseKernelSize(a, b)
                 let (rows, columns) = (oh + ka - 1, ow + kb - 1)
-                let back = ConvLayout(input: gy.shape, weight: [c, o, ka, kb], geometry: Conv2dGeometry(padding: (ka - 1, kb - 1)),
-                                      output: (rows, columns))
+                let back = ConvLayout(input: gy.shape, weight: [c, o, ka, kb],
+                                      geometry: Conv2dGeometry(padding: (ka - 1, kb - 1)), output: (rows, columns))
                 let phase = back.shiftedCorrelation(gy, taps: flippedTaps(taps, phase: (a, b)))
                 // Phase pixel (u, v) is padded pixel (sh·u + a, sw·v + b), image pixel that minus the padding.
                 let (u0, v0) = ((ph - a + sh - 1) / sh, (pw - b + sw - 1) / sw)
-                let u1 = Swift.min(rows, (h + ph - a + sh - 1) / sh), v1 = Swift.min(columns, (w + pw - b + sw - 1) / sw)
+                let u1 = Swift.min(rows, (h + ph - a + sh - 1) / sh),
+                    v1 = Swift.min(columns, (w + pw - b + sw - 1) / sw)
                 guard u1 > u0 && v1 > v0 else { continue }
                 let (r0, c0) = (sh * u0 + a - ph, sw * v0 + b - pw)
                 gx[.all, .all, .stride(from: r0, to: r0 + sh * (u1 - u0 - 1) + 1, by: sh),
-                   .stride(from: c0, to: c0 + sw * (v1 - v0 - 1) + 1, by: sw)].assign(phase[.all, .all, u0..<u1, v0..<v1])
+                   .stride(from: c0, to: c0 + sw * (v1 - v0 - 1) + 1, by: sw)]
+                    .assign(phase[.all, .all, u0..<u1, v0..<v1])
             }
         }
         return gx
@@ -416,8 +440,8 @@ struct ConvLayout {
 
     /// The [channels, Hout·Wp] output area after the padded image in `scratch`.
     private func wideOutput(_ scratch: Tensor, channels: Int) -> Tensor {
-        Tensor(storage: scratch.storage, dtype: scratch.dtype, shape: [channels, oh * sourceWidth], strides: [oh * sourceWidth, 1],
-               offset: scratch.offset + sourceCount)
+        Tensor(storage: scratch.storage, dtype: scratch.dtype, shape: [channels, oh * sourceWidth],
+               strides: [oh * sourceWidth, 1], offset: scratch.offset + sourceCount)
     }
 
     /// Writes image [C, H, W] into the start of `scratch` as its source: zero-padded to
@@ -450,7 +474,8 @@ struct ConvLayout {
 
     /// Copies `width` values of each row between layouts of row length `widthFrom` and `widthTo`
     /// (same number of rows: channels · Hout), zeroing the rest of each destination row if asked.
-    private func copyRows(from src: Tensor, widthFrom: Int, into dst: Tensor, widthTo: Int, width: Int, zeroTail: Bool) {
+    private func copyRows(from src: Tensor, widthFrom: Int, into dst: Tensor,
+                          widthTo: Int, width: Int, zeroTail: Bool) {
         let rows = src.count / widthFrom
         func run<T: FloatElement>(_ s: UnsafeMutablePointer<T>, _ d: UnsafeMutablePointer<T>) {
             for r in 0..<rows {

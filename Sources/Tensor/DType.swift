@@ -44,13 +44,17 @@ extension Int64: TensorElement {
     public static var dtype: DType { .int64 }
     public var doubleValue: Double { Double(self) }
     /// Saturates out-of-range values and maps NaN to 0 instead of trapping.
-    public init(fromDouble value: Double) { self = value.isNaN ? 0 : Int64(Swift.min(Swift.max(value, -9.223_372_036_854_775e18), 9.223_372_036_854_775e18)) }
+    public init(fromDouble value: Double) {
+        self = value.isNaN ? 0 : Int64(Swift.min(Swift.max(value, -9.223_372_036_854_775e18), 9.223_372_036_854_775e18))
+    }
 }
 
 extension Int32: TensorElement {
     public static var dtype: DType { .int32 }
     public var doubleValue: Double { Double(self) }
-    public init(fromDouble value: Double) { self = value.isNaN ? 0 : Int32(Swift.min(Swift.max(value, -2_147_483_648), 2_147_483_647)) }
+    public init(fromDouble value: Double) {
+        self = value.isNaN ? 0 : Int32(Swift.min(Swift.max(value, -2_147_483_648), 2_147_483_647))
+    }
 }
 
 extension Bool: TensorElement {

@@ -23,7 +23,8 @@ extension Tensor: CustomStringConvertible {
             }
             let n = t.shape[0]
             let indices: [Int?] = summarise && n > 6 ? [0, 1, 2, nil, n - 3, n - 2, n - 1] : (0..<n).map { $0 }
-            let separator = t.rank == 1 ? ", " : "," + String(repeating: "\n", count: t.rank - 1) + String(repeating: " ", count: depth + 8)
+            let separator = t.rank == 1 ? ", "
+                : "," + String(repeating: "\n", count: t.rank - 1) + String(repeating: " ", count: depth + 8)
             let parts = indices.map { i in i.map { render(t.select(axis: 0, index: $0), depth: depth + 1) } ?? "..." }
             return "[" + parts.joined(separator: separator) + "]"
         }
@@ -48,5 +49,6 @@ func formatFixed(_ v: Double, digits: Int) -> String {
     if scaled >= 1e17 { return String(v) }
     let whole = Int(scaled) / Int(scale), frac = Int(scaled) % Int(scale)
     let fracString = String(frac)
-    return (v < 0 && scaled != 0 ? "-" : "") + "\(whole)." + String(repeating: "0", count: digits - fracString.count) + fracString
+    return (v < 0 && scaled != 0 ? "-" : "") + "\(whole)."
+        + String(repeating: "0", count: digits - fracString.count) + fracString
 }

@@ -8,8 +8,9 @@ import CKernels
 /// A one-input elementwise function.
 ///
 /// The primitives from which `softplus`, `logSigmoid`, `silu` and `mish` are composed (in
-/// Autograd's Rules/Activations.swift). Every `switch` over it is exhaustive, so a new case does
-/// not compile until each kernel and rule handles it.
+/// Autograd's Rules/Activations.swift). The switches that define an op — the float kernel
+/// (`Transcendental`) and the gradient rule — are exhaustive, so a new case does not compile until
+/// both exist; the fast paths pick the ops they speed up and fall back to the kernel for the rest.
 public enum UnaryOp: Sendable, Equatable {
     case neg, abs, exp, log, sqrt, rsqrt, square, reciprocal, tanh, sigmoid, relu, sin, cos, sign
     /// exp(x) − 1 and log(1 + x), exact near 0 where exp and log round away the answer.
@@ -251,7 +252,8 @@ private func derivativeMap(_ derivative: ActivationDerivative, _ x: Tensor) -> T
 }
 
 /// Splits a contiguous float32 map across cores through a C kernel.
-private func cKernel(_ x: Tensor, _ out: Tensor, _ kernel: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void) {
+private func cKernel(_ x: Tensor, _ out: Tensor,
+                     _ kernel: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void) {
     let xp = SendablePointer(x.pointer(as: Float.self)), op = SendablePointer(out.pointer(as: Float.self))
     let n = x.count
     parallelChunks(n / 256 + 1, costPerItem: 1024) { r in
@@ -279,7 +281,11 @@ extension Tensor {
     public static func reluBackward(gradient g: Tensor, input x: Tensor) -> Tensor {
         checkActivationBackward("reluBackward", g, x)
         let out = Tensor(empty: x.shape, dtype: x.dtype)
-        if x.dtype == .float32 { zipKernel(g, x, out, PassWherePositive<Float>()) } else { zipKernel(g, x, out, PassWherePositive<Double>()) }
+        if x.dtype == .float32 {
+            zipKernel(g, x, out, PassWherePositive<Float>())
+        } else {
+            zipKernel(g, x, out, PassWherePositive<Double>())
+        }
         return out
     }
 
@@ -334,7 +340,8 @@ private func floatUnary<T: FloatElement>(_: T.Type, _ op: UnaryOp, _ x: Tensor, 
     }
 }
 
-private func integerUnary<T: NumericElement & SignedInteger & FixedWidthInteger>(_: T.Type, _ op: UnaryOp, _ x: Tensor, _ out: Tensor) {
+private func integerUnary<T: NumericElement & SignedInteger & FixedWidthInteger>(_: T.Type, _ op: UnaryOp,
+                                                                                 _ x: Tensor, _ out: Tensor) {
     switch op {
     case .neg: mapKernel(x, out, Negate<T>())
     case .abs: mapKernel(x, out, Absolute<T>())
@@ -349,7 +356,9 @@ private func integerUnary<T: NumericElement & SignedInteger & FixedWidthInteger>
 struct Negate<T: NumericElement & SignedNumeric>: MapFunction { func callAsFunction(_ v: T) -> T { -v } }
 struct Absolute<T: NumericElement & SignedNumeric>: MapFunction { func callAsFunction(_ v: T) -> T { v < 0 ? -v : v } }
 struct Square<T: NumericElement>: MapFunction { func callAsFunction(_ v: T) -> T { v * v } }
-struct Sign<T: NumericElement & SignedNumeric>: MapFunction { func callAsFunction(_ v: T) -> T { v > 0 ? 1 : (v < 0 ? -1 : 0) } }
+struct Sign<T: NumericElement & SignedNumeric>: MapFunction {
+    func callAsFunction(_ v: T) -> T { v > 0 ? 1 : (v < 0 ? -1 : 0) }
+}
 struct Relu<T: FloatElement>: MapFunction { func callAsFunction(_ v: T) -> T { v > 0 ? v : 0 } }
 struct SquareRoot<T: FloatElement>: MapFunction { func callAsFunction(_ v: T) -> T { v.squareRoot() } }
 struct ReciprocalSquareRoot<T: FloatElement>: MapFunction { func callAsFunction(_ v: T) -> T { 1 / v.squareRoot() } }
@@ -425,7 +434,8 @@ struct Derivative<T: FloatElement>: MapFunction {
 extension Tensor {
     /// `op(self, other)` elementwise with broadcasting; both operands must have the same dtype.
     public func binary(_ op: BinaryOp, _ other: Tensor) -> Tensor {
-        check(dtype == other.dtype, op.rawValue, "dtypes differ: \(dtype) \(describe(shape)) and \(other.dtype) \(describe(other.shape))")
+        check(dtype == other.dtype, op.rawValue,
+              "dtypes differ: \(dtype) \(describe(shape)) and \(other.dtype) \(describe(other.shape))")
         let outShape = broadcastShapes(shape, other.shape, op: op.rawValue)
         let out = Tensor(empty: outShape, dtype: dtype)
         applyBinary(op, expanded(to: outShape), other.expanded(to: outShape), into: out)
@@ -434,7 +444,8 @@ extension Tensor {
 
     /// `self = op(self, other)` in place; `other` must broadcast to this tensor's shape.
     public func binaryInPlace(_ op: BinaryOp, _ other: Tensor) {
-        check(dtype == other.dtype, op.rawValue, "dtypes differ: \(dtype) \(describe(shape)) and \(other.dtype) \(describe(other.shape))")
+        check(dtype == other.dtype, op.rawValue,
+              "dtypes differ: \(dtype) \(describe(shape)) and \(other.dtype) \(describe(other.shape))")
         let s = broadcastShapes(shape, other.shape, op: op.rawValue)
         check(s == shape, op.rawValue, "in-place result \(describe(s)) does not fit \(describe(shape))")
         applyBinary(op, self, other.expanded(to: shape), into: self)
@@ -476,7 +487,11 @@ extension Tensor {
 
 private func applyBinary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor, into out: Tensor) {
     if op == .logaddexp && a.dtype.isFloatingPoint {
-        if a.dtype == .float32 { zipKernel(a, b, out, LogAddExp<Float>()) } else { zipKernel(a, b, out, LogAddExp<Double>()) }
+        if a.dtype == .float32 {
+            zipKernel(a, b, out, LogAddExp<Float>())
+        } else {
+            zipKernel(a, b, out, LogAddExp<Double>())
+        }
         return
     }
     switch a.dtype {

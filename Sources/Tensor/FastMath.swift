@@ -133,7 +133,8 @@ func rowDot<T: FloatElement>(_ a: UnsafeMutablePointer<T>, _ b: UnsafeMutablePoi
         let ra = UnsafeMutableRawPointer(a), rb = UnsafeMutableRawPointer(b)
         var acc = F16()
         while i + 16 <= n {
-            acc += ra.loadUnaligned(fromByteOffset: i * 4, as: F16.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: F16.self)
+            acc += ra.loadUnaligned(fromByteOffset: i * 4, as: F16.self)
+                * rb.loadUnaligned(fromByteOffset: i * 4, as: F16.self)
             i += 16
         }
         total = acc.sum() as! T

@@ -10,7 +10,8 @@ extension Tensor {
             var s1 = t.shape, s0 = first.shape
             check(s1.count == s0.count, "concat", "ranks differ: \(describe(s0)) and \(describe(s1))")
             s1[a] = 0; s0[a] = 0
-            check(s1 == s0, "concat", "shapes \(describe(first.shape)) and \(describe(t.shape)) differ outside axis \(axis)")
+            check(s1 == s0, "concat",
+                  "shapes \(describe(first.shape)) and \(describe(t.shape)) differ outside axis \(axis)")
         }
         var shape = first.shape
         shape[a] = tensors.reduce(0) { $0 + $1.shape[a] }
@@ -27,7 +28,8 @@ extension Tensor {
     public static func stack(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
         check(!tensors.isEmpty, "stack", "needs at least one tensor")
         for t in tensors {
-            check(t.shape == tensors[0].shape, "stack", "shapes differ: \(describe(tensors[0].shape)) and \(describe(t.shape))")
+            check(t.shape == tensors[0].shape, "stack",
+                  "shapes differ: \(describe(tensors[0].shape)) and \(describe(t.shape))")
         }
         let a = normalizeAxis(axis, rank: tensors[0].rank + 1, op: "stack")
         return concat(tensors.map { $0.unsqueezed(a) }, axis: a)
@@ -74,9 +76,11 @@ extension Tensor {
     /// `out[…, i, …] = self[…, index[…, i, …], …]` along `axis`, like `torch.gather`.
     public func gather(axis: Int, index: Tensor) -> Tensor {
         let a = normalizeAxis(axis, rank: rank, op: "gather")
-        check(index.rank == rank, "gather", "index \(describe(index.shape)) and input \(describe(shape)) differ in rank")
+        check(index.rank == rank, "gather",
+              "index \(describe(index.shape)) and input \(describe(shape)) differ in rank")
         for d in 0..<rank where d != a {
-            check(index.shape[d] <= shape[d], "gather", "index \(describe(index.shape)) is larger than input \(describe(shape)) on axis \(d)")
+            check(index.shape[d] <= shape[d], "gather",
+                  "index \(describe(index.shape)) is larger than input \(describe(shape)) on axis \(d)")
         }
         let idx = integerValues(index, op: "gather", bound: shape[a])
         let out = Tensor(empty: index.shape, dtype: dtype)
@@ -89,9 +93,11 @@ extension Tensor {
     /// A copy of this tensor with `source` added at `index` along `axis`, like `torch.scatter_add`.
     public func scatterAdding(axis: Int, index: Tensor, source: Tensor) -> Tensor {
         let a = normalizeAxis(axis, rank: rank, op: "scatterAdd")
-        check(index.shape == source.shape, "scatterAdd", "index \(describe(index.shape)) and source \(describe(source.shape)) differ")
+        check(index.shape == source.shape, "scatterAdd",
+              "index \(describe(index.shape)) and source \(describe(source.shape)) differ")
         check(source.dtype == dtype, "scatterAdd", "dtypes differ: \(dtype) and \(source.dtype)")
-        check(index.rank == rank, "scatterAdd", "index \(describe(index.shape)) and input \(describe(shape)) differ in rank")
+        check(index.rank == rank, "scatterAdd",
+              "index \(describe(index.shape)) and input \(describe(shape)) differ in rank")
         let idx = integerValues(index, op: "scatterAdd", bound: shape[a])
         let out = copy(), src = source.contiguous()
         forEachIndexed(index.shape, axis: a, idx) { position, target in

@@ -13,9 +13,11 @@ extension Tensor {
     /// The matrix product with `torch.matmul` semantics: 1-D operands are promoted to a row or
     /// column and the added axis removed; leading (batch) axes broadcast.
     public func matmul(_ other: Tensor) -> Tensor {
-        check(dtype == other.dtype, "matmul", "dtypes differ: \(dtype) \(describe(shape)) × \(other.dtype) \(describe(other.shape))")
+        check(dtype == other.dtype, "matmul",
+              "dtypes differ: \(dtype) \(describe(shape)) × \(other.dtype) \(describe(other.shape))")
         check(dtype.isFloatingPoint, "matmul", "expects floating-point tensors, got \(dtype)")
-        check(rank >= 1 && other.rank >= 1, "matmul", "expects tensors of rank ≥ 1, got \(describe(shape)) × \(describe(other.shape))")
+        check(rank >= 1 && other.rank >= 1, "matmul",
+              "expects tensors of rank ≥ 1, got \(describe(shape)) × \(describe(other.shape))")
         let a = rank == 1 ? unsqueezed(0) : self
         let b = other.rank == 1 ? other.unsqueezed(1) : other
         check(a.shape[a.rank - 1] == b.shape[b.rank - 2], "matmul",
@@ -34,7 +36,8 @@ extension Tensor {
     /// plain loop on the calling thread (for callers that already split work across cores).
     public static func gemm(_ a: Tensor, _ b: Tensor, into out: Tensor, beta: Double, serial: Bool = false) {
         let r = out.rank
-        check(out.isContiguous && a.rank == r && b.rank == r, "gemm", "expects contiguous output and operands of equal rank")
+        check(out.isContiguous && a.rank == r && b.rank == r, "gemm",
+              "expects contiguous output and operands of equal rank")
         let m = out.shape[r - 2], n = out.shape[r - 1], k = a.shape[r - 1]
         let batchShape = Array(out.shape.dropLast(2))
         let batchCount = batchShape.reduce(1, *)

@@ -16,15 +16,18 @@ extension Tensor {
     }
 
     /// Layer norm over the last `normalizedRank` axes (`weight` and `bias` have their shape).
-    public func layerNorm(normalizedRank: Int = 1, weight: Tensor?, bias: Tensor?, epsilon: Double = 1e-5) -> LayerNormResult {
+    public func layerNorm(normalizedRank: Int = 1, weight: Tensor?, bias: Tensor?,
+                          epsilon: Double = 1e-5) -> LayerNormResult {
         let (rows, n) = layerNormGeometry(normalizedRank, weight, bias)
         let x = contiguous()
         let out = Tensor(empty: shape, dtype: dtype)
         let mean = Tensor(empty: [rows], dtype: dtype), rstd = Tensor(empty: [rows], dtype: dtype)
         if dtype == .float32 {
-            layerNormForward(Float.self, x, weight?.contiguous(), bias?.contiguous(), out, mean, rstd, rows, n, epsilon)
+            layerNormForward(Float.self, x, weight?.contiguous(), bias?.contiguous(), out,
+                             mean, rstd, rows, n, epsilon)
         } else {
-            layerNormForward(Double.self, x, weight?.contiguous(), bias?.contiguous(), out, mean, rstd, rows, n, epsilon)
+            layerNormForward(Double.self, x, weight?.contiguous(), bias?.contiguous(), out,
+                             mean, rstd, rows, n, epsilon)
         }
         return LayerNormResult(output: out, mean: mean, rstd: rstd)
     }
@@ -36,14 +39,17 @@ extension Tensor {
                                          normalizedRank: Int = 1, weight: Tensor?)
         -> (input: Tensor, weight: Tensor, bias: Tensor) {
         let (rows, n) = x.layerNormGeometry(normalizedRank, weight, nil)
-        check(g.shape == x.shape, "layerNormBackward", "gradient \(describe(g.shape)) does not match input \(describe(x.shape))")
+        check(g.shape == x.shape, "layerNormBackward",
+              "gradient \(describe(g.shape)) does not match input \(describe(x.shape))")
         let dx = Tensor(empty: x.shape, dtype: x.dtype)
         let paramShape = Array(x.shape.suffix(normalizedRank))
         let dw = Tensor(empty: paramShape, dtype: x.dtype), db = Tensor(empty: paramShape, dtype: x.dtype)
         if x.dtype == .float32 {
-            layerNormBackwardKernel(Float.self, g.contiguous(), x.contiguous(), mean, rstd, weight?.contiguous(), dx, dw, db, rows, n)
+            layerNormBackwardKernel(Float.self, g.contiguous(), x.contiguous(), mean, rstd, weight?.contiguous(),
+                                    dx, dw, db, rows, n)
         } else {
-            layerNormBackwardKernel(Double.self, g.contiguous(), x.contiguous(), mean, rstd, weight?.contiguous(), dx, dw, db, rows, n)
+            layerNormBackwardKernel(Double.self, g.contiguous(), x.contiguous(), mean, rstd, weight?.contiguous(),
+                                    dx, dw, db, rows, n)
         }
         return (dx, dw, db)
     }
@@ -55,7 +61,8 @@ extension Tensor {
         let normalized = Array(shape.suffix(normalizedRank))
         for p in [weight, bias].compactMap({ $0 }) {
             check(p.shape == normalized && p.dtype == dtype, "layerNorm",
-                  "weight/bias \(describe(p.shape)) \(p.dtype) do not match normalized shape \(describe(normalized)) \(dtype) of input \(describe(shape))")
+                  "weight/bias \(describe(p.shape)) \(p.dtype) do not match "
+                  + "normalized shape \(describe(normalized)) \(dtype) of input \(describe(shape))")
         }
         let n = normalized.reduce(1, *)
         return (n == 0 ? 0 : count / n, n)
@@ -70,8 +77,9 @@ private func layerNormForward<T: FloatElement>(_: T.Type, _ x: Tensor, _ w: Tens
     if T.self == Float.self {  // the CKernels clone for this CPU
         parallelChunks(rows, costPerItem: n * 4) { range in
             let lo = range.lowerBound
-            tessera_layer_norm_rows_f32(floats(xp.p + lo * n), wp.map { floats($0.p) }, bp.map { floats($0.p) }, floats(op.p + lo * n),
-                                        floats(mp.p + lo), floats(rp.p + lo), range.count, n, Float(eps))
+            tessera_layer_norm_rows_f32(floats(xp.p + lo * n), wp.map { floats($0.p) }, bp.map { floats($0.p) },
+                                        floats(op.p + lo * n), floats(mp.p + lo), floats(rp.p + lo),
+                                        range.count, n, Float(eps))
         }
         return
     }
@@ -103,8 +111,9 @@ private func floats<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Flo
 
 /// dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = g·w; dw = Σ_rows g·x̂; db = Σ_rows g.
 /// Each core accumulates its own dw/db partials, summed at the end.
-private func layerNormBackwardKernel<T: FloatElement>(_: T.Type, _ g: Tensor, _ x: Tensor, _ mean: Tensor, _ rstd: Tensor,
-                                                      _ w: Tensor?, _ dx: Tensor, _ dw: Tensor, _ db: Tensor, _ rows: Int, _ n: Int) {
+private func layerNormBackwardKernel<T: FloatElement>(_: T.Type, _ g: Tensor, _ x: Tensor, _ mean: Tensor,
+                                                      _ rstd: Tensor, _ w: Tensor?, _ dx: Tensor, _ dw: Tensor,
+                                                      _ db: Tensor, _ rows: Int, _ n: Int) {
     let gp = SendablePointer(g.pointer(as: T.self)), xp = SendablePointer(x.pointer(as: T.self))
     let mp = SendablePointer(mean.pointer(as: T.self)), rp = SendablePointer(rstd.pointer(as: T.self))
     let wp = w.map { SendablePointer($0.pointer(as: T.self)) }, dxp = SendablePointer(dx.pointer(as: T.self))
@@ -119,8 +128,9 @@ private func layerNormBackwardKernel<T: FloatElement>(_: T.Type, _ g: Tensor, _ 
             let dwAcc = pp.p + c * 2 * n, dbAcc = dwAcc + n
             let lo = rows * c / chunks, hi = rows * (c + 1) / chunks
             if T.self == Float.self {  // the CKernels clone for this CPU
-                tessera_layer_norm_backward_rows_f32(floats(gp.p + lo * n), floats(xp.p + lo * n), floats(mp.p + lo), floats(rp.p + lo),
-                                                     wp.map { floats($0.p) }, floats(dxp.p + lo * n), floats(dwAcc), floats(dbAcc),
+                tessera_layer_norm_backward_rows_f32(floats(gp.p + lo * n), floats(xp.p + lo * n),
+                                                     floats(mp.p + lo), floats(rp.p + lo), wp.map { floats($0.p) },
+                                                     floats(dxp.p + lo * n), floats(dwAcc), floats(dbAcc),
                                                      floats(scratch), hi - lo, n)
                 continue
             }
@@ -169,15 +179,18 @@ extension Tensor {
     public func batchNorm(weight: Tensor?, bias: Tensor?, epsilon: Double = 1e-5) -> BatchNormResult {
         let c = batchNormChannels(weight, bias)
         let mean = Tensor(empty: [c], dtype: dtype), variance = Tensor(empty: [c], dtype: dtype)
-        let out = batchNormForward(mean: mean, variance: variance, weight: weight, bias: bias, epsilon: epsilon, computeStatistics: true)
+        let out = batchNormForward(mean: mean, variance: variance, weight: weight, bias: bias,
+                                   epsilon: epsilon, computeStatistics: true)
         return BatchNormResult(output: out, mean: mean, variance: variance)
     }
 
     /// Batch norm of [N, C, …] with given per-channel statistics (evaluation mode).
-    public func batchNorm(mean: Tensor, variance: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Double = 1e-5) -> Tensor {
+    public func batchNorm(mean: Tensor, variance: Tensor, weight: Tensor?, bias: Tensor?,
+                          epsilon: Double = 1e-5) -> Tensor {
         let c = batchNormChannels(weight, bias)
         for s in [mean, variance] {
-            check(s.shape == [c] && s.dtype == dtype, "batchNorm", "statistics \(describe(s.shape)) \(s.dtype) do not match \(c) channels \(dtype)")
+            check(s.shape == [c] && s.dtype == dtype, "batchNorm",
+                  "statistics \(describe(s.shape)) \(s.dtype) do not match \(c) channels \(dtype)")
         }
         return batchNormForward(mean: mean.contiguous(), variance: variance.contiguous(), weight: weight, bias: bias,
                                 epsilon: epsilon, computeStatistics: false)
@@ -186,15 +199,17 @@ extension Tensor {
     /// Gradients of batch norm with respect to the input, weight and bias from the output gradient
     /// `g`, the input and the statistics the forward pass used; `batchStatistics` says whether those
     /// came from this batch (and so depend on the input) or were given.
-    public static func batchNormBackward(gradient g: Tensor, input x: Tensor, mean: Tensor, variance: Tensor, weight: Tensor?,
-                                         epsilon: Double = 1e-5, batchStatistics: Bool)
+    public static func batchNormBackward(gradient g: Tensor, input x: Tensor, mean: Tensor, variance: Tensor,
+                                         weight: Tensor?, epsilon: Double = 1e-5, batchStatistics: Bool)
         -> (input: Tensor, weight: Tensor, bias: Tensor) {
         let c = x.batchNormChannels(weight, nil)
-        check(g.shape == x.shape, "batchNormBackward", "gradient \(describe(g.shape)) does not match input \(describe(x.shape))")
+        check(g.shape == x.shape, "batchNormBackward",
+              "gradient \(describe(g.shape)) does not match input \(describe(x.shape))")
         let dx = Tensor(empty: x.shape, dtype: x.dtype)
         let dw = Tensor(empty: [c], dtype: x.dtype), db = Tensor(empty: [c], dtype: x.dtype)
         let (planes, n) = (x.shape[0], x.shape.dropFirst(2).reduce(1, *))
-        let (gc, xc, mc, vc, wc) = (g.contiguous(), x.contiguous(), mean.contiguous(), variance.contiguous(), weight?.contiguous())
+        let (gc, xc, mc, vc, wc) = (g.contiguous(), x.contiguous(), mean.contiguous(),
+                                    variance.contiguous(), weight?.contiguous())
         func run<T: FloatElement>(_: T.Type) {
             let gp = SendablePointer(gc.pointer(as: T.self)), xp = SendablePointer(xc.pointer(as: T.self))
             let dxp = SendablePointer(dx.pointer(as: T.self)), dwp = SendablePointer(dw.pointer(as: T.self))
@@ -208,16 +223,18 @@ extension Tensor {
                 stats.p[3 * k + 2] = wp?[k] ?? 1
             }
             if n == 1 {
-                batchNormRowsBackward(gp, xp, dxp, dwp, dbp, stats, rows: planes, channels: c, batchStatistics: batchStatistics)
+                batchNormRowsBackward(gp, xp, dxp, dwp, dbp, stats,
+                                      rows: planes, channels: c, batchStatistics: batchStatistics)
                 return
             }
             parallelChunks(c, costPerItem: 3 * planes * n) { channels in
                 for k in channels {
                     let o = k * n, (mu, rstd, w) = (stats.p[3 * k], stats.p[3 * k + 1], stats.p[3 * k + 2])
                     if T.self == Float.self {  // the CKernels clone for this CPU
-                        tessera_batch_norm_backward_channel_f32(floats(gp.p + o), floats(xp.p + o), floats(dxp.p + o), planes, n, c * n,
-                                                                Float(mu.doubleValue), Float(rstd.doubleValue), Float(w.doubleValue),
-                                                                batchStatistics ? 1 : 0, floats(dwp.p + k), floats(dbp.p + k))
+                        tessera_batch_norm_backward_channel_f32(
+                            floats(gp.p + o), floats(xp.p + o), floats(dxp.p + o), planes, n, c * n,
+                            Float(mu.doubleValue), Float(rstd.doubleValue), Float(w.doubleValue),
+                            batchStatistics ? 1 : 0, floats(dwp.p + k), floats(dbp.p + k))
                         continue
                     }
                     var sg = T.zero, sgx = T.zero
@@ -226,7 +243,8 @@ extension Tensor {
                         sgx += rowDot(gp.p + o + p * c * n, xp.p + o + p * c * n, n)
                     }
                     let f = BatchNormBackwardTerms(sumG: sg, sumGX: sgx, mean: mu, rstd: rstd, weight: w,
-                                                   count: T(fromDouble: Double(planes * n)), batchStatistics: batchStatistics)
+                                                   count: T(fromDouble: Double(planes * n)),
+                                                   batchStatistics: batchStatistics)
                     (dwp.p[k], dbp.p[k]) = (f.weight, f.bias)
                     for p in 0..<planes {
                         let base = o + p * c * n
@@ -247,7 +265,8 @@ extension Tensor {
         check(rank >= 2, "batchNorm", "expects an input [N, C, …], got \(describe(shape))")
         for p in [weight, bias].compactMap({ $0 }) {
             check(p.shape == [shape[1]] && p.dtype == dtype, "batchNorm",
-                  "weight/bias \(describe(p.shape)) \(p.dtype) do not match the \(shape[1]) channels \(dtype) of input \(describe(shape))")
+                  "weight/bias \(describe(p.shape)) \(p.dtype) do not match "
+                  + "the \(shape[1]) channels \(dtype) of input \(describe(shape))")
         }
         return shape[1]
     }
@@ -259,7 +278,8 @@ extension Tensor {
         func run<T: FloatElement>(_: T.Type) {
             let xp = SendablePointer(x.pointer(as: T.self)), op = SendablePointer(out.pointer(as: T.self))
             let mp = SendablePointer(mean.pointer(as: T.self)), vp = SendablePointer(variance.pointer(as: T.self))
-            let wp = w.map { SendablePointer($0.pointer(as: T.self)) }, bp = b.map { SendablePointer($0.pointer(as: T.self)) }
+            let wp = w.map { SendablePointer($0.pointer(as: T.self)) },
+                bp = b.map { SendablePointer($0.pointer(as: T.self)) }
             if n == 1 {
                 batchNormRowsForward(xp, op, mp, vp, wp, bp, rows: planes, channels: c, epsilon: epsilon,
                                      computeStatistics: computeStatistics)
@@ -272,7 +292,8 @@ extension Tensor {
                     if T.self == Float.self {  // the CKernels clone for this CPU
                         tessera_batch_norm_channel_f32(floats(xp.p + o), floats(op.p + o), planes, n, c * n,
                                                        Float(scale.doubleValue), Float(offset.doubleValue),
-                                                       Float(epsilon), computeStatistics ? 1 : 0, floats(mp.p + k), floats(vp.p + k))
+                                                       Float(epsilon), computeStatistics ? 1 : 0,
+                                                       floats(mp.p + k), floats(vp.p + k))
                         continue
                     }
                     if computeStatistics {
@@ -303,7 +324,8 @@ extension Tensor {
 /// vectorisable run (per channel the values would be C apart).
 private func batchNormRowsForward<T: FloatElement>(
     _ xp: SendablePointer<T>, _ op: SendablePointer<T>, _ mp: SendablePointer<T>, _ vp: SendablePointer<T>,
-    _ wp: SendablePointer<T>?, _ bp: SendablePointer<T>?, rows: Int, channels c: Int, epsilon: Double, computeStatistics: Bool
+    _ wp: SendablePointer<T>?, _ bp: SendablePointer<T>?, rows: Int, channels c: Int,
+    epsilon: Double, computeStatistics: Bool
 ) {
     let count = T(fromDouble: Double(rows)), block = 256
     parallelChunks((c + block - 1) / block, costPerItem: 3 * rows * block) { blocks in
@@ -361,8 +383,8 @@ private func batchNormRowsBackward<T: FloatElement>(
             }
             for j in 0..<width {
                 let (mu, rstd, w) = (stats.p[3 * (k0 + j)], stats.p[3 * (k0 + j) + 1], stats.p[3 * (k0 + j) + 2])
-                let f = BatchNormBackwardTerms(sumG: sg[j], sumGX: sgx[j], mean: mu, rstd: rstd, weight: w, count: count,
-                                               batchStatistics: batchStatistics)
+                let f = BatchNormBackwardTerms(sumG: sg[j], sumGX: sgx[j], mean: mu, rstd: rstd, weight: w,
+                                               count: count, batchStatistics: batchStatistics)
                 (dwp.p[k0 + j], dbp.p[k0 + j]) = (f.weight, f.bias)
                 (a[j], b[j], d[j]) = (f.g, f.x, f.constant)
             }

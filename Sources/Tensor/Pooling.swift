@@ -39,7 +39,11 @@ extension Tensor {
         let x = contiguous()
         let out = Tensor(empty: [shape[0], shape[1], rows.count, columns.count], dtype: dtype)
         let idx = Tensor(empty: out.shape, dtype: .int32)
-        if dtype == .float32 { poolMax(Float.self, x, out, idx, rows, columns) } else { poolMax(Double.self, x, out, idx, rows, columns) }
+        if dtype == .float32 {
+            poolMax(Float.self, x, out, idx, rows, columns)
+        } else {
+            poolMax(Double.self, x, out, idx, rows, columns)
+        }
         return (out, idx)
     }
 
@@ -60,7 +64,11 @@ extension Tensor {
     public static func maxPool2dBackward(gradient g: Tensor, indices: Tensor, inputShape: [Int]) -> Tensor {
         let gx = Tensor(empty: inputShape, dtype: g.dtype, zeroed: true)
         let gc = g.contiguous()
-        if g.dtype == .float32 { unpoolMax(Float.self, gc, indices, gx) } else { unpoolMax(Double.self, gc, indices, gx) }
+        if g.dtype == .float32 {
+            unpoolMax(Float.self, gc, indices, gx)
+        } else {
+            unpoolMax(Double.self, gc, indices, gx)
+        }
         return gx
     }
 
@@ -80,15 +88,19 @@ extension Tensor {
     private func checkPool(_ op: String, _ rows: PoolWindows, _ columns: PoolWindows) {
         check(rank == 4, op, "expects input [N, C, H, W], got \(describe(shape))")
         check(dtype.isFloatingPoint, op, "expects a floating-point tensor, got \(dtype)")
-        check(rows.count > 0 && columns.count > 0, op, "input \(describe(shape)) is too small for this kernel and padding")
-        check(rows.end.last! <= shape[2] && columns.end.last! <= shape[3], op, "windows do not fit input \(describe(shape))")
+        check(rows.count > 0 && columns.count > 0, op,
+              "input \(describe(shape)) is too small for this kernel and padding")
+        check(rows.end.last! <= shape[2] && columns.end.last! <= shape[3], op,
+              "windows do not fit input \(describe(shape))")
         for (s, e) in Array(zip(rows.start, rows.end)) + Array(zip(columns.start, columns.end)) {
-            check(e > s, op, "a window of input \(describe(shape)) lies entirely in the padding; use padding ≤ kernel / 2")
+            check(e > s, op,
+                  "a window of input \(describe(shape)) lies entirely in the padding; use padding ≤ kernel / 2")
         }
     }
 }
 
-private func poolMax<T: FloatElement>(_: T.Type, _ x: Tensor, _ out: Tensor, _ idx: Tensor, _ rows: PoolWindows, _ cols: PoolWindows) {
+private func poolMax<T: FloatElement>(_: T.Type, _ x: Tensor, _ out: Tensor, _ idx: Tensor,
+                                      _ rows: PoolWindows, _ cols: PoolWindows) {
     let h = x.shape[2], w = x.shape[3], oh = rows.count, ow = cols.count
     let xp = SendablePointer(x.pointer(as: T.self)), op = SendablePointer(out.pointer(as: T.self))
     let ip = SendablePointer(idx.pointer(as: Int32.self))

@@ -154,7 +154,8 @@ extension Tensor {
     }
 
     /// 1 with probability `p`, else 0.
-    public static func bernoulli(_ shape: [Int], p: Double, dtype: DType = .float32, generator: RandomGenerator? = nil) -> Tensor {
+    public static func bernoulli(_ shape: [Int], p: Double, dtype: DType = .float32,
+                                 generator: RandomGenerator? = nil) -> Tensor {
         check(p >= 0 && p <= 1, "bernoulli", "probability \(p) is outside [0, 1]")
         return generate(shape, dtype: dtype, generator: generator) { $0.nextUniform() < p ? 1 : 0 }
     }
@@ -178,11 +179,13 @@ extension Tensor {
     /// like `torch.multinomial`; without replacement each index is drawn at most once.
     public static func multinomial(_ weights: Tensor, samples: Int, replacement: Bool = false,
                                    generator: RandomGenerator? = nil) -> Tensor {
-        check(weights.rank == 1 || weights.rank == 2, "multinomial", "expects 1-D or 2-D weights, got \(describe(weights.shape))")
+        check(weights.rank == 1 || weights.rank == 2, "multinomial",
+              "expects 1-D or 2-D weights, got \(describe(weights.shape))")
         let rows = weights.rank == 1 ? 1 : weights.shape[0], k = weights.shape.last!
         let w = weights.doubles
         check(w.allSatisfy { $0 >= 0 && $0.isFinite }, "multinomial", "weights must be finite and non-negative")
-        check(replacement || samples <= k, "multinomial", "cannot draw \(samples) of \(k) categories without replacement")
+        check(replacement || samples <= k, "multinomial",
+              "cannot draw \(samples) of \(k) categories without replacement")
         var out = [Int64]()
         out.reserveCapacity(rows * samples)
         Random.using(generator) { g in

@@ -87,7 +87,8 @@ extension Tensor {
     func squeezing(axes: [Int]) -> Tensor {
         var keep = Array(0..<rank)
         keep.removeAll { axes.contains($0) }
-        return Tensor(storage: storage, dtype: dtype, shape: keep.map { shape[$0] }, strides: keep.map { strides[$0] }, offset: offset)
+        return Tensor(storage: storage, dtype: dtype, shape: keep.map { shape[$0] }, strides: keep.map { strides[$0] },
+                      offset: offset)
     }
 
     /// `op` over `axes` (all when empty).

@@ -23,26 +23,33 @@ public enum SafeTensors {
     public static let maxHeaderBytes = 100_000_000
 
     /// The tensors of a safetensors file by name, and its `__metadata__` strings.
-    public static func read(_ url: URL, widenHalfPrecision: Bool = false) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+    public static func read(_ url: URL, widenHalfPrecision: Bool = false) throws
+        -> (tensors: [String: Tensor], metadata: [String: String]) {
         let path = url.path
         let mapping = try MappedFile(path: path)
         return try parse(mapping.storage, path: path, widenHalfPrecision: widenHalfPrecision)
     }
 
     /// Parses safetensors bytes already in memory (for tests and archives).
-    public static func parse(_ bytes: [UInt8], name: String = "<memory>", widenHalfPrecision: Bool = false) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+    public static func parse(_ bytes: [UInt8], name: String = "<memory>", widenHalfPrecision: Bool = false) throws
+        -> (tensors: [String: Tensor], metadata: [String: String]) {
         let storage = TensorStorage(byteCount: bytes.count)
         bytes.withUnsafeBytes { storage.base.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         return try parse(storage, path: name, widenHalfPrecision: widenHalfPrecision)
     }
 
-    private static func parse(_ storage: TensorStorage, path: String, widenHalfPrecision: Bool) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+    private static func parse(_ storage: TensorStorage, path: String, widenHalfPrecision: Bool) throws
+        -> (tensors: [String: Tensor], metadata: [String: String]) {
         let size = storage.byteCount
         func bad(_ problem: String) -> TensorFileError { TensorFileError(path, problem) }
         guard size >= 8 else { throw bad("file is \(size) bytes, too short for a safetensors header") }
         let headerLength = storage.base.loadUnaligned(as: UInt64.self).littleEndian
-        guard headerLength <= UInt64(maxHeaderBytes) else { throw bad("header length \(headerLength) exceeds the \(maxHeaderBytes)-byte limit") }
-        guard headerLength <= UInt64(size - 8) else { throw bad("header length \(headerLength) runs past the end of the \(size)-byte file") }
+        guard headerLength <= UInt64(maxHeaderBytes) else {
+            throw bad("header length \(headerLength) exceeds the \(maxHeaderBytes)-byte limit")
+        }
+        guard headerLength <= UInt64(size - 8) else {
+            throw bad("header length \(headerLength) runs past the end of the \(size)-byte file")
+        }
         let dataStart = 8 + Int(headerLength), dataSize = size - dataStart
         let headerData = Data(bytes: storage.base + 8, count: Int(headerLength))
         guard let json = try? JSONSerialization.jsonObject(with: headerData), let header = json as? [String: Any] else {
@@ -60,13 +67,17 @@ public enum SafeTensors {
                 continue
             }
             guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
-                  let shapeValues = info["shape"] as? [Any], let offsets = info["data_offsets"] as? [Any], offsets.count == 2
+                  let shapeValues = info["shape"] as? [Any],
+                  let offsets = info["data_offsets"] as? [Any], offsets.count == 2
             else { throw bad("entry \"\(name)\" lacks dtype, shape or data_offsets") }
             let shape = try shapeValues.map { v -> Int in
-                guard let n = exactInt(v), n >= 0 else { throw bad("entry \"\(name)\" has an invalid shape \(shapeValues)") }
+                guard let n = exactInt(v), n >= 0 else {
+                    throw bad("entry \"\(name)\" has an invalid shape \(shapeValues)")
+                }
                 return n
             }
-            guard let begin = exactInt(offsets[0]), let end = exactInt(offsets[1]), begin >= 0, begin <= end, end <= dataSize else {
+            guard let begin = exactInt(offsets[0]), let end = exactInt(offsets[1]),
+                  begin >= 0, begin <= end, end <= dataSize else {
                 throw bad("entry \"\(name)\" has data_offsets \(offsets) outside the \(dataSize)-byte data section")
             }
             guard let width = byteWidth[dtype] else { throw bad("entry \"\(name)\" has unsupported dtype \(dtype)") }
@@ -77,7 +88,8 @@ public enum SafeTensors {
                 bytes = product
             }
             guard bytes == end - begin else {
-                throw bad("entry \"\(name)\" is \(dtype) \(describe(shape)) (\(bytes) bytes) but data_offsets span \(end - begin) bytes")
+                throw bad("entry \"\(name)\" is \(dtype) \(describe(shape)) (\(bytes) bytes) "
+                          + "but data_offsets span \(end - begin) bytes")
             }
             entries.append((name, dtype, shape, begin, end))
         }
@@ -106,7 +118,8 @@ public enum SafeTensors {
                 let dtype = dtypeNames[e.dtype]!
                 if start % dtype.byteSize == 0 {
                     tensors[e.name] = Tensor(storage: storage, dtype: dtype, shape: e.shape,
-                                             strides: Tensor.contiguousStrides(for: e.shape), offset: start / dtype.byteSize)
+                                             strides: Tensor.contiguousStrides(for: e.shape),
+                                             offset: start / dtype.byteSize)
                 } else {
                     let out = Tensor(empty: e.shape, dtype: dtype)
                     out.storage.base.copyMemory(from: storage.base + start, byteCount: e.end - e.begin)
@@ -114,7 +127,9 @@ public enum SafeTensors {
                 }
                 if dtype == .bool {
                     let p = (storage.base + start).assumingMemoryBound(to: UInt8.self)
-                    for i in 0..<count where p[i] > 1 { throw bad("entry \"\(e.name)\" holds a BOOL byte \(p[i]) other than 0 or 1") }
+                    for i in 0..<count where p[i] > 1 {
+                        throw bad("entry \"\(e.name)\" holds a BOOL byte \(p[i]) other than 0 or 1")
+                    }
                 }
             }
         }
@@ -130,7 +145,8 @@ public enum SafeTensors {
         for name in names {
             let t = tensors[name]!
             let bytes = t.count * t.dtype.byteSize
-            header[name] = ["dtype": safetensorsName[t.dtype]!, "shape": t.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
+            header[name] = ["dtype": safetensorsName[t.dtype]!, "shape": t.shape,
+                            "data_offsets": [offset, offset + bytes]] as [String: Any]
             offset += bytes
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
@@ -154,9 +170,15 @@ public enum SafeTensors {
         }
     }
 
-    private static let dtypeNames: [String: DType] = ["F32": .float32, "F64": .float64, "I64": .int64, "I32": .int32, "BOOL": .bool]
-    private static let safetensorsName: [DType: String] = [.float32: "F32", .float64: "F64", .int64: "I64", .int32: "I32", .bool: "BOOL"]
-    private static let byteWidth: [String: Int] = ["F32": 4, "F64": 8, "I64": 8, "I32": 4, "BOOL": 1, "F16": 2, "BF16": 2]
+    private static let dtypeNames: [String: DType] = [
+        "F32": .float32, "F64": .float64, "I64": .int64, "I32": .int32, "BOOL": .bool
+    ]
+    private static let safetensorsName: [DType: String] = [
+        .float32: "F32", .float64: "F64", .int64: "I64", .int32: "I32", .bool: "BOOL"
+    ]
+    private static let byteWidth: [String: Int] = [
+        "F32": 4, "F64": 8, "I64": 8, "I32": 4, "BOOL": 1, "F16": 2, "BF16": 2
+    ]
 
     /// An integer JSON number, rejecting fractions, booleans and values beyond Int.
     private static func exactInt(_ v: Any) -> Int? {
@@ -201,7 +223,9 @@ struct MappedFile {
         guard fd >= 0 else { throw TensorFileError(path, "cannot open (\(String(cString: strerror(errno))))") }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { throw TensorFileError(path, "not a regular file") }
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw TensorFileError(path, "not a regular file")
+        }
         let size = Int(info.st_size)
         if size == 0 {
             storage = TensorStorage(byteCount: 0)

@@ -23,8 +23,13 @@ extension Tensor {
 
     private func rowwise(_ op: String, axis: Int, _ inputs: [Tensor], kernel: RowKernel) -> Tensor {
         check(dtype.isFloatingPoint, op, "expects a floating-point tensor, got \(dtype)")
-        for t in inputs { check(t.shape == shape && t.dtype == dtype, op, "shapes differ: \(describe(shape)) and \(describe(t.shape))") }
-        if rank == 0 { return reshaped([1]).rowwise(op, axis: 0, inputs.map { $0.reshaped([1]) }, kernel: kernel).reshaped([]) }
+        for t in inputs {
+            check(t.shape == shape && t.dtype == dtype, op,
+                  "shapes differ: \(describe(shape)) and \(describe(t.shape))")
+        }
+        if rank == 0 {
+            return reshaped([1]).rowwise(op, axis: 0, inputs.map { $0.reshaped([1]) }, kernel: kernel).reshaped([])
+        }
         let a = normalizeAxis(axis, rank: rank, op: op)
         let order = (0..<rank).filter { $0 != a } + [a]
         let rows = inputs.map { (a == rank - 1 ? $0 : $0.permuted(order)).contiguous() }
@@ -44,12 +49,14 @@ extension Tensor {
 
 private enum RowKernel { case softmax, logSoftmax, softmaxBackward, logSoftmaxBackward }
 
-private func rowKernel<T: FloatElement>(_: T.Type, _ kind: RowKernel, _ inputs: [Tensor], _ out: Tensor, _ rows: Int, _ n: Int) {
+private func rowKernel<T: FloatElement>(_: T.Type, _ kind: RowKernel, _ inputs: [Tensor], _ out: Tensor,
+                                        _ rows: Int, _ n: Int) {
     if T.self == Float.self && (kind == .softmax || kind == .logSoftmax) {
         // The C kernel compiled for the CPU's vector width (CKernels).
         let x = SendablePointer(inputs[0].pointer(as: Float.self)), o = SendablePointer(out.pointer(as: Float.self))
         parallelChunks(rows, costPerItem: n * 8) { range in
-            tessera_softmax_rows_f32(x.p + range.lowerBound * n, o.p + range.lowerBound * n, range.count, n, kind == .logSoftmax ? 1 : 0)
+            tessera_softmax_rows_f32(x.p + range.lowerBound * n, o.p + range.lowerBound * n,
+                                     range.count, n, kind == .logSoftmax ? 1 : 0)
         }
         return
     }
@@ -105,13 +112,15 @@ private func rowMax<T: FloatElement>(_ p: UnsafeMutablePointer<T>, _ n: Int) -> 
         if p[i] > m { m = p[i] } else if p[i] != p[i] { return T.nan }
         i += 1
     }
-    // A row of −∞ gives NaN in PyTorch too; keep the shift finite so exp does not make NaN from ∞ − ∞ elsewhere.
+    // A row of −∞ gives NaN in PyTorch too; keep the shift finite so exp does not make NaN
+    // from ∞ − ∞ elsewhere.
     return m == -T.infinity ? 0 : m
 }
 
 /// Writes exp(x − shift) into `out` and returns the row sum (SIMD for float32).
 @inline(__always) @discardableResult
-private func expShiftedRow<T: FloatElement>(_ x: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>, _ n: Int, shift: T) -> T {
+private func expShiftedRow<T: FloatElement>(_ x: UnsafeMutablePointer<T>, _ out: UnsafeMutablePointer<T>,
+                                            _ n: Int, shift: T) -> T {
     if T.self == Float.self {
         let xf = UnsafeMutableRawPointer(x), of = UnsafeMutableRawPointer(out)
         let s = F16(repeating: shift as! Float)

@@ -15,6 +15,7 @@ public final class TensorStorage: @unchecked Sendable {
     public init(byteCount: Int, zeroed: Bool = false) {
         self.byteCount = byteCount
         base = BlockCache.shared.allocate(byteCount)
+        TensorMemory.allocated(byteCount)
         if zeroed { base.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount) }
         release = nil
     }
@@ -28,7 +29,32 @@ public final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        if let release { release(base) } else { BlockCache.shared.free(base, byteCount) }
+        if let release {
+            release(base)
+        } else {
+            BlockCache.shared.free(base, byteCount)
+            TensorMemory.allocated(-byteCount)
+        }
+    }
+}
+
+/// The bytes that tensors own (not memory-mapped files), now and at most since ``resetPeak()``:
+/// the memory a computation needs, which peak RSS overstates by the ``BlockCache``'s free blocks.
+public enum TensorMemory {
+    private static let counters = Mutex<(live: Int, peak: Int)>((0, 0))
+
+    /// Bytes held by live tensor storages.
+    public static var liveBytes: Int { counters.withLock { $0.live } }
+    /// The largest ``liveBytes`` since the process started or ``resetPeak()``.
+    public static var peakBytes: Int { counters.withLock { $0.peak } }
+    /// Starts a new peak from the current live bytes.
+    public static func resetPeak() { counters.withLock { $0.peak = $0.live } }
+
+    static func allocated(_ bytes: Int) {
+        counters.withLock {
+            $0.live += bytes
+            $0.peak = Swift.max($0.peak, $0.live)
+        }
     }
 }
 
@@ -55,7 +81,8 @@ final class BlockCache: @unchecked Sendable {
             return UnsafeMutableRawPointer.allocate(byteCount: Swift.max(bytes, 1), alignment: 64)
         }
         let size = bucket(bytes)
-        if let address = lock.withLock({ $0[size]?.popLast() }), let block = UnsafeMutableRawPointer(bitPattern: address) {
+        if let address = lock.withLock({ $0[size]?.popLast() }),
+           let block = UnsafeMutableRawPointer(bitPattern: address) {
             cachedBytes.withLock { $0 -= size }
             return block
         }
@@ -72,15 +99,5 @@ final class BlockCache: @unchecked Sendable {
         }
         let address = UInt(bitPattern: block)
         if kept { lock.withLock { $0[size, default: []].append(address) } } else { block.deallocate() }
-    }
-
-    /// Returns every cached block to the system.
-    func clear() {
-        let addresses = lock.withLock { cache -> [UInt] in
-            defer { cache = [:] }
-            return cache.values.flatMap { $0 }
-        }
-        cachedBytes.withLock { $0 = 0 }
-        for address in addresses { UnsafeMutableRawPointer(bitPattern: address)?.deallocate() }
     }
 }

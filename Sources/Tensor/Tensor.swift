@@ -139,7 +139,8 @@ public struct Tensor: @unchecked Sendable {
         var o = offset
         for (axis, i) in index.enumerated() {
             let j = i < 0 ? i + shape[axis] : i
-            check(j >= 0 && j < shape[axis], "subscript", "index \(i) is out of range for axis \(axis) of size \(shape[axis])")
+            check(j >= 0 && j < shape[axis], "subscript",
+                  "index \(i) is out of range for axis \(axis) of size \(shape[axis])")
             o += j * strides[axis]
         }
         return o

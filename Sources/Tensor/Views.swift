@@ -14,7 +14,8 @@ extension Tensor {
     public func view(_ newShape: [Int]) -> Tensor {
         let target = inferShape(newShape, op: "view")
         guard let strides = viewStrides(for: target) else {
-            fail("view", "shape \(describe(shape)) with strides \(describe(self.strides)) cannot be viewed as \(describe(target)); use reshaped(_:)")
+            fail("view", "shape \(describe(shape)) with strides \(describe(self.strides)) "
+                 + "cannot be viewed as \(describe(target)); use reshaped(_:)")
         }
         return Tensor(storage: storage, dtype: dtype, shape: target, strides: strides, offset: offset)
     }
@@ -104,11 +105,13 @@ extension Tensor {
     public func select(axis: Int, index: Int) -> Tensor {
         let a = normalizeAxis(axis, rank: rank, op: "select")
         let i = index < 0 ? index + shape[a] : index
-        check(i >= 0 && i < shape[a], "select", "index \(index) is out of range for axis \(axis) of size \(shape[a]) in \(describe(shape))")
+        check(i >= 0 && i < shape[a], "select",
+              "index \(index) is out of range for axis \(axis) of size \(shape[a]) in \(describe(shape))")
         var newShape = shape, newStrides = strides
         newShape.remove(at: a)
         newStrides.remove(at: a)
-        return Tensor(storage: storage, dtype: dtype, shape: newShape, strides: newStrides, offset: offset + i * strides[a])
+        return Tensor(storage: storage, dtype: dtype, shape: newShape, strides: newStrides,
+                      offset: offset + i * strides[a])
     }
 
     /// Indexes like NumPy: `x[0]`, `x[1..<3, .all]`, `x[.stride(by: 2)]`, `x[.newAxis, -1]`.
@@ -256,7 +259,9 @@ extension Range<Int>: TensorIndexExpression {
     public var tensorIndex: TensorIndex { .slice(start: lowerBound, end: upperBound, step: 1) }
 }
 extension ClosedRange<Int>: TensorIndexExpression {
-    public var tensorIndex: TensorIndex { .slice(start: lowerBound, end: upperBound == -1 ? nil : upperBound + 1, step: 1) }
+    public var tensorIndex: TensorIndex {
+        .slice(start: lowerBound, end: upperBound == -1 ? nil : upperBound + 1, step: 1)
+    }
 }
 extension PartialRangeFrom<Int>: TensorIndexExpression {
     public var tensorIndex: TensorIndex { .slice(start: lowerBound, end: nil, step: 1) }

@@ -1,4 +1,7 @@
 import Tessera
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Forward + backward of the layers at ViT-S/16 and ResNet-50 shapes (names match
 /// scripts/bench_reference.py, which times PyTorch on the same cases). Milliseconds.
@@ -12,22 +15,26 @@ import Tessera
         } * 1000
     }
     var r: [(String, Double)] = []
-    r.append(("Linear 6304×384→1536 fwd+bwd", forwardBackward([.randn([32, 197, 384]), .randn([1536, 384]), .randn([1536])]) {
-        $0[0].linear(weight: $0[1], bias: $0[2])
-    }))
+    r.append(("Linear 6304×384→1536 fwd+bwd",
+              forwardBackward([.randn([32, 197, 384]), .randn([1536, 384]), .randn([1536])]) {
+                  $0[0].linear(weight: $0[1], bias: $0[2])
+              }))
     r.append(("LayerNorm 6304×384 fwd+bwd", forwardBackward([.randn([32, 197, 384]), .randn([384]), .randn([384])]) {
         $0[0].layerNorm(weight: $0[1], bias: $0[2], epsilon: 1e-6)
     }))
     r.append(("GELU 6304×1536 fwd+bwd", forwardBackward([.randn([32, 197, 1536])]) { $0[0].gelu() }))
-    r.append(("SDPA 32×6×197×64 fwd+bwd", forwardBackward([.randn([32, 6, 197, 64]), .randn([32, 6, 197, 64]), .randn([32, 6, 197, 64])]) {
-        Variable.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2]).output
-    }))
+    r.append(("SDPA 32×6×197×64 fwd+bwd",
+              forwardBackward([.randn([32, 6, 197, 64]), .randn([32, 6, 197, 64]), .randn([32, 6, 197, 64])]) {
+                  Variable.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2]).output
+              }))
     let attention = Attention(384, heads: 6, qkvBias: true)
     r.append(("Attention ViT-S 32×197×384 fwd+bwd", forwardBackward([.randn([32, 197, 384])]) { attention($0[0]) }))
     let x = Tensor.randn([8, 64, 56, 56]), w = Tensor.randn([64, 64, 3, 3])
     let pad = Conv2dGeometry(padding: (1, 1))
     r.append(("Conv2d 8×64×56×56 3×3→64 fwd", measure { _ = x.conv2d(weight: w, geometry: pad) } * 1000))
-    r.append(("Conv2d 8×64×56×56 3×3→64 fwd+bwd", forwardBackward([x, w]) { $0[0].conv2d(weight: $0[1], geometry: pad) }))
+    r.append(("Conv2d 8×64×56×56 3×3→64 fwd+bwd", forwardBackward([x, w]) {
+        $0[0].conv2d(weight: $0[1], geometry: pad)
+    }))
     // ResNet-50's bottleneck reduction: 1×1, 256 → 64 channels.
     let xp = Tensor.randn([8, 256, 56, 56]), wp = Tensor.randn([64, 256, 1, 1])
     r.append(("Conv2d 8×256×56×56 1×1→64 fwd", measure { _ = xp.conv2d(weight: wp) } * 1000))
@@ -41,9 +48,10 @@ import Tessera
         stem.grad = nil
         images.conv2d(weight: stem, geometry: stemGeometry).backward(gStem)
     } * 1000))
-    r.append(("Conv2d 8×128×56×56 3×3/2→128 fwd+bwd", forwardBackward([.randn([8, 128, 56, 56]), .randn([128, 128, 3, 3])]) {
-        $0[0].conv2d(weight: $0[1], geometry: Conv2dGeometry(stride: (2, 2), padding: (1, 1)))
-    }))
+    r.append(("Conv2d 8×128×56×56 3×3/2→128 fwd+bwd",
+              forwardBackward([.randn([8, 128, 56, 56]), .randn([128, 128, 3, 3])]) {
+                  $0[0].conv2d(weight: $0[1], geometry: Conv2dGeometry(stride: (2, 2), padding: (1, 1)))
+              }))
     r.append(("Conv2d 8×256×56×56 1×1/2→512 fwd+bwd", forwardBackward([xp, .randn([512, 256, 1, 1])]) {
         $0[0].conv2d(weight: $0[1], geometry: Conv2dGeometry(stride: (2, 2)))
     }))
@@ -63,8 +71,10 @@ import Tessera
 /// the graph, and a training-mode forward + backward with parameter gradients. Milliseconds.
 @MainActor func modelBenchmarks() -> [(String, Double)] {
     let images = Tensor.randn([8, 3, 224, 224])
-    let models: [(String, Module)] = [("ResNet-50", ResNet(ResNetConfig.depth(50)!)),
-                                      ("ViT-S/16", VisionTransformer(ViTConfig.preset(.small, patch: 16, numClasses: 1000)))]
+    let models: [(String, Module)] = [
+        ("ResNet-50", ResNet(ResNetConfig.depth(50)!)),
+        ("ViT-S/16", VisionTransformer(ViTConfig.preset(.small, patch: 16, numClasses: 1000)))
+    ]
     var r: [(String, Double)] = []
     for (name, model) in models {
         _ = model.eval()
@@ -77,4 +87,27 @@ import Tessera
         } * 1000))
     }
     return r
+}
+
+/// Peak resident memory of training steps (cross-entropy + AdamW, batch 8, 224 px, 1000 classes) of
+/// one model, in a process of its own so that the peak is that model's: `tessera-bench memory vit`.
+/// Returns the median step time in milliseconds, the peak RSS in MiB (getrusage's ru_maxrss) and
+/// the peak bytes held by tensors (``TensorMemory``) in MiB, parameters and AdamW state included.
+@MainActor func trainingStepMemory(_ name: String) -> (stepMilliseconds: Double, peakMiB: Double, tensorMiB: Double)? {
+    let model: Module
+    switch name {
+    case "resnet50": model = ResNet(ResNetConfig.depth(50)!)
+    case "vit": model = VisionTransformer(ViTConfig.preset(.small, patch: 16, numClasses: 1000))
+    default: return nil
+    }
+    let images = Tensor.randn([8, 3, 224, 224]), labels = Tensor.arange(8)
+    let optimizer = AdamW([ParameterGroup(model.parameters(), learningRate: 1e-4, weightDecay: 0.05)])
+    let ms = measure {
+        model.zeroGrad()
+        Loss.crossEntropy(model(Variable(images)), labels: labels).backward()
+        optimizer.step()
+    } * 1000
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return (ms, Double(usage.ru_maxrss) / 1024, Double(TensorMemory.peakBytes) / Double(1 << 20))
 }

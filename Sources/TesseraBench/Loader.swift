@@ -15,5 +15,6 @@ func loaderBenchmark(folder: String) throws {
         while let b = try batches.next() { images += b.images.shape[0] }
         rate = Double(images) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
-    print("Tessera DINO multi-crop, \(coreCount) cores: \(String(format: "%.1f", rate)) images/s (\(String(format: "%.1f", rate / Double(coreCount))) per core)")
+    print("Tessera DINO multi-crop, \(coreCount) cores: \(String(format: "%.1f", rate)) images/s "
+          + "(\(String(format: "%.1f", rate / Double(coreCount))) per core)")
 }

@@ -8,6 +8,7 @@
 //   swift run -c release tessera-bench --torch torch.json   # adds the side-by-side PyTorch table
 //   swift run -c release tessera-bench loader FOLDER        # DINO multi-crop loader (scripts/bench_loader.py)
 //   swift run -c release tessera-bench models               # only the whole-model rows (ResNet-50, ViT-S/16)
+//   swift run -c release tessera-bench memory vit|resnet50  # peak RSS of a training step, batch 8
 import CBLAS
 import CKernels
 import Dispatch
@@ -24,6 +25,16 @@ if CommandLine.arguments.count > 2 && CommandLine.arguments[1] == "loader" {
 
 let quick = CommandLine.arguments.contains("--quick")
 let repetitions = quick ? 5 : 15
+if CommandLine.arguments.count > 2 && CommandLine.arguments[1] == "memory" {
+    let name = CommandLine.arguments[2]
+    guard let (ms, peak, tensors) = trainingStepMemory(name) else {
+        FileHandle.standardError.write(Data("memory: model must be resnet50 or vit, got \(name)\n".utf8))
+        exit(2)
+    }
+    print("\(name) training step 8×224²: \(format(ms, 1)) ms, peak RSS \(format(peak, 0)) MiB, "
+          + "peak tensor memory \(format(tensors, 0)) MiB")
+    exit(0)
+}
 if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "models" {
     for (name, ms) in modelBenchmarks() { print("\(name): \(format(ms, 1)) ms") }
     exit(0)
@@ -53,7 +64,8 @@ var rows: [String] = []
 }
 
 let core = String(cString: openblas_get_corename())
-print("OpenBLAS core: \(core), BLAS threads: \(openblas_get_num_threads()), cores: \(coreCount), fast kernels: \(String(cString: tessera_fast_kernels_level()))")
+print("OpenBLAS core: \(core), BLAS threads: \(openblas_get_num_threads()), cores: \(coreCount), "
+      + "fast kernels: \(String(cString: tessera_fast_kernels_level()))")
 print("OPENBLAS_CORETYPE=\(String(cString: getenv("OPENBLAS_CORETYPE") ?? strdup("(unset)")))\n")
 
 // MARK: matmul against raw sgemm on the same buffers
@@ -64,13 +76,16 @@ for (m, k, n) in [(2048, 2048, 2048), (1576, 384, 1152), (1576, 384, 1536), (157
     let ours = measure { _ = a.matmul(b) }
     let raw = measure {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
-                    a.pointer(as: Float.self), Int32(k), b.pointer(as: Float.self), Int32(n), 0, c.pointer(as: Float.self), Int32(n))
+                    a.pointer(as: Float.self), Int32(k), b.pointer(as: Float.self), Int32(n), 0,
+                    c.pointer(as: Float.self), Int32(n))
     }
-    report("matmul \(m)×\(k)·\(k)×\(n) (GFLOP/s)", format(flops / ours / 1e9), format(flops / raw / 1e9) + " (sgemm)", raw / ours)
+    report("matmul \(m)×\(k)·\(k)×\(n) (GFLOP/s)", format(flops / ours / 1e9),
+           format(flops / raw / 1e9) + " (sgemm)", raw / ours)
     // The transposed right operand goes to BLAS as a flag: same speed expected.
     let bt = Tensor.randn([n, k])
     let oursT = measure { _ = a.matmul(bt.transposed()) }
-    report("matmul \(m)×\(k)·(\(n)×\(k))ᵀ (GFLOP/s)", format(flops / oursT / 1e9), format(flops / raw / 1e9) + " (sgemm)", raw / oursT)
+    report("matmul \(m)×\(k)·(\(n)×\(k))ᵀ (GFLOP/s)", format(flops / oursT / 1e9),
+           format(flops / raw / 1e9) + " (sgemm)", raw / oursT)
 }
 
 // Attention-shaped batch: 32 images × 6 heads of 197×64 · 64×197.
@@ -82,11 +97,13 @@ do {
     let serial = measure {
         for i in 0..<(32 * 6) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 197, 197, 64, 1,
-                        q.pointer(as: Float.self) + i * 197 * 64, 64, kt.storage.base.assumingMemoryBound(to: Float.self) + i * 197 * 64, 64,
+                        q.pointer(as: Float.self) + i * 197 * 64, 64,
+                        kt.storage.base.assumingMemoryBound(to: Float.self) + i * 197 * 64, 64,
                         0, out.pointer(as: Float.self) + i * 197 * 197, 197)
         }
     }
-    report("batched q·kᵀ 192×(197×64·64×197) (GFLOP/s)", format(flops / ours / 1e9), format(flops / serial / 1e9) + " (sgemm loop)", serial / ours)
+    report("batched q·kᵀ 192×(197×64·64×197) (GFLOP/s)", format(flops / ours / 1e9),
+           format(flops / serial / 1e9) + " (sgemm loop)", serial / ours)
 }
 
 // MARK: elementwise against memcpy bandwidth (bytes read + written)
@@ -97,11 +114,14 @@ let copyTime = measure { destination.storage.base.copyMemory(from: x.storage.bas
 let copyBandwidth = Double(2 * count * 4) / copyTime / 1e9
 rows.append("| memcpy 16M floats (GB/s) | \(format(copyBandwidth)) | — | — |")
 for (name, arrays, op) in [("add", 3, { _ = x + y }), ("mul", 3, { _ = x * y }), ("add scalar", 2, { _ = x + 1 }),
-                           ("exp", 2, { _ = x.exp() }), ("GELU (erf)", 2, { _ = x.gelu() }), ("GELU (tanh)", 2, { _ = x.gelu(approximate: true) }),
-                           ("GELU backward", 3, { _ = Tensor.geluBackward(gradient: y, input: x) })] as [(String, Int, () -> Void)] {
+                           ("exp", 2, { _ = x.exp() }), ("GELU (erf)", 2, { _ = x.gelu() }),
+                           ("GELU (tanh)", 2, { _ = x.gelu(approximate: true) }),
+                           ("GELU backward", 3, { _ = Tensor.geluBackward(gradient: y, input: x) })]
+    as [(String, Int, () -> Void)] {
     let t = measure(op)
     let bandwidth = Double(arrays * count * 4) / t / 1e9
-    report("\(name) 16M floats (GB/s, \(format(t * 1000, 2)) ms)", format(bandwidth), format(copyBandwidth) + " (memcpy)", bandwidth / copyBandwidth)
+    report("\(name) 16M floats (GB/s, \(format(t * 1000, 2)) ms)", format(bandwidth),
+           format(copyBandwidth) + " (memcpy)", bandwidth / copyBandwidth)
 }
 var inPlace = Tensor.randn([count])
 let tIn = measure { inPlace += y }
@@ -110,12 +130,15 @@ report("add in place 16M floats (GB/s)", format(Double(3 * count * 4) / tIn / 1e
 
 // MARK: reductions and softmax
 let tSum = measure { _ = x.sum() }
-report("sum 16M floats (GB/s)", format(Double(count * 4) / tSum / 1e9), format(copyBandwidth) + " (memcpy)", Double(count * 4) / tSum / 1e9 / copyBandwidth)
+report("sum 16M floats (GB/s)", format(Double(count * 4) / tSum / 1e9), format(copyBandwidth) + " (memcpy)",
+       Double(count * 4) / tSum / 1e9 / copyBandwidth)
 let rowsTensor = Tensor.randn([4096, 4096])
 let tRows = measure { _ = rowsTensor.mean(axis: 1) }
-report("mean over rows 4096×4096 (GB/s)", format(Double(count * 4) / tRows / 1e9), format(copyBandwidth) + " (memcpy)", Double(count * 4) / tRows / 1e9 / copyBandwidth)
+report("mean over rows 4096×4096 (GB/s)", format(Double(count * 4) / tRows / 1e9), format(copyBandwidth) + " (memcpy)",
+       Double(count * 4) / tRows / 1e9 / copyBandwidth)
 let tCols = measure { _ = rowsTensor.sum(axis: 0) }
-report("sum over columns 4096×4096 (GB/s)", format(Double(count * 4) / tCols / 1e9), format(copyBandwidth) + " (memcpy)", Double(count * 4) / tCols / 1e9 / copyBandwidth)
+report("sum over columns 4096×4096 (GB/s)", format(Double(count * 4) / tCols / 1e9),
+       format(copyBandwidth) + " (memcpy)", Double(count * 4) / tCols / 1e9 / copyBandwidth)
 let logits = Tensor.randn([1576, 197])
 let tSoftmax = measure { _ = logits.softmax() }
 rows.append("| softmax 1576×197 (ms) | \(format(tSoftmax * 1000, 3)) | — | — |")

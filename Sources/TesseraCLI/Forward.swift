@@ -8,11 +8,15 @@ struct ForwardCommand: ParsableCommand {
         commandName: "forward",
         abstract: "Run a model on an input tensor or image and write its outputs as safetensors.")
 
-    @Option(help: "A JSON model config with timm's names, e.g. {\"arch\": \"vit\", \"patch_size\": 16, \"embed_dim\": 384, …}.")
+    @Option(help:
+        "A JSON model config with timm's names, e.g. {\"arch\": \"vit\", \"patch_size\": 16, \"embed_dim\": 384, …}.")
     var config: String?
     @Option(help: "A model name instead of --config: vit_small_patch16_224, vit-b/8, resnet50, …")
     var arch: String?
-    @Option(help: "Weights: .safetensors or PyTorch .pth/.pt (a state dict, or a checkpoint with 'teacher'/'model'/'state_dict').")
+    @Option(help: """
+        Weights: .safetensors or PyTorch .pth/.pt (a state dict, or a checkpoint with \
+        'teacher'/'model'/'state_dict').
+        """)
     var weights: String?
     @Option(help: "Input: a safetensors file with a tensor 'input' [N, 3, H, W], or a PNG/JPEG image.")
     var input: String
@@ -41,14 +45,16 @@ struct ForwardCommand: ParsableCommand {
             }
         }
         try SafeTensors.write(outputs, to: URL(fileURLWithPath: output))
-        print("wrote " + outputs.keys.sorted().map { "\($0) \(outputs[$0]!.shape)" }.joined(separator: ", ") + " to \(output)")
+        print("wrote " + outputs.keys.sorted().map { "\($0) \(outputs[$0]!.shape)" }.joined(separator: ", ")
+              + " to \(output)")
     }
 
     func loadInput(_ url: URL) throws -> Tensor {
         let bytes = try Data(contentsOf: url)
         if bytes.starts(with: [0x89, 0x50]) || bytes.starts(with: [0xFF, 0xD8]) {
             let image = try ImageFile.decode([UInt8](bytes))
-            let pipeline = Compose([Resize(imageSize * 256 / 224, interpolation: .bicubic), CenterCrop(imageSize), Normalize()])
+            let pipeline = Compose([Resize(imageSize * 256 / 224, interpolation: .bicubic),
+                                    CenterCrop(imageSize), Normalize()])
             return pipeline(image, seed: 0).unsqueezed(0)
         }
         guard let x = try SafeTensors.read(url).tensors["input"] else {
@@ -65,8 +71,8 @@ enum ModelSpec {
     /// `imageSize`, when given, resize its head and adapt it to the input size.
     static func load(config: String?, arch: String?, classes: Int? = nil, imageSize: Int? = nil) throws -> Module {
         if let config {
-            return try ModelRegistry.make(ModelRegistry.config(contentsOf: URL(fileURLWithPath: config)), numClasses: classes,
-                                          imageSize: imageSize)
+            return try ModelRegistry.make(ModelRegistry.config(contentsOf: URL(fileURLWithPath: config)),
+                                          numClasses: classes, imageSize: imageSize)
         }
         guard let arch else { throw ValidationError("give --config FILE or --arch NAME") }
         return try ModelRegistry.create(arch, numClasses: classes, imageSize: imageSize)
@@ -77,8 +83,16 @@ enum ModelSpec {
         let state = try TorchCheckpoint.modelWeights(url)
         let report = try model.loadStateDict(state, strict: false)
         let expected = Set(model.stateDictKeys())
-        if report.missing.count == expected.count { throw StateDictError(missing: report.missing, unexpected: report.unexpected) }
-        if !report.missing.isEmpty { print("note: \(report.missing.count) keys kept their initial values: \(report.missing.prefix(8).joined(separator: ", "))") }
-        if !report.unexpected.isEmpty { print("note: \(report.unexpected.count) unused keys: \(report.unexpected.prefix(8).joined(separator: ", "))") }
+        if report.missing.count == expected.count {
+            throw StateDictError(missing: report.missing, unexpected: report.unexpected)
+        }
+        if !report.missing.isEmpty {
+            print("note: \(report.missing.count) keys kept their initial values: "
+                  + "\(report.missing.prefix(8).joined(separator: ", "))")
+        }
+        if !report.unexpected.isEmpty {
+            print("note: \(report.unexpected.count) unused keys: "
+                  + "\(report.unexpected.prefix(8).joined(separator: ", "))")
+        }
     }
 }

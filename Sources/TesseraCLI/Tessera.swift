@@ -7,7 +7,8 @@ struct TesseraCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Vision Transformers and CNNs, supervised and self-supervised, side by side.",
-        subcommands: [CompareCommand.self, TrainCommand.self, EvalCommand.self, AttentionCommand.self, ForwardCommand.self, ZooCommand.self, ExportCommand.self],
+        subcommands: [CompareCommand.self, TrainCommand.self, EvalCommand.self, AttentionCommand.self,
+                      ForwardCommand.self, ZooCommand.self, ExportCommand.self],
         defaultSubcommand: CompareCommand.self)
 }
 
@@ -34,7 +35,10 @@ struct CompareCommand: ParsableCommand {
     var patch: Int?
     @Option(help: "Training images of the built-in data set.")
     var trainImages: Int?
-    @Option(help: "How far an object's hue strays from its class's hue in the built-in data set (0.5: colour says nothing of the class).")
+    @Option(help: """
+        How far an object's hue strays from its class's hue in the built-in data set \
+        (0.5: colour says nothing of the class).
+        """)
     var hueSpread: Double?
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
@@ -45,14 +49,16 @@ struct CompareCommand: ParsableCommand {
         }
         if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be at least 8, got \(imageSize)") }
         if let patch, patch < 1 { throw ValidationError("--patch must be at least 1, got \(patch)") }
-        if let data, !FileManager.default.fileExists(atPath: data) { throw ValidationError("--data \(data): no such file or folder") }
+        if let data, !FileManager.default.fileExists(atPath: data) {
+            throw ValidationError("--data \(data): no such file or folder")
+        }
     }
 
     func run() throws {
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "-")
         var o = CompareOptions(output: URL(fileURLWithPath: output ?? "runs/compare-\(stamp)"), quick: quick)
-        if let epochs { o.supervisedEpochs = epochs }
-        if let dinoEpochs { o.dinoEpochs = dinoEpochs }
+        if let epochs { o.supervised.epochs = epochs }
+        if let dinoEpochs { o.dino.epochs = dinoEpochs }
         if let data { o.data = URL(fileURLWithPath: data) }
         if let imageSize { o.imageSize = imageSize }
         if let trainImages { o.trainCount = trainImages }
@@ -69,13 +75,16 @@ struct CompareCommand: ParsableCommand {
                 o.vit.numHeads = parts[1] % 64 == 0 ? parts[1] / 64 : 3
             } else {
                 guard let vit = try ModelRegistry.config(named: arch) as? ViTConfig else {
-                    throw ValidationError("--arch must be a ViT (vit-ti, vit-s, vit_base_patch16_224) or DEPTHxDIM such as 6x192, got \(arch)")
+                    throw ValidationError("--arch must be a ViT (vit-ti, vit-s, vit_base_patch16_224) "
+                                          + "or DEPTHxDIM such as 6x192, got \(arch)")
                 }
                 (o.vit.embedDim, o.vit.depth, o.vit.numHeads) = (vit.embedDim, vit.depth, vit.numHeads)
             }
         }
         o.seed = seed
         // Unbuffered lines, so a log piped to a file follows the run.
-        _ = try Compare.run(o, observer: ProgressObserver()) { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+        _ = try Compare.run(o, observer: ProgressObserver()) { line in
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        }
     }
 }

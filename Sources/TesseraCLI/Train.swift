@@ -10,7 +10,10 @@ struct DataOptions: ParsableArguments {
     var imageSize = 32
     @Option(help: "Training images of the built-in data set.")
     var trainImages = 3000
-    @Option(help: "How far an object's hue strays from its class's hue in the built-in data set (0.5: colour says nothing of the class).")
+    @Option(help: """
+        How far an object's hue strays from its class's hue in the built-in data set \
+        (0.5: colour says nothing of the class).
+        """)
     var hueSpread = 0.1
 
     func validate() throws {
@@ -30,22 +33,25 @@ struct DataOptions: ParsableArguments {
     }
 
     func datasets() throws -> (train: AnyImageDataset, test: AnyImageDataset, name: String) {
-        let d = try ExperimentData.load(data.map { URL(fileURLWithPath: $0) }, imageSize: imageSize, trainCount: trainImages,
-                                        hueSpread: hueSpread)
+        let d = try ExperimentData.load(data.map { URL(fileURLWithPath: $0) }, imageSize: imageSize,
+                                        trainCount: trainImages, hueSpread: hueSpread)
         return (d.train, d.test, d.name)
     }
 }
 
 /// Options shared by `train` and `eval`: the model and the data.
 struct ModelAndData: ParsableArguments {
-    @Option(help: "A model: a timm-style ViT name (vit_small_patch16_224, vit-ti/4), resnet18…152, or a catalogue name.")
+    @Option(help:
+        "A model: a timm-style ViT name (vit_small_patch16_224, vit-ti/4), resnet18…152, or a catalogue name.")
     var arch: String?
     @Option(help: "A JSON model config with timm's names instead of --arch.")
     var config: String?
     @OptionGroup var dataOptions: DataOptions
 
     var imageSize: Int { dataOptions.imageSize }
-    func datasets() throws -> (train: AnyImageDataset, test: AnyImageDataset, name: String) { try dataOptions.datasets() }
+    func datasets() throws -> (train: AnyImageDataset, test: AnyImageDataset, name: String) {
+        try dataOptions.datasets()
+    }
 
     /// A model whose head matches the data (for training) or none (`classes` 0: features),
     /// adapted to the data's image size.
@@ -55,14 +61,16 @@ struct ModelAndData: ParsableArguments {
 }
 
 struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train a model supervised or with DINO.")
+    static let configuration = CommandConfiguration(commandName: "train",
+                                                    abstract: "Train a model supervised or with DINO.")
 
     @Argument(help: "supervised, dino or mocov3") var recipe: String
     @OptionGroup var source: ModelAndData
     @Option(help: "Epochs.") var epochs = 20
     @Option(help: "Batch size.") var batchSize = 64
     @Option(help: "Peak learning rate for a batch of 256 (DINO's rule).") var lr = 5e-3
-    @Option(help: "adamw, sgd (momentum 0.9) or lars; DINO and MoCo v3 train ResNets with sgd or lars.") var optimizer = OptimizerKind.adamw
+    @Option(help: "adamw, sgd (momentum 0.9) or lars; DINO and MoCo v3 train ResNets with sgd or lars.")
+    var optimizer = OptimizerKind.adamw
     @Option(help: "Output folder for the checkpoint and the log.") var output = "runs/train"
     @Option(help: "Write a checkpoint every this many steps.") var checkpointEvery = 200
     @Flag(help: "Continue from the checkpoint in the output folder.") var resume = false
@@ -72,9 +80,13 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("the recipe must be supervised, dino or mocov3, got \(recipe)")
         }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-        guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2 (batch norm needs two images), got \(batchSize)") }
+        guard batchSize >= 2 else {
+            throw ValidationError("--batch-size must be at least 2 (batch norm needs two images), got \(batchSize)")
+        }
         guard lr.isFinite && lr > 0 else { throw ValidationError("--lr must be positive, got \(lr)") }
-        guard checkpointEvery >= 0 else { throw ValidationError("--checkpoint-every must not be negative, got \(checkpointEvery)") }
+        guard checkpointEvery >= 0 else {
+            throw ValidationError("--checkpoint-every must not be negative, got \(checkpointEvery)")
+        }
     }
 
     func run() throws {
@@ -90,7 +102,8 @@ struct TrainCommand: ParsableCommand {
         func run<D>(_ loop: TrainingLoop<D>) throws -> [StepRecord] {
             loop.observer = progress
             do { return try loop.run() } catch TrainingError.interrupted(let step, let checkpoint) {
-                throw ValidationError("interrupted at step \(step)" + (checkpoint.map { "; checkpoint written to \($0.path) (resume with --resume)" } ?? ""))
+                throw ValidationError("interrupted at step \(step)"
+                    + (checkpoint.map { "; checkpoint written to \($0.path) (resume with --resume)" } ?? ""))
             }
         }
         let history: [StepRecord]
@@ -98,51 +111,69 @@ struct TrainCommand: ParsableCommand {
         case "supervised":
             let model = try source.model(classes: train.classes.count)
             let loader = DataLoader(train, batchSize: batchSize, dropLast: true,
-                                    transform: Compose([RandomResizedCrop(source.imageSize, scale: 0.6...1), RandomHorizontalFlip(), normalize]))
+                                    transform: Compose([RandomResizedCrop(source.imageSize, scale: 0.6...1),
+                                                        RandomHorizontalFlip(), normalize]))
             print("supervised: \(model.parameterCount()) parameters, \(train.count) images of \(name)")
-            let r = SupervisedRecipe(model: model, options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(5, epochs / 10 + 1), optimizer: optimizer),
+            let r = SupervisedRecipe(model: model,
+                                     options: OptimizationOptions(learningRate: lr,
+                                                                  warmupEpochs: Swift.min(5, epochs / 10 + 1),
+                                                                  optimizer: optimizer),
                                      epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize)
             history = try run(TrainingLoop(recipe: r, loader: loader, options: options))
         case "dino":
             let probe = try source.model(classes: 0)
-            let featureDim = noGrad { probe(Variable(Tensor.zeros([2, 3, source.imageSize, source.imageSize]))).shape[1] }
-            let views = DINOAugmentation(globalSize: source.imageSize, localSize: source.imageSize / 2, localCrops: 2, globalScale: 0.4...1,
-                                         localScale: 0.1...0.4, normalize: normalize, rotation: source.dataOptions.data == nil ? 180 : 0)
+            let featureDim = noGrad {
+                probe(Variable(Tensor.zeros([2, 3, source.imageSize, source.imageSize]))).shape[1]
+            }
+            let views = DINOAugmentation(globalSize: source.imageSize, localSize: source.imageSize / 2, localCrops: 2,
+                                         globalScale: 0.4...1, localScale: 0.1...0.4, normalize: normalize,
+                                         rotation: source.dataOptions.data == nil ? 180 : 0)
             let loader = DataLoader(train, batchSize: batchSize, dropLast: true, views: views)
             print("DINO: \(probe.parameterCount()) backbone parameters, \(train.count) images of \(name)")
-            let r = DINORecipe(makeBackbone: { try! source.model(classes: 0) }, featureDim: featureDim, outDim: 256, headHidden: 512,
-                               headBottleneck: 128, crops: 4, epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize,
-                               options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(10, epochs / 10 + 1), optimizer: optimizer),
+            let r = DINORecipe(makeBackbone: { try! source.model(classes: 0) }, featureDim: featureDim, outDim: 256,
+                               headHidden: 512, headBottleneck: 128, crops: 4, epochs: epochs,
+                               iterationsPerEpoch: loader.batchCount, batchSize: batchSize,
+                               options: OptimizationOptions(learningRate: lr,
+                                                            warmupEpochs: Swift.min(10, epochs / 10 + 1),
+                                                            optimizer: optimizer),
                                teacherMomentum: 0.99, teacherTemperature: 0.02, warmupTeacherEpochs: epochs / 3)
             history = try run(TrainingLoop(recipe: r, loader: loader, options: options))
-            try SafeTensors.write(r.teacher.backbone.stateDict(), to: folder.appendingPathComponent("teacher_backbone.safetensors"))
+            try SafeTensors.write(r.teacher.backbone.stateDict(),
+                                  to: folder.appendingPathComponent("teacher_backbone.safetensors"))
         case "mocov3":
             let probe = try source.model(classes: 0)
-            let featureDim = noGrad { probe(Variable(Tensor.zeros([2, 3, source.imageSize, source.imageSize]))).shape[1] }
             let loader = DataLoader(train, batchSize: batchSize, dropLast: true,
-                                    views: MoCoV3Augmentation(size: source.imageSize, scale: 0.2...1, normalize: normalize))
+                                    views: MoCoV3Augmentation(size: source.imageSize, scale: 0.2...1,
+                                                              normalize: normalize))
             print("MoCo v3: \(probe.parameterCount()) backbone parameters, \(train.count) images of \(name)")
-            let r = MoCoV3Recipe(makeBackbone: { try! source.model(classes: 0) }, featureDim: featureDim, hiddenDim: 512, outDim: 128,
+            let model = try MoCoV3Model(like: probe, dim: 128, mlpDim: 512)
+            let r = MoCoV3Recipe(model: model,
                                  epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize,
-                                 options: OptimizationOptions(learningRate: lr, warmupEpochs: Swift.min(10, epochs / 10 + 1), weightDecay: 0.1,
-                                                              weightDecayEnd: 0.1, clipGradient: 0, optimizer: optimizer))
+                                 options: OptimizationOptions(learningRate: lr,
+                                                              warmupEpochs: Swift.min(10, epochs / 10 + 1),
+                                                              weightDecay: 0.1, weightDecayEnd: 0.1, clipGradient: 0,
+                                                              optimizer: optimizer))
             history = try run(TrainingLoop(recipe: r, loader: loader, options: options))
-            try SafeTensors.write(r.base.backbone.stateDict(), to: folder.appendingPathComponent("backbone.safetensors"))
+            try SafeTensors.write(model.backboneStateDict(), to: folder.appendingPathComponent("backbone.safetensors"))
         default:
             throw ValidationError("recipe must be supervised, dino or mocov3")
         }
-        print("done: \(history.count) steps, final loss \(String(format: "%.4f", history.last?.loss ?? .nan)); files in \(folder.path)")
+        print("done: \(history.count) steps, final loss \(String(format: "%.4f", history.last?.loss ?? .nan)); "
+              + "files in \(folder.path)")
     }
 }
 
 struct EvalCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "eval", abstract: "k-NN or linear-probe accuracy of frozen features.")
+    static let configuration = CommandConfiguration(commandName: "eval",
+                                                    abstract: "k-NN or linear-probe accuracy of frozen features.")
 
     @Argument(help: "knn or linear") var method: String
     @OptionGroup var source: ModelAndData
     @Option(help: "Backbone weights (.safetensors or .pth).") var weights: String?
-    @Option(help: "Also save the extracted features and labels (train_*, test_*) to this safetensors file.") var features: String?
-    @Option(help: "Linear probe on a ViT: concatenate the class tokens of the last n blocks (DINO's eval_linear).") var lastBlocks = 4
+    @Option(help: "Also save the extracted features and labels (train_*, test_*) to this safetensors file.")
+    var features: String?
+    @Option(help: "Linear probe on a ViT: concatenate the class tokens of the last n blocks (DINO's eval_linear).")
+    var lastBlocks = 4
     @Flag(help: "Linear probe on a ViT: append the average of the last block's patch tokens.") var avgpool = false
 
     func run() throws {
@@ -153,29 +184,35 @@ struct EvalCommand: ParsableCommand {
         let normalize = ExperimentData.normalize
         // DINO's eval_linear reads several blocks of a ViT; k-NN uses the final class token.
         let extract: (Variable) -> Variable = { x in
-            if method == "linear", let vit = model as? VisionTransformer { return vit.linearFeatures(x, lastBlocks: lastBlocks, averagePool: avgpool) }
+            if method == "linear", let vit = model as? VisionTransformer {
+                return vit.linearFeatures(x, lastBlocks: lastBlocks, averagePool: avgpool)
+            }
             return model(x)
         }
         let a = try Evaluation.features(of: train, transform: normalize, extract: extract)
         let b = try Evaluation.features(of: test, transform: normalize, extract: extract)
         if let features {
-            try SafeTensors.write(["train_features": a.features, "train_labels": a.labels, "test_features": b.features, "test_labels": b.labels],
+            try SafeTensors.write(["train_features": a.features, "train_labels": a.labels,
+                                   "test_features": b.features, "test_labels": b.labels],
                                   to: URL(fileURLWithPath: features))
         }
         switch method {
         case "knn":
             let r = Evaluation.knn(train: a, test: b, classes: train.classes.count)
-            print(String(format: "%@: weighted k-NN (k=20, T=0.07) top-1 %.2f%%, top-5 %.2f%%", name, r.top1 * 100, r.top5 * 100))
+            print(String(format: "%@: weighted k-NN (k=20, T=0.07) top-1 %.2f%%, top-5 %.2f%%",
+                         name, r.top1 * 100, r.top5 * 100))
         case "linear":
-            print(String(format: "%@: linear probe top-1 %.2f%%", name, Evaluation.linearProbe(train: a, test: b, classes: train.classes.count) * 100))
+            print(String(format: "%@: linear probe top-1 %.2f%%", name,
+                         Evaluation.linearProbe(train: a, test: b, classes: train.classes.count) * 100))
         default: throw ValidationError("method must be knn or linear")
         }
     }
 }
 
 struct AttentionCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "attention",
-                                                    abstract: "DINO's self-attention maps of a ViT over an image, per head, with 60%-mass masks, as a PNG.")
+    static let configuration = CommandConfiguration(
+        commandName: "attention",
+        abstract: "DINO's self-attention maps of a ViT over an image, per head, with 60%-mass masks, as a PNG.")
     @Option(help: "A ViT name (vit_small_patch16_224) or catalogue name.") var arch = "vit_small_patch16_224"
     @Option(help: "Weights (.pth or .safetensors).") var weights: String?
     @Option(help: "Output PNG.") var output = "attention.png"
@@ -183,13 +220,17 @@ struct AttentionCommand: ParsableCommand {
     @Argument(help: "The image.") var image: String
 
     func run() throws {
-        guard let vit = try ModelSpec.load(config: nil, arch: arch) as? VisionTransformer else { throw ValidationError("\(arch) is not a ViT") }
+        guard let vit = try ModelSpec.load(config: nil, arch: arch) as? VisionTransformer else {
+            throw ValidationError("\(arch) is not a ViT")
+        }
         if let weights { try ModelSpec.loadWeights(vit, from: URL(fileURLWithPath: weights)) }
         vit.eval()
-        let view = Compose([Resize(imageSize), CenterCrop(imageSize)])(try ImageFile.read(URL(fileURLWithPath: image)), seed: 0)
+        let view = Compose([Resize(imageSize), CenterCrop(imageSize)])(
+            try ImageFile.read(URL(fileURLWithPath: image)), seed: 0)
         let attention = AttentionMaps.classAttention(vit, images: Normalize()(view, seed: 0).unsqueezed(0))
         let heads = attention.shape[1]
-        try ImageFile.writePNG(AttentionMaps.figure(image: view, attention: attention.select(axis: 0, index: 0)), to: URL(fileURLWithPath: output))
+        try ImageFile.writePNG(AttentionMaps.figure(image: view, attention: attention.select(axis: 0, index: 0)),
+                               to: URL(fileURLWithPath: output))
         print("wrote \(output): \(heads) heads, attention maps (top row) and masks keeping 60% of the mass (bottom)")
     }
 }

@@ -11,7 +11,11 @@ struct ZooCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the catalogue.")
         func run() {
             let rows = Catalogue.entries.map { e in
-                [e.name, e.arch, e.params, e.results.sorted { $0.key < $1.key }.map { "\($0.key.replacingOccurrences(of: "imagenet_", with: "")) \($0.value)" }.joined(separator: ", "), e.licence]
+                [e.name, e.arch, e.params,
+                 e.results.sorted { $0.key < $1.key }
+                     .map { "\($0.key.replacingOccurrences(of: "imagenet_", with: "")) \($0.value)" }
+                     .joined(separator: ", "),
+                 e.licence]
             }
             printTable(["name", "architecture", "params", "published ImageNet results", "licence"], rows)
         }
@@ -30,24 +34,30 @@ struct ZooCommand: ParsableCommand {
               source        \(e.source)
               url           \(e.url)
               file          \(e.file)\(e.sha256Prefix.map { " (SHA-256 starts \($0))" } ?? "")
-              weights       \(e.entry.map { "the \"\($0)\" entry" } ?? "the whole file")\(e.strip.map { ", prefixes \($0.joined(separator: " ")) stripped" } ?? "")
+              weights       \(e.entry.map { "the \"\($0)\" entry" } ?? "the whole file")\
+            \(e.strip.map { ", prefixes \($0.joined(separator: " ")) stripped" } ?? "")
               licence       \(e.licence)
-              results       \(e.results.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+              results       \
+            \(e.results.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
               cached at     \(Catalogue.cacheFolder.appendingPathComponent(e.file).path)
             """)
         }
     }
 
     struct Fetch: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Download a catalogue entry into the cache ($TESSERA_CACHE or ~/.cache/tessera).")
+        static let configuration = CommandConfiguration(
+            abstract: "Download a catalogue entry into the cache ($TESSERA_CACHE or ~/.cache/tessera).")
         @Argument var name: String
         func run() throws {
-            guard let entry = Catalogue.entry(named: name) else { throw ValidationError("no catalogue entry \(name); see `tessera zoo list`") }
+            guard let entry = Catalogue.entry(named: name) else {
+                throw ValidationError("no catalogue entry \(name); see `tessera zoo list`")
+            }
             let file = try Catalogue.fetch(entry) { received, total in
                 let done = Double(received) / 1e6
                 let line = total.map { t in
                     let fraction = Double(received) / Double(t)
-                    let bar = String(repeating: "█", count: Int(fraction * 30)) + String(repeating: "·", count: 30 - Int(fraction * 30))
+                    let bar = String(repeating: "█", count: Int(fraction * 30))
+                        + String(repeating: "·", count: 30 - Int(fraction * 30))
                     return String(format: "\r%@ %.1f / %.1f MB", bar, done, Double(t) / 1e6)
                 } ?? String(format: "\r%.1f MB", done)
                 FileHandle.standardError.write(Data(line.utf8))
@@ -58,7 +68,8 @@ struct ZooCommand: ParsableCommand {
     }
 
     struct Verify: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Check every key and shape of a weights file against an architecture.")
+        static let configuration = CommandConfiguration(
+            abstract: "Check every key and shape of a weights file against an architecture.")
         @Argument var file: String
         @Option(help: "A catalogue name, a ViT name (vit_small_patch16_224) or resnet18…152.") var arch: String
         func run() throws {
@@ -72,7 +83,8 @@ struct ZooCommand: ParsableCommand {
             }
             let report = model.differences(from: state)
             let matched = model.stateDictKeys().count - report.missing.count - report.mismatched.count
-            print("\(file): \(state.count) tensors; \(matched) of \(model.stateDictKeys().count) keys of \(arch) match in name and shape")
+            print("\(file): \(state.count) tensors; "
+                  + "\(matched) of \(model.stateDictKeys().count) keys of \(arch) match in name and shape")
             if report.missing.isEmpty && report.unexpected.isEmpty && report.mismatched.isEmpty { print("OK"); return }
             print(report.description)
             throw ExitCode(1)
@@ -83,11 +95,13 @@ struct ZooCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Convert a PyTorch .pth state dict to safetensors.")
         @Argument var input: String
         @Argument var output: String
-        @Option(help: "The entry holding the weights in a training checkpoint (teacher, model, state_dict).") var entry: String?
+        @Option(help: "The entry holding the weights in a training checkpoint (teacher, model, state_dict).")
+        var entry: String?
         @Option(help: "Prefixes to strip, comma-separated (module.,backbone.).") var strip: String = ""
         func run() throws {
-            let n = try TorchCheckpoint.convert(URL(fileURLWithPath: input), to: URL(fileURLWithPath: output), entry: entry,
-                                                stripPrefixes: strip.split(separator: ",").map(String.init))
+            let n = try TorchCheckpoint.convert(
+                URL(fileURLWithPath: input), to: URL(fileURLWithPath: output), entry: entry,
+                stripPrefixes: strip.split(separator: ",").map(String.init))
             print("wrote \(n) tensors to \(output)")
         }
     }

@@ -20,7 +20,8 @@ let target = Tensor(labels).oneHot(classes: 2)
 
 let w1 = Variable(Tensor.randn([2, hidden], std: 1, generator: generator), requiresGrad: true)
 let b1 = Variable(Tensor.zeros([hidden]), requiresGrad: true)
-let w2 = Variable(Tensor.randn([hidden, 2], std: 1 / Double(hidden).squareRoot(), generator: generator), requiresGrad: true)
+let w2 = Variable(Tensor.randn([hidden, 2], std: 1 / Double(hidden).squareRoot(), generator: generator),
+                  requiresGrad: true)
 let b2 = Variable(Tensor.zeros([2]), requiresGrad: true)
 let parameters = [w1, b1, w2, b2]
 
@@ -38,7 +39,8 @@ for step in 0...steps {
     if step % 60 == 0 {
         let predicted = logits.data.argmax(axis: 1)
         let accuracy = (predicted .== Tensor(labels)).converted(to: .float32).mean().item()
-        print("step \(String(step).padding(3)) loss \(formatted(loss.data.item())) accuracy \(formatted(accuracy * 100))%")
+        print("step \(String(step).padding(3)) loss \(formatted(loss.data.item())) "
+              + "accuracy \(formatted(accuracy * 100))%")
     }
 }
 

@@ -57,12 +57,14 @@ public enum AttentionMaps {
     /// the per-head means and the best head.
     public static func headJaccard(_ vit: VisionTransformer, images: Tensor, objectMasks: Tensor, mass: Double = 0.6)
         -> (perHead: [Double], best: Double) {
-        let masks = upsample(thresholdMasks(classAttention(vit, images: images), mass: mass), factor: vit.config.patchSize)
+        let masks = upsample(thresholdMasks(classAttention(vit, images: images), mass: mass),
+                             factor: vit.config.patchSize)
         let (b, heads) = (masks.shape[0], masks.shape[1])
         var perHead = [Double](repeating: 0, count: heads)
         for i in 0..<b {
             for h in 0..<heads {
-                perHead[h] += jaccard(masks.select(axis: 0, index: i).select(axis: 0, index: h), objectMasks.select(axis: 0, index: i)) / Double(b)
+                perHead[h] += jaccard(masks.select(axis: 0, index: i).select(axis: 0, index: h),
+                                      objectMasks.select(axis: 0, index: i)) / Double(b)
             }
         }
         return (perHead, perHead.max() ?? 0)
@@ -96,7 +98,9 @@ public enum AttentionMaps {
         let heads = attention.shape[0]
         var panels = [image]
         for k in 0..<heads { panels.append(up(heatMap(attention.select(axis: 0, index: k)), seed: 0)) }
-        for k in 0..<heads { panels.append(image * 0.3 + up(masks.select(axis: 0, index: k).unsqueezed(0), seed: 0) * 0.7) }
+        for k in 0..<heads {
+            panels.append(image * 0.3 + up(masks.select(axis: 0, index: k).unsqueezed(0), seed: 0) * 0.7)
+        }
         return imageGrid(panels, columns: heads + 1)
     }
 }

@@ -10,8 +10,9 @@ import Zoo
 public enum Evaluation {
     /// Features [N, D] of every image of `dataset` (after `transform`), in evaluation mode and
     /// without gradients; `extract` maps a batch of images to features (default: the module).
-    public static func features<D: ImageDataset>(of dataset: D, transform: (any ImageTransform)? = nil, batchSize: Int = 128,
-                                                 extract: (Variable) -> Variable) throws -> (features: Tensor, labels: Tensor) {
+    public static func features<D: ImageDataset>(of dataset: D, transform: (any ImageTransform)? = nil,
+                                                 batchSize: Int = 128, extract: (Variable) -> Variable) throws
+        -> (features: Tensor, labels: Tensor) {
         let loader = DataLoader(dataset, batchSize: batchSize, shuffle: false, transform: transform)
         let batches = loader.batches()
         var features: [Tensor] = [], labels: [Tensor] = []
@@ -41,7 +42,8 @@ public enum Evaluation {
         let chunk = 256
         for start in stride(from: 0, to: testLabels.count, by: chunk) {
             let end = Swift.min(start + chunk, testLabels.count)
-            let similarity = testN.slice(axis: 0, start: start, end: end).matmul(trainN.T).converted(to: .float64).contiguous()
+            let similarity = testN.slice(axis: 0, start: start, end: end).matmul(trainN.T)
+                .converted(to: .float64).contiguous()
             let values = similarity.scalars(as: Double.self)
             let n = trainLabels.count
             for r in 0..<(end - start) {
@@ -79,7 +81,8 @@ public enum Evaluation {
         linear.bias?.data.fill(0)
         let steps = Swift.max(1, (n + batchSize - 1) / batchSize)
         let schedule = Schedule.cosine(base: learningRate, final: 0, epochs: epochs, iterationsPerEpoch: steps)
-        let sgd = SGD([ParameterGroup(linear.parameters(), learningRate: learningRate, weightDecay: 1e-4)], momentum: 0.9)
+        let sgd = SGD([ParameterGroup(linear.parameters(), learningRate: learningRate, weightDecay: 1e-4)],
+                      momentum: 0.9)
         let shuffle = RandomGenerator(seed: seed &+ 1)
         for epoch in 0..<epochs {
             let order = Tensor.randperm(n, generator: shuffle)

@@ -24,10 +24,12 @@ public struct OptimizationOptions: Sendable {
     public var labelSmoothing = 0.0
     public var optimizer = OptimizerKind.adamw
 
-    public init(learningRate: Double = 5e-4, minLearningRate: Double = 1e-6, warmupEpochs: Int = 10, weightDecay: Double = 0.04,
-                weightDecayEnd: Double = 0.4, clipGradient: Double = 3.0, labelSmoothing: Double = 0, optimizer: OptimizerKind = .adamw) {
+    public init(learningRate: Double = 5e-4, minLearningRate: Double = 1e-6, warmupEpochs: Int = 10,
+                weightDecay: Double = 0.04, weightDecayEnd: Double = 0.4, clipGradient: Double = 3.0,
+                labelSmoothing: Double = 0, optimizer: OptimizerKind = .adamw) {
         (self.learningRate, self.minLearningRate, self.warmupEpochs) = (learningRate, minLearningRate, warmupEpochs)
-        (self.weightDecay, self.weightDecayEnd, self.clipGradient, self.labelSmoothing) = (weightDecay, weightDecayEnd, clipGradient, labelSmoothing)
+        (self.weightDecay, self.weightDecayEnd, self.clipGradient, self.labelSmoothing)
+            = (weightDecay, weightDecayEnd, clipGradient, labelSmoothing)
         self.optimizer = optimizer
     }
 
@@ -35,11 +37,14 @@ public struct OptimizationOptions: Sendable {
     public func validate() throws {
         typealias R = ConfigurationError
         try R.require(learningRate.isFinite && learningRate > 0, "lr", learningRate, "must be positive")
-        try R.require(minLearningRate.isFinite && minLearningRate >= 0, "min-lr", minLearningRate, "must not be negative")
+        try R.require(minLearningRate.isFinite && minLearningRate >= 0, "min-lr", minLearningRate,
+                      "must not be negative")
         try R.require(warmupEpochs >= 0, "warmup-epochs", warmupEpochs, "must not be negative")
         try R.require(weightDecay.isFinite && weightDecay >= 0, "weight-decay", weightDecay, "must not be negative")
-        try R.require(weightDecayEnd.isFinite && weightDecayEnd >= 0, "weight-decay-end", weightDecayEnd, "must not be negative")
-        try R.require(clipGradient.isFinite && clipGradient >= 0, "clip-grad", clipGradient, "must not be negative (0: off)")
+        try R.require(weightDecayEnd.isFinite && weightDecayEnd >= 0, "weight-decay-end", weightDecayEnd,
+                      "must not be negative")
+        try R.require(clipGradient.isFinite && clipGradient >= 0, "clip-grad", clipGradient,
+                      "must not be negative (0: off)")
         try R.require((0..<1).contains(labelSmoothing), "label-smoothing", labelSmoothing, "must be in 0 ..< 1")
     }
 
@@ -62,8 +67,10 @@ struct OptimizationSchedules {
     init(_ options: OptimizationOptions, epochs: Int, iterationsPerEpoch: Int, batchSize: Int) {
         peakLearningRate = options.learningRate * Double(batchSize) / 256
         learningRates = Schedule.cosine(base: peakLearningRate, final: options.minLearningRate, epochs: epochs,
-                                        iterationsPerEpoch: iterationsPerEpoch, warmupEpochs: Swift.min(options.warmupEpochs, epochs))
-        weightDecays = Schedule.cosine(base: options.weightDecay, final: options.weightDecayEnd, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch)
+                                        iterationsPerEpoch: iterationsPerEpoch,
+                                        warmupEpochs: Swift.min(options.warmupEpochs, epochs))
+        weightDecays = Schedule.cosine(base: options.weightDecay, final: options.weightDecayEnd, epochs: epochs,
+                                       iterationsPerEpoch: iterationsPerEpoch)
     }
 
     /// Sets the optimiser's learning rate and the decayed group's weight decay for `iteration`; returns the rate.
@@ -87,14 +94,18 @@ public final class SupervisedRecipe: TrainingRecipe {
     public init(model: Module, options: OptimizationOptions, epochs: Int, iterationsPerEpoch: Int, batchSize: Int) {
         self.model = model
         self.options = options
-        schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch, batchSize: batchSize)
-        optimizer = options.makeOptimizer(ParameterGroup.dinoGroups(model, learningRate: schedules.peakLearningRate, weightDecay: options.weightDecay))
+        schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch,
+                                          batchSize: batchSize)
+        optimizer = options.makeOptimizer(ParameterGroup.dinoGroups(model, learningRate: schedules.peakLearningRate,
+                                                                    weightDecay: options.weightDecay))
     }
 
-    public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) -> (loss: Double, learningRate: Double) {
+    public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int)
+        -> (loss: Double, learningRate: Double) {
         model.train()
         let lr = schedules.apply(to: optimizer, iteration: iteration)
-        let loss = Loss.crossEntropy(model(Variable(batch.images)), labels: batch.labels, labelSmoothing: options.labelSmoothing)
+        let loss = Loss.crossEntropy(model(Variable(batch.images)), labels: batch.labels,
+                                     labelSmoothing: options.labelSmoothing)
         optimizer.zeroGrad()
         loss.backward()
         if options.clipGradient > 0 { clipGradientsPerParameter(optimizer.parameters, clip: options.clipGradient) }
@@ -117,27 +128,38 @@ public final class DINORecipe: TrainingRecipe {
     let momenta: [Double]
     let options: OptimizationOptions
     public let freezeLastLayerEpochs: Int
-    public var modules: [(name: String, module: Module)] { [("student", student), ("teacher", teacher), ("dino_loss", loss)] }
+    public var modules: [(name: String, module: Module)] {
+        [("student", student), ("teacher", teacher), ("dino_loss", loss)]
+    }
 
     /// `makeBackbone` builds a fresh backbone (called twice: student and teacher); `featureDim` is its output width.
-    public init(makeBackbone: () -> Module, featureDim: Int, outDim: Int = 65536, headHidden: Int = 2048, headBottleneck: Int = 256,
-                crops: Int, epochs: Int, iterationsPerEpoch: Int, batchSize: Int, options: OptimizationOptions,
-                teacherMomentum: Double = 0.996, warmupTeacherTemperature: Double = 0.04, teacherTemperature: Double = 0.04,
+    public init(makeBackbone: () -> Module, featureDim: Int, outDim: Int = 65536, headHidden: Int = 2048,
+                headBottleneck: Int = 256, crops: Int, epochs: Int, iterationsPerEpoch: Int, batchSize: Int,
+                options: OptimizationOptions, teacherMomentum: Double = 0.996,
+                warmupTeacherTemperature: Double = 0.04, teacherTemperature: Double = 0.04,
                 warmupTeacherEpochs: Int = 0, normLastLayer: Bool = true, freezeLastLayerEpochs: Int = 1) {
-        let makeHead = { DINOHead(inDim: featureDim, outDim: outDim, hiddenDim: headHidden, bottleneckDim: headBottleneck, normLastLayer: normLastLayer) }
+        let makeHead = {
+            DINOHead(inDim: featureDim, outDim: outDim, hiddenDim: headHidden, bottleneckDim: headBottleneck,
+                     normLastLayer: normLastLayer)
+        }
         student = MultiCropWrapper(backbone: makeBackbone(), head: makeHead())
         teacher = MultiCropWrapper(backbone: makeBackbone(), head: makeHead())
         Schedule.startEMA(teacher: teacher, from: student)
-        loss = DINOLoss(outDim: outDim, crops: crops, warmupTeacherTemperature: warmupTeacherTemperature, teacherTemperature: teacherTemperature,
+        loss = DINOLoss(outDim: outDim, crops: crops, warmupTeacherTemperature: warmupTeacherTemperature,
+                        teacherTemperature: teacherTemperature,
                         warmupTeacherEpochs: warmupTeacherEpochs, epochs: epochs)
         self.options = options
         self.freezeLastLayerEpochs = freezeLastLayerEpochs
-        schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch, batchSize: batchSize)
-        momenta = Schedule.cosine(base: teacherMomentum, final: 1, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch)
-        optimizer = options.makeOptimizer(ParameterGroup.dinoGroups(student, learningRate: schedules.peakLearningRate, weightDecay: options.weightDecay))
+        schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch,
+                                          batchSize: batchSize)
+        momenta = Schedule.cosine(base: teacherMomentum, final: 1, epochs: epochs,
+                                  iterationsPerEpoch: iterationsPerEpoch)
+        optimizer = options.makeOptimizer(ParameterGroup.dinoGroups(student, learningRate: schedules.peakLearningRate,
+                                                                    weightDecay: options.weightDecay))
     }
 
-    public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) -> (loss: Double, learningRate: Double) {
+    public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int)
+        -> (loss: Double, learningRate: Double) {
         student.train()
         teacher.train()
         let lr = schedules.apply(to: optimizer, iteration: iteration)
@@ -151,51 +173,53 @@ public final class DINORecipe: TrainingRecipe {
             for (name, p) in student.namedParameters() where name.contains("last_layer") { p.grad = nil }
         }
         optimizer.step()
-        Schedule.emaUpdate(teacher: teacher, student: student, momentum: momenta[Swift.min(iteration, momenta.count - 1)])
+        Schedule.emaUpdate(teacher: teacher, student: student,
+                           momentum: momenta[Swift.min(iteration, momenta.count - 1)])
         return (value.data.item(), lr)
     }
 }
 
-/// MoCo v3 (Chen, Xie and He) as in the official `main_moco.py`: a base encoder (backbone +
-/// 3-layer projector) with a 2-layer predictor, a momentum encoder updated by EMA (momentum
-/// from `momentum` to 1 on a cosine) before computing the keys, and the symmetric contrastive loss
+/// MoCo v3 (Chen, Xie and He) as in the official `main_moco.py`: a ``MoCoV3Model`` (base encoder
+/// with its projector, predictor, and a momentum encoder updated by EMA — momentum from `momentum`
+/// to 1 on a cosine — before computing the keys), the symmetric contrastive loss
 /// ctr(q1, k2) + ctr(q2, k1) with temperature τ; AdamW (or LARS, as for MoCo v3's ResNets) with
-/// warm-up and cosine schedules.
+/// warm-up and cosine schedules. Biases and 1-D parameters take no weight decay (as moco-v3's LARS
+/// and DINO's groups; moco-v3's AdamW decays every parameter).
 public final class MoCoV3Recipe: TrainingRecipe {
-    public let base: ProjectedEncoder
-    public let momentumEncoder: ProjectedEncoder
-    public let predictor: Sequential
+    public let model: MoCoV3Model
     public let optimizer: Optimizer
     let schedules: OptimizationSchedules
     let momenta: [Double]
     public let temperature: Double
-    public var modules: [(name: String, module: Module)] { [("base_encoder", base), ("momentum_encoder", momentumEncoder), ("predictor", predictor)] }
+    public var modules: [(name: String, module: Module)] { [("model", model)] }
 
-    public init(makeBackbone: () -> Module, featureDim: Int, hiddenDim: Int = 4096, outDim: Int = 256, epochs: Int, iterationsPerEpoch: Int,
-                batchSize: Int, options: OptimizationOptions, momentum: Double = 0.99, temperature: Double = 0.2) {
-        base = ProjectedEncoder(backbone: makeBackbone(), projector: MoCoV3.projector(inDim: featureDim, hiddenDim: hiddenDim, outDim: outDim))
-        momentumEncoder = ProjectedEncoder(backbone: makeBackbone(), projector: MoCoV3.projector(inDim: featureDim, hiddenDim: hiddenDim, outDim: outDim))
-        Schedule.startEMA(teacher: momentumEncoder, from: base)
-        predictor = MoCoV3.predictor(dim: outDim, hiddenDim: hiddenDim)
+    public init(model: MoCoV3Model, epochs: Int, iterationsPerEpoch: Int, batchSize: Int, options: OptimizationOptions,
+                momentum: Double = 0.99, temperature: Double = 0.2) {
+        self.model = model
         self.temperature = temperature
-        schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch, batchSize: batchSize)
+        schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch,
+                                          batchSize: batchSize)
         momenta = Schedule.cosine(base: momentum, final: 1, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch)
-        let trainable = base.namedParameters().map { ("base." + $0.name, $0.parameter) } + predictor.namedParameters().map { ("predictor." + $0.name, $0.parameter) }
-        let decayed = trainable.filter { $0.1.rank > 1 && $0.1.requiresGrad }.map(\.1)
-        let plain = trainable.filter { $0.1.rank <= 1 && $0.1.requiresGrad }.map(\.1)
-        optimizer = options.makeOptimizer([ParameterGroup(decayed, learningRate: schedules.peakLearningRate, weightDecay: options.weightDecay),
-                                           ParameterGroup(plain, learningRate: schedules.peakLearningRate, weightDecay: 0)])
+        // The momentum encoder's parameters take no gradients, so the groups hold the base encoder's
+        // and the predictor's.
+        optimizer = options.makeOptimizer(ParameterGroup.dinoGroups(model, learningRate: schedules.peakLearningRate,
+                                                                    weightDecay: options.weightDecay))
     }
 
-    public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) -> (loss: Double, learningRate: Double) {
-        check(batch.views.count == 2, "MoCoV3Recipe", "expects two views per image (MoCoV3Augmentation), got \(batch.views.count)")
-        base.train(); predictor.train(); momentumEncoder.train()
+    public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int)
+        -> (loss: Double, learningRate: Double) {
+        check(batch.views.count == 2, "MoCoV3Recipe",
+              "expects two views per image (MoCoV3Augmentation), got \(batch.views.count)")
+        model.train()
         let lr = schedules.apply(to: optimizer, iteration: iteration)
         let (x1, x2) = (Variable(batch.views[0]), Variable(batch.views[1]))
+        let (base, predictor, momentumEncoder) = (model.baseEncoder, model.predictor, model.momentumEncoder)
         let q1 = predictor(base(x1)), q2 = predictor(base(x2))
-        Schedule.emaUpdate(teacher: momentumEncoder, student: base, momentum: momenta[Swift.min(iteration, momenta.count - 1)])
+        Schedule.emaUpdate(teacher: momentumEncoder, student: base,
+                           momentum: momenta[Swift.min(iteration, momenta.count - 1)])
         let (k1, k2) = noGrad { (momentumEncoder(x1).data, momentumEncoder(x2).data) }
-        let loss = MoCoV3.contrastiveLoss(q1, k2, temperature: temperature) + MoCoV3.contrastiveLoss(q2, k1, temperature: temperature)
+        let loss = MoCoV3.contrastiveLoss(q1, k2, temperature: temperature)
+            + MoCoV3.contrastiveLoss(q2, k1, temperature: temperature)
         optimizer.zeroGrad()
         loss.backward()
         optimizer.step()

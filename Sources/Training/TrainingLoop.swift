@@ -12,7 +12,8 @@ public protocol TrainingRecipe: AnyObject {
     /// The optimiser whose state is checkpointed.
     var optimizer: Optimizer { get }
     /// One optimisation step on `batch`; returns the loss and the learning rate used.
-    func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) -> (loss: Double, learningRate: Double)
+    func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int)
+        -> (loss: Double, learningRate: Double)
 }
 
 /// What a ``TrainingLoop`` tells as it runs, and how it is asked to stop: the library shows
@@ -28,7 +29,8 @@ public protocol TrainingObserver: AnyObject {
     func trainingDidEvaluate(_ record: EvaluationRecord)
     /// When the run ends, normally or by an error.
     func trainingDidEnd(atStep step: Int)
-    /// Asked after every step: `true` makes the loop write its checkpoint and throw ``TrainingError/interrupted(step:checkpoint:)``.
+    /// Asked after every step: `true` makes the loop write its checkpoint and throw
+    /// ``TrainingError/interrupted(step:checkpoint:)``.
     var shouldStop: Bool { get }
 }
 
@@ -66,7 +68,8 @@ public enum TrainingError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .nonFinite(let step, let loss, let checkpoint):
-            "loss became \(loss) at step \(step); stopped. " + (checkpoint.map { "The last good checkpoint is \($0.path)." } ?? "No checkpoint was written.")
+            "loss became \(loss) at step \(step); stopped. "
+                + (checkpoint.map { "The last good checkpoint is \($0.path)." } ?? "No checkpoint was written.")
         case .interrupted(let step, let checkpoint):
             "interrupted at step \(step)" + (checkpoint.map { "; checkpoint written to \($0.path)" } ?? "")
         case .badCheckpoint(let message): "cannot resume: \(message)"
@@ -91,13 +94,17 @@ public struct TrainingOptions: Sendable {
     /// Throws a ``ConfigurationError`` for settings no run can have.
     public func validate() throws {
         try ConfigurationError.require(epochs >= 1, "epochs", epochs, "must be at least 1")
-        try ConfigurationError.require(checkpointEvery >= 0, "checkpoint-every", checkpointEvery, "must not be negative (0: at the end only)")
-        if let stopAfter { try ConfigurationError.require(stopAfter >= 1, "stopAfter", stopAfter, "must be at least 1") }
+        try ConfigurationError.require(checkpointEvery >= 0, "checkpoint-every", checkpointEvery,
+                                       "must not be negative (0: at the end only)")
+        if let stopAfter {
+            try ConfigurationError.require(stopAfter >= 1, "stopAfter", stopAfter, "must be at least 1")
+        }
     }
 
     public init(epochs: Int, checkpointEvery: Int = 0, checkpoint: URL? = nil, resume: Bool = false, log: URL? = nil,
                 stopAfter: Int? = nil) {
-        (self.epochs, self.checkpointEvery, self.checkpoint, self.resume) = (epochs, checkpointEvery, checkpoint, resume)
+        (self.epochs, self.checkpointEvery, self.checkpoint, self.resume)
+            = (epochs, checkpointEvery, checkpoint, resume)
         (self.log, self.stopAfter) = (log, stopAfter)
     }
 }
@@ -120,7 +127,8 @@ public final class TrainingLoop<D: ImageDataset> {
     /// Every evaluation so far (restored on resume).
     public private(set) var evaluations: [EvaluationRecord] = []
 
-    public init(recipe: TrainingRecipe, loader: DataLoader<D>, options: TrainingOptions, observer: (any TrainingObserver)? = nil) {
+    public init(recipe: TrainingRecipe, loader: DataLoader<D>, options: TrainingOptions,
+                observer: (any TrainingObserver)? = nil) {
         (self.recipe, self.loader, self.options, self.observer) = (recipe, loader, options, observer)
     }
 
@@ -130,8 +138,8 @@ public final class TrainingLoop<D: ImageDataset> {
         try options.validate()
         let perEpoch = loader.batchCount
         try ConfigurationError.require(perEpoch > 0, "batch-size", loader.batchSize,
-                                       "must not exceed the \(loader.dataset.count) images of the data set when the last "
-                                       + "partial batch is dropped")
+                                       "must not exceed the \(loader.dataset.count) images of the data set when the "
+                                       + "last partial batch is dropped")
         let total = perEpoch * options.epochs
         var step = 0
         if options.resume, let url = options.checkpoint, FileManager.default.fileExists(atPath: url.path) {
@@ -177,7 +185,8 @@ public final class TrainingLoop<D: ImageDataset> {
                     return history
                 }
             }
-            if let evaluation, step == (epoch + 1) * perEpoch, (epoch + 1) % Swift.max(1, evaluation.every) == 0 || step == total {
+            if let evaluation, step == (epoch + 1) * perEpoch,
+               (epoch + 1) % Swift.max(1, evaluation.every) == 0 || step == total {
                 try evaluate(step: step, epoch: epoch + 1, log: logHandle, encoder: encoder)
             }
         }
@@ -209,8 +218,8 @@ public final class TrainingLoop<D: ImageDataset> {
             for (k, v) in module.stateDict() { tensors["\(name).\(k)"] = v }
         }
         for (k, v) in recipe.optimizer.stateDict() { tensors["optimizer.\(k)"] = v }
-        let meta = CheckpointMeta(step: step, random: Random.state.map(String.init), history: history, trainingSeconds: trainingSeconds,
-                                  evaluations: evaluations)
+        let meta = CheckpointMeta(step: step, random: Random.state.map(String.init), history: history,
+                                  trainingSeconds: trainingSeconds, evaluations: evaluations)
         let json = String(decoding: try JSONEncoder().encode(meta), as: UTF8.self)
         try SafeTensors.write(tensors, metadata: ["tessera.training": json], to: url)
     }
@@ -224,12 +233,15 @@ public final class TrainingLoop<D: ImageDataset> {
         }
         for (name, module) in recipe.modules {
             let prefix = name + "."
-            let state = Dictionary(uniqueKeysWithValues: file.tensors.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
+            let state = Dictionary(uniqueKeysWithValues: file.tensors.filter { $0.key.hasPrefix(prefix) }
+                .map { (String($0.key.dropFirst(prefix.count)), $0.value) })
             do { try module.loadStateDict(state) } catch { throw TrainingError.badCheckpoint("\(name): \(error)") }
         }
         let optimizerState = Dictionary(uniqueKeysWithValues: file.tensors.filter { $0.key.hasPrefix("optimizer.") }
             .map { (String($0.key.dropFirst("optimizer.".count)), $0.value) })
-        do { try recipe.optimizer.loadStateDict(optimizerState) } catch { throw TrainingError.badCheckpoint("optimizer: \(error)") }
+        do { try recipe.optimizer.loadStateDict(optimizerState) } catch {
+            throw TrainingError.badCheckpoint("optimizer: \(error)")
+        }
         Random.state = meta.random.compactMap { UInt64($0) }
         history = meta.history
         trainingSeconds = meta.trainingSeconds

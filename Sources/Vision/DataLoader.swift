@@ -40,7 +40,8 @@ public struct DataLoader<Dataset: ImageDataset>: Sendable {
     public init(_ dataset: Dataset, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0,
                 views: any MultiViewTransform, prefetch: Int = 2 * coreCount) {
         check(batchSize > 0 && prefetch > 0, "DataLoader", "batchSize and prefetch must be positive")
-        (self.dataset, self.batchSize, self.shuffle, self.dropLast, self.seed) = (dataset, batchSize, shuffle, dropLast, seed)
+        (self.dataset, self.batchSize, self.shuffle, self.dropLast, self.seed) =
+            (dataset, batchSize, shuffle, dropLast, seed)
         (self.views, self.prefetch) = (views, prefetch)
     }
 
@@ -125,12 +126,15 @@ public final class BatchIterator: @unchecked Sendable {
 /// One view: the image through an optional transform.
 struct SingleView: MultiViewTransform {
     let transform: (any ImageTransform)?
-    func callAsFunction(_ image: Tensor, using rng: RandomGenerator) -> [Tensor] { [transform?(image, using: rng) ?? image] }
+    func callAsFunction(_ image: Tensor, using rng: RandomGenerator) -> [Tensor] {
+        [transform?(image, using: rng) ?? image]
+    }
 }
 
 /// A 64-bit mix of three values (SplitMix64 finaliser), for per-sample seeds.
 func mix(_ a: UInt64, _ b: UInt64, _ c: UInt64) -> UInt64 {
-    var z = a &* 0x9E37_79B9_7F4A_7C15 ^ (b &+ 0x632B_E59B_D9B4_E019) &* 0xBF58_476D_1CE4_E5B9 ^ c &* 0x94D0_49BB_1331_11EB
+    var z = a &* 0x9E37_79B9_7F4A_7C15 ^ (b &+ 0x632B_E59B_D9B4_E019) &* 0xBF58_476D_1CE4_E5B9
+        ^ c &* 0x94D0_49BB_1331_11EB
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
     return z ^ (z >> 31)

@@ -25,7 +25,8 @@ public enum Catalogue {
         public var results: [String: Double]
 
         enum CodingKeys: String, CodingKey {
-            case name, title, arch, params, url, file, sha256Prefix = "sha256_prefix", licence, source, entry, strip, results
+            case name, title, arch, params, url, file, sha256Prefix = "sha256_prefix", licence, source, entry,
+                 strip, results
         }
 
         /// A freshly initialised model of this entry's architecture.
@@ -42,7 +43,8 @@ public enum Catalogue {
     public static let entries: [Entry] = {
         guard let url = Bundle.module.url(forResource: "catalogue", withExtension: "json", subdirectory: "Resources")
                 ?? Bundle.module.url(forResource: "catalogue", withExtension: "json"),
-              let data = try? Data(contentsOf: url), let entries = try? JSONDecoder().decode([Entry].self, from: data) else {
+              let data = try? Data(contentsOf: url),
+              let entries = try? JSONDecoder().decode([Entry].self, from: data) else {
             fatalError("Zoo: the bundled catalogue.json is missing or invalid")
         }
         return entries

@@ -5,18 +5,20 @@ import Tensor
 
 /// DINO's projection head (keys `mlp.0`, `mlp.2`, `mlp.4`, `last_layer.weight_g`, `last_layer.weight_v`):
 /// a 3-layer MLP with GELU to a bottleneck, L2 normalisation, then a weight-normalised linear layer
-/// to `outDim` prototypes whose norm is frozen at 1 by default (`norm_last_layer=True`).
+/// to `outDim` prototypes whose norm is frozen at 1 by default (`norm_last_layer=True`). With one
+/// layer the MLP is a single Linear, keyed `mlp.weight` / `mlp.bias` as in DINO's code.
 public final class DINOHead: Module {
-    public let mlp: Sequential
+    /// A `Linear` for one layer, else a `Sequential` of Linear (BatchNorm) GELU … Linear.
+    public let mlp: Module
     public let lastLayer: WeightNormLinear
 
     public init(inDim: Int, outDim: Int = 65536, hiddenDim: Int = 2048, bottleneckDim: Int = 256, layers: Int = 3,
                 useBatchNorm: Bool = false, normLastLayer: Bool = true) {
         check(layers >= 1, "DINOHead", "needs at least one layer")
-        var modules: [Module] = []
         if layers == 1 {
-            modules = [Linear(inDim, bottleneckDim)]
+            mlp = Linear(inDim, bottleneckDim)
         } else {
+            var modules: [Module] = []
             modules.append(Linear(inDim, hiddenDim))
             if useBatchNorm { modules.append(BatchNorm1d(hiddenDim)) }
             modules.append(GELU())
@@ -26,11 +28,11 @@ public final class DINOHead: Module {
                 modules.append(GELU())
             }
             modules.append(Linear(hiddenDim, bottleneckDim))
+            mlp = Sequential(modules)
         }
-        mlp = Sequential(modules)
         lastLayer = WeightNormLinear(bottleneckDim, outDim)
         super.init()
-        for case let linear as Linear in mlp.modules {
+        for case let linear as Linear in mlp.namedModules().map(\.module) {
             linear.weight.data = Init.truncatedNormal(linear.weight.shape)
             linear.bias?.data.fill(0)
         }
@@ -81,12 +83,16 @@ public final class DINOLoss: Module {
     public let crops: Int
 
     public init(outDim: Int, crops: Int, warmupTeacherTemperature: Double = 0.04, teacherTemperature: Double = 0.07,
-                warmupTeacherEpochs: Int = 30, epochs: Int = 100, studentTemperature: Double = 0.1, centerMomentum: Double = 0.9) {
+                warmupTeacherEpochs: Int = 30, epochs: Int = 100, studentTemperature: Double = 0.1,
+                centerMomentum: Double = 0.9) {
         center = Buffer(.zeros([1, outDim]))
         (self.crops, self.studentTemperature, self.centerMomentum) = (crops, studentTemperature, centerMomentum)
         let warm = Swift.min(warmupTeacherEpochs, epochs)
-        teacherTemperatures = (0..<warm).map { warm == 1 ? warmupTeacherTemperature
-                                                : warmupTeacherTemperature + (teacherTemperature - warmupTeacherTemperature) * Double($0) / Double(warm - 1) }
+        teacherTemperatures = (0..<warm).map {
+            warm == 1 ? warmupTeacherTemperature
+                : warmupTeacherTemperature
+                    + (teacherTemperature - warmupTeacherTemperature) * Double($0) / Double(warm - 1)
+        }
             + Array(repeating: teacherTemperature, count: Swift.max(epochs - warm, 0))
     }
 
@@ -94,10 +100,12 @@ public final class DINOLoss: Module {
     /// global crops [2·B, K]; updates the centre afterwards (as DINO does, from the teacher batch).
     public func callAsFunction(student: Variable, teacher: Tensor, epoch: Int) -> Variable {
         check(student.shape[0] % crops == 0 && teacher.shape[0] * crops == student.shape[0] * 2, "DINOLoss",
-              "expects student [\(crops)·B, K] and teacher [2·B, K], got \(describe(student.shape)) and \(describe(teacher.shape))")
+              "expects student [\(crops)·B, K] and teacher [2·B, K], got \(describe(student.shape)) "
+              + "and \(describe(teacher.shape))")
         let temperature = teacherTemperatures[Swift.min(Swift.max(epoch, 0), teacherTemperatures.count - 1)]
         let studentLogProbs = (student * (1 / studentTemperature)).logSoftmax(axis: -1).chunked(crops, axis: 0)
-        let teacherProbs = ((teacher - center.value.converted(to: teacher.dtype)) * (1 / temperature)).softmax(axis: -1).chunked(2, axis: 0)
+        let teacherProbs = ((teacher - center.value.converted(to: teacher.dtype)) * (1 / temperature))
+            .softmax(axis: -1).chunked(2, axis: 0)
         var total: Variable?
         var terms = 0
         for (iq, q) in teacherProbs.enumerated() {

@@ -78,12 +78,14 @@ public enum ModelRegistry {
         let object = try ConfigFile.object(data, source: source)
         guard let arch = object["arch"] as? String else {
             throw ConfigurationError(field: "arch", value: object["arch"].map { "\($0)" } ?? "(missing)",
-                                     rule: "must name a model family: " + families.map { "\"\($0.arch)\"" }.joined(separator: ", "),
+                                     rule: "must name a model family: "
+                                         + families.map { "\"\($0.arch)\"" }.joined(separator: ", "),
                                      source: source)
         }
         guard let family = families.first(where: { $0.arch == arch }) else {
             throw ConfigurationError(field: "arch", value: "\"\(arch)\"",
-                                     rule: "unknown family; known: " + families.map { "\"\($0.arch)\"" }.joined(separator: ", "),
+                                     rule: "unknown family; known: "
+                                         + families.map { "\"\($0.arch)\"" }.joined(separator: ", "),
                                      source: source)
         }
         let config = try family.decode(data, source)
@@ -100,7 +102,8 @@ public enum ModelRegistry {
     }
 
     /// A model from a config, adapted as ``create(_:numClasses:imageSize:)`` does, validated again after the changes.
-    public static func make(_ config: any ModelConfiguration, numClasses: Int? = nil, imageSize: Int? = nil) throws -> Module {
+    public static func make(_ config: any ModelConfiguration, numClasses: Int? = nil,
+                            imageSize: Int? = nil) throws -> Module {
         var config = config
         if let numClasses { config.numClasses = numClasses }
         if let imageSize { config.adapt(toImageSize: imageSize) }
@@ -115,7 +118,8 @@ public enum ModelRegistry {
             let c = candidate.lowercased()
             return (candidate, c.contains(n) || n.contains(c) ? 0 : editDistance(n, c))
         }
-        return scored.filter { $0.1 <= Swift.max(3, n.count / 3) }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }.prefix(5).map(\.0)
+        return scored.filter { $0.1 <= Swift.max(3, n.count / 3) }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
+            .prefix(5).map(\.0)
     }
 
     static func editDistance(_ a: String, _ b: String) -> Int {
@@ -153,7 +157,8 @@ public enum RegistryError: Error, CustomStringConvertible, Equatable {
 enum ConfigFile {
     static func object(_ data: Data, source: String) throws -> [String: Any] {
         guard let parsed = try? JSONSerialization.jsonObject(with: data), let object = parsed as? [String: Any] else {
-            throw ConfigurationError(field: "(file)", value: "\(data.count) bytes", rule: "must be a JSON object", source: source)
+            throw ConfigurationError(field: "(file)", value: "\(data.count) bytes", rule: "must be a JSON object",
+                                     source: source)
         }
         return object
     }
@@ -163,23 +168,26 @@ enum ConfigFile {
         let object = try object(data, source: source)
         if let unknown = object.keys.sorted().first(where: { !allowedKeys.contains($0) }) {
             throw ConfigurationError(field: unknown, value: describeJSON(object[unknown]),
-                                     rule: "unknown key; known keys: " + allowedKeys.sorted().joined(separator: ", "), source: source)
+                                     rule: "unknown key; known keys: " + allowedKeys.sorted().joined(separator: ", "),
+                                     source: source)
         }
         do {
             return try JSONDecoder().decode(Config.self, from: data)
         } catch let error as DecodingError {
             let (path, rule): ([CodingKey], String)
             switch error {
-            case .typeMismatch(let expected, let context): (path, rule) = (context.codingPath, "must be \(jsonName(expected))")
-            case .valueNotFound(let expected, let context): (path, rule) = (context.codingPath, "must be \(jsonName(expected)), not null")
+            case .typeMismatch(let expected, let context):
+                (path, rule) = (context.codingPath, "must be \(jsonName(expected))")
+            case .valueNotFound(let expected, let context):
+                (path, rule) = (context.codingPath, "must be \(jsonName(expected)), not null")
             case .dataCorrupted(let context): (path, rule) = (context.codingPath, context.debugDescription)
             case .keyNotFound(let key, let context): (path, rule) = (context.codingPath + [key], "is required")
             @unknown default: (path, rule) = ([], "\(error)")
             }
             let field = path.first?.stringValue ?? "(file)"
             let fullField = path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-            throw ConfigurationError(field: fullField.isEmpty ? field : fullField, value: describeJSON(object[field]), rule: rule,
-                                     source: source)
+            throw ConfigurationError(field: fullField.isEmpty ? field : fullField, value: describeJSON(object[field]),
+                                     rule: rule, source: source)
         }
     }
 

@@ -39,6 +39,9 @@ public struct ResNetConfig: Codable, Equatable, Sendable {
         smallInputStem = try c.decodeIfPresent(Bool.self, forKey: .smallInputStem) ?? false
     }
 
+    /// Channels of the pooled features: 8 × width × the block's expansion (512 or 2048 at width 64).
+    public var featureDim: Int { width * 8 * (block == .basic ? BasicBlock.expansion : Bottleneck.expansion) }
+
     /// ResNet-18/34/50/101/152 by depth.
     public static func depth(_ depth: Int, numClasses: Int = 1000) -> ResNetConfig? {
         switch depth {
@@ -75,7 +78,8 @@ extension ResNetConfig: ModelConfiguration {
     public func validate() throws {
         typealias R = ConfigurationError
         try R.require(layers.count == 4, "layers", layers, "must list the blocks of the 4 stages")
-        try R.require(layers.allSatisfy { (1...256).contains($0) }, "layers", layers, "each stage needs 1 to 256 blocks")
+        try R.require(layers.allSatisfy { (1...256).contains($0) }, "layers", layers,
+                      "each stage needs 1 to 256 blocks")
         try R.require((1...4096).contains(width), "width", width, "must be in 1 ... 4096")
         try R.require(numClasses >= 0, "num_classes", numClasses, "must be 0 (no head) or positive")
     }
@@ -137,12 +141,16 @@ public final class ResNet: Module {
     public let bn1: BatchNorm2d
     public let maxpool: MaxPool2d?
     public let layer1: Sequential, layer2: Sequential, layer3: Sequential, layer4: Sequential
-    public let fc: Linear?
+    /// The classifier (`Linear(featureDim, numClasses)`), a head passed to the initialiser (MoCo v3's
+    /// projector), or nil for the pooled features.
+    public let fc: Module?
     /// Channels of the pooled features.
     public let featureDim: Int
 
-    public init(_ config: ResNetConfig) {
-        check(config.layers.count == 4 && config.layers.allSatisfy { $0 > 0 }, "ResNet", "needs 4 positive stage depths, got \(config.layers)")
+    /// A ResNet with torchvision's init. `head` replaces the `numClasses` classifier and keeps its own init.
+    public init(_ config: ResNetConfig, head: Module? = nil) {
+        check(config.layers.count == 4 && config.layers.allSatisfy { $0 > 0 }, "ResNet",
+              "needs 4 positive stage depths, got \(config.layers)")
         self.config = config
         let w = config.width
         conv1 = config.smallInputStem ? Conv2d(3, w, kernelSize: 3, padding: 1, bias: false)
@@ -170,8 +178,8 @@ public final class ResNet: Module {
         layer2 = stage(w * 2, config.layers[1], stride: 2)
         layer3 = stage(w * 4, config.layers[2], stride: 2)
         layer4 = stage(w * 8, config.layers[3], stride: 2)
-        featureDim = w * 8 * expansion
-        fc = config.numClasses > 0 ? Linear(featureDim, config.numClasses) : nil
+        featureDim = config.featureDim
+        fc = head ?? (config.numClasses > 0 ? Linear(featureDim, config.numClasses) : nil)
         super.init()
         // torchvision's init: He normal (fan out) for convolutions; BatchNorm weight 1, bias 0.
         for module in namedModules().map(\.module) {

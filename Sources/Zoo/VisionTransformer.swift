@@ -24,8 +24,10 @@ public struct ViTConfig: Codable, Equatable, Sendable {
     public init(imageSize: Int = 224, patchSize: Int = 16, embedDim: Int = 384, depth: Int = 12, numHeads: Int = 6,
                 mlpRatio: Double = 4, qkvBias: Bool = true, numClasses: Int = 0, layerScaleInit: Double? = nil,
                 dropPathRate: Double = 0, inChannels: Int = 3) {
-        (self.imageSize, self.patchSize, self.embedDim, self.depth, self.numHeads) = (imageSize, patchSize, embedDim, depth, numHeads)
-        (self.mlpRatio, self.qkvBias, self.numClasses, self.layerScaleInit) = (mlpRatio, qkvBias, numClasses, layerScaleInit)
+        (self.imageSize, self.patchSize, self.embedDim, self.depth, self.numHeads)
+            = (imageSize, patchSize, embedDim, depth, numHeads)
+        (self.mlpRatio, self.qkvBias, self.numClasses, self.layerScaleInit)
+            = (mlpRatio, qkvBias, numClasses, layerScaleInit)
         (self.dropPathRate, self.inChannels) = (dropPathRate, inChannels)
     }
 
@@ -68,15 +70,16 @@ public struct ViTConfig: Codable, Equatable, Sendable {
     /// A preset: `ViTConfig.preset(.small, patch: 16)` is ViT-S/16.
     public static func preset(_ size: Size, patch: Int, imageSize: Int = 224, numClasses: Int = 0) -> ViTConfig {
         let d = size.dims
-        return ViTConfig(imageSize: imageSize, patchSize: patch, embedDim: d.embed, depth: d.depth, numHeads: d.heads, numClasses: numClasses)
+        return ViTConfig(imageSize: imageSize, patchSize: patch, embedDim: d.embed, depth: d.depth, numHeads: d.heads,
+                         numClasses: numClasses)
     }
 
     /// Parses names like `vit_small_patch16_224`, `vit-s/16`, `ViT-B/8`, `vit-ti` (patch 16) and
     /// `vit_base_patch16_224_in1k` (with the 1000-class head); nil for other names.
     public static func named(_ name: String) -> ViTConfig? {
         let n = name.lowercased().replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: "/", with: "_")
-        let words: [String: Size] = ["tiny": .tiny, "ti": .tiny, "small": .small, "s": .small, "base": .base, "b": .base,
-                                     "large": .large, "l": .large, "huge": .huge, "h": .huge]
+        let words: [String: Size] = ["tiny": .tiny, "ti": .tiny, "small": .small, "s": .small,
+                                     "base": .base, "b": .base, "large": .large, "l": .large, "huge": .huge, "h": .huge]
         var parts = n.split(separator: "_").map(String.init)
         let head = parts.last == "in1k"
         if head { parts.removeLast() }
@@ -99,7 +102,8 @@ extension ViTConfig: ModelConfiguration {
     public static let family = ModelFamily(
         ViTConfig.self, arch: "vit",
         examples: ["vit_tiny_patch16_224", "vit_small_patch16_224", "vit_small_patch8_224", "vit_base_patch16_224",
-                   "vit_base_patch8_224", "vit_large_patch16_224", "vit_huge_patch14_224", "vit-ti/4", "vit-s/16", "vit-b/8"],
+                   "vit_base_patch8_224", "vit_large_patch16_224", "vit_huge_patch14_224",
+                   "vit-ti/4", "vit-s/16", "vit-b/8"],
         allowedKeys: Set(CodingKeys.allCases.map(\.rawValue)), named: ViTConfig.named)
 
     /// The largest model a config may describe: ViT-g/14 has 1.0 billion parameters.
@@ -112,7 +116,8 @@ extension ViTConfig: ModelConfiguration {
         try R.require(imageSize > 0, "img_size", imageSize, "must be positive")
         try R.require(patchSize > 0, "patch_size", patchSize, "must be positive")
         try R.require(patchSize <= imageSize, "patch_size", patchSize, "must not exceed img_size = \(imageSize)")
-        try R.require(imageSize % patchSize == 0, "img_size", imageSize, "must be a multiple of patch_size = \(patchSize)")
+        try R.require(imageSize % patchSize == 0, "img_size", imageSize,
+                      "must be a multiple of patch_size = \(patchSize)")
         try R.require(embedDim > 0, "embed_dim", embedDim, "must be positive")
         try R.require(depth > 0, "depth", depth, "must be positive")
         try R.require(numHeads > 0, "num_heads", numHeads, "must be positive")
@@ -123,7 +128,8 @@ extension ViTConfig: ModelConfiguration {
         try R.require(layerScaleInit?.isFinite ?? true, "init_values", layerScaleInit ?? 0, "must be finite")
         try R.require((0..<1).contains(dropPathRate), "drop_path_rate", dropPathRate, "must be in 0 ..< 1")
         try R.require(inChannels > 0, "in_chans", inChannels, "must be positive")
-        let d = Double(embedDim), hidden = (d * mlpRatio).rounded(.down), tokens = Double(imageSize / patchSize).squared + 1
+        let d = Double(embedDim), hidden = (d * mlpRatio).rounded(.down),
+            tokens = Double(imageSize / patchSize).squared + 1
         let parameters = Double(depth) * (4 * d * d + 2 * d * hidden + 9 * d + hidden)
             + Double(patchSize * patchSize * inChannels) * d + tokens * d + Double(numClasses + 1) * d
         try R.require(parameters <= Self.maximumParameters, "embed_dim", embedDim,
@@ -207,14 +213,18 @@ public final class VisionTransformer: Module {
     public let posEmbed: Variable
     public let blocks: [Block]
     public let norm: LayerNorm
-    public let head: Linear?
+    /// The classifier (`Linear(embedDim, numClasses)`), a head passed to the initialiser (MoCo v3's
+    /// projector), or nil for the class-token features.
+    public let head: Module?
     /// How position embeddings are resampled for other input sizes.
     public var positionResampling = PositionEmbeddingResampling.timm
 
-    public init(_ config: ViTConfig) {
+    /// A ViT with timm's init. `head` replaces the `numClasses` classifier and keeps its own init.
+    public init(_ config: ViTConfig, head customHead: Module? = nil) {
         let c = config
         check(c.imageSize % c.patchSize == 0 && c.embedDim % c.numHeads == 0, "VisionTransformer",
-              "image size \(c.imageSize) must be a multiple of patch \(c.patchSize), dim \(c.embedDim) of heads \(c.numHeads)")
+              "image size \(c.imageSize) must be a multiple of patch \(c.patchSize), "
+              + "dim \(c.embedDim) of heads \(c.numHeads)")
         self.config = c
         patchEmbed = PatchEmbed(patchSize: c.patchSize, inChannels: c.inChannels, embedDim: c.embedDim)
         let grid = c.imageSize / c.patchSize
@@ -222,13 +232,16 @@ public final class VisionTransformer: Module {
         clsToken = .parameter(Init.truncatedNormal([1, 1, c.embedDim]))
         posEmbed = .parameter(Init.truncatedNormal([1, grid * grid + 1, c.embedDim]))
         blocks = (0..<c.depth).map { i in
-            Block(dim: c.embedDim, heads: c.numHeads, mlpRatio: c.mlpRatio, qkvBias: c.qkvBias, layerScaleInit: c.layerScaleInit,
+            Block(dim: c.embedDim, heads: c.numHeads, mlpRatio: c.mlpRatio, qkvBias: c.qkvBias,
+                  layerScaleInit: c.layerScaleInit,
                   dropPath: c.depth > 1 ? c.dropPathRate * Double(i) / Double(c.depth - 1) : 0)
         }
         norm = LayerNorm(c.embedDim, epsilon: 1e-6)
-        head = c.numClasses > 0 ? Linear(c.embedDim, c.numClasses) : nil
+        let classifier = c.numClasses > 0 ? Linear(c.embedDim, c.numClasses) : nil
+        head = customHead ?? classifier
         super.init()
-        for case let linear as Linear in namedModules().map(\.module) {
+        let ownLinears = blocks.flatMap { $0.namedModules().map(\.module) } + (classifier.map { [$0] } ?? [])
+        for case let linear as Linear in ownLinears {
             linear.weight.data = Init.truncatedNormal(linear.weight.shape)
             linear.bias?.data.fill(0)
         }
@@ -261,7 +274,8 @@ public final class VisionTransformer: Module {
             rows = torchBicubicMatrix(input: g, output: gh, scale: (Double(gh) + 0.1) / Double(g))
             cols = torchBicubicMatrix(input: g, output: gw, scale: (Double(gw) + 0.1) / Double(g))
         }
-        let resampled = Variable(rows.converted(to: posEmbed.dtype)).matmul(grid).matmul(Variable(cols.converted(to: posEmbed.dtype).T))
+        let resampled = Variable(rows.converted(to: posEmbed.dtype)).matmul(grid)
+            .matmul(Variable(cols.converted(to: posEmbed.dtype).T))
         return Variable.concat([clsPos, resampled.permuted([1, 2, 0]).reshaped([1, gh * gw, d])], axis: 1)
     }
 

@@ -22,7 +22,8 @@ import Tensor
     @Test func composedActivations() {
         let x = randn([4, 5], seed: 17) * 4
         let activations: [(String, (Variable) -> Variable)] = [
-            ("softplus", { $0.softplus() }), ("logsigmoid", { $0.logSigmoid() }), ("silu", { $0.silu() }), ("mish", { $0.mish() }),
+            ("softplus", { $0.softplus() }), ("logsigmoid", { $0.logSigmoid() }),
+            ("silu", { $0.silu() }), ("mish", { $0.mish() }),
         ]
         let fixture = Fixture("primitives.safetensors")
         let (input, upstream) = (fixture.t("act_x"), fixture.t("act_g"))
@@ -45,7 +46,8 @@ import Tensor
     }
 
     @Test func unaryOps() {
-        let x = randn([4, 5], seed: 7), nonzero = awayFromZero([4, 5], seed: 8), positive = awayFromZero([4, 5], seed: 9, positive: true)
+        let x = randn([4, 5], seed: 7), nonzero = awayFromZero([4, 5], seed: 8),
+            positive = awayFromZero([4, 5], seed: 9, positive: true)
         let ops: [(UnaryOp, Tensor)] = [
             (.neg, x), (.abs, nonzero), (.exp, x), (.log, positive), (.sqrt, positive), (.rsqrt, positive),
             (.square, x), (.reciprocal, nonzero), (.tanh, x), (.sigmoid, x), (.relu, nonzero), (.sin, x), (.cos, x),

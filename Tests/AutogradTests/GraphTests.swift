@@ -46,10 +46,24 @@ import Tensor
         let x = Variable(Tensor([1.0, 2]), requiresGrad: true)
         let y = (x.exp() * 2).sum()
         y.backward(retainGraph: true)
-        #expect(y.node!.inputs.count == 1)
+        #expect(y.node!.edges.count == 1)
         y.backward()
         #expect(x.grad!.doubles == Tensor([1.0, 2]).exp().doubles.map { $0 * 4 })
-        #expect(y.node!.inputs.isEmpty)
+        #expect(y.node!.edges.isEmpty)
+    }
+
+    @Test func graphKeepsOnlyWhatRulesCapture() {
+        let x = Variable(Tensor([1.0, 2]), requiresGrad: true)
+        weak var sum: Variable?
+        weak var product: Variable?
+        let y: Variable = {
+            let s = x + x, p = s * 3  // neither rule needs its inputs' values: the variables can go
+            (sum, product) = (s, p)
+            return p.exp().sum()
+        }()
+        #expect(sum == nil && product == nil)
+        y.backward()
+        #expect(x.grad!.doubles == [6 * Foundation.exp(6.0), 6 * Foundation.exp(12.0)])
     }
 
     @Test func secondBackwardOnAFreedGraphStopsWithAMessage() async {

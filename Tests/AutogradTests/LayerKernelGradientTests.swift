@@ -18,7 +18,8 @@ import Tensor
         Conv2dGeometry(stride: (2, 2), padding: (1, 1), groups: 2),
     ])
     func conv2d(_ geometry: Conv2dGeometry) {
-        let x = randn([2, 4, 6, 5], seed: 6), w = randn([4, 4 / geometry.groups, 3, 3], seed: 7), b = randn([4], seed: 8)
+        let x = randn([2, 4, 6, 5], seed: 6), w = randn([4, 4 / geometry.groups, 3, 3], seed: 7),
+            b = randn([4], seed: 8)
         expectGradients([x, w, b]) { $0[0].conv2d(weight: $0[1], bias: $0[2], geometry: geometry) }
     }
 
@@ -26,14 +27,18 @@ import Tensor
     @Test(arguments: [(1, 2), (0, 0), (2, 4)])
     func shiftedConvolution(_ padding: (Int, Int)) {
         let x = randn([2, 3, 7, 18], seed: 11), w = randn([4, 3, 3, 5], seed: 12), b = randn([4], seed: 13)
-        expectGradients([x, w, b]) { $0[0].conv2d(weight: $0[1], bias: $0[2], geometry: Conv2dGeometry(padding: padding)) }
+        expectGradients([x, w, b]) {
+            $0[0].conv2d(weight: $0[1], bias: $0[2], geometry: Conv2dGeometry(padding: padding))
+        }
     }
 
     /// Wide enough that stride 2 takes the phase-split path (odd and even sizes, one axis strided).
     @Test(arguments: [((2, 2), (1, 1), 7, 17), ((2, 2), (1, 1), 8, 18), ((2, 1), (0, 1), 5, 17)])
     func stridedShiftedConvolution(_ stride: (Int, Int), _ padding: (Int, Int), _ h: Int, _ w: Int) {
         let x = randn([2, 16, h, w], seed: 21), weight = randn([3, 16, 3, 3], seed: 22), b = randn([3], seed: 23)
-        expectGradients([x, weight, b]) { $0[0].conv2d(weight: $0[1], bias: $0[2], geometry: Conv2dGeometry(stride: stride, padding: padding)) }
+        expectGradients([x, weight, b]) {
+            $0[0].conv2d(weight: $0[1], bias: $0[2], geometry: Conv2dGeometry(stride: stride, padding: padding))
+        }
     }
 
     @Test func pointwiseConvolutionAndNonContiguousInput() {
@@ -43,13 +48,16 @@ import Tensor
 
     @Test func pooling() {
         // Distinct values so max pooling has no ties for the finite differences to straddle.
-        let x = (Tensor.randperm(2 * 3 * 7 * 6, generator: RandomGenerator(seed: 11)).converted(to: .float64) * 0.1).reshaped([2, 3, 7, 6])
+        let x = (Tensor.randperm(2 * 3 * 7 * 6, generator: RandomGenerator(seed: 11)).converted(to: .float64) * 0.1)
+            .reshaped([2, 3, 7, 6])
         let rows = PoolWindows.sliding(size: 7, kernel: 3, stride: 2, padding: 1)
         let columns = PoolWindows.sliding(size: 6, kernel: 3, stride: 2, padding: 1)
         expectGradients([x]) { $0[0].maxPool2d(rows: rows, columns: columns) }
         expectGradients([x]) { $0[0].avgPool2d(rows: rows, columns: columns) }
         expectGradients([x]) { $0[0].avgPool2d(rows: rows, columns: columns, countIncludePad: false) }
-        expectGradients([x]) { $0[0].avgPool2d(rows: .adaptive(size: 7, output: 3), columns: .adaptive(size: 6, output: 4)) }
+        expectGradients([x]) {
+            $0[0].avgPool2d(rows: .adaptive(size: 7, output: 3), columns: .adaptive(size: 6, output: 4))
+        }
     }
 
     @Test func layerNorm() {
@@ -64,15 +72,19 @@ import Tensor
     /// The float32 kernels (a CKernels clone) agree with the float64 ones checked above, with and
     /// without weights, on rows long enough for the vector loops and with a tail (n = 37).
     @Test func layerNormFloat32MatchesFloat64() {
-        let x = randn([300, 37], seed: 17), g = randn([300, 37], seed: 18), w = randn([37], seed: 19), b = randn([37], seed: 20)
+        let x = randn([300, 37], seed: 17), g = randn([300, 37], seed: 18), w = randn([37], seed: 19),
+            b = randn([37], seed: 20)
         for (weight, bias) in [(w, b), (w, nil), (nil, nil)] as [(Tensor?, Tensor?)] {
             let ref = x.layerNorm(weight: weight, bias: bias)
-            let f32 = x.converted(to: .float32).layerNorm(weight: weight?.converted(to: .float32), bias: bias?.converted(to: .float32))
+            let f32 = x.converted(to: .float32).layerNorm(weight: weight?.converted(to: .float32),
+                                                          bias: bias?.converted(to: .float32))
             expectClose(f32.output.converted(to: .float64), ref.output, atol: 1e-5)
             expectClose(f32.rstd.converted(to: .float64), ref.rstd, atol: 1e-5)
-            let gradRef = Tensor.layerNormBackward(gradient: g, input: x, mean: ref.mean, rstd: ref.rstd, weight: weight)
-            let grad32 = Tensor.layerNormBackward(gradient: g.converted(to: .float32), input: x.converted(to: .float32), mean: f32.mean,
-                                                  rstd: f32.rstd, weight: weight?.converted(to: .float32))
+            let gradRef = Tensor.layerNormBackward(gradient: g, input: x, mean: ref.mean, rstd: ref.rstd,
+                                                   weight: weight)
+            let grad32 = Tensor.layerNormBackward(gradient: g.converted(to: .float32),
+                                                  input: x.converted(to: .float32), mean: f32.mean, rstd: f32.rstd,
+                                                  weight: weight?.converted(to: .float32))
             expectClose(grad32.input.converted(to: .float64), gradRef.input, atol: 1e-4)
             expectClose(grad32.weight.converted(to: .float64), gradRef.weight, atol: 1e-3)
             expectClose(grad32.bias.converted(to: .float64), gradRef.bias, atol: 1e-3)
@@ -90,7 +102,8 @@ import Tensor
     /// The float32 kernels (a CKernels clone) agree with the float64 ones checked above: batch and
     /// given statistics, with and without weights, spatial runs with a vector tail (n = 37), [N, C].
     @Test func batchNormFloat32MatchesFloat64() {
-        let w = randn([6], seed: 30), b = randn([6], seed: 31), mean = randn([6], seed: 32), variance = randn([6], seed: 33).abs() + 0.5
+        let w = randn([6], seed: 30), b = randn([6], seed: 31), mean = randn([6], seed: 32),
+            variance = randn([6], seed: 33).abs() + 0.5
         for shape in [[5, 6, 37], [40, 6]] {
             let x = randn(shape, seed: 34) * 3 + 2, g = randn(shape, seed: 35)
             let (x32, g32) = (x.converted(to: .float32), g.converted(to: .float32))
@@ -99,7 +112,8 @@ import Tensor
                 let ref = x.batchNorm(weight: weight, bias: bias), f32 = x32.batchNorm(weight: w32, bias: b32)
                 expectClose(f32.output.converted(to: .float64), ref.output, atol: 1e-5)
                 expectClose(f32.variance.converted(to: .float64), ref.variance, atol: 1e-5, rtol: 1e-5)
-                expectClose(x32.batchNorm(mean: mean.converted(to: .float32), variance: variance.converted(to: .float32), weight: w32,
+                expectClose(x32.batchNorm(mean: mean.converted(to: .float32),
+                                          variance: variance.converted(to: .float32), weight: w32,
                                           bias: b32).converted(to: .float64),
                             x.batchNorm(mean: mean, variance: variance, weight: weight, bias: bias), atol: 1e-5)
                 for batchStatistics in [true, false] {
@@ -107,7 +121,8 @@ import Tensor
                     let gradRef = Tensor.batchNormBackward(gradient: g, input: x, mean: m, variance: v, weight: weight,
                                                            batchStatistics: batchStatistics)
                     let grad32 = Tensor.batchNormBackward(gradient: g32, input: x32, mean: m.converted(to: .float32),
-                                                          variance: v.converted(to: .float32), weight: w32, batchStatistics: batchStatistics)
+                                                          variance: v.converted(to: .float32), weight: w32,
+                                                          batchStatistics: batchStatistics)
                     expectClose(grad32.input.converted(to: .float64), gradRef.input, atol: 1e-4)
                     expectClose(grad32.weight.converted(to: .float64), gradRef.weight, atol: 1e-3)
                     expectClose(grad32.bias.converted(to: .float64), gradRef.bias, atol: 1e-3)
@@ -119,7 +134,9 @@ import Tensor
     @Test func scaledDotProductAttention() {
         let q = randn([2, 3, 5, 4], seed: 17), k = randn([2, 3, 6, 4], seed: 18), v = randn([2, 3, 6, 2], seed: 19)
         expectGradients([q, k, v]) { Variable.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2]).output }
-        expectGradients([q, k, v]) { Variable.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], scale: 0.3).output }
+        expectGradients([q, k, v]) {
+            Variable.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], scale: 0.3).output
+        }
     }
 
     @Test func crossEntropy() {
@@ -136,8 +153,10 @@ import Tensor
         let qkv = randn([2, 5, 12], seed: 30)  // C = 4, 2 heads of 2
         expectGradients([qkv]) { $0[0].packedAttention(heads: 2).output }
         let parts = Variable(qkv).reshaped([2, 5, 3, 2, 2]).permuted([2, 0, 3, 1, 4])
-        let reference = Variable.scaledDotProductAttention(query: parts.select(axis: 0, index: 0), key: parts.select(axis: 0, index: 1),
+        let reference = Variable.scaledDotProductAttention(query: parts.select(axis: 0, index: 0),
+                                                           key: parts.select(axis: 0, index: 1),
                                                            value: parts.select(axis: 0, index: 2)).output
-        expectClose(Variable(qkv).packedAttention(heads: 2).output.data, reference.transposed(1, 2).reshaped([2, 5, 4]).data, atol: 1e-12)
+        expectClose(Variable(qkv).packedAttention(heads: 2).output.data,
+                    reference.transposed(1, 2).reshaped([2, 5, 4]).data, atol: 1e-12)
     }
 }

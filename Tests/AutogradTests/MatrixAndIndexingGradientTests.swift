@@ -14,16 +14,22 @@ import Tensor
         expectGradients([randn([2, 1, 3, 4], seed: 48), randn([3, 4, 2], seed: 49)]) { $0[0].matmul($0[1]) }
         expectGradients([randn([2, 3, 4], seed: 50), randn([4, 5], seed: 51)]) { $0[0].matmul($0[1]) }
         // Non-contiguous inputs reach BLAS as transpose flags.
-        expectGradients([randn([4, 3], seed: 52).transposed(), randn([5, 4], seed: 53).transposed()]) { $0[0].matmul($0[1]) }
+        expectGradients([randn([4, 3], seed: 52).transposed(), randn([5, 4], seed: 53).transposed()]) {
+            $0[0].matmul($0[1])
+        }
         // Attention-shaped: q·kᵀ over [batch, heads].
-        expectGradients([randn([2, 2, 3, 4], seed: 54), randn([2, 2, 3, 4], seed: 55)]) { $0[0].matmul($0[1].transposed()).softmax() }
+        expectGradients([randn([2, 2, 3, 4], seed: 54), randn([2, 2, 3, 4], seed: 55)]) {
+            $0[0].matmul($0[1].transposed()).softmax()
+        }
     }
 }
 
 @Suite struct IndexingGradientTests {
     @Test func joiningAndSplitting() {
         expectGradients([randn([2, 3], seed: 60), randn([1, 3], seed: 61)]) { Variable.concat([$0[0], $0[1]]).exp() }
-        expectGradients([randn([2, 3], seed: 62), randn([2, 3], seed: 63)]) { Variable.stack([$0[0], $0[1]], axis: 1).tanh() }
+        expectGradients([randn([2, 3], seed: 62), randn([2, 3], seed: 63)]) {
+            Variable.stack([$0[0], $0[1]], axis: 1).tanh()
+        }
         expectGradients([randn([5, 2], seed: 64)]) { input in
             let parts = input[0].split(size: 2)
             return parts[0].sum() * parts[2].sum() + parts[1].exp().sum()
@@ -37,8 +43,12 @@ import Tensor
     @Test func gatherScatterAndSelect() {
         let index = Tensor([Int64(0), 2, 2, 1, 3, 0], shape: [3, 2])
         expectGradients([randn([3, 4], seed: 66)]) { $0[0].gather(axis: 1, index: index).exp() }
-        expectGradients([randn([3, 4], seed: 67), randn([3, 2], seed: 68)]) { $0[0].scatterAdding(axis: 1, index: index, source: $0[1]).tanh() }
-        expectGradients([randn([4, 3], seed: 69)]) { $0[0].indexSelect(axis: 0, indices: Tensor([Int64(3), 0, 3])).sin() }
+        expectGradients([randn([3, 4], seed: 67), randn([3, 2], seed: 68)]) {
+            $0[0].scatterAdding(axis: 1, index: index, source: $0[1]).tanh()
+        }
+        expectGradients([randn([4, 3], seed: 69)]) {
+            $0[0].indexSelect(axis: 0, indices: Tensor([Int64(3), 0, 3])).sin()
+        }
     }
 
     @Test func padding() {
@@ -81,7 +91,8 @@ import Tensor
             let symmetric = x[0] + x[0].transposed()
             let (values, vectors) = try! symmetric.symmetricEigen()
             // Eigenvectors are defined up to sign: use sign-invariant products of them.
-            return values * 2 + (vectors * vectors).sum(axis: 1) + vectors.matmul(values.unsqueezed(1) * vectors.transposed()).sum()
+            return values * 2 + (vectors * vectors).sum(axis: 1)
+                + vectors.matmul(values.unsqueezed(1) * vectors.transposed()).sum()
         }
     }
 }

@@ -15,7 +15,8 @@ import TestSupport
     func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
 
     /// Runs `tessera arguments`; expects a normal non-zero exit whose output holds every one of `expected`.
-    func expectFailure(_ arguments: [String], saying expected: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectFailure(_ arguments: [String], saying expected: [String],
+                       sourceLocation: SourceLocation = #_sourceLocation) throws {
         let child = try ExampleTests.Child(ExampleTests.executable("tessera"), arguments, standardError: true)
         try child.wait(seconds: 120)
         let output = try child.output()
@@ -23,7 +24,9 @@ import TestSupport
         #expect(process.terminationReason == .exit, "killed by signal \(process.terminationStatus): \(output)",
                 sourceLocation: sourceLocation)
         #expect(process.terminationStatus != 0, "exit 0 for \(arguments)", sourceLocation: sourceLocation)
-        for text in expected { #expect(output.contains(text), "'\(text)' not in: \(output)", sourceLocation: sourceLocation) }
+        for text in expected {
+            #expect(output.contains(text), "'\(text)' not in: \(output)", sourceLocation: sourceLocation)
+        }
         for trap in ["Fatal error", "Stack dump", "Illegal instruction", "Current stack trace"] {
             #expect(!output.contains(trap), "\(trap) in: \(output)", sourceLocation: sourceLocation)
         }
@@ -32,18 +35,21 @@ import TestSupport
     /// `tessera forward --config` with `json` as the config file: it fails before reading the input.
     func forward(config json: String) throws -> [String] {
         try json.write(toFile: path("config.json"), atomically: true, encoding: .utf8)
-        return ["forward", "--config", path("config.json"), "--input", path("none.safetensors"), "--output", path("out.safetensors")]
+        return ["forward", "--config", path("config.json"), "--input", path("none.safetensors"),
+                "--output", path("out.safetensors")]
     }
 
     @Test func zeroPatchSize() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
-        try expectFailure(forward(config: #"{"arch": "vit", "img_size": 32, "patch_size": 0, "embed_dim": 48, "num_heads": 3}"#),
+        try expectFailure(forward(config: #"{"arch": "vit", "img_size": 32, "patch_size": 0, "#
+                                          + #""embed_dim": 48, "num_heads": 3}"#),
                           saying: ["config.json", "patch_size = 0", "must be positive"])
     }
 
     @Test func headsThatDoNotDivideTheWidth() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
-        try expectFailure(forward(config: #"{"arch": "vit", "img_size": 32, "patch_size": 8, "embed_dim": 96, "num_heads": 7}"#),
+        try expectFailure(forward(config: #"{"arch": "vit", "img_size": 32, "patch_size": 8, "#
+                                          + #""embed_dim": 96, "num_heads": 7}"#),
                           saying: ["embed_dim = 96", "divisible by num_heads = 7"])
     }
 
@@ -55,7 +61,8 @@ import TestSupport
 
     @Test func patchLargerThanTheImage() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
-        try expectFailure(forward(config: #"{"arch": "vit", "img_size": 16, "patch_size": 32, "embed_dim": 48, "num_heads": 3}"#),
+        try expectFailure(forward(config: #"{"arch": "vit", "img_size": 16, "patch_size": 32, "#
+                                          + #""embed_dim": 48, "num_heads": 3}"#),
                           saying: ["patch_size = 32", "must not exceed img_size = 16"])
     }
 
@@ -81,8 +88,10 @@ import TestSupport
     @Test func zeroOrNegativeCounts() throws {
         try expectFailure(["compare", "--epochs", "0"], saying: ["--epochs must be at least 1, got 0"])
         try expectFailure(["compare", "--image-size", "4"], saying: ["--image-size must be at least 8, got 4"])
-        try expectFailure(["compare", "--image-size", "36"], saying: ["image-size = 36", "multiple of the patch size 8"])
-        try expectFailure(["train", "dino", "--arch", "resnet18", "--batch-size", "1"], saying: ["--batch-size must be at least 2"])
+        try expectFailure(["compare", "--image-size", "36"],
+                          saying: ["image-size = 36", "multiple of the patch size 8"])
+        try expectFailure(["train", "dino", "--arch", "resnet18", "--batch-size", "1"],
+                          saying: ["--batch-size must be at least 2"])
         try expectFailure(["train", "byol", "--arch", "resnet18"], saying: ["supervised, dino or mocov3, got byol"])
     }
 
@@ -94,8 +103,10 @@ import TestSupport
 
     @Test func missingAndEmptyDataFolders() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
-        try expectFailure(["eval", "knn", "--arch", "resnet18", "--data", path("nowhere")], saying: ["nowhere", "no such file or folder"])
+        try expectFailure(["eval", "knn", "--arch", "resnet18", "--data", path("nowhere")],
+                          saying: ["nowhere", "no such file or folder"])
         try FileManager.default.createDirectory(atPath: path("empty/cats"), withIntermediateDirectories: true)
-        try expectFailure(["eval", "knn", "--arch", "resnet18", "--data", path("empty")], saying: ["no PNG or JPEG files"])
+        try expectFailure(["eval", "knn", "--arch", "resnet18", "--data", path("empty")],
+                          saying: ["no PNG or JPEG files"])
     }
 }

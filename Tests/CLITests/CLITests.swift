@@ -17,22 +17,27 @@ import Tessera
 
     @Test func forwardWritesLogitsFeaturesAndAttention() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
-        let config = #"{"arch": "vit", "img_size": 32, "patch_size": 8, "embed_dim": 48, "depth": 2, "num_heads": 3, "num_classes": 5}"#
+        let config = #"{"arch": "vit", "img_size": 32, "patch_size": 8, "embed_dim": 48, "#
+            + #""depth": 2, "num_heads": 3, "num_classes": 5}"#
         try config.write(toFile: path("vit.json"), atomically: true, encoding: .utf8)
-        let vit = VisionTransformer(ViTConfig(imageSize: 32, patchSize: 8, embedDim: 48, depth: 2, numHeads: 3, numClasses: 5))
+        let vit = VisionTransformer(ViTConfig(imageSize: 32, patchSize: 8, embedDim: 48,
+                                              depth: 2, numHeads: 3, numClasses: 5))
         try SafeTensors.write(vit.stateDict(), to: URL(fileURLWithPath: path("vit.safetensors")))
         let x = Tensor.randn([2, 3, 32, 32], generator: RandomGenerator(seed: 1))
         try SafeTensors.write(["input": x], to: URL(fileURLWithPath: path("input.safetensors")))
         var command = try ForwardCommand.parse(["--config", path("vit.json"), "--weights", path("vit.safetensors"),
-                                                "--input", path("input.safetensors"), "--output", path("out.safetensors")])
+                                                "--input", path("input.safetensors"),
+                                                "--output", path("out.safetensors")])
         try command.run()
         let out = try SafeTensors.read(URL(fileURLWithPath: path("out.safetensors"))).tensors
-        #expect(out["logits"]?.shape == [2, 5] && out["cls_features"]?.shape == [2, 48] && out["last_attention"]?.shape == [2, 3, 17, 17])
+        #expect(out["logits"]?.shape == [2, 5] && out["cls_features"]?.shape == [2, 48]
+                && out["last_attention"]?.shape == [2, 3, 17, 17])
         vit.eval()
         expectClose(out["logits"]!, noGrad { vit(Variable(x)).data }, atol: 1e-5, rtol: 1e-5)
 
         // An image input is resized and centre-cropped; a ResNet by name works too.
-        command = try ForwardCommand.parse(["--arch", "resnet18", "--input", fixturesDirectory.appendingPathComponent("images/rocket.jpg").path,
+        command = try ForwardCommand.parse(["--arch", "resnet18", "--input",
+                                            fixturesDirectory.appendingPathComponent("images/rocket.jpg").path,
                                             "--output", path("r.safetensors"), "--image-size", "64"])
         try command.run()
         #expect(try SafeTensors.read(URL(fileURLWithPath: path("r.safetensors"))).tensors["logits"]?.shape == [1, 1000])
@@ -40,10 +45,12 @@ import Tessera
 
     @Test func exportWritesTheBuiltInDataAsTensors() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
-        try ExportCommand.parse(["--train-images", "20", "--image-size", "16", "--output", path("shapes.safetensors")]).run()
+        try ExportCommand.parse(["--train-images", "20", "--image-size", "16",
+                                 "--output", path("shapes.safetensors")]).run()
         let (tensors, metadata) = try SafeTensors.read(URL(fileURLWithPath: path("shapes.safetensors")))
         #expect(tensors["train_images"]?.shape == [20, 3, 16, 16] && tensors["train_labels"]?.dtype == .int64)
-        #expect(tensors["test_images"]?.shape == [1000, 3, 16, 16] && metadata["classes"]?.hasPrefix("disc,square") == true)
+        #expect(tensors["test_images"]?.shape == [1000, 3, 16, 16]
+                && metadata["classes"]?.hasPrefix("disc,square") == true)
         // The same pixels as the data set the other commands train on.
         let train = try ExperimentData.load(nil, imageSize: 16, trainCount: 20).train
         expectClose(tensors["train_images"]![7], try train.image(at: 7), atol: 0, rtol: 0)
@@ -55,8 +62,8 @@ import Tessera
         let good = try Data(contentsOf: fixturesDirectory.appendingPathComponent("dino_checkpoint.pth"))
         try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: path("broken.pth")))
         try SafeTensors.write(["input": Tensor.zeros([1, 3, 32, 32])], to: URL(fileURLWithPath: path("in.safetensors")))
-        let command = try ForwardCommand.parse(["--arch", "vit-s/16", "--weights", path("broken.pth"), "--input", path("in.safetensors"),
-                                                "--output", path("o.safetensors")])
+        let command = try ForwardCommand.parse(["--arch", "vit-s/16", "--weights", path("broken.pth"),
+                                                "--input", path("in.safetensors"), "--output", path("o.safetensors")])
         #expect { try command.run() } throws: { "\($0)".contains("broken.pth") }
         #expect(!FileManager.default.fileExists(atPath: path("o.safetensors")))
     }
@@ -69,30 +76,35 @@ import Tessera
         var partial = resnet.stateDict()
         partial["fc.weight"] = nil
         try SafeTensors.write(partial, to: URL(fileURLWithPath: path("r18-partial.safetensors")))
-        #expect(throws: ExitCode.self) { try ZooCommand.Verify.parse([path("r18-partial.safetensors"), "--arch", "resnet18"]).run() }
-        try ZooCommand.Convert.parse([fixturesDirectory.appendingPathComponent("dino_checkpoint.pth").path, path("t.safetensors"),
-                                      "--entry", "teacher", "--strip", "backbone."]).run()
+        #expect(throws: ExitCode.self) {
+            try ZooCommand.Verify.parse([path("r18-partial.safetensors"), "--arch", "resnet18"]).run()
+        }
+        try ZooCommand.Convert.parse([fixturesDirectory.appendingPathComponent("dino_checkpoint.pth").path,
+                                      path("t.safetensors"), "--entry", "teacher", "--strip", "backbone."]).run()
         #expect(try SafeTensors.read(URL(fileURLWithPath: path("t.safetensors"))).tensors["0.weight"] != nil)
-        #expect(Catalogue.entries.count >= 14 && Catalogue.entry(named: "dino_vits16")?.results["imagenet_knn_top1"] == 74.5)
+        #expect(Catalogue.entries.count >= 14
+                && Catalogue.entry(named: "dino_vits16")?.results["imagenet_knn_top1"] == 74.5)
     }
 }
 
 extension CLITests {
     @Test func trainEvaluateAndDrawAttention() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
-        let config = #"{"arch": "vit", "img_size": 32, "patch_size": 8, "embed_dim": 24, "depth": 1, "num_heads": 2, "num_classes": 10}"#
+        let config = #"{"arch": "vit", "img_size": 32, "patch_size": 8, "embed_dim": 24, "#
+            + #""depth": 1, "num_heads": 2, "num_classes": 10}"#
         try config.write(toFile: path("tiny.json"), atomically: true, encoding: .utf8)
-        try TrainCommand.parse(["supervised", "--config", path("tiny.json"), "--train-images", "64", "--epochs", "2", "--batch-size", "16",
-                                "--output", path("run")]).run()
+        try TrainCommand.parse(["supervised", "--config", path("tiny.json"), "--train-images", "64",
+                                "--epochs", "2", "--batch-size", "16", "--output", path("run")]).run()
         let log = try String(contentsOfFile: path("run/log.jsonl"), encoding: .utf8)
         #expect(log.split(separator: "\n").count == 8)
         #expect(FileManager.default.fileExists(atPath: path("run/checkpoint.safetensors")))
         // Resuming a finished run trains no further.
-        try TrainCommand.parse(["supervised", "--config", path("tiny.json"), "--train-images", "64", "--epochs", "2", "--batch-size", "16",
-                                "--output", path("run"), "--resume"]).run()
+        try TrainCommand.parse(["supervised", "--config", path("tiny.json"), "--train-images", "64",
+                                "--epochs", "2", "--batch-size", "16", "--output", path("run"), "--resume"]).run()
         #expect(try String(contentsOfFile: path("run/log.jsonl"), encoding: .utf8).split(separator: "\n").count == 8)
 
-        try EvalCommand.parse(["knn", "--config", path("tiny.json"), "--train-images", "64", "--features", path("f.safetensors")]).run()
+        try EvalCommand.parse(["knn", "--config", path("tiny.json"), "--train-images", "64",
+                               "--features", path("f.safetensors")]).run()
         let saved = try SafeTensors.read(URL(fileURLWithPath: path("f.safetensors"))).tensors
         #expect(saved["train_features"]?.shape == [64, 24] && saved["test_labels"]?.shape == [1000])
         try EvalCommand.parse(["linear", "--config", path("tiny.json"), "--train-images", "64", "--avgpool"]).run()
@@ -103,8 +115,8 @@ extension CLITests {
             TrainCommand.message(for: $0).contains("supervised, dino or mocov3, got mocov2")
         }
         for recipe in ["dino", "mocov3"] {
-            try TrainCommand.parse([recipe, "--config", path("tiny.json"), "--train-images", "32", "--epochs", "1", "--batch-size", "16",
-                                    "--output", path(recipe)]).run()
+            try TrainCommand.parse([recipe, "--config", path("tiny.json"), "--train-images", "32",
+                                    "--epochs", "1", "--batch-size", "16", "--output", path(recipe)]).run()
             #expect(FileManager.default.fileExists(atPath: path("\(recipe)/log.jsonl")))
         }
     }

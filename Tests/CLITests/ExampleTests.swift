@@ -9,7 +9,8 @@ import TestSupport
     /// The built executable `name`: the runner may be inside the .xctest bundle, so look upwards.
     static func executable(_ name: String) -> URL {
         var folder = buildFolder
-        while !FileManager.default.isExecutableFile(atPath: folder.appendingPathComponent(name).path) && folder.pathComponents.count > 2 {
+        while !FileManager.default.isExecutableFile(atPath: folder.appendingPathComponent(name).path)
+              && folder.pathComponents.count > 2 {
             folder.deleteLastPathComponent()
         }
         return folder.appendingPathComponent(name)
@@ -27,10 +28,11 @@ import TestSupport
     /// pipe fails with EINTR in Foundation when another child exits meanwhile (tests run in parallel).
     struct Child {
         let process = Process()
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-child-\(UUID().uuidString).txt")
+        let file = FileManager.default.temporaryDirectory
+            .appendingPathComponent("tessera-child-\(UUID().uuidString).txt")
 
         init(_ executable: URL, _ arguments: [String], standardError: Bool) throws {
-            FileManager.default.createFile(atPath: file.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: file.path, contents: nil)
             let handle = try FileHandle(forWritingTo: file)
             process.executableURL = executable
             process.arguments = arguments
@@ -48,7 +50,8 @@ import TestSupport
             guard !process.isRunning else {
                 process.terminate()
                 process.waitUntilExit()
-                throw Timeout(description: "\(process.executableURL?.lastPathComponent ?? "child") did not exit within \(Int(seconds)) s; killed")
+                throw Timeout(description: "\(process.executableURL?.lastPathComponent ?? "child") "
+                                           + "did not exit within \(Int(seconds)) s; killed")
             }
         }
 
@@ -71,21 +74,24 @@ import TestSupport
     }
 
     @Test func attentionMaps() throws {
-        let r = try run("attention-maps", [fixturesDirectory.appendingPathComponent("images/chelsea.png").path, "--tiny"])
+        let r = try run("attention-maps",
+                        [fixturesDirectory.appendingPathComponent("images/chelsea.png").path, "--tiny"])
         #expect(r.status == 0 && r.output.contains("heads"), "\(r.output)")
     }
 
     /// Ctrl-C during training writes a checkpoint, says where it is, and exits non-zero.
     @Test func interruptWritesACheckpoint() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-sigint-\(UUID().uuidString)")
+        let folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("tessera-sigint-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let arguments = ["train", "supervised", "--arch", "resnet18", "--train-images", "2000", "--epochs", "3", "--batch-size", "32",
-                         "--output", folder.path]
+        let arguments = ["train", "supervised", "--arch", "resnet18", "--train-images", "2000",
+                         "--epochs", "3", "--batch-size", "32", "--output", folder.path]
         let child = try Child(Self.executable("tessera"), arguments, standardError: true)
         let process = child.process
         let log = folder.appendingPathComponent("log.jsonl")
         let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline, ((try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 2 {
+        while Date() < deadline,
+              ((try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 2 {
             Thread.sleep(forTimeInterval: 0.05)
         }
         process.interrupt()

@@ -10,25 +10,25 @@ import Zoo
 @Test func compareQuickWritesTheReport() throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-compare-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: folder) }
-    var options = CompareOptions(output: folder, quick: true)
+    let options = CompareOptions(output: folder, quick: true)
     let result = try Random.withGenerator(RandomGenerator(seed: 0)) { try Compare.run(options) { _ in } }
     let report = try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8)
-    #expect(report.contains("| model | parameters |") && report.contains("## Data scaling") && report.contains("Jaccard")
-            && report.contains("## DINO pre-training"))
+    #expect(report.contains("| model | parameters |") && report.contains("## Data scaling")
+            && report.contains("Jaccard") && report.contains("## DINO pre-training"))
     for figure in ["data_scaling.png", "supervised_loss.png", "dino_loss.png", "dino_knn.png", "attention_maps.png",
                    "position_embedding_similarity.png", "attention_distance.png", "patch_pca.png"] {
         #expect(report.contains(figure))
         let image = try ImageFile.read(folder.appendingPathComponent(figure))
         #expect(image.shape[1] > 100 && image.shape[2] > 100, "\(figure)")
     }
-    #expect(result.vit.supervisedAccuracy.count == options.fractions.count)
+    #expect(result.vit.supervisedAccuracy.count == options.supervised.fractions.count)
     // Both models learn something supervised; the ResNet's and ViT's sizes are comparable.
     #expect(result.resnet.supervisedAccuracy.last! > 0.15)
     #expect(Double(result.vit.parameters) / Double(result.resnet.parameters) < 3)
     #expect(result.jaccardBest?["DINO ViT"] != nil)
     // The k-NN curve starts at the initialisation and ends at the reported result.
     for m in [result.vit, result.resnet] {
-        #expect(m.dinoKNNCurve.first?.first == 0 && m.dinoKNNCurve.last == [Double(options.dinoEpochs), m.dinoKNN])
+        #expect(m.dinoKNNCurve.first?.first == 0 && m.dinoKNNCurve.last == [Double(options.dino.epochs), m.dinoKNN])
     }
 }
 
@@ -38,4 +38,27 @@ import Zoo
     let vit = VisionTransformer(ViTConfig(imageSize: 32, patchSize: 8, embedDim: 24, depth: 1, numHeads: 2))
     let canvas = Report.positionSimilarityFigure(vit)
     #expect(canvas.width >= Canvas.textWidth("position embedding similarity"))
+}
+
+/// The report's interpretive sentences come from the numbers, whichever way they fall.
+@Test func reportSentencesFollowTheNumbers() {
+    func model(_ accuracy: [Double], random: Double, knn: Double) -> ModelSummary {
+        ModelSummary(name: "m", parameters: 1, gflops: 0, supervisedAccuracy: accuracy, supervisedImagesPerSecond: 0,
+                     supervisedSeconds: 0, dinoImagesPerSecond: 0, dinoSeconds: 0, randomKNN: random, dinoKNN: knn,
+                     dinoKNNTop5: 0, dinoLinear: 0, supervisedLosses: [], dinoLosses: [])
+    }
+    var r = CompareResult(dataset: "d", trainCount: 1000, testCount: 100, classes: 10, imageSize: 32,
+                          fractions: [0.1, 1], vit: model([0.2, 0.5], random: 0.2, knn: 0.35),
+                          resnet: model([0.4, 0.55], random: 0.3, knn: 0.305), seconds: 1)
+    let finding = Report.dataScalingFinding(r)
+    #expect(finding.contains("fewest images the ResNet leads by 20.0 points; with all of them the ResNet leads by 5.0"))
+    #expect(finding.contains("the ViT gains 15.0 points") && finding.contains("This run shows"))
+    r.vit.supervisedAccuracy = [0.5, 0.6]
+    let reversed = Report.dataScalingFinding(r)
+    #expect(reversed.contains("the ViT leads by 10.0 points") && reversed.contains("does not show")
+            && reversed.contains("not behind on the smallest subset"))
+    #expect(Report.dinoFinding(r) == "DINO lifts the ViT's k-NN top-1 from 20.0% at initialisation to 35.0% and "
+            + "leaves the ResNet's k-NN top-1 within a point of its initialisation (30.0% → 30.5%).")
+    let attention = Report.attentionFinding(["DINO ViT": 0.4, "supervised ViT": 0.3, "random-init ViT": 0.5])
+    #expect(attention.contains("more than the supervised ViT's, but no more than the random-init ViT's"))
 }

@@ -24,8 +24,8 @@ import Vision
     func trainAndEvaluate(_ model: Module, epochs: Int, learningRate: Double) -> Double {
         let batch = 64, steps = (1437 + batch - 1) / batch
         let optimizer = AdamW(ParameterGroup.dinoGroups(model, learningRate: learningRate, weightDecay: 1e-4))
-        let schedule = Schedule.cosine(base: learningRate, final: learningRate / 100, epochs: epochs, iterationsPerEpoch: steps,
-                                       warmupEpochs: 1)
+        let schedule = Schedule.cosine(base: learningRate, final: learningRate / 100, epochs: epochs,
+                                       iterationsPerEpoch: steps, warmupEpochs: 1)
         let shuffle = RandomGenerator(seed: 7)
         for epoch in 0..<epochs {
             let order = Tensor.randperm(1437, generator: shuffle)

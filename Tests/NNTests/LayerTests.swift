@@ -28,7 +28,8 @@ import Tensor
     @Test func batchNormTrainingUpdatesRunningStatisticsThenEvalUsesThem() {
         let bn = BatchNorm2d(3, dtype: .float64)
         #expect(throws: Never.self) {
-            try bn.loadStateDict(["weight": Reference.t("batchnorm.weight"), "bias": Reference.t("batchnorm.bias")], strict: false)
+            try bn.loadStateDict(["weight": Reference.t("batchnorm.weight"), "bias": Reference.t("batchnorm.bias")],
+                                 strict: false)
         }
         let y1 = bn(Variable(Reference.t("batchnorm.x1")))
         _ = bn(Variable(Reference.t("batchnorm.x2")))
@@ -47,14 +48,18 @@ import Tensor
         // The float32 kernel agrees to float32 precision.
         let ln32 = LayerNorm(16, epsilon: 1e-6)
         load(ln32, "layernorm")
-        expectClose(ln32(Variable(Reference.t("layernorm.x").converted(to: .float32))).data, Reference.t("layernorm.y"), atol: 1e-5)
+        expectClose(ln32(Variable(Reference.t("layernorm.x").converted(to: .float32))).data, Reference.t("layernorm.y"),
+                    atol: 1e-5)
     }
 
     @Test func pooling() {
         let x = Variable(Reference.t("pool.x"))
-        expectClose(MaxPool2d(kernelSize: 3, stride: 2, padding: 1)(x).data, Reference.t("pool.max_k3s2p1"), atol: 1e-12)
-        expectClose(AvgPool2d(kernelSize: 3, stride: 2, padding: 1)(x).data, Reference.t("pool.avg_k3s2p1"), atol: 1e-12)
-        expectClose(AvgPool2d(kernelSize: 2, countIncludePad: false)(x).data, Reference.t("pool.avg_k2_nopad"), atol: 1e-12)
+        expectClose(MaxPool2d(kernelSize: 3, stride: 2, padding: 1)(x).data, Reference.t("pool.max_k3s2p1"),
+                    atol: 1e-12)
+        expectClose(AvgPool2d(kernelSize: 3, stride: 2, padding: 1)(x).data, Reference.t("pool.avg_k3s2p1"),
+                    atol: 1e-12)
+        expectClose(AvgPool2d(kernelSize: 2, countIncludePad: false)(x).data, Reference.t("pool.avg_k2_nopad"),
+                    atol: 1e-12)
         expectClose(AdaptiveAvgPool2d((3, 2))(x).data, Reference.t("pool.adaptive_3x2"), atol: 1e-12)
     }
 
@@ -94,8 +99,10 @@ import Tensor
     }
 
     @Test func dinoSoftCrossEntropy() {
-        let loss = Loss.softCrossEntropy(student: Variable(Reference.t("dino_ce.student")), teacher: Reference.t("dino_ce.teacher"),
-                                         studentTemperature: 0.1, teacherTemperature: 0.04, center: Reference.t("dino_ce.center"))
+        let loss = Loss.softCrossEntropy(student: Variable(Reference.t("dino_ce.student")),
+                                         teacher: Reference.t("dino_ce.teacher"),
+                                         studentTemperature: 0.1, teacherTemperature: 0.04,
+                                         center: Reference.t("dino_ce.center"))
         expectClose(loss.data, Reference.t("dino_ce.loss"), atol: 1e-10)
     }
 

@@ -5,28 +5,34 @@ import Tensor
 
 /// Float64 gradient checks through whole modules, with their parameters as checked inputs.
 @Suite struct ModuleGradientTests {
-    /// Checks `module` on `input` with respect to the input and every parameter.
+    /// Checks `module` on `input` with respect to the input (``gradCheck``) and every parameter
+    /// (``valueAndGrad(_:_:)`` against central differences of the same objective).
     func expectModuleGradients(_ module: Module, _ input: Tensor, sourceLocation: SourceLocation = #_sourceLocation) {
-        let params = module.parameters()
-        let saved = params.map(\.data)
-        let result = gradCheck({ vars in
-            for (p, v) in zip(params, vars.dropFirst()) { p.data = v.data }
-            // Route gradients through the checked variables: parameters are re-expressed as them.
-            return Self.apply(module, vars[0], params: params, vars: Array(vars.dropFirst()))
-        }, inputs: [input] + saved.map { $0.copy() })
-        for (p, s) in zip(params, saved) { p.data = s }
-        #expect(result.passed, "\(type(of: module)): \(result)", sourceLocation: sourceLocation)
+        let result = gradCheck({ module($0[0]) }, inputs: [input])
+        #expect(result.passed, "\(type(of: module)) input: \(result)", sourceLocation: sourceLocation)
+        let x = Variable(input)
+        let projection = Variable(randn(noGrad { module(x) }.shape, seed: 99))
+        let objective = { (module(x) * projection).sum() }
+        let (_, gradients) = valueAndGrad(module, objective)
+        for (name, p) in module.namedParameters() {
+            let numeric = numericGradient(of: { noGrad { objective().data.item() } }, at: p.data)
+            let error = (gradients[name]! - numeric).abs().max().item()
+            let scale = numeric.abs().max().item()
+            #expect(error <= 1e-5 + 1e-3 * scale, "\(type(of: module)).\(name): max error \(error)",
+                    sourceLocation: sourceLocation)
+        }
     }
 
-    /// Runs the module with each parameter's gradient forwarded to the matching checked variable.
-    static func apply(_ module: Module, _ x: Variable, params: [Variable], vars: [Variable]) -> Variable {
-        let y = module(x)
-        // A parameter is a leaf; its contribution reaches `vars` through this identity rule.
-        return Variable.record("parameters", y.data, inputs: [y] + vars) { g in
-            y.backward(g, retainGraph: true)
-            defer { for p in params { p.grad = nil } }
-            return [nil] + params.map { $0.grad ?? $0.data.zerosLike() }
-        }
+    @Test func valueAndGradLeavesGradientsAsTheyWere() {
+        let linear = Linear(3, 2, dtype: .float64)
+        linear.weight.grad = Tensor.ones([2, 3], dtype: .float64)
+        let x = Variable(randn([4, 3], seed: 10))
+        let (value, gradients) = valueAndGrad(linear) { linear(x).square().sum() }
+        #expect(linear.weight.grad!.doubles == [Double](repeating: 1, count: 6) && linear.bias!.grad == nil)
+        #expect(Set(gradients.keys) == ["weight", "bias"])
+        #expect(Swift.abs(value.item() - noGrad { linear(x).square().sum() }.data.item()) < 1e-12)
+        // ∂/∂b Σ (xWᵀ + b)² = 2 Σ_rows (xWᵀ + b).
+        expectClose(gradients["bias"]!, noGrad { (linear(x) * 2).sum(axes: [0]) }.data, atol: 1e-12)
     }
 
     @Test func batchNormInTraining() {
@@ -52,7 +58,8 @@ import Tensor
 
     @Test func convolutionWithLayerScale() {
         expectModuleGradients(Sequential(Conv2d(2, 3, kernelSize: 3, padding: 1, dtype: .float64), ReLU(),
-                                         AdaptiveAvgPool2d(1), Flatten(), LayerScale(3, initValue: 0.5, dtype: .float64)),
+                                         AdaptiveAvgPool2d(1), Flatten(),
+                                         LayerScale(3, initValue: 0.5, dtype: .float64)),
                               randn([2, 2, 4, 4], seed: 8))
     }
 }

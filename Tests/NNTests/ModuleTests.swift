@@ -7,7 +7,8 @@ import Tensor
 final class Block: Module {
     let conv1 = Conv2d(4, 4, kernelSize: 3, padding: 1, bias: false, dtype: .float64)
     let bn1 = BatchNorm2d(4, dtype: .float64)
-    let downsample = Sequential(Conv2d(4, 4, kernelSize: 1, bias: false, dtype: .float64), BatchNorm2d(4, dtype: .float64))
+    let downsample = Sequential(Conv2d(4, 4, kernelSize: 1, bias: false, dtype: .float64),
+                                BatchNorm2d(4, dtype: .float64))
     override func callAsFunction(_ x: Variable) -> Variable { (bn1(conv1(x)) + downsample(x)).relu() }
 }
 
@@ -48,7 +49,8 @@ final class Net: Module {
         #expect(net.stem.weight === weight && weight.dtype == .float32)
         #expect(net.namedParameters().allSatisfy { $0.parameter.dtype == .float32 })
         let buffers = Dictionary(uniqueKeysWithValues: net.namedBuffers().map { ($0.name, $0.buffer.value.dtype) })
-        #expect(buffers["layer1.0.bn1.running_var"] == .float32 && buffers["layer1.0.bn1.num_batches_tracked"] == .int64)
+        #expect(buffers["layer1.0.bn1.running_var"] == .float32
+                && buffers["layer1.0.bn1.num_batches_tracked"] == .int64)
         #expect(net(Variable(Tensor.zeros([1, 3, 8, 8]))).dtype == .float32)
     }
 

@@ -6,7 +6,8 @@ import Tensor
 /// Optimisers, clipping and schedules against PyTorch (scripts/make_nn_fixtures.py).
 @Suite struct OptimizerTests {
     /// Three steps with the fixture's fixed gradients on two groups (lr 0.1 / wd 0.05 and lr 0.05 / wd 0).
-    func run(_ make: ([ParameterGroup]) -> Optimizer, steps: Range<Int> = 0..<3, resumeFrom state: [String: Tensor]? = nil,
+    func run(_ make: ([ParameterGroup]) -> Optimizer, steps: Range<Int> = 0..<3,
+             resumeFrom state: [String: Tensor]? = nil,
              start: (Tensor, Tensor)? = nil) -> (w: Variable, b: Variable, optimizer: Optimizer) {
         let w = Variable.parameter((start?.0 ?? Reference.t("optim.w0")).copy())
         let b = Variable.parameter((start?.1 ?? Reference.t("optim.b0")).copy())
@@ -40,7 +41,8 @@ import Tensor
     func resumesExactlyFromItsStateDict(_ index: Int) {
         let (name, make) = Self.optimizers[index]
         let first = run(make, steps: 0..<1)
-        let resumed = run(make, steps: 1..<3, resumeFrom: first.optimizer.stateDict(), start: (first.w.data, first.b.data))
+        let resumed = run(make, steps: 1..<3, resumeFrom: first.optimizer.stateDict(),
+                          start: (first.w.data, first.b.data))
         expectClose(resumed.w.data, Reference.t("optim.\(name).w"), atol: 1e-12)
         expectClose(resumed.b.data, Reference.t("optim.\(name).b"), atol: 1e-12)
         #expect(resumed.optimizer.stepCount == 3)
@@ -55,7 +57,8 @@ import Tensor
     }
 
     @Test func clipGlobalNorm() {
-        let p1 = Variable.parameter(Tensor.zeros([3, 4], dtype: .float64)), p2 = Variable.parameter(Tensor.zeros([5], dtype: .float64))
+        let p1 = Variable.parameter(Tensor.zeros([3, 4], dtype: .float64)),
+            p2 = Variable.parameter(Tensor.zeros([5], dtype: .float64))
         p1.grad = Reference.t("clip.g1").copy()
         p2.grad = Reference.t("clip.g2").copy()
         let norm = clipGradientNorm([p1, p2], maxNorm: 1.5)

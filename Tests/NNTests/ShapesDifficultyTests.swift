@@ -15,7 +15,8 @@ import Vision
     static let test = try! Shapes(count: 500, imageSize: 32, seed: 2).stacked()
 
     func fit(_ model: Module, epochs: Int, learningRate: Double, weightDecay: Double,
-             data: (train: (images: Tensor, labels: Tensor), test: (images: Tensor, labels: Tensor)) = (train, test)) -> Double {
+             data: (train: (images: Tensor, labels: Tensor), test: (images: Tensor, labels: Tensor)) = (train, test))
+        -> Double {
         let (train, test) = data
         let n = train.images.shape[0], batch = 50
         let optimizer = AdamW(ParameterGroup.dinoGroups(model, learningRate: learningRate, weightDecay: weightDecay))
@@ -47,10 +48,12 @@ import Vision
         let cnn = Sequential(
             Conv2d(3, 16, kernelSize: 3, padding: 1), BatchNorm2d(16), ReLU(), MaxPool2d(kernelSize: 2),
             Conv2d(16, 32, kernelSize: 3, padding: 1), BatchNorm2d(32), ReLU(), MaxPool2d(kernelSize: 2),
-            Conv2d(32, 64, kernelSize: 3, padding: 1), BatchNorm2d(64), ReLU(), AdaptiveAvgPool2d(1), Flatten(), Linear(64, 10))
+            Conv2d(32, 64, kernelSize: 3, padding: 1), BatchNorm2d(64), ReLU(), AdaptiveAvgPool2d(1), Flatten(),
+            Linear(64, 10))
         let start = Date()
         let cnnAccuracy = fit(cnn, epochs: 12, learningRate: 3e-3, weightDecay: 1e-4)
-        print("Shapes 32×32, \(Self.train.labels.count) train / \(Self.test.labels.count) test: linear on pixels \(linearAccuracy), CNN \(cnnAccuracy) (\(Date().timeIntervalSince(start)) s)")
+        print("Shapes 32×32, \(Self.train.labels.count) train / \(Self.test.labels.count) test: "
+              + "linear on pixels \(linearAccuracy), CNN \(cnnAccuracy) (\(Date().timeIntervalSince(start)) s)")
         #expect(linearAccuracy < 0.6)
         #expect(cnnAccuracy > linearAccuracy + 0.1)
     }
@@ -59,7 +62,8 @@ import Vision
         Random.seed(4)
         let colourless = (train: try Shapes(count: 3000, imageSize: 32, seed: 1, hueSpread: 0.5).stacked(),
                           test: try Shapes(count: 500, imageSize: 32, seed: 2, hueSpread: 0.5).stacked())
-        let accuracy = fit(Sequential(Flatten(), Linear(3 * 32 * 32, 10)), epochs: 20, learningRate: 1e-3, weightDecay: 1e-2, data: colourless)
+        let accuracy = fit(Sequential(Flatten(), Linear(3 * 32 * 32, 10)), epochs: 20, learningRate: 1e-3,
+                           weightDecay: 1e-2, data: colourless)
         print("Shapes without class colours: linear on pixels \(accuracy)")
         #expect(accuracy < 0.2)
     }

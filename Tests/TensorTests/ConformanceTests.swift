@@ -27,9 +27,10 @@ import Testing
     /// rounds at the scale of m (−0.44043 instead of −0.44019). Cross-entropy goes through it.
     @Test func logSoftmaxOfLargeInputsKeepsItsDigits() {
         let logits = fixture.t("big_logits32")
-        expectClose(logits.logSoftmax(axis: 1).converted(to: .float64), fixture.t("big_log_softmax32").converted(to: .float64),
-                    atol: 2e-6, rtol: 0)
-        expectClose(logits.converted(to: .float64).logSoftmax(axis: 1), fixture.t("big_log_softmax64"), atol: 1e-12, rtol: 0)
+        expectClose(logits.logSoftmax(axis: 1).converted(to: .float64),
+                    fixture.t("big_log_softmax32").converted(to: .float64), atol: 2e-6, rtol: 0)
+        expectClose(logits.converted(to: .float64).logSoftmax(axis: 1),
+                    fixture.t("big_log_softmax64"), atol: 1e-12, rtol: 0)
         let softmaxOfShifted = (logits - 10000).converted(to: .float64).logSoftmax(axis: 1)
         expectClose(logits.logSoftmax(axis: 1).converted(to: .float64), softmaxOfShifted, atol: 2e-6, rtol: 0)
     }
@@ -49,8 +50,8 @@ import Testing
     @Test func clampWithCrossedBoundsGivesTheUpperBound() {
         let x = fixture.t("clamp_x")
         expectClose(x.clamped(min: 3, max: 1), fixture.t("clamp_low3_high1"), atol: 0, rtol: 0)
-        expectClose(x.converted(to: .float32).clamped(min: 3, max: 1).converted(to: .float64), fixture.t("clamp_low3_high1"),
-                    atol: 0, rtol: 0)
+        expectClose(x.converted(to: .float32).clamped(min: 3, max: 1).converted(to: .float64),
+                    fixture.t("clamp_low3_high1"), atol: 0, rtol: 0)
         #expect(Tensor([Int64(-5), 0, 5]).clamped(min: 3, max: 1).scalars(as: Int64.self) == [1, 1, 1])
         #expect(Tensor([Double.nan]).clamped(min: 0, max: 1).item().isNaN)
     }
@@ -62,7 +63,8 @@ import Testing
         #expect(flags.max(axes: [1]).scalars(as: Bool.self) == [true, true])
         #expect(flags.min(axes: [1]).scalars(as: Bool.self) == [false, true])
         let (values, indices) = flags.min(axis: 1)
-        #expect(values.dtype == .bool && values.scalars(as: Bool.self) == [false, true] && indices.scalars(as: Int64.self) == [1, 0])
+        #expect(values.dtype == .bool && values.scalars(as: Bool.self) == [false, true]
+                && indices.scalars(as: Int64.self) == [1, 0])
         #expect(flags.sum().dtype == .int64 && flags.sum().item() == 5)
     }
 }

@@ -6,16 +6,20 @@ import Testing
 /// leave partial tiles: output channels not a multiple of 8, rows not a multiple of 48 pixels;
 /// and a 1×1 convolution of 96 pixels (two full tiles: fused forward, GEMM backward).
 @Suite struct ConvolutionTests {
-    @Test(arguments: [(3, 5, 11, 9, 13, 3, 3, 1, 1), (4, 7, 16, 6, 20, 3, 5, 1, 2), (1, 64, 64, 12, 12, 3, 3, 1, 1), (2, 70, 13, 8, 12, 1, 1, 0, 0)])
-    func float32MatchesFloat64(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int, _ ph: Int, _ pw: Int) {
+    @Test(arguments: [(3, 5, 11, 9, 13, 3, 3, 1, 1), (4, 7, 16, 6, 20, 3, 5, 1, 2), (1, 64, 64, 12, 12, 3, 3, 1, 1),
+                      (2, 70, 13, 8, 12, 1, 1, 0, 0)])
+    func float32MatchesFloat64(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int,
+                               _ ph: Int, _ pw: Int) {
         expectFloat32MatchesFloat64(n, c, o, h, w, kh, kw, Conv2dGeometry(padding: (ph, pw)))
     }
 
     /// Stride 2 through the stride phases (ResNet's 3×3/2 with odd and even inputs, a 3×2 kernel
     /// strided in one axis only, the sizes of the float64 gradient checks, a 3-channel 7×7/2 stem),
     /// checked to take that path.
-    @Test(arguments: [(2, 16, 11, 14, 16, 3, 3, 2, 2, 1, 1), (3, 20, 9, 13, 17, 3, 3, 2, 2, 1, 1), (2, 16, 8, 9, 12, 3, 2, 2, 1, 1, 0),
-                      (2, 16, 3, 7, 17, 3, 3, 2, 2, 1, 1), (2, 16, 3, 8, 18, 3, 3, 2, 2, 1, 1), (2, 16, 3, 5, 17, 3, 3, 2, 1, 0, 1), (2, 3, 8, 9, 50, 7, 7, 2, 2, 3, 3)])
+    @Test(arguments: [(2, 16, 11, 14, 16, 3, 3, 2, 2, 1, 1), (3, 20, 9, 13, 17, 3, 3, 2, 2, 1, 1),
+                      (2, 16, 8, 9, 12, 3, 2, 2, 1, 1, 0), (2, 16, 3, 7, 17, 3, 3, 2, 2, 1, 1),
+                      (2, 16, 3, 8, 18, 3, 3, 2, 2, 1, 1), (2, 16, 3, 5, 17, 3, 3, 2, 1, 0, 1),
+                      (2, 3, 8, 9, 50, 7, 7, 2, 2, 3, 3)])
     func stridedFloat32MatchesFloat64(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int,
                                       _ sh: Int, _ sw: Int, _ ph: Int, _ pw: Int) {
         let geometry = Conv2dGeometry(stride: (sh, sw), padding: (ph, pw))
@@ -26,7 +30,8 @@ import Testing
         let x = Tensor.randn([n, c, h, w], generator: RandomGenerator(seed: 1)).converted(to: .float64)
         let weight = Tensor.randn([o, c, kh, kw], generator: RandomGenerator(seed: 2)).converted(to: .float64)
         let unstrided = x.conv2d(weight: weight, geometry: Conv2dGeometry(padding: (ph, pw)))
-        expectClose(x.conv2d(weight: weight, geometry: geometry), unstrided[.all, .all, .stride(by: sh), .stride(by: sw)].contiguous(), atol: 1e-10)
+        expectClose(x.conv2d(weight: weight, geometry: geometry),
+                    unstrided[.all, .all, .stride(by: sh), .stride(by: sw)].contiguous(), atol: 1e-10)
     }
 
     private func expectFloat32MatchesFloat64(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int,
@@ -38,31 +43,37 @@ import Testing
         let y64 = x64.conv2d(weight: w64, geometry: geometry)
         expectClose(y32.converted(to: .float64), y64, atol: 1e-4, rtol: 1e-4)
         let g = Tensor.randn(y32.shape, generator: RandomGenerator(seed: 3))
-        let (gx32, gw32, _) = Tensor.conv2dBackward(gradient: g, input: x, weight: weight, hasBias: false, geometry: geometry)
-        let (gx64, gw64, _) = Tensor.conv2dBackward(gradient: g.converted(to: .float64), input: x64, weight: w64, hasBias: false, geometry: geometry)
+        let (gx32, gw32, _) = Tensor.conv2dBackward(gradient: g, input: x, weight: weight,
+                                                    hasBias: false, geometry: geometry)
+        let (gx64, gw64, _) = Tensor.conv2dBackward(gradient: g.converted(to: .float64), input: x64, weight: w64,
+                                                    hasBias: false, geometry: geometry)
         expectClose(gx32!.converted(to: .float64), gx64!, atol: 1e-4, rtol: 1e-4)
         expectClose(gw32.converted(to: .float64), gw64, atol: 1e-3, rtol: 1e-4)
     }
 }
 
-/// The fused AVX-512 loops (forward and ∂W) and the per-tap GEMMs agree on one layout (skipped on CPUs without AVX-512).
+/// The fused AVX-512 loops (forward and ∂W) and the per-tap GEMMs agree on one layout
+/// (skipped on CPUs without AVX-512).
 @Test(.enabled(if: ConvLayout.fusedKernel)) func fusedConvolutionKernelMatchesPerTapGEMMs() {
     let x = Tensor.randn([2, 19, 10, 23], generator: RandomGenerator(seed: 4))
     let weight = Tensor.randn([13, 19, 3, 3], generator: RandomGenerator(seed: 5))
-    let layout = ConvLayout(input: x.shape, weight: weight.shape, geometry: Conv2dGeometry(padding: (1, 1)), output: (10, 23))
+    let layout = ConvLayout(input: x.shape, weight: weight.shape,
+                            geometry: Conv2dGeometry(padding: (1, 1)), output: (10, 23))
     #expect(layout.shifts)
     let taps = layout.taps(of: weight)
-    expectClose(layout.shiftedCorrelation(x, taps: taps, fusedKernel: true), layout.shiftedCorrelation(x, taps: taps, fusedKernel: false),
-                atol: 1e-4, rtol: 1e-5)
+    expectClose(layout.shiftedCorrelation(x, taps: taps, fusedKernel: true),
+                layout.shiftedCorrelation(x, taps: taps, fusedKernel: false), atol: 1e-4, rtol: 1e-5)
     // 1×1 convolutions take the loop only when its 48-pixel tiles are at least 80% full.
     func pointwise(_ h: Int, _ w: Int) -> ConvLayout {
         ConvLayout(input: [8, 16, h, w], weight: [8, 16, 1, 1], geometry: Conv2dGeometry(), output: (h, w))
     }
-    #expect(pointwise(8, 12).usesShifts(.float32) && !pointwise(7, 7).usesShifts(.float32) && !pointwise(8, 12).usesShifts(.float64))
+    #expect(pointwise(8, 12).usesShifts(.float32) && !pointwise(7, 7).usesShifts(.float32)
+            && !pointwise(8, 12).usesShifts(.float64))
     // ∂W with 70 input channels: a full and a partial group of 64 channel lanes.
     let x70 = Tensor.randn([3, 70, 10, 23], generator: RandomGenerator(seed: 6))
-    let wide = ConvLayout(input: x70.shape, weight: [13, 70, 3, 3], geometry: Conv2dGeometry(padding: (1, 1)), output: (10, 23))
+    let wide = ConvLayout(input: x70.shape, weight: [13, 70, 3, 3],
+                          geometry: Conv2dGeometry(padding: (1, 1)), output: (10, 23))
     let gy = Tensor.randn([3, 13, 10, 23], generator: RandomGenerator(seed: 7))
-    expectClose(wide.shiftedWeightGradient(x70, gy, fusedKernel: true), wide.shiftedWeightGradient(x70, gy, fusedKernel: false),
-                atol: 1e-3, rtol: 1e-5)
+    expectClose(wide.shiftedWeightGradient(x70, gy, fusedKernel: true),
+                wide.shiftedWeightGradient(x70, gy, fusedKernel: false), atol: 1e-3, rtol: 1e-5)
 }

@@ -27,7 +27,8 @@ import Testing
         // Same in float32, and with a non-contiguous left operand.
         let a32 = a.converted(to: .float32).permuted([2, 1, 0]).contiguous().permuted([2, 1, 0])
         #expect(!a32.isContiguous)
-        expectClose((a32 * b.converted(to: .float32)).converted(to: .float64), Fixtures.op("bcast.mul"), atol: 1e-6, rtol: 1e-6)
+        expectClose((a32 * b.converted(to: .float32)).converted(to: .float64),
+                    Fixtures.op("bcast.mul"), atol: 1e-6, rtol: 1e-6)
     }
 
     @Test func float32SimdKernelsMatchReference() {
@@ -64,8 +65,8 @@ import Testing
                 expectClose(x.map(op), strided.map(op), atol: 1e-6, rtol: 2e-6)
             }
             let ones = x.onesLike(), stridedOnes = strided.onesLike()
-            expectClose(Tensor.geluBackward(gradient: ones, input: x), Tensor.geluBackward(gradient: stridedOnes, input: strided),
-                        atol: 1e-6, rtol: 2e-6)
+            expectClose(Tensor.geluBackward(gradient: ones, input: x),
+                        Tensor.geluBackward(gradient: stridedOnes, input: strided), atol: 1e-6, rtol: 2e-6)
             expectClose(Tensor.geluTanhBackward(gradient: ones, input: x),
                         Tensor.geluTanhBackward(gradient: stridedOnes, input: strided), atol: 1e-6, rtol: 2e-6)
         }
@@ -90,7 +91,8 @@ import Testing
         #expect(m.logicalNot().doubles == [1, 0, 0])
         #expect(m.logicalAnd(b .> 2).doubles == [0, 1, 0])
         #expect(m.logicalOr(a .< 2).doubles == [1, 1, 1])
-        #expect(Tensor.where(Tensor([true, false]).reshaped([2, 1]), Tensor([1.0, 2]), Tensor(scalar: 0.0)).doubles == [1, 2, 0, 0])
+        #expect(Tensor.where(Tensor([true, false]).reshaped([2, 1]), Tensor([1.0, 2]),
+                             Tensor(scalar: 0.0)).doubles == [1, 2, 0, 0])
     }
 
     @Test func inPlaceOpsWriteThroughAndBroadcast() {
@@ -113,7 +115,8 @@ import Testing
 
     @Test func largeTensorsSplitAcrossCoresGiveTheSameAnswer() {
         let n = 1 << 20
-        let x = Tensor.randn([n], generator: RandomGenerator(seed: 5)), y = Tensor.randn([n], generator: RandomGenerator(seed: 6))
+        let x = Tensor.randn([n], generator: RandomGenerator(seed: 5)),
+            y = Tensor.randn([n], generator: RandomGenerator(seed: 6))
         let z = x + y
         let xs = x.scalars(as: Float.self), ys = y.scalars(as: Float.self), zs = z.scalars(as: Float.self)
         #expect((0..<n).allSatisfy { zs[$0] == xs[$0] + ys[$0] })

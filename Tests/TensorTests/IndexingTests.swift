@@ -18,7 +18,8 @@ import Testing
     @Test func indexSelectGatherScatterMatchNumPy() {
         let x = Fixtures.op("gather.x"), index = Fixtures.op("gather.index")
         expectClose(x.gather(axis: 1, index: index), Fixtures.op("gather.axis1"), atol: 0)
-        let acc = Tensor.zeros([3, 4], dtype: .float64).scatterAdding(axis: 1, index: index, source: Fixtures.op("scatter.src"))
+        let acc = Tensor.zeros([3, 4], dtype: .float64).scatterAdding(axis: 1, index: index,
+                                                                      source: Fixtures.op("scatter.src"))
         expectClose(acc, Fixtures.op("scatter.axis1"), atol: 1e-15)
         let rows = x.indexSelect(axis: 0, indices: Tensor([Int64(2), 0, -1]))
         #expect(rows.shape == [3, 4])
@@ -42,8 +43,10 @@ import Testing
     @Test func matchesNumPyAlongAnyAxis() {
         expectClose(x.softmax(axis: 1), Fixtures.op("softmax.axis1"), atol: 1e-15)
         expectClose(x.logSoftmax(axis: 2), Fixtures.op("logsoftmax.axis2"), atol: 1e-14)
-        expectClose(x.converted(to: .float32).softmax(axis: 1).converted(to: .float64), Fixtures.op("softmax.axis1"), atol: 1e-7)
-        expectClose(x.converted(to: .float32).logSoftmax(axis: -1).converted(to: .float64), Fixtures.op("logsoftmax.axis2"), atol: 2e-6)
+        expectClose(x.converted(to: .float32).softmax(axis: 1).converted(to: .float64),
+                    Fixtures.op("softmax.axis1"), atol: 1e-7)
+        expectClose(x.converted(to: .float32).logSoftmax(axis: -1).converted(to: .float64),
+                    Fixtures.op("logsoftmax.axis2"), atol: 2e-6)
     }
 
     @Test func rowsSumToOneAndSurviveHugeLogits() {

@@ -10,7 +10,8 @@ import Testing
         expectClose(l, Fixtures.op("linalg.cholesky"), atol: 1e-12)
         expectClose(l.matmul(l.transposed()), spd, atol: 1e-12)
         let x32 = try Tensor.solve(spd.converted(to: .float32), rhs.converted(to: .float32).select(axis: 1, index: 0))
-        expectClose(x32.converted(to: .float64), Fixtures.op("linalg.solve").select(axis: 1, index: 0).contiguous(), atol: 1e-5)
+        expectClose(x32.converted(to: .float64),
+                    Fixtures.op("linalg.solve").select(axis: 1, index: 0).contiguous(), atol: 1e-5)
     }
 
     @Test func eigenAndSingularValuesMatchNumPy() throws {

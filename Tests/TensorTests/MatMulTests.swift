@@ -19,7 +19,8 @@ import Testing
 
     @Test func transposedAndSlicedOperandsNeedNoCopy() {
         let g = RandomGenerator(seed: 3)
-        let a = Tensor.randn([7, 5], dtype: .float64, generator: g), b = Tensor.randn([6, 7], dtype: .float64, generator: g)
+        let a = Tensor.randn([7, 5], dtype: .float64, generator: g),
+            b = Tensor.randn([6, 7], dtype: .float64, generator: g)
         let expected = a.transposed().contiguous().matmul(b.transposed().contiguous())
         #expect(BLASOperand(a.transposed()) != nil && BLASOperand(a.transposed())!.transposed)
         expectClose(a.transposed().matmul(b.transposed()), expected, atol: 1e-12)
@@ -31,7 +32,8 @@ import Testing
         // A stepped slice has no BLAS layout and is copied first, still correctly.
         let stepped = wide[.all, .stride(from: 0, by: 2)]
         #expect(BLASOperand(stepped) == nil)
-        expectClose(stepped.matmul(Tensor.ones([5, 2], dtype: .float64)), stepped.contiguous().matmul(Tensor.ones([5, 2], dtype: .float64)))
+        expectClose(stepped.matmul(Tensor.ones([5, 2], dtype: .float64)),
+                    stepped.contiguous().matmul(Tensor.ones([5, 2], dtype: .float64)))
     }
 
     @Test func foldedAndParallelBatchesAgreeWithLoop() {

@@ -36,9 +36,12 @@ import Testing
         #expect(ops["dtype.i64"]!.scalars(as: Int64.self) == [1 << 40, -5])
         #expect(ops["dtype.bool"]!.doubles == [1, 0, 1])
         #expect(ops["dtype.f16"]!.doubles == [0.5, -1.25, 65504])
-        let bf16 = try SafeTensors.read(Fixtures.directory.appendingPathComponent("bf16.safetensors"), widenHalfPrecision: true)
+        let bf16 = try SafeTensors.read(Fixtures.directory.appendingPathComponent("bf16.safetensors"),
+                                        widenHalfPrecision: true)
         #expect(bf16.tensors["x"]!.doubles == [1, -2.5, 3.140625])
-        #expect(throws: TensorFileError.self) { try SafeTensors.read(Fixtures.directory.appendingPathComponent("bf16.safetensors")) }
+        #expect(throws: TensorFileError.self) {
+            try SafeTensors.read(Fixtures.directory.appendingPathComponent("bf16.safetensors"))
+        }
     }
 
     @Test func mappedTensorsAreCopyOnWrite() throws {
@@ -78,16 +81,27 @@ import Testing
         expectError(withUnsafeBytes(of: UInt64.max, Array.init) + [0], mentioning: "exceeds")
         expectError(withUnsafeBytes(of: UInt64(1000), Array.init) + [0x7b], mentioning: "runs past the end")
         expectError(header("not json", data: 0), mentioning: "not a JSON object")
-        expectError(header(#"{"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 80]}}"#, data: 8), mentioning: "outside")
-        expectError(header(#"{"x": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}"#, data: 8), mentioning: "span 8 bytes")
-        expectError(header(#"{"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}"#, data: 8), mentioning: "invalid shape")
-        expectError(header(#"{"x": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 0]}}"#, data: 0), mentioning: "too large")
-        expectError(header(#"{"x": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}"#, data: 1), mentioning: "unsupported dtype")
+        expectError(header(#"{"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 80]}}"#, data: 8),
+                    mentioning: "outside")
+        expectError(header(#"{"x": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}"#, data: 8),
+                    mentioning: "span 8 bytes")
+        expectError(header(#"{"x": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}"#, data: 8),
+                    mentioning: "invalid shape")
+        expectError(header(#"{"x": {"dtype": "F32", "shape": [4611686018427387904, 4], "#
+                           + #""data_offsets": [0, 0]}}"#, data: 0),
+                    mentioning: "too large")
+        expectError(header(#"{"x": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}"#, data: 1),
+                    mentioning: "unsupported dtype")
         expectError(header(#"{"x": {"dtype": "F32", "shape": [1]}}"#, data: 4), mentioning: "lacks")
-        expectError(header(#"{"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "y": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#, data: 8), mentioning: "overlap")
-        expectError(header(#"{"x": {"dtype": "BOOL", "shape": [1], "data_offsets": [0, 1]}}"#, data: 0) + [7], mentioning: "BOOL byte")
+        expectError(header(#"{"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "#
+                           + #""y": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#, data: 8),
+                    mentioning: "overlap")
+        expectError(header(#"{"x": {"dtype": "BOOL", "shape": [1], "data_offsets": [0, 1]}}"#, data: 0) + [7],
+                    mentioning: "BOOL byte")
         expectError(header(#"{"__metadata__": {"k": 1}}"#, data: 0), mentioning: "not a string")
-        #expect(throws: TensorFileError.self) { try SafeTensors.read(URL(fileURLWithPath: "/nonexistent/x.safetensors")) }
+        #expect(throws: TensorFileError.self) {
+            try SafeTensors.read(URL(fileURLWithPath: "/nonexistent/x.safetensors"))
+        }
     }
 
     @Test func fuzzedFilesNeverCrash() throws {
@@ -97,9 +111,12 @@ import Testing
         for trial in 0..<3000 {
             var bytes = valid
             switch trial % 3 {
-            case 0: bytes = Array(bytes.prefix(g.nextInt(below: bytes.count)))           // truncation
-            case 1: for _ in 0..<(1 + g.nextInt(below: 4)) { bytes[g.nextInt(below: bytes.count)] = UInt8(g.nextInt(below: 256)) }
-            default: bytes[g.nextInt(below: 16)] ^= UInt8(1 << g.nextInt(below: 8))      // header length and first bytes
+            case 0: bytes = Array(bytes.prefix(g.nextInt(below: bytes.count)))      // truncation
+            case 1:
+                for _ in 0..<(1 + g.nextInt(below: 4)) {
+                    bytes[g.nextInt(below: bytes.count)] = UInt8(g.nextInt(below: 256))
+                }
+            default: bytes[g.nextInt(below: 16)] ^= UInt8(1 << g.nextInt(below: 8))  // header length and first bytes
             }
             if let parsed = try? SafeTensors.parse(bytes) {
                 accepted += 1

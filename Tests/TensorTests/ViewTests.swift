@@ -17,7 +17,8 @@ import Testing
         #expect(t.reshaped([3, 2, 2, 2]).storage === x.storage)  // splitting the last axis is a view
         let merged = t.reshaped([6, 4])          // merging permuted axes needs a copy
         #expect(merged.storage !== x.storage)
-        #expect(merged.doubles == [0, 1, 2, 3, 12, 13, 14, 15, 4, 5, 6, 7, 16, 17, 18, 19, 8, 9, 10, 11, 20, 21, 22, 23])
+        #expect(merged.doubles == [0, 1, 2, 3, 12, 13, 14, 15, 4, 5, 6, 7,
+                                   16, 17, 18, 19, 8, 9, 10, 11, 20, 21, 22, 23])
     }
 
     @Test func permuteAndTransposeSwapStrides() {

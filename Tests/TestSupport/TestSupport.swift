@@ -33,7 +33,8 @@ public func expectClose(_ a: Tensor, _ b: Tensor, atol: Double = 1e-6, rtol: Dou
 }
 
 /// Expects `a` to hold `values` (row-major) within `atol`.
-public func expectClose(_ a: Tensor, _ values: [Double], atol: Double = 1e-6, sourceLocation: SourceLocation = #_sourceLocation) {
+public func expectClose(_ a: Tensor, _ values: [Double], atol: Double = 1e-6,
+                        sourceLocation: SourceLocation = #_sourceLocation) {
     expectClose(a, Tensor(values, shape: a.shape), atol: atol, rtol: 0, sourceLocation: sourceLocation)
 }
 
@@ -67,7 +68,9 @@ public final class Fixture: @unchecked Sendable {
 
     public init(_ file: String) {
         (tensors, metadata) = loadFixtures(file)
-        meta = metadata["meta"].flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] } ?? [:]
+        meta = metadata["meta"].flatMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        } ?? [:]
     }
 
     public func t(_ name: String) -> Tensor {

@@ -15,16 +15,20 @@ import Zoo
     }
 
     /// A small ViT with stochastic depth and dropout, so resuming must restore the random state too.
-    func makeRun(checkpoint: URL?, resume: Bool = false, stopAfter: Int? = nil, log: URL? = nil, evaluateEvery: Int? = nil) -> TrainingLoop<Shapes> {
+    func makeRun(checkpoint: URL?, resume: Bool = false, stopAfter: Int? = nil, log: URL? = nil,
+                 evaluateEvery: Int? = nil) -> TrainingLoop<Shapes> {
         Random.seed(42)
-        var config = ViTConfig(imageSize: 16, patchSize: 4, embedDim: 24, depth: 2, numHeads: 2, mlpRatio: 2, numClasses: 10)
+        var config = ViTConfig(imageSize: 16, patchSize: 4, embedDim: 24, depth: 2, numHeads: 2, mlpRatio: 2,
+                               numClasses: 10)
         config.dropPathRate = 0.2
         let model = VisionTransformer(config)
-        let loader = DataLoader(data, batchSize: 16, seed: 5, transform: Compose([RandomResizedCrop(16, scale: 0.5...1), RandomHorizontalFlip()]))
-        let recipe = SupervisedRecipe(model: model, options: OptimizationOptions(learningRate: 1e-2, warmupEpochs: 1), epochs: 3,
-                                      iterationsPerEpoch: loader.batchCount, batchSize: 16)
+        let loader = DataLoader(data, batchSize: 16, seed: 5,
+                                transform: Compose([RandomResizedCrop(16, scale: 0.5...1), RandomHorizontalFlip()]))
+        let recipe = SupervisedRecipe(model: model, options: OptimizationOptions(learningRate: 1e-2, warmupEpochs: 1),
+                                      epochs: 3, iterationsPerEpoch: loader.batchCount, batchSize: 16)
         let loop = TrainingLoop(recipe: recipe, loader: loader,
-                                options: TrainingOptions(epochs: 3, checkpoint: checkpoint, resume: resume, log: log, stopAfter: stopAfter))
+                                options: TrainingOptions(epochs: 3, checkpoint: checkpoint, resume: resume, log: log,
+                                                         stopAfter: stopAfter))
         if let evaluateEvery {
             // Draws random numbers on purpose: evaluation must not shift the training's random stream.
             loop.evaluation = (evaluateEvery, { epoch in ["epoch": Double(epoch), "noise": Tensor.randn([1]).item()] })
@@ -76,7 +80,8 @@ import Zoo
         let nanAt: Int
         init(nanAt: Int) { self.nanAt = nanAt }
         var modules: [(name: String, module: Module)] { [("model", model)] }
-        func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) -> (loss: Double, learningRate: Double) {
+        func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int)
+            -> (loss: Double, learningRate: Double) {
             (iteration == nanAt ? .nan : 1.0 / Double(iteration + 1), 0.1)
         }
     }
@@ -90,7 +95,10 @@ import Zoo
             try loop.run()
             Issue.record("training went on past a NaN loss")
         } catch let error as TrainingError {
-            guard case .nonFinite(let step, _, let checkpoint) = error else { Issue.record("wrong error \(error)"); return }
+            guard case .nonFinite(let step, _, let checkpoint) = error else {
+                Issue.record("wrong error \(error)")
+                return
+            }
             #expect(step == 3 && checkpoint == file)
             #expect(error.description.contains("step 3"))
         }

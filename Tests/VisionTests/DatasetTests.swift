@@ -14,7 +14,9 @@ import Tensor
         let root = temporaryFolder()
         defer { try? FileManager.default.removeItem(at: root) }
         let fm = FileManager.default
-        for name in ["zebra", "cat", ".hidden"] { try fm.createDirectory(at: root.appendingPathComponent(name), withIntermediateDirectories: true) }
+        for name in ["zebra", "cat", ".hidden"] {
+            try fm.createDirectory(at: root.appendingPathComponent(name), withIntermediateDirectories: true)
+        }
         try ImageFile.writePNG(Tensor.full([3, 5, 6], 0.25), to: root.appendingPathComponent("cat/b.png"))
         try ImageFile.writePNG(Tensor.full([3, 5, 6], 0.75), to: root.appendingPathComponent("cat/a.PNG"))
         try fm.copyItem(at: Reference.image("chelsea_grey.jpg"), to: root.appendingPathComponent("zebra/x.jpg"))
@@ -27,8 +29,10 @@ import Tensor
         #expect(try folder.image(at: 2).shape == [3, 48, 64])
 
         // A damaged file surfaces from the loader as an error naming it.
-        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]).write(to: root.appendingPathComponent("zebra/z.png"))
-        let loader = DataLoader(try ImageFolder(root: root), batchSize: 4, shuffle: false, transform: Resize(.exactly(height: 8, width: 8)))
+        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0])
+            .write(to: root.appendingPathComponent("zebra/z.png"))
+        let loader = DataLoader(try ImageFolder(root: root), batchSize: 4, shuffle: false,
+                                transform: Resize(.exactly(height: 8, width: 8)))
         #expect { _ = try loader.batches().next() } throws: { "\($0)".contains("z.png") }
 
         #expect(throws: DatasetError.self) { try ImageFolder(root: root.appendingPathComponent("cat")) }
@@ -60,14 +64,16 @@ import Tensor
         #expect(mnist.count == 2 && mnist.label(at: 0) == 7)
         let image = mnist.image(at: 1)
         #expect(image.shape == [3, 2, 3])
-        expectClose(image.select(axis: 0, index: 2), Tensor((6..<12).map { Float($0 * 20) / 255 }, shape: [2, 3]), atol: 1e-7, rtol: 0)
+        expectClose(image.select(axis: 0, index: 2), Tensor((6..<12).map { Float($0 * 20) / 255 }, shape: [2, 3]),
+                    atol: 1e-7, rtol: 0)
         try Data(images.dropLast(2)).write(to: root.appendingPathComponent("t10k-images-idx3-ubyte"))
         #expect { try MNIST(folder: root, train: false) } throws: { "\($0)".contains("declares") }
     }
 
     @Test func loaderIsDeterministicCoversEveryIndexAndCollatesViews() throws {
         let shapes = Shapes(count: 37, imageSize: 16, seed: 2)
-        let augment = Compose([RandomResizedCrop(12, scale: 0.5...1), RandomHorizontalFlip(), ColorJitter(brightness: 0.4)])
+        let augment = Compose([RandomResizedCrop(12, scale: 0.5...1), RandomHorizontalFlip(),
+                               ColorJitter(brightness: 0.4)])
         let loader = DataLoader(shapes, batchSize: 8, seed: 9, transform: augment, prefetch: 3)
         func run(_ epoch: Int) throws -> [Batch] {
             let it = loader.batches(epoch: epoch)
@@ -83,7 +89,8 @@ import Tensor
         #expect(first[0].images.shape == [8, 3, 12, 12])
         #expect(first[0].labels.doubles == first[0].indices.map { Double(shapes.label(at: $0)) })
 
-        let dropping = DataLoader(shapes, batchSize: 8, dropLast: true, views: DINOAugmentation(globalSize: 16, localSize: 8, localCrops: 3))
+        let dropping = DataLoader(shapes, batchSize: 8, dropLast: true,
+                                  views: DINOAugmentation(globalSize: 16, localSize: 8, localCrops: 3))
         #expect(dropping.batchCount == 4)
         let batch = try #require(try dropping.batches().next())
         #expect(batch.views.map(\.shape) == [[8, 3, 16, 16], [8, 3, 16, 16], [8, 3, 8, 8], [8, 3, 8, 8], [8, 3, 8, 8]])

@@ -13,21 +13,25 @@ import Tensor
         let patch = rgbBytes(image).slice(axis: 0, start: 40, end: 72).slice(axis: 1, start: 50, end: 82)
         // PNG is lossless: exact. JPEG: PIL's bundled libjpeg-turbo may round the IDCT differently.
         let tolerance = name.hasSuffix(".png") ? 0.0 : 2.0
-        expectClose(patch.converted(to: .float64), Reference.t("decode.\(key).patch").converted(to: .float64), atol: tolerance, rtol: 0)
-        expectClose(image.mean(axes: [1, 2]).converted(to: .float64) * 255, Reference.t("decode.\(key).mean"), atol: tolerance == 0 ? 1e-3 : 0.5, rtol: 0)
+        expectClose(patch.converted(to: .float64), Reference.t("decode.\(key).patch").converted(to: .float64),
+                    atol: tolerance, rtol: 0)
+        expectClose(image.mean(axes: [1, 2]).converted(to: .float64) * 255, Reference.t("decode.\(key).mean"),
+                    atol: tolerance == 0 ? 1e-3 : 0.5, rtol: 0)
     }
 
     @Test(arguments: ["grey.png", "palette.png", "rgba.png", "grey.jpg"])
     func convertsGreyPaletteAndAlphaToRGBAsPIL(_ variant: String) throws {
         let image = try ImageFile.read(Reference.image("chelsea_\(variant)"))
-        let expected = Reference.t("variant.\(variant.replacingOccurrences(of: ".", with: "_"))").converted(to: .float64)
+        let expected = Reference.t("variant.\(variant.replacingOccurrences(of: ".", with: "_"))")
+            .converted(to: .float64)
         expectClose(rgbBytes(image).converted(to: .float64), expected, atol: variant.hasSuffix(".jpg") ? 2 : 0, rtol: 0)
     }
 
     @Test func sixteenBitPNGIsScaledToEightBits() throws {
         // PIL clips 16-bit grey when converting to RGB; the right answer is the 8-bit source.
         let image = try ImageFile.read(Reference.image("chelsea_grey16.png"))
-        expectClose(rgbBytes(image).converted(to: .float64), Reference.t("variant.grey_png").converted(to: .float64), atol: 0, rtol: 0)
+        expectClose(rgbBytes(image).converted(to: .float64), Reference.t("variant.grey_png").converted(to: .float64),
+                    atol: 0, rtol: 0)
     }
 
     @Test func pngRoundTripsExactly() throws {
@@ -39,7 +43,8 @@ import Tensor
     }
 
     /// Throws, with a message, instead of crashing or allocating.
-    func expectThrows(_ bytes: [UInt8], mentioning words: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectThrows(_ bytes: [UInt8], mentioning words: [String] = [],
+                      sourceLocation: SourceLocation = #_sourceLocation) {
         do {
             _ = try ImageFile.decode(bytes)
             Issue.record("decoded a damaged file", sourceLocation: sourceLocation)
@@ -71,7 +76,9 @@ import Tensor
         expectThrows(png, mentioning: ["100000", "limit"])
         // The same for JPEG: rewrite the frame header's size of a real file.
         var jpeg = Reference.bytes("rocket.jpg")
-        if let sof = (0..<(jpeg.count - 9)).first(where: { jpeg[$0] == 0xFF && (jpeg[$0 + 1] == 0xC0 || jpeg[$0 + 1] == 0xC2) }) {
+        if let sof = (0..<(jpeg.count - 9)).first(where: {
+            jpeg[$0] == 0xFF && (jpeg[$0 + 1] == 0xC0 || jpeg[$0 + 1] == 0xC2)
+        }) {
             jpeg.replaceSubrange((sof + 5)..<(sof + 9), with: [0xEA, 0x60, 0xEA, 0x60])  // 60000 × 60000
             expectThrows(jpeg, mentioning: ["limit"])
         } else {

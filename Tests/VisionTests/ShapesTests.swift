@@ -27,7 +27,9 @@ import Tensor
             let covered = mask.scalars(as: Float.self), pixels = image.scalars(as: Float.self)
             let inside = covered.indices.filter { covered[$0] == 1 }
             // The median of each channel over the mask: the object's colour, whatever lines cross it.
-            let rgb = (0..<3).map { c in Double(inside.map { pixels[c * covered.count + $0] }.sorted()[inside.count / 2]) }
+            let rgb = (0..<3).map { c in
+                Double(inside.map { pixels[c * covered.count + $0] }.sorted()[inside.count / 2])
+            }
             return (rgbToHSV(rgb[0], rgb[1], rgb[2]).h, label)
         }
         func distanceToClassHue(_ h: (hue: Double, label: Int)) -> Double {
@@ -47,7 +49,8 @@ import Tensor
     }
 
     @Test func gridTilesImages() {
-        let grid = imageGrid([Tensor.zeros([3, 4, 5]), Tensor.ones([3, 4, 5]), Tensor.zeros([3, 4, 5])], columns: 2, padding: 1, background: 0.5)
+        let grid = imageGrid([Tensor.zeros([3, 4, 5]), Tensor.ones([3, 4, 5]), Tensor.zeros([3, 4, 5])],
+                             columns: 2, padding: 1, background: 0.5)
         #expect(grid.shape == [3, 11, 13])
         #expect(grid[element: 0, 0, 0] == 0.5 && grid[element: 0, 1, 1] == 0 && grid[element: 0, 1, 7] == 1)
     }

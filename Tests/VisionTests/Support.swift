@@ -8,7 +8,9 @@ let Reference = Fixture("vision.safetensors")
 
 extension Fixture {
     /// A test photograph's location and bytes.
-    func image(_ name: String) -> URL { fixturesDirectory.appendingPathComponent("images").appendingPathComponent(name) }
+    func image(_ name: String) -> URL {
+        fixturesDirectory.appendingPathComponent("images").appendingPathComponent(name)
+    }
     func bytes(_ name: String) -> [UInt8] { [UInt8](try! Data(contentsOf: image(name))) }
 }
 

@@ -21,7 +21,8 @@ import Tensor
     }
 
     @Test func centerCrop() {
-        expectClose(CenterCrop(height: 30, width: 20)(image, using: rng), Reference.t("center_crop_30x20"), atol: 0, rtol: 0)
+        expectClose(CenterCrop(height: 30, width: 20)(image, using: rng), Reference.t("center_crop_30x20"),
+                    atol: 0, rtol: 0)
         #expect(CenterCrop(100)(image, using: rng).shape == [3, 100, 100])  // padded with zeros
     }
 
@@ -33,7 +34,8 @@ import Tensor
         expectClose(ColorJitter.adjustHue(image, -0.2), Reference.t("color.hue_m0_2"), atol: 1e-5, rtol: 0)
         expectClose(RandomGrayscale(p: 1)(image, using: rng), Reference.t("color.grayscale"), atol: 1e-6, rtol: 0)
         expectClose(RandomSolarize(p: 1)(image, using: rng), Reference.t("color.solarize"), atol: 0, rtol: 0)
-        expectClose(GaussianBlur.blur(image, sigma: 1.1, kernelSize: 7), Reference.t("blur.k7_s1_1"), atol: 1e-6, rtol: 0)
+        expectClose(GaussianBlur.blur(image, sigma: 1.1, kernelSize: 7), Reference.t("blur.k7_s1_1"),
+                    atol: 1e-6, rtol: 0)
         expectClose(Normalize()(image, using: rng), Reference.t("normalize"), atol: 1e-6, rtol: 0)
     }
 

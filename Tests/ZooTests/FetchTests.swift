@@ -18,9 +18,13 @@ final class LoopbackServer: @unchecked Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
         guard bound == 0, listen(fd, 4) == 0 else { throw CheckpointError("cannot listen on loopback") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
         port = UInt16(bigEndian: address.sin_port)
         Thread.detachNewThread {
             while true {
@@ -28,7 +32,8 @@ final class LoopbackServer: @unchecked Sendable {
                 if client < 0 { return }
                 var request = [UInt8](repeating: 0, count: 4096)
                 _ = read(client, &request, request.count)
-                let reply = Array("HTTP/1.1 200 OK\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8) + body
+                let reply = Array("HTTP/1.1 200 OK\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8)
+                    + body
                 _ = reply.withUnsafeBytes { write(client, $0.baseAddress, reply.count) }
                 close(client)
             }
@@ -45,37 +50,43 @@ final class LoopbackServer: @unchecked Sendable {
         return e
     }
 
-    @Test func sha256MatchesKnownDigests() {
-        var h = SHA256()
-        h.update(Array("abc".utf8))
-        #expect(h.finalize() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        var empty = SHA256()
-        #expect(empty.finalize() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    @Test func sha256MatchesKnownDigests() throws {
+        #expect(Catalogue.sha256(Array("abc".utf8))
+                == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(Catalogue.sha256([UInt8]()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        // Read in 1 MiB chunks: a file longer than one chunk hashes as its bytes do.
+        let bytes = (0..<(3 << 19)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-sha-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(bytes).write(to: file)
+        #expect(try Catalogue.sha256(of: file) == Catalogue.sha256(bytes))
     }
 
     @Test func downloadsOverHTTPWithProgressAndChecksum() throws {
         let body = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let server = try LoopbackServer(body: body)
-        var hash = SHA256()
-        hash.update(body)
-        let digest = hash.finalize()
+        let digest = Catalogue.sha256(body)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-fetch-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let seen = ProgressLog()
-        let file = try Catalogue.fetch(entry(url: "http://127.0.0.1:\(server.port)/w.pth", sha: String(digest.prefix(8))), into: folder) { received, _ in
+        let file = try Catalogue.fetch(entry(url: "http://127.0.0.1:\(server.port)/w.pth",
+                                             sha: String(digest.prefix(8))), into: folder) { received, _ in
             seen.record(received)
         }
         #expect(try Data(contentsOf: file) == Data(body))
         #expect(seen.last == Int64(body.count))
 
         // A wrong published checksum discards the download.
-        #expect { try Catalogue.fetch(entry(url: "http://127.0.0.1:\(server.port)/w.pth", sha: "00000000"), into: folder) }
-            throws: { "\($0)".contains("does not start with") }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".part") }.isEmpty)
+        #expect {
+            try Catalogue.fetch(entry(url: "http://127.0.0.1:\(server.port)/w.pth", sha: "00000000"), into: folder)
+        } throws: { "\($0)".contains("does not start with") }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path)
+                    .filter { $0.hasSuffix(".part") }.isEmpty)
     }
 
     @Test func offlineSaysWhereToPutTheFile() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-offline-\(UUID().uuidString)")
+        let folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("tessera-offline-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         #expect { try Catalogue.fetch(entry(url: "http://127.0.0.1:1/none.pth", sha: nil), into: folder) }
             throws: { "\($0)".contains("put it at") }

@@ -17,7 +17,8 @@ import Tensor
     }
 
     func smallViT() throws -> VisionTransformer {
-        let vit = VisionTransformer(ViTConfig(imageSize: 32, patchSize: 8, embedDim: 48, depth: 2, numHeads: 3, numClasses: 5))
+        let vit = VisionTransformer(ViTConfig(imageSize: 32, patchSize: 8, embedDim: 48, depth: 2, numHeads: 3,
+                                              numClasses: 5))
         try vit.loadStateDict(Reference.state("vit.state"))
         vit.eval()
         return vit
@@ -49,9 +50,11 @@ import Tensor
     @Test func positionEmbeddingsResampleAsTimmAndAsDINO() throws {
         let vit = try smallViT()
         // 48 × 40 input: a 6 × 5 grid from the trained 4 × 4.
-        expectClose(vit.forwardFeatures(Variable(Reference.t("vit.x2"))).data, Reference.t("vit.features_x2"), atol: 3e-5, rtol: 1e-4)
+        expectClose(vit.forwardFeatures(Variable(Reference.t("vit.x2"))).data, Reference.t("vit.features_x2"),
+                    atol: 3e-5, rtol: 1e-4)
         vit.positionResampling = .dino
-        expectClose(vit.positionEmbedding(height: 6, width: 5).data, Reference.t("vit.dino_pos_x2"), atol: 1e-5, rtol: 1e-4)
+        expectClose(vit.positionEmbedding(height: 6, width: 5).data, Reference.t("vit.dino_pos_x2"),
+                    atol: 1e-5, rtol: 1e-4)
     }
 
     @Test(arguments: ["resnet_bottleneck", "resnet_basic"])
@@ -73,14 +76,17 @@ import Tensor
 
     @Test func dinoLossAndCentre() {
         let loss = DINOLoss(outDim: 40, crops: 4, warmupTeacherEpochs: 3, epochs: 10)
-        let value = loss(student: Variable(Reference.t("dino_loss.student")), teacher: Reference.t("dino_loss.teacher"), epoch: 1)
+        let value = loss(student: Variable(Reference.t("dino_loss.student")), teacher: Reference.t("dino_loss.teacher"),
+                         epoch: 1)
         expectClose(value.data, Reference.t("dino_loss.loss"), atol: 1e-5, rtol: 1e-5)
         expectClose(loss.center.value, Reference.t("dino_loss.center"), atol: 1e-6, rtol: 0)
-        #expect(loss.teacherTemperatures.count == 10 && loss.teacherTemperatures[0] == 0.04 && loss.teacherTemperatures[9] == 0.07)
+        #expect(loss.teacherTemperatures.count == 10 && loss.teacherTemperatures[0] == 0.04
+                && loss.teacherTemperatures[9] == 0.07)
     }
 
     @Test func mocoV3Parts() {
-        expectClose(MoCoV3.sinCosPositionEmbedding(grid: 4, dim: 16), Reference.t("moco.sincos_4_16"), atol: 1e-6, rtol: 0)
+        expectClose(MoCoV3.sinCosPositionEmbedding(grid: 4, dim: 16), Reference.t("moco.sincos_4_16"),
+                    atol: 1e-6, rtol: 0)
         let loss = MoCoV3.contrastiveLoss(Variable(Reference.t("moco.q")), Reference.t("moco.k"), temperature: 0.2)
         expectClose(loss.data, Reference.t("moco.loss"), atol: 1e-5, rtol: 1e-5)
         let vit = MoCoV3.vit(ViTConfig(imageSize: 32, patchSize: 8, embedDim: 48, depth: 1, numHeads: 3))

@@ -70,7 +70,9 @@ extension Variable {
         return Variable.record("pad", data.padded(widths, value: value), inputs: [self]) { g in
             var view = g
             let lead = g.rank - widths.count
-            for (i, w) in widths.enumerated() { view = view.slice(axis: lead + i, start: w.before, end: w.before + inShape[lead + i]) }
+            for (i, w) in widths.enumerated() {
+                view = view.slice(axis: lead + i, start: w.before, end: w.before + inShape[lead + i])
+            }
             return [view.contiguous()]
         }
     }

@@ -10,7 +10,8 @@ extension Variable {
         check(rank == 2, op, "expects logits [N, C], got \(describe(shape))")
         check(targets.shape == shape && targets.dtype == dtype, op,
               "targets \(describe(targets.shape)) \(targets.dtype) do not match logits \(describe(shape)) \(dtype)")
-        check(labelSmoothing >= 0 && labelSmoothing <= 1, op, "labelSmoothing must lie in [0, 1], got \(labelSmoothing)")
+        check(labelSmoothing >= 0 && labelSmoothing <= 1, op,
+              "labelSmoothing must lie in [0, 1], got \(labelSmoothing)")
         let q = labelSmoothing == 0 ? targets : targets * (1 - labelSmoothing) + labelSmoothing / Double(shape[1])
         let logProbs = data.logSoftmax(axis: -1)
         let n = Double(Swift.max(shape[0], 1))
@@ -28,6 +29,7 @@ extension Variable {
         let classes = labels.doubles
         check(classes.allSatisfy { $0 >= 0 && $0 < Double(shape[1]) }, "crossEntropy",
               "labels must lie in 0..<\(shape[1]); got values from \(classes.min() ?? 0) to \(classes.max() ?? 0)")
-        return crossEntropy(targetDistribution: labels.oneHot(classes: shape[1], dtype: dtype), labelSmoothing: labelSmoothing)
+        return crossEntropy(targetDistribution: labels.oneHot(classes: shape[1], dtype: dtype),
+                            labelSmoothing: labelSmoothing)
     }
 }

@@ -24,8 +24,12 @@ extension Variable {
     public func linear(weight: Variable, bias: Variable? = nil) -> Variable {
         let w = weight.data
         check(rank >= 1 && w.rank == 2 && shape.last == w.shape[1], "linear",
-              "input \(describe(shape)) does not match weight \(describe(w.shape)) (expects [..., \(w.shape.count == 2 ? w.shape[1] : 0)])")
-        if let bias { check(bias.shape == [w.shape[0]], "linear", "bias \(describe(bias.shape)) does not match weight \(describe(w.shape))") }
+              "input \(describe(shape)) does not match weight \(describe(w.shape)) "
+              + "(expects [..., \(w.shape.count == 2 ? w.shape[1] : 0)])")
+        if let bias {
+            check(bias.shape == [w.shape[0]], "linear",
+                  "bias \(describe(bias.shape)) does not match weight \(describe(w.shape))")
+        }
         let inputShape = shape, outShape = Array(shape.dropLast()) + [w.shape[0]]
         let x2 = data.reshaped([data.count / Swift.max(w.shape[1], 1), w.shape[1]])
         var y = x2.matmul(w.transposed())

@@ -15,7 +15,8 @@ extension Variable {
         let y = data.avgPool2d(rows: rows, columns: columns, countIncludePad: countIncludePad)
         let inputShape = shape
         return Variable.record("avgPool2d", y, inputs: [self]) { g in
-            [Tensor.avgPool2dBackward(gradient: g, inputShape: inputShape, rows: rows, columns: columns, countIncludePad: countIncludePad)]
+            [Tensor.avgPool2dBackward(gradient: g, inputShape: inputShape, rows: rows, columns: columns,
+                                      countIncludePad: countIncludePad)]
         }
     }
 }

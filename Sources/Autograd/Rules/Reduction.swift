@@ -7,24 +7,35 @@ extension Variable {
     public func sum(axes: [Int] = [], keepDim: Bool = false) -> Variable {
         let inShape = shape
         let kept = data.sum(axes: axes, keepDim: true)
-        return Variable.record("sum", keepDim ? kept : data.sum(axes: axes), inputs: [self]) { g in
-            [g.reshaped(kept.shape).expanded(to: inShape).contiguous()]
+        let keptShape = kept.shape
+        return Variable.record("sum", keepDim ? kept : dropReduced(kept, axes), inputs: [self]) { g in
+            [g.reshaped(keptShape).expanded(to: inShape).contiguous()]
         }
     }
     public func sum(axis: Int, keepDim: Bool = false) -> Variable { sum(axes: [axis], keepDim: keepDim) }
 
     /// Mean over `axes` (all when empty).
     public func mean(axes: [Int] = [], keepDim: Bool = false) -> Variable {
-        let n = data.count / Swift.max(data.sum(axes: axes, keepDim: true).count, 1)
-        return sum(axes: axes, keepDim: keepDim) / Double(n)
+        sum(axes: axes, keepDim: keepDim) / Double(reducedCount(axes))
     }
     public func mean(axis: Int, keepDim: Bool = false) -> Variable { mean(axes: [axis], keepDim: keepDim) }
 
     /// Variance over `axes` (Bessel-corrected when `unbiased`).
     public func variance(axes: [Int] = [], unbiased: Bool = true, keepDim: Bool = false) -> Variable {
-        let n = data.count / Swift.max(data.sum(axes: axes, keepDim: true).count, 1)
         let centred = self - mean(axes: axes, keepDim: true)
-        return (centred * centred).sum(axes: axes, keepDim: keepDim) / Double(n - (unbiased ? 1 : 0))
+        return (centred * centred).sum(axes: axes, keepDim: keepDim) / Double(reducedCount(axes) - (unbiased ? 1 : 0))
+    }
+
+    /// The number of elements each output of a reduction over `axes` (all when empty) combines.
+    private func reducedCount(_ axes: [Int]) -> Int {
+        axes.isEmpty ? data.count : Set(axes.map { normalizeAxis($0, rank: rank, op: "reduction") })
+            .reduce(1) { $0 * shape[$1] }
+    }
+
+    /// A keepDim reduction's result with the reduced axes removed (all when `axes` is empty).
+    private func dropReduced(_ kept: Tensor, _ axes: [Int]) -> Tensor {
+        let reduced = axes.isEmpty ? Set(0..<rank) : Set(axes.map { normalizeAxis($0, rank: rank, op: "reduction") })
+        return kept.reshaped(kept.shape.indices.filter { !reduced.contains($0) }.map { kept.shape[$0] })
     }
 
     /// Standard deviation over `axes`.
@@ -40,7 +51,7 @@ extension Variable {
     private func extreme(_ op: ReduceOp, axes: [Int], keepDim: Bool) -> Variable {
         let x = data
         let kept = x.reduce(op, axes: axes, keepDim: true)
-        return Variable.record(op.rawValue, keepDim ? kept : x.reduce(op, axes: axes), inputs: [self]) { g in
+        return Variable.record(op.rawValue, keepDim ? kept : dropReduced(kept, axes), inputs: [self]) { g in
             let mask = (x .== kept).converted(to: x.dtype)
             let share = mask / mask.sum(axes: axes, keepDim: true)
             return [share * g.reshaped(kept.shape)]
@@ -70,7 +81,7 @@ extension Variable {
     public func logSumExp(axes: [Int] = [], keepDim: Bool = false) -> Variable {
         let x = data
         let kept = x.logSumExp(axes: axes, keepDim: true)
-        return Variable.record("logSumExp", keepDim ? kept : x.logSumExp(axes: axes), inputs: [self]) { g in
+        return Variable.record("logSumExp", keepDim ? kept : dropReduced(kept, axes), inputs: [self]) { g in
             [(x - kept).exp() * g.reshaped(kept.shape)]
         }
     }

@@ -47,7 +47,9 @@ extension Variable {
     /// Merges axes `start...end`.
     public func flattened(from start: Int = 0, to end: Int = -1) -> Variable {
         let inShape = shape
-        return Variable.record("flatten", data.flattened(from: start, to: end), inputs: [self]) { g in [g.reshaped(inShape)] }
+        return Variable.record("flatten", data.flattened(from: start, to: end), inputs: [self]) { g in
+            [g.reshaped(inShape)]
+        }
     }
 
     /// A contiguous copy when needed; gradient passes through.

@@ -37,7 +37,8 @@ public struct Canvas {
 
     /// Fills a rectangle, clipped to the canvas (parts outside it, or all of it, are skipped).
     public mutating func fill(x: Int, y: Int, width w: Int, height h: Int, color: Color) {
-        let (x0, x1) = (Swift.max(0, x), Swift.min(width, x + w)), (y0, y1) = (Swift.max(0, y), Swift.min(height, y + h))
+        let (x0, x1) = (Swift.max(0, x), Swift.min(width, x + w)),
+            (y0, y1) = (Swift.max(0, y), Swift.min(height, y + h))
         guard x0 < x1, y0 < y1 else { return }
         for yy in y0..<y1 {
             for xx in x0..<x1 { set(xx, yy, color) }
@@ -94,7 +95,8 @@ public struct Canvas {
                 let k = yy * w + xx
                 let color: Color = c == 1 ? (Double(v[k]), Double(v[k]), Double(v[k]))
                     : (Double(v[k]), Double(v[h * w + k]), Double(v[2 * h * w + k]))
-                set(x + xx, y + yy, (Swift.min(Swift.max(color.0, 0), 1), Swift.min(Swift.max(color.1, 0), 1), Swift.min(Swift.max(color.2, 0), 1)), alpha: alpha)
+                set(x + xx, y + yy, (Swift.min(Swift.max(color.0, 0), 1), Swift.min(Swift.max(color.1, 0), 1),
+                                     Swift.min(Swift.max(color.2, 0), 1)), alpha: alpha)
             }
         }
     }

@@ -18,8 +18,10 @@ public struct LineChart {
     /// Draw x on a log₂ scale (data-set fractions).
     public var logX = false
 
-    public init(title: String, xLabel: String, yLabel: String, series: [Series], yRange: ClosedRange<Double>? = nil, logX: Bool = false) {
-        (self.title, self.xLabel, self.yLabel, self.series, self.yRange, self.logX) = (title, xLabel, yLabel, series, yRange, logX)
+    public init(title: String, xLabel: String, yLabel: String, series: [Series], yRange: ClosedRange<Double>? = nil,
+                logX: Bool = false) {
+        (self.title, self.xLabel, self.yLabel, self.series, self.yRange, self.logX)
+            = (title, xLabel, yLabel, series, yRange, logX)
     }
 
     /// Renders the chart at `width × height` pixels.
@@ -40,18 +42,22 @@ public struct LineChart {
 
         canvas.text(title, x: left, y: 12, scale: 2)
         // Axes and ticks.
-        canvas.line(from: (Double(left), Double(top)), to: (Double(left), Double(top) + plotH), color: Canvas.black, thickness: 1)
-        canvas.line(from: (Double(left), Double(top) + plotH), to: (Double(left) + plotW, Double(top) + plotH), color: Canvas.black, thickness: 1)
+        canvas.line(from: (Double(left), Double(top)), to: (Double(left), Double(top) + plotH), color: Canvas.black,
+                    thickness: 1)
+        canvas.line(from: (Double(left), Double(top) + plotH), to: (Double(left) + plotW, Double(top) + plotH),
+                    color: Canvas.black, thickness: 1)
         for t in niceTicks(yLo, yHi) {
             let y = py(t)
-            canvas.line(from: (Double(left) - 4, y), to: (Double(left) + plotW, y), color: (0.9, 0.9, 0.9), thickness: 1)
+            canvas.line(from: (Double(left) - 4, y), to: (Double(left) + plotW, y), color: (0.9, 0.9, 0.9),
+                        thickness: 1)
             let label = formatTick(t)
             canvas.text(label, x: left - 8 - Canvas.textWidth(label), y: Int(y) - 3)
         }
         let xTicks = logX ? Array(Set(all.map(\.x))).sorted() : niceTicks(xLo, xHi)
         for t in xTicks {
             let x = px(t)
-            canvas.line(from: (x, Double(top) + plotH), to: (x, Double(top) + plotH + 4), color: Canvas.black, thickness: 1)
+            canvas.line(from: (x, Double(top) + plotH), to: (x, Double(top) + plotH + 4), color: Canvas.black,
+                        thickness: 1)
             let label = formatTick(t)
             canvas.text(label, x: Int(x) - Canvas.textWidth(label) / 2, y: top + Int(plotH) + 8)
         }

@@ -10,8 +10,8 @@ public final class Attention: Module {
     public let projDrop: Dropout
     public let heads: Int
 
-    public init(_ dim: Int, heads: Int = 8, qkvBias: Bool = false, attentionDropout: Double = 0, projectionDropout: Double = 0,
-                dtype: DType = .float32) {
+    public init(_ dim: Int, heads: Int = 8, qkvBias: Bool = false, attentionDropout: Double = 0,
+                projectionDropout: Double = 0, dtype: DType = .float32) {
         check(dim % heads == 0, "Attention", "dim \(dim) is not divisible by \(heads) heads")
         qkv = Linear(dim, dim * 3, bias: qkvBias, dtype: dtype)
         proj = Linear(dim, dim, dtype: dtype)
@@ -32,7 +32,8 @@ public final class Attention: Module {
         if isTraining && attnDrop.p > 0 {
             // Dropout on the probabilities needs them in the graph: the unfused path.
             let parts = packed.reshaped([b, n, 3, heads, c / heads]).permuted([2, 0, 3, 1, 4])
-            let (q, k, v) = (parts.select(axis: 0, index: 0), parts.select(axis: 0, index: 1), parts.select(axis: 0, index: 2))
+            let (q, k, v) = (parts.select(axis: 0, index: 0), parts.select(axis: 0, index: 1),
+                             parts.select(axis: 0, index: 2))
             let p = (q * (1 / Double(c / heads).squareRoot())).matmul(k.transposed()).softmax(axis: -1)
             (merged, probs) = (attnDrop(p).matmul(v).transposed(1, 2).reshaped([b, n, c]), p.data)
         } else {

@@ -14,8 +14,10 @@ public final class Conv2d: Module {
               "groups \(groups) must divide in (\(inChannels)) and out (\(outChannels)) channels")
         let shape = [outChannels, inChannels / groups, kernelSize, kernelSize]
         weight = .parameter(Init.torchDefaultWeight(shape, dtype: dtype))
-        self.bias = bias ? .parameter(Init.torchDefaultBias(outChannels, fanIn: Init.fans(shape).fanIn, dtype: dtype)) : nil
-        geometry = Conv2dGeometry(stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation), groups: groups)
+        self.bias = bias
+            ? .parameter(Init.torchDefaultBias(outChannels, fanIn: Init.fans(shape).fanIn, dtype: dtype)) : nil
+        geometry = Conv2dGeometry(stride: (stride, stride), padding: (padding, padding),
+                                  dilation: (dilation, dilation), groups: groups)
     }
 
     public override func callAsFunction(_ x: Variable) -> Variable {

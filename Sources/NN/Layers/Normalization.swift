@@ -34,7 +34,8 @@ public class BatchNorm: Module {
     public let momentum: Double
     let spatialRank: Int
 
-    init(_ features: Int, spatialRank: Int, epsilon: Double, momentum: Double, affine: Bool, trackRunningStats: Bool, dtype: DType) {
+    init(_ features: Int, spatialRank: Int, epsilon: Double, momentum: Double, affine: Bool,
+         trackRunningStats: Bool, dtype: DType) {
         weight = affine ? .parameter(.ones([features], dtype: dtype)) : nil
         bias = affine ? .parameter(.zeros([features], dtype: dtype)) : nil
         runningMean = trackRunningStats ? Buffer(.zeros([features], dtype: dtype)) : nil
@@ -49,7 +50,8 @@ public class BatchNorm: Module {
         check(x.rank >= 2 && x.shape[1] == c, name, "expects input [N, \(c), …], got \(describe(x.shape))")
         check(spatialRank == 2 ? x.rank == 4 : x.rank <= 3, name, "wrong input rank: \(describe(x.shape))")
         if !isTraining, let runningMean, let runningVar {
-            return x.batchNorm(mean: runningMean.value, variance: runningVar.value, weight: weight, bias: bias, epsilon: epsilon)
+            return x.batchNorm(mean: runningMean.value, variance: runningVar.value, weight: weight, bias: bias,
+                               epsilon: epsilon)
         }
         let count = x.shape[0] * x.shape.dropFirst(2).reduce(1, *)
         check(count > 1, name, "expects more than one value per channel in training, got input \(describe(x.shape))")

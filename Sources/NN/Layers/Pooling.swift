@@ -25,7 +25,8 @@ public final class AvgPool2d: Module {
     public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0, countIncludePad: Bool = true) {
         check(kernelSize > 0 && padding >= 0 && padding * 2 <= kernelSize, "AvgPool2d",
               "needs kernel > 0 and 0 ≤ padding ≤ kernel/2, got kernel \(kernelSize), padding \(padding)")
-        (self.kernelSize, self.stride, self.padding, self.countIncludePad) = (kernelSize, stride ?? kernelSize, padding, countIncludePad)
+        (self.kernelSize, self.stride, self.padding, self.countIncludePad)
+            = (kernelSize, stride ?? kernelSize, padding, countIncludePad)
     }
 
     public override func callAsFunction(_ x: Variable) -> Variable {

@@ -9,7 +9,9 @@ public struct CIFAR: ImageDataset {
     let pixels: [UInt8]
     let labels: [Int]
 
-    public static let cifar10Classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    public static let cifar10Classes = [
+        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"
+    ]
 
     /// Reads the training or test files of the binary release found in `folder`.
     public init(folder: URL, train: Bool = true, variant: Variant = .cifar10) throws {
@@ -30,16 +32,19 @@ public struct CIFAR: ImageDataset {
         for url in files {
             let data: Data
             do { data = try Data(contentsOf: url) } catch {
-                throw DatasetError("CIFAR: cannot read \(url.path) (download the binary version and point at its folder)")
+                throw DatasetError("CIFAR: cannot read \(url.path) "
+                                   + "(download the binary version and point at its folder)")
             }
             guard !data.isEmpty, data.count % record == 0 else {
-                throw DatasetError("CIFAR: \(url.lastPathComponent) has \(data.count) bytes, not a whole number of \(record)-byte records")
+                throw DatasetError("CIFAR: \(url.lastPathComponent) has \(data.count) bytes, "
+                                   + "not a whole number of \(record)-byte records")
             }
             let bytes = [UInt8](data)
             for r in 0..<(bytes.count / record) {
                 let label = Int(bytes[r * record + labelBytes - 1])  // CIFAR-100: the fine label
                 guard label < (variant == .cifar10 ? 10 : 100) else {
-                    throw DatasetError("CIFAR: record \(r) of \(url.lastPathComponent) has label \(label), out of range")
+                    throw DatasetError("CIFAR: record \(r) of \(url.lastPathComponent) "
+                                       + "has label \(label), out of range")
                 }
                 labels.append(label)
                 pixels += bytes[(r * record + labelBytes)..<((r + 1) * record)]
@@ -70,9 +75,11 @@ public struct MNIST: ImageDataset {
         let prefix = train ? "train" : "t10k"
         func find(_ name: String) -> URL {
             let plain = folder.appendingPathComponent(name)
-            return FileManager.default.fileExists(atPath: plain.path) ? plain : folder.appendingPathComponent(name + ".gz")
+            return FileManager.default.fileExists(atPath: plain.path)
+                ? plain : folder.appendingPathComponent(name + ".gz")
         }
-        try self.init(images: find("\(prefix)-images-idx3-ubyte"), labels: find("\(prefix)-labels-idx1-ubyte"), classes: classes)
+        try self.init(images: find("\(prefix)-images-idx3-ubyte"),
+                      labels: find("\(prefix)-labels-idx1-ubyte"), classes: classes)
     }
 
     public init(images: URL, labels: URL, classes: [String] = (0...9).map(String.init)) throws {
@@ -84,7 +91,8 @@ public struct MNIST: ImageDataset {
         if let bad = labelBytes.first(where: { Int($0) >= classes.count }) {
             throw DatasetError("MNIST: label \(bad) out of range for \(classes.count) classes")
         }
-        (pixels, self.labels, height, width, self.classes) = (imageBytes, labelBytes.map(Int.init), imageDims[1], imageDims[2], classes)
+        (pixels, self.labels, height, width, self.classes) =
+            (imageBytes, labelBytes.map(Int.init), imageDims[1], imageDims[2], classes)
     }
 
     /// An IDX file of unsigned bytes: magic 0x0000_08_rank, big-endian dimensions, data.
@@ -92,15 +100,20 @@ public struct MNIST: ImageDataset {
         var bytes: [UInt8]
         do { bytes = [UInt8](try Data(contentsOf: url)) } catch { throw DatasetError("MNIST: cannot read \(url.path)") }
         if bytes.starts(with: [0x1F, 0x8B]) {
-            do { bytes = try Gzip.decompress(bytes, limit: 1 << 30) } catch { throw DatasetError("MNIST: \(url.lastPathComponent): \(error)") }
+            do { bytes = try Gzip.decompress(bytes, limit: 1 << 30) } catch {
+                throw DatasetError("MNIST: \(url.lastPathComponent): \(error)")
+            }
         }
-        guard bytes.count >= 4 + 4 * expectedRank, bytes[0] == 0, bytes[1] == 0, bytes[2] == 0x08, Int(bytes[3]) == expectedRank else {
-            throw DatasetError("MNIST: \(url.lastPathComponent) is not an IDX file of bytes with \(expectedRank) dimensions")
+        guard bytes.count >= 4 + 4 * expectedRank, bytes[0] == 0, bytes[1] == 0, bytes[2] == 0x08,
+              Int(bytes[3]) == expectedRank else {
+            throw DatasetError("MNIST: \(url.lastPathComponent) is not an IDX file "
+                               + "of bytes with \(expectedRank) dimensions")
         }
         let dims = (0..<expectedRank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * d + $1]) } }
         let header = 4 + 4 * expectedRank
         guard dims.reduce(1, *) == bytes.count - header else {
-            throw DatasetError("MNIST: \(url.lastPathComponent) declares \(dims) but holds \(bytes.count - header) bytes of data")
+            throw DatasetError("MNIST: \(url.lastPathComponent) declares \(dims) "
+                               + "but holds \(bytes.count - header) bytes of data")
         }
         return (dims, Array(bytes[header...]))
     }

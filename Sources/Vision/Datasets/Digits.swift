@@ -25,7 +25,8 @@ public struct Digits {
             let fields = line.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard fields.count == 65, fields.allSatisfy({ $0 != nil }), let label = fields[64], (0...9).contains(label),
                   fields.dropLast().allSatisfy({ (0...16).contains($0!) }) else {
-                throw DatasetError("Digits: line \(number + 1) of \(url.lastPathComponent) is not 64 pixels in 0…16 and a label in 0…9")
+                throw DatasetError("Digits: line \(number + 1) of \(url.lastPathComponent) "
+                                   + "is not 64 pixels in 0…16 and a label in 0…9")
             }
             pixels += fields.dropLast().map { Float($0!) / 16 }
             labels.append(Int64(label))

@@ -19,7 +19,10 @@ public struct ImageFolder: ImageDataset {
             throw DatasetError("ImageFolder: \(root.path) is not a folder")
         }
         let subfolders = try fm.contentsOfDirectory(at: root, includingPropertiesForKeys: [.isDirectoryKey])
-            .filter { (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true && !$0.lastPathComponent.hasPrefix(".") }
+            .filter {
+                (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true
+                    && !$0.lastPathComponent.hasPrefix(".")
+            }
             .sorted { $0.lastPathComponent < $1.lastPathComponent }
         var samples: [(URL, Int)] = []
         for (label, folder) in subfolders.enumerated() {

@@ -18,7 +18,9 @@ import Tensor
 /// Shapes, on which neither a random network's features nor self-supervision separated the
 /// classes at this scale (Docs/Tutorial.md).
 public struct Shapes: ImageDataset {
-    public static let classNames = ["disc", "square", "triangle", "star", "cross", "ring", "tee", "diamond", "crescent", "arrow"]
+    public static let classNames = [
+        "disc", "square", "triangle", "star", "cross", "ring", "tee", "diamond", "crescent", "arrow"
+    ]
 
     public let count: Int
     public let imageSize: Int
@@ -31,7 +33,8 @@ public struct Shapes: ImageDataset {
     public var classes: [String] { Self.classNames }
 
     public init(count: Int, imageSize: Int = 32, seed: UInt64 = 0, hueSpread: Double = 0.1) {
-        check(count >= 0 && imageSize >= 8, "Shapes", "needs count ≥ 0 and imageSize ≥ 8, got \(count), \(imageSize)")
+        check(count >= 0 && imageSize >= 8, "Shapes",
+              "needs count ≥ 0 and imageSize ≥ 8, got \(count), \(imageSize)")
         check(Self.hueSpreads.contains(hueSpread), "Shapes", "needs hueSpread in \(Self.hueSpreads), got \(hueSpread)")
         (self.count, self.imageSize, self.seed, self.hueSpread) = (count, imageSize, seed, hueSpread)
     }
@@ -84,7 +87,8 @@ public struct Shapes: ImageDataset {
                 var t: Float = 0
                 switch texture {
                 case 1: t = sin(2 * .pi * along * Double(s) / period + phase) > 0 ? strength : 0
-                case 2: t = (sin(2 * .pi * along * Double(s) / period + phase) > 0) != (sin(2 * .pi * across * Double(s) / period) > 0) ? strength : 0
+                case 2: t = (sin(2 * .pi * along * Double(s) / period + phase) > 0)
+                            != (sin(2 * .pi * across * Double(s) / period) > 0) ? strength : 0
                 default: break
                 }
                 for c in 0..<3 {
@@ -116,7 +120,8 @@ public struct Shapes: ImageDataset {
                     let d: Double
                     if isLine {
                         let (dx, dy) = (b.0 - a.0, b.1 - a.1)
-                        let t = Swift.max(0, Swift.min(1, ((p.0 - a.0) * dx + (p.1 - a.1) * dy) / Swift.max(dx * dx + dy * dy, 1e-9)))
+                        let t = Swift.max(0, Swift.min(1, ((p.0 - a.0) * dx + (p.1 - a.1) * dy)
+                                                          / Swift.max(dx * dx + dy * dy, 1e-9)))
                         d = hypot(p.0 - a.0 - t * dx, p.1 - a.1 - t * dy)
                     } else {
                         d = hypot(p.0 - a.0, p.1 - a.1)
@@ -165,7 +170,8 @@ public struct Shapes: ImageDataset {
 
         /// A colour of the class's hue band (saturation and value 0.5–1) that stands out from the
         /// mean background by a visible margin (L1 distance 0.6), or the most distant of 100 tries.
-        static func contrastingColor(hue: Double, spread: Double, rng: RandomGenerator, background: [Float]) -> [Float] {
+        static func contrastingColor(hue: Double, spread: Double, rng: RandomGenerator,
+                                     background: [Float]) -> [Float] {
             var best: (color: [Float], distance: Float) = ([], -1)
             for _ in 0..<100 {
                 let h = hue + rng.uniform(-spread, spread)
@@ -216,9 +222,11 @@ public struct Shapes: ImageDataset {
         case "square": return Swift.abs(u) <= 0.72 && Swift.abs(v) <= 0.72
         case "triangle": return inside(polygons.triangle, u, v)
         case "star": return inside(polygons.star, u, v)
-        case "cross": return (Swift.abs(u) <= 0.3 && Swift.abs(v) <= 0.95) || (Swift.abs(v) <= 0.3 && Swift.abs(u) <= 0.95)
+        case "cross": return (Swift.abs(u) <= 0.3 && Swift.abs(v) <= 0.95)
+                          || (Swift.abs(v) <= 0.3 && Swift.abs(u) <= 0.95)
         case "ring": return r2 <= 0.9 && r2 >= 0.3
-        case "tee": return (Swift.abs(u) <= 0.9 && v >= -0.85 && v <= -0.4) || (Swift.abs(u) <= 0.22 && v >= -0.85 && v <= 0.9)
+        case "tee": return (Swift.abs(u) <= 0.9 && v >= -0.85 && v <= -0.4)
+                        || (Swift.abs(u) <= 0.22 && v >= -0.85 && v <= 0.9)
         case "diamond": return Swift.abs(u) / 0.65 + Swift.abs(v) <= 1
         case "crescent": return r2 <= 0.85 && (u - 0.45) * (u - 0.45) + v * v > 0.5
         default: return inside(polygons.arrow, u, v)
@@ -231,11 +239,15 @@ public struct Shapes: ImageDataset {
             let r = k % 2 == 0 ? 1.0 : 0.42, a = Double(k) * .pi / 5 - .pi / 2
             return (r * cos(a), r * sin(a))
         },
-        arrow: [(-0.9, -0.25), (0.2, -0.25), (0.2, -0.65), (0.95, 0), (0.2, 0.65), (0.2, 0.25), (-0.9, 0.25)] as [(Double, Double)]
+        arrow: [(-0.9, -0.25), (0.2, -0.25), (0.2, -0.65), (0.95, 0), (0.2, 0.65), (0.2, 0.25),
+                (-0.9, 0.25)] as [(Double, Double)]
     )
 
     static func regular(_ n: Int, radius: Double) -> [(Double, Double)] {
-        (0..<n).map { k in (radius * cos(2 * .pi * Double(k) / Double(n) - .pi / 2), radius * sin(2 * .pi * Double(k) / Double(n) - .pi / 2)) }
+        (0..<n).map { k in
+            (radius * cos(2 * .pi * Double(k) / Double(n) - .pi / 2),
+             radius * sin(2 * .pi * Double(k) / Double(n) - .pi / 2))
+        }
     }
 
     /// Even–odd point-in-polygon test.

@@ -10,7 +10,8 @@ public func imageGrid(_ images: [Tensor], columns: Int, padding: Int = 2, backgr
     let grid = Tensor.full([c, rows * (h + padding) + padding, columns * (w + padding) + padding], background)
     for (k, image) in images.enumerated() {
         let top = padding + (k / columns) * (h + padding), left = padding + (k % columns) * (w + padding)
-        grid.slice(axis: 1, start: top, end: top + h).slice(axis: 2, start: left, end: left + w).assign(image.converted(to: .float32))
+        grid.slice(axis: 1, start: top, end: top + h).slice(axis: 2, start: left, end: left + w)
+            .assign(image.converted(to: .float32))
     }
     return grid
 }

@@ -21,7 +21,9 @@ public enum ImageFile {
     /// Reads a PNG or JPEG file (recognised by its signature, not its name).
     public static func read(_ url: URL, maxPixels: Int = maxPixels) throws -> Tensor {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw ImageFileError("\(url.path): cannot read: \(error.localizedDescription)") }
+        do { data = try Data(contentsOf: url) } catch {
+            throw ImageFileError("\(url.path): cannot read: \(error.localizedDescription)")
+        }
         do { return try decode([UInt8](data), maxPixels: maxPixels) } catch let e as ImageFileError {
             throw ImageFileError("\(url.lastPathComponent): \(e.description)")
         }
@@ -34,7 +36,8 @@ public enum ImageFile {
     }
 
     /// Decodes PNG or JPEG bytes to interleaved 8-bit RGB rows.
-    public static func decodeRGB(_ bytes: [UInt8], maxPixels: Int = maxPixels) throws -> (pixels: [UInt8], width: Int, height: Int) {
+    public static func decodeRGB(_ bytes: [UInt8], maxPixels: Int = maxPixels) throws
+        -> (pixels: [UInt8], width: Int, height: Int) {
         var image = tessera_image()
         let status: Int32
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
@@ -42,7 +45,8 @@ public enum ImageFile {
         } else if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
             status = tessera_decode_jpeg(bytes, bytes.count, maxPixels, &image)
         } else {
-            throw ImageFileError("not a PNG or JPEG file (unrecognised signature \(bytes.prefix(4).map { String(format: "%02x", $0) }.joined()))")
+            throw ImageFileError("not a PNG or JPEG file (unrecognised signature "
+                                 + "\(bytes.prefix(4).map { String(format: "%02x", $0) }.joined()))")
         }
         defer { tessera_image_free(image.pixels) }
         guard status == 0, let pixels = image.pixels else {
@@ -56,7 +60,8 @@ public enum ImageFile {
     /// Interleaved 8-bit RGB rows to a [3, H, W] float32 tensor in 0…1.
     public static func fromRGB(_ pixels: [UInt8], width: Int, height: Int) -> Tensor {
         let plane = width * height
-        check(pixels.count == plane * 3, "ImageFile.fromRGB", "\(pixels.count) bytes do not make a \(width)×\(height) RGB image")
+        check(pixels.count == plane * 3, "ImageFile.fromRGB",
+              "\(pixels.count) bytes do not make a \(width)×\(height) RGB image")
         let t = Tensor(empty: [3, height, width])
         let out = t.pointer(as: Float.self)
         pixels.withUnsafeBufferPointer { src in
@@ -77,7 +82,9 @@ public enum ImageFile {
         let values = image.converted(to: .float32).contiguous().scalars(as: Float.self)
         var pixels = [UInt8](repeating: 0, count: plane * c)
         for i in 0..<plane {
-            for k in 0..<c { pixels[i * c + k] = UInt8(Swift.max(0, Swift.min(255, (values[k * plane + i] * 255).rounded()))) }
+            for k in 0..<c {
+                pixels[i * c + k] = UInt8(Swift.max(0, Swift.min(255, (values[k * plane + i] * 255).rounded())))
+            }
         }
         return (pixels, c)
     }
@@ -89,10 +96,14 @@ public enum ImageFile {
         var size = 0
         var message = [CChar](repeating: 0, count: 256)
         let status = message.withUnsafeMutableBufferPointer { m in
-            tessera_encode_png(pixels, Int32(image.shape[2]), Int32(image.shape[1]), Int32(channels), &out, &size, m.baseAddress)
+            tessera_encode_png(pixels, Int32(image.shape[2]), Int32(image.shape[1]), Int32(channels),
+                               &out, &size, m.baseAddress)
         }
         defer { tessera_image_free(out) }
-        guard status == 0, let out else { throw ImageFileError("PNG encoding failed: \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))") }
+        guard status == 0, let out else {
+            throw ImageFileError("PNG encoding failed: "
+                + "\(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+        }
         return Array(UnsafeBufferPointer(start: out, count: size))
     }
 

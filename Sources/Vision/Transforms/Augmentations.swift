@@ -30,16 +30,17 @@ public struct DINOAugmentation: MultiViewTransform {
             RandomApply(ColorJitter(brightness: 0.4, contrast: 0.4, saturation: 0.2, hue: 0.1), p: 0.8),
             RandomGrayscale(p: 0.2),
         ]
-        global1 = Compose(rotate + [RandomResizedCrop(globalSize, scale: globalScale, interpolation: .bicubic)] + flipAndColorJitter
-                          + [GaussianBlur(p: 1.0), normalize])
-        global2 = Compose(rotate + [RandomResizedCrop(globalSize, scale: globalScale, interpolation: .bicubic)] + flipAndColorJitter
-                          + [GaussianBlur(p: 0.1), RandomSolarize(p: 0.2), normalize])
-        local = Compose(rotate + [RandomResizedCrop(localSize, scale: localScale, interpolation: .bicubic)] + flipAndColorJitter
-                        + [GaussianBlur(p: 0.5), normalize])
+        global1 = Compose(rotate + [RandomResizedCrop(globalSize, scale: globalScale, interpolation: .bicubic)]
+                          + flipAndColorJitter + [GaussianBlur(p: 1.0), normalize])
+        global2 = Compose(rotate + [RandomResizedCrop(globalSize, scale: globalScale, interpolation: .bicubic)]
+                          + flipAndColorJitter + [GaussianBlur(p: 0.1), RandomSolarize(p: 0.2), normalize])
+        local = Compose(rotate + [RandomResizedCrop(localSize, scale: localScale, interpolation: .bicubic)]
+                        + flipAndColorJitter + [GaussianBlur(p: 0.5), normalize])
     }
 
     public func callAsFunction(_ image: Tensor, using rng: RandomGenerator) -> [Tensor] {
-        [global1(image, using: rng), global2(image, using: rng)] + (0..<localCrops).map { _ in local(image, using: rng) }
+        [global1(image, using: rng), global2(image, using: rng)]
+            + (0..<localCrops).map { _ in local(image, using: rng) }
     }
 }
 

@@ -5,7 +5,8 @@ import Tensor
 
 /// ITU-R 601 luma, torchvision's `rgb_to_grayscale` weights: [1, H, W].
 func luma(_ image: Tensor) -> Tensor {
-    image.select(axis: 0, index: 0) * 0.2989 + image.select(axis: 0, index: 1) * 0.587 + image.select(axis: 0, index: 2) * 0.114
+    image.select(axis: 0, index: 0) * 0.2989 + image.select(axis: 0, index: 1) * 0.587
+        + image.select(axis: 0, index: 2) * 0.114
 }
 
 /// RGB (each 0…1) to hue (in turns, 0..<1), saturation and value, as torchvision's `_rgb2hsv`.
@@ -57,7 +58,9 @@ public struct ColorJitter: ImageTransform {
         checkImage(image, "ColorJitter")
         // torchvision draws the order first, then each factor, whether or not it is used.
         let order = Tensor.randperm(4, generator: rng).scalars(as: Int64.self)
-        let factors = [brightness, contrast, saturation].map { j in j > 0 ? rng.uniform(Swift.max(0, 1 - j), 1 + j) : nil }
+        let factors = [brightness, contrast, saturation].map { j in
+            j > 0 ? rng.uniform(Swift.max(0, 1 - j), 1 + j) : nil
+        }
         let shift = hue > 0 ? rng.uniform(-hue, hue) : nil
         var x = image
         for op in order {
@@ -71,13 +74,17 @@ public struct ColorJitter: ImageTransform {
         return x
     }
 
-    public static func adjustBrightness(_ x: Tensor, _ factor: Double) -> Tensor { (x * factor).clamped(min: 0, max: 1) }
+    public static func adjustBrightness(_ x: Tensor, _ factor: Double) -> Tensor {
+        (x * factor).clamped(min: 0, max: 1)
+    }
 
     public static func adjustContrast(_ x: Tensor, _ factor: Double) -> Tensor {
         blend(x, luma(x).mean().converted(to: x.dtype), factor)
     }
 
-    public static func adjustSaturation(_ x: Tensor, _ factor: Double) -> Tensor { blend(x, luma(x).unsqueezed(0), factor) }
+    public static func adjustSaturation(_ x: Tensor, _ factor: Double) -> Tensor {
+        blend(x, luma(x).unsqueezed(0), factor)
+    }
 
     /// Rotates the hue by `shift` turns (through HSV, as torchvision).
     public static func adjustHue(_ x: Tensor, _ shift: Double) -> Tensor {

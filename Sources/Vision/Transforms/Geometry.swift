@@ -22,7 +22,8 @@ public struct Resize: ImageTransform {
             return Resample.resize(image, height: th, width: tw, filter: interpolation, antialias: antialias)
         case .shorterSide(let s):
             // torchvision: the longer side is int(s · long / short), truncated.
-            let (th, tw) = h <= w ? (s, Int(Double(s) * Double(w) / Double(h))) : (Int(Double(s) * Double(h) / Double(w)), s)
+            let (th, tw) = h <= w ? (s, Int(Double(s) * Double(w) / Double(h)))
+                                  : (Int(Double(s) * Double(h) / Double(w)), s)
             if (th, tw) == (h, w) { return image }
             return Resample.resize(image, height: th, width: tw, filter: interpolation, antialias: antialias)
         }
@@ -46,7 +47,8 @@ public struct CenterCrop: ImageTransform {
         // torchvision: int(round((h − th) / 2)), round half to even.
         let top = Int((Double(x.shape[1] - height) / 2).rounded(.toNearestOrEven))
         let left = Int((Double(x.shape[2] - width) / 2).rounded(.toNearestOrEven))
-        return x.slice(axis: 1, start: top, end: top + height).slice(axis: 2, start: left, end: left + width).contiguous()
+        return x.slice(axis: 1, start: top, end: top + height)
+            .slice(axis: 2, start: left, end: left + width).contiguous()
     }
 }
 
@@ -63,7 +65,8 @@ public struct RandomResizedCrop: ImageTransform {
     }
 
     /// The crop (top, left, height, width) torchvision's `get_params` would draw.
-    public func cropBox(height h: Int, width w: Int, using rng: RandomGenerator) -> (top: Int, left: Int, height: Int, width: Int) {
+    public func cropBox(height h: Int, width w: Int, using rng: RandomGenerator)
+        -> (top: Int, left: Int, height: Int, width: Int) {
         let area = Double(h * w)
         let logRatio = (log(ratio.lowerBound), log(ratio.upperBound))
         for _ in 0..<10 {

@@ -11,7 +11,9 @@ public protocol ImageTransform: Sendable {
 
 extension ImageTransform {
     /// Applies the transform with a generator seeded by `seed`.
-    public func callAsFunction(_ image: Tensor, seed: UInt64) -> Tensor { self(image, using: RandomGenerator(seed: seed)) }
+    public func callAsFunction(_ image: Tensor, seed: UInt64) -> Tensor {
+        self(image, using: RandomGenerator(seed: seed))
+    }
 }
 
 /// Transforms applied in order (`torchvision.transforms.Compose`).

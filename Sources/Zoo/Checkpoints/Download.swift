@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -13,7 +14,9 @@ extension Catalogue {
         let destination = folder.appendingPathComponent(entry.file)
         if FileManager.default.fileExists(atPath: destination.path) { return destination }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        guard let url = URL(string: entry.url) else { throw CheckpointError("catalogue entry \(entry.name) has an invalid URL") }
+        guard let url = URL(string: entry.url) else {
+            throw CheckpointError("catalogue entry \(entry.name) has an invalid URL")
+        }
         let partial = folder.appendingPathComponent(entry.file + ".part")
         let download = Download(destination: partial, progress: progress)
         do {
@@ -29,20 +32,28 @@ extension Catalogue {
             let digest = try sha256(of: partial)
             guard digest.hasPrefix(prefix.lowercased()) else {
                 try? FileManager.default.removeItem(at: partial)
-                throw CheckpointError("\(entry.file): SHA-256 \(digest) does not start with the published \(prefix); the download was discarded")
+                throw CheckpointError("\(entry.file): SHA-256 \(digest) does not start with the published \(prefix); "
+                                      + "the download was discarded")
             }
         }
         try FileManager.default.moveItem(at: partial, to: destination)
         return destination
     }
 
-    /// The SHA-256 of a file, read in chunks.
+    /// The SHA-256 of a file, read in chunks, as lowercase hex.
     public static func sha256(of url: URL) throws -> String {
         let handle = try FileHandle(forReadingFrom: url)
         defer { try? handle.close() }
-        var hash = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hash.update(chunk) }
-        return hash.finalize()
+        var hash = Crypto.SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hash.update(data: chunk) }
+        return hex(hash.finalize())
+    }
+
+    /// The SHA-256 of `bytes` as lowercase hex.
+    public static func sha256(_ bytes: some DataProtocol) -> String { hex(Crypto.SHA256.hash(data: bytes)) }
+
+    private static func hex(_ digest: some Sequence<UInt8>) -> String {
+        digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 }
 

@@ -79,7 +79,8 @@ public final class PickleList {
 public final class PickleDict {
     public private(set) var entries: [(PickleValue, PickleValue)] = []
     func set(_ key: PickleValue, _ value: PickleValue) {
-        if case .string(let s) = key, let i = entries.firstIndex(where: { if case .string(s) = $0.0 { true } else { false } }) {
+        if case .string(let s) = key,
+           let i = entries.firstIndex(where: { if case .string(s) = $0.0 { true } else { false } }) {
             entries[i].1 = value
         } else {
             entries.append((key, value))
@@ -101,14 +102,15 @@ struct Unpickler {
     ].reduce(into: []) { $0.insert("torch.\($1)") }
     static let allowedGlobals: Set<String> = storageTypes.union([
         "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
-        "torch._utils._rebuild_parameter_with_state", "torch._tensor._rebuild_from_type_v2", "torch.nn.parameter.Parameter",
-        "argparse.Namespace", "torch.device", "builtins.set", "torch.Size",
+        "torch._utils._rebuild_parameter_with_state", "torch._tensor._rebuild_from_type_v2",
+        "torch.nn.parameter.Parameter", "argparse.Namespace", "torch.device", "builtins.set", "torch.Size",
     ])
 
     let bytes: [UInt8]
     let context: String
     /// Builds a tensor from a storage reference and a view (offset, sizes, strides).
-    let rebuildTensor: (_ storage: (key: String, type: String, count: Int), _ offset: Int, _ size: [Int], _ stride: [Int]) throws -> Tensor
+    let rebuildTensor: (_ storage: (key: String, type: String, count: Int), _ offset: Int, _ size: [Int],
+                        _ stride: [Int]) throws -> Tensor
 
     func error(_ message: String, at position: Int) -> CheckpointError {
         CheckpointError("\(context): \(message) (pickle byte \(position))")
@@ -178,7 +180,8 @@ struct Unpickler {
                 stack.append(.int(Int(Int64(bitPattern: v))))
             case 0x47:                                                   // BINFLOAT (big-endian)
                 stack.append(.float(Double(bitPattern: try take(8).reduce(0) { $0 << 8 | UInt64($1) })))
-            case 0x58, 0x8C, 0x8D, 0x55, 0x54:                           // BINUNICODE, SHORT_, 8, SHORT_BINSTRING, BINSTRING
+            case 0x58, 0x8C, 0x8D, 0x55, 0x54:                           // BINUNICODE, SHORT_, 8,
+                                                                         // SHORT_BINSTRING, BINSTRING
                 let n = op == 0x8C || op == 0x55 ? try uint(1) : op == 0x8D ? try uint(8) : try uint(4)
                 stack.append(.string(String(decoding: try take(n), as: UTF8.self)))
             case 0x42, 0x43, 0x8E:                                       // BINBYTES, SHORT_BINBYTES, BINBYTES8
@@ -216,19 +219,24 @@ struct Unpickler {
             case 0x73, 0x75:                                             // SETITEM, SETITEMS
                 let items: [PickleValue]
                 if op == 0x73 { let v = try pop(), k = try pop(); items = [k, v] } else { items = try popMark() }
-                guard items.count % 2 == 0, case .dict(let d) = stack.last else { throw error("setitem on a non-dict", at: opcodeAt) }
+                guard items.count % 2 == 0, case .dict(let d) = stack.last else {
+                    throw error("setitem on a non-dict", at: opcodeAt)
+                }
                 for i in stride(from: 0, to: items.count, by: 2) { d.set(items[i], items[i + 1]) }
             case 0x63:                                                   // GLOBAL
                 let module = try line(), name = try line()
                 stack.append(try global(module, name, at: opcodeAt))
             case 0x93:                                                   // STACK_GLOBAL
                 let name = try pop(), module = try pop()
-                guard case .string(let m) = module, case .string(let n) = name else { throw error("bad STACK_GLOBAL", at: opcodeAt) }
+                guard case .string(let m) = module, case .string(let n) = name else {
+                    throw error("bad STACK_GLOBAL", at: opcodeAt)
+                }
                 stack.append(try global(m, n, at: opcodeAt))
             case 0x51:                                                   // BINPERSID
                 let pid = try pop()
-                guard case .tuple(let t) = pid, t.count == 5, case .string("storage") = t[0], case .global(let type) = t[1],
-                      case .string(let key) = t[2], case .int(let count) = t[4], count >= 0 else {
+                guard case .tuple(let t) = pid, t.count == 5, case .string("storage") = t[0],
+                      case .global(let type) = t[1], case .string(let key) = t[2],
+                      case .int(let count) = t[4], count >= 0 else {
                     throw error("unsupported persistent id \(pid)", at: opcodeAt)
                 }
                 stack.append(.storage(key: key, type: type, count: count))
@@ -254,7 +262,8 @@ struct Unpickler {
     func global(_ module: String, _ name: String, at position: Int) throws -> PickleValue {
         let full = "\(module).\(name)"
         guard Self.allowedGlobals.contains(full) else {
-            throw error("refusing global \(full): a checkpoint may only hold tensors, dicts, lists and plain values", at: position)
+            throw error("refusing global \(full): a checkpoint may only hold tensors, dicts, lists and plain values",
+                        at: position)
         }
         return .global(full)
     }
@@ -270,14 +279,22 @@ struct Unpickler {
             if case .list(let items) = args.first { l.items = items.items }
             return .list(l)
         case "torch._utils._rebuild_tensor_v2":
-            guard args.count >= 4, case .storage(let key, let type, let count) = args[0], case .int(let offset) = args[1],
-                  case .tuple(let sizeValues) = args[2], case .tuple(let strideValues) = args[3] else {
+            guard args.count >= 4, case .storage(let key, let type, let count) = args[0],
+                  case .int(let offset) = args[1], case .tuple(let sizeValues) = args[2],
+                  case .tuple(let strideValues) = args[3] else {
                 throw error("malformed _rebuild_tensor_v2 arguments", at: position)
             }
-            let size = try sizeValues.map { v -> Int in if case .int(let i) = v { return i }; throw error("bad size", at: position) }
-            let stride = try strideValues.map { v -> Int in if case .int(let i) = v { return i }; throw error("bad stride", at: position) }
+            let size = try sizeValues.map { v -> Int in
+                if case .int(let i) = v { return i }
+                throw error("bad size", at: position)
+            }
+            let stride = try strideValues.map { v -> Int in
+                if case .int(let i) = v { return i }
+                throw error("bad stride", at: position)
+            }
             return .tensor(try rebuildTensor((key, type, count), offset, size, stride))
-        case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "torch.nn.parameter.Parameter":
+        case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
+             "torch.nn.parameter.Parameter":
             guard case .tensor(let t) = args.first else { throw error("\(name) without a tensor", at: position) }
             return .tensor(t)
         case "torch._tensor._rebuild_from_type_v2":

@@ -60,24 +60,33 @@ struct ZipArchive {
             if try reader.u32(i) == 0x0605_4B50 { eocd = i; break }
             i -= 1
         }
-        guard eocd >= 0 else { throw CheckpointError("\(name): not a ZIP archive (no end-of-central-directory record)") }
+        guard eocd >= 0 else {
+            throw CheckpointError("\(name): not a ZIP archive (no end-of-central-directory record)")
+        }
         var count = try reader.u16(eocd + 10)
         var directory = try reader.u32(eocd + 16)
         // ZIP64: a locator just before the record points at the ZIP64 end of central directory.
         if eocd >= 20, try reader.u32(eocd - 20) == 0x0706_4B50 {
             let record = try reader.u64(eocd - 12)
-            guard try reader.u32(record) == 0x0606_4B50 else { throw CheckpointError("\(name): damaged ZIP64 directory") }
+            guard try reader.u32(record) == 0x0606_4B50 else {
+                throw CheckpointError("\(name): damaged ZIP64 directory")
+            }
             count = try reader.u64(record + 32)
             directory = try reader.u64(record + 48)
         }
-        guard count <= data.count / 46 else { throw CheckpointError("\(name): directory claims \(count) entries, more than the file can hold") }
+        guard count <= data.count / 46 else {
+            throw CheckpointError("\(name): directory claims \(count) entries, more than the file can hold")
+        }
         var entries: [String: Entry] = [:]
         var p = directory
         for _ in 0..<count {
-            guard try reader.u32(p) == 0x0201_4B50 else { throw CheckpointError("\(name): damaged central directory at byte \(p)") }
+            guard try reader.u32(p) == 0x0201_4B50 else {
+                throw CheckpointError("\(name): damaged central directory at byte \(p)")
+            }
             let method = try reader.u16(p + 10)
             var compressed = try reader.u32(p + 20), size = try reader.u32(p + 24)
-            let nameLength = try reader.u16(p + 28), extraLength = try reader.u16(p + 30), commentLength = try reader.u16(p + 32)
+            let nameLength = try reader.u16(p + 28), extraLength = try reader.u16(p + 30),
+                commentLength = try reader.u16(p + 32)
             var local = try reader.u32(p + 42)
             let entryName = String(decoding: try reader.slice(p + 46, nameLength), as: UTF8.self)
             // ZIP64 extra field (id 1): the 64-bit values of whichever fields were 0xFFFFFFFF.
@@ -94,9 +103,12 @@ struct ZipArchive {
                 e += 4 + length
             }
             guard method == 0 else {
-                throw CheckpointError("\(name): entry \(entryName) is compressed (method \(method)); torch.save writes stored entries")
+                throw CheckpointError("\(name): entry \(entryName) is compressed (method \(method)); "
+                                      + "torch.save writes stored entries")
             }
-            guard try reader.u32(local) == 0x0403_4B50 else { throw CheckpointError("\(name): damaged local header of \(entryName)") }
+            guard try reader.u32(local) == 0x0403_4B50 else {
+                throw CheckpointError("\(name): damaged local header of \(entryName)")
+            }
             let dataOffset = local + 30 + (try reader.u16(local + 26)) + (try reader.u16(local + 28))
             try reader.require(dataOffset, size)
             entries[entryName] = Entry(name: entryName, offset: dataOffset, size: size)
