@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes PyTorch's values for the elementwise primitives log1p / expm1 / erf / logaddexp, the
 activations composed from them (softplus, logsigmoid, silu, mish) with their gradients, and the
-conformance cases of the architecture issue (log-softmax of large inputs, clamp with low > high).
+conformance cases of the architecture issue (log-softmax of large inputs, clamp with low > high), and
+pooling with ceil_mode and with asymmetric padding (F.pad, then a pool).
 
 Run from the repository root:  python3 scripts/make_primitive_fixtures.py
 Needs torch and safetensors. CI does not run this; it reads Tests/Fixtures/primitives.safetensors.
@@ -45,6 +46,17 @@ out["big_log_softmax64"] = F.log_softmax(big.double(), dim=1)
 out["big_cross_entropy32"] = F.cross_entropy(big.float(), torch.tensor([3])).reshape(1)
 out["clamp_x"] = torch.linspace(-2, 2, 9, dtype=torch.float64)
 out["clamp_low3_high1"] = torch.clamp(out["clamp_x"], min=3.0, max=1.0)
+# Pooling: ceil_mode keeps a last partial window (6 columns give 4 windows, not 3, at kernel 3, stride 2,
+# padding 1); asymmetric padding (top 0, bottom 1, left 1, right 0) as F.pad then a pool.
+p = torch.randn(2, 3, 7, 6, dtype=torch.float64)
+out["pool_x"] = p
+out["pool_max_ceil_k3s2p1"] = F.max_pool2d(p, 3, 2, 1, ceil_mode=True)
+out["pool_avg_ceil_k3s2p1"] = F.avg_pool2d(p, 3, 2, 1, ceil_mode=True)
+out["pool_avg_ceil_nopad_k3s2p1"] = F.avg_pool2d(p, 3, 2, 1, ceil_mode=True, count_include_pad=False)
+out["pool_max_ceil_k2s2"] = F.max_pool2d(p, 2, 2, ceil_mode=True)
+out["pool_avg_ceil_k2s2"] = F.avg_pool2d(p, 2, 2, ceil_mode=True)
+out["pool_max_asym_k2s2"] = F.max_pool2d(F.pad(p, (1, 0, 0, 1), value=float("-inf")), 2, 2)
+out["pool_avg_asym_k2s2"] = F.avg_pool2d(F.pad(p, (1, 0, 0, 1)), 2, 2)
 out = {k: v.contiguous() for k, v in out.items()}
 save_file(out, "Tests/Fixtures/primitives.safetensors", metadata={"generator": "scripts/make_primitive_fixtures.py",
                                                                  "torch": torch.__version__})

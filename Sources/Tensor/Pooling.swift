@@ -9,12 +9,24 @@ public struct PoolWindows: Sendable {
     /// Window size counting padded positions (the divisor of average pooling with padding included).
     let paddedSize: [Int]
 
-    /// Windows of a sliding pool: kernel `k`, `stride`, `padding` over an axis of `size`.
-    public static func sliding(size: Int, kernel k: Int, stride: Int, padding: Int) -> PoolWindows {
-        let count = (size + 2 * padding - k) / stride + 1
+    /// Windows of a sliding pool: kernel `k`, `stride`, `padding` over an axis of `size`, placed as
+    /// `torch.nn.MaxPool2d` and `AvgPool2d` place them. With `ceilMode` (PyTorch's `ceil_mode=True`)
+    /// a last, partial window is kept when it starts inside the input or the leading padding.
+    public static func sliding(size: Int, kernel k: Int, stride: Int, padding: Int,
+                               ceilMode: Bool = false) -> PoolWindows {
+        sliding(size: size, kernel: k, stride: stride, padding: (padding, padding), ceilMode: ceilMode)
+    }
+
+    /// Windows of a sliding pool with different padding before and after the axis (the "same"
+    /// padding of TensorFlow and timm, which PyTorch writes as `F.pad` then a pool).
+    public static func sliding(size: Int, kernel k: Int, stride: Int, padding: (before: Int, after: Int),
+                               ceilMode: Bool = false) -> PoolWindows {
+        let span = size + padding.before + padding.after - k
+        var count = span < 0 ? 0 : (ceilMode ? (span + stride - 1) / stride : span / stride) + 1
+        if ceilMode && count > 0 && (count - 1) * stride >= size + padding.before { count -= 1 }
         var start: [Int] = [], end: [Int] = [], padded: [Int] = []
-        for o in 0..<Swift.max(count, 0) {
-            let s = o * stride - padding, e = Swift.min(s + k, size + padding)
+        for o in 0..<count {
+            let s = o * stride - padding.before, e = Swift.min(s + k, size + padding.after)
             padded.append(e - s)
             start.append(Swift.max(s, 0))
             end.append(Swift.min(e, size))

@@ -19,7 +19,7 @@ struct CompareCommand: ParsableCommand {
 
     @Option(help: "Output folder (default: runs/compare-<timestamp>).")
     var output: String?
-    @Flag(help: "A smaller run (under 3 minutes on 2 cores).")
+    @Flag(help: "A smaller run (about 3.5 minutes on 2 cores).")
     var quick = false
     @Option(help: "Supervised epochs per training-set fraction.")
     var epochs: Int?

@@ -58,6 +58,11 @@ import Tensor
         expectGradients([x]) {
             $0[0].avgPool2d(rows: .adaptive(size: 7, output: 3), columns: .adaptive(size: 6, output: 4))
         }
+        // ceil_mode's partial last windows and asymmetric padding.
+        let ceilRows = PoolWindows.sliding(size: 7, kernel: 3, stride: 2, padding: 1, ceilMode: true)
+        let asymmetric = PoolWindows.sliding(size: 6, kernel: 2, stride: 2, padding: (before: 1, after: 0))
+        expectGradients([x]) { $0[0].maxPool2d(rows: ceilRows, columns: asymmetric) }
+        expectGradients([x]) { $0[0].avgPool2d(rows: ceilRows, columns: asymmetric, countIncludePad: false) }
     }
 
     @Test func layerNorm() {

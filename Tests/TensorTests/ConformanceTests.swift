@@ -67,4 +67,26 @@ import Testing
                 && indices.scalars(as: Int64.self) == [1, 0])
         #expect(flags.sum().dtype == .int64 && flags.sum().item() == 5)
     }
+
+    /// Pooling with `ceil_mode` (a last partial window) and with padding that differs before and
+    /// after an axis (PyTorch: `F.pad`, then the pool), max and average, against PyTorch.
+    @Test func poolingWithCeilModeAndAsymmetricPadding() {
+        let x = fixture.t("pool_x")
+        let k3 = { (size: Int) in PoolWindows.sliding(size: size, kernel: 3, stride: 2, padding: 1, ceilMode: true) }
+        #expect(k3(6).count == 4 && PoolWindows.sliding(size: 6, kernel: 3, stride: 2, padding: 1).count == 3)
+        expectClose(x.maxPool2d(rows: k3(7), columns: k3(6)).output, fixture.t("pool_max_ceil_k3s2p1"), atol: 0)
+        expectClose(x.avgPool2d(rows: k3(7), columns: k3(6), countIncludePad: true), fixture.t("pool_avg_ceil_k3s2p1"),
+                    atol: 1e-15)
+        expectClose(x.avgPool2d(rows: k3(7), columns: k3(6), countIncludePad: false),
+                    fixture.t("pool_avg_ceil_nopad_k3s2p1"), atol: 1e-15)
+        let k2 = { (size: Int) in PoolWindows.sliding(size: size, kernel: 2, stride: 2, padding: 0, ceilMode: true) }
+        expectClose(x.maxPool2d(rows: k2(7), columns: k2(6)).output, fixture.t("pool_max_ceil_k2s2"), atol: 0)
+        expectClose(x.avgPool2d(rows: k2(7), columns: k2(6), countIncludePad: true), fixture.t("pool_avg_ceil_k2s2"),
+                    atol: 1e-15)
+        let rows = PoolWindows.sliding(size: 7, kernel: 2, stride: 2, padding: (before: 0, after: 1))
+        let columns = PoolWindows.sliding(size: 6, kernel: 2, stride: 2, padding: (before: 1, after: 0))
+        expectClose(x.maxPool2d(rows: rows, columns: columns).output, fixture.t("pool_max_asym_k2s2"), atol: 0)
+        expectClose(x.avgPool2d(rows: rows, columns: columns, countIncludePad: true), fixture.t("pool_avg_asym_k2s2"),
+                    atol: 1e-15)
+    }
 }

@@ -9,11 +9,11 @@ extension Variable {
                        geometry: Conv2dGeometry = Conv2dGeometry()) -> Variable {
         let x = data, w = weight.data
         let y = x.conv2d(weight: w, bias: bias?.data, geometry: geometry)
-        let inputs = [self, weight] + (bias.map { [$0] } ?? []), inputGradient = requiresGrad
+        let inputs = [self, weight] + (bias.map { [$0] } ?? []), inputGradient = requiresGrad, hasBias = bias != nil
         return Variable.record("conv2d", y, inputs: inputs) { g in
-            let grads = Tensor.conv2dBackward(gradient: g, input: x, weight: w, hasBias: bias != nil,
+            let grads = Tensor.conv2dBackward(gradient: g, input: x, weight: w, hasBias: hasBias,
                                               geometry: geometry, inputGradient: inputGradient)
-            return [grads.input, grads.weight] + (bias == nil ? [] : [grads.bias])
+            return [grads.input, grads.weight] + (hasBias ? [grads.bias] : [])
         }
     }
 }

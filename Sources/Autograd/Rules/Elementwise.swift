@@ -4,33 +4,48 @@ import Tensor
 // Broadcast inputs get their gradient summed back to their own shape by `reduceToShape`.
 
 extension Variable {
-    /// `op(self, other)` with broadcasting.
+    /// `op(self, other)` with broadcasting. The graph keeps only the values the op's backward reads
+    /// (an addition keeps none, so its inputs are freed as soon as nothing else needs them).
     public func binary(_ op: BinaryOp, _ other: Variable) -> Variable {
-        let a = data, b = other.data
-        let y = a.binary(op, b)
+        let y = data.binary(op, other.data)
+        let (shapeA, shapeB) = (shape, other.shape)
+        let reads: (a: Bool, b: Bool, y: Bool) = switch op {
+        case .add, .sub: (false, false, false)
+        case .mul, .maximum, .minimum: (true, true, false)
+        case .div: (false, true, true)
+        case .pow, .logaddexp: (true, true, true)
+        }
+        let savedA = reads.a ? data : nil, savedB = reads.b ? other.data : nil, savedY = reads.y ? y : nil
         return Variable.record(op.rawValue, y, inputs: [self, other]) { g in
             let ga: Tensor, gb: Tensor
+            // `savedA`, `savedB` and `savedY` are saved exactly for the cases that read them (above).
             switch op {
             case .add: (ga, gb) = (g, g)
             case .sub: (ga, gb) = (g, -g)
-            case .mul: (ga, gb) = (g * b, g * a)
-            case .div: (ga, gb) = (g / b, -g * y / b)
+            case .mul:
+                let (a, b) = (savedA!, savedB!)
+                (ga, gb) = (g * b, g * a)
+            case .div:
+                let (b, y) = (savedB!, savedY!)
+                (ga, gb) = (g / b, -g * y / b)
             case .pow:
                 // d(a^b)/da = b·a^(b−1); d(a^b)/db = a^b·log a (0 where a = 0, as PyTorch).
+                let (a, b) = (savedA!, savedB!)
                 ga = g * b * a.pow(b - 1)
-                let logA = Tensor.where(a .== 0, a.zerosLike(), a.log())
-                gb = g * y * logA
+                gb = g * savedY! * Tensor.where(a .== 0, a.zerosLike(), a.log())
             case .logaddexp:
                 // ∂y/∂a = exp(a − y) = σ(a − b), ∂y/∂b = exp(b − y).
+                let (a, b, y) = (savedA!, savedB!, savedY!)
                 (ga, gb) = (g * (a - y).exp(), g * (b - y).exp())
             case .maximum, .minimum:
                 // The gradient goes to the chosen input; ties split it evenly, as in PyTorch.
+                let (a, b) = (savedA!, savedB!)
                 let pickA = (op == .maximum ? a .> b : a .< b).converted(to: a.dtype)
                 let tie = (a .== b).converted(to: a.dtype) * 0.5
                 ga = g * (pickA + tie)
                 gb = g * (1 - pickA - tie)
             }
-            return [reduceToShape(ga, a.shape), reduceToShape(gb, b.shape)]
+            return [reduceToShape(ga, shapeA), reduceToShape(gb, shapeB)]
         }
     }
 
@@ -65,21 +80,41 @@ extension Variable {
     /// log(exp(self) + exp(other)) without overflow.
     public func logaddexp(_ other: Variable) -> Variable { binary(.logaddexp, other) }
 
-    /// Applies a one-input function; its backward is below, beside the others.
+    /// Applies a one-input function; its backward is below, beside the others. The graph keeps only
+    /// the one value the backward reads (``savedValue(_:)``), so ReLU's input, for one, is freed.
     public func map(_ op: UnaryOp) -> Variable {
-        let x = data
-        let y = x.map(op)
-        return Variable.record("\(op)", y, inputs: [self]) { g in [Variable.backward(op, gradient: g, x: x, y: y)] }
+        let y = data.map(op)
+        let saved: Tensor? = switch Variable.savedValue(op) {
+        case .input: data
+        case .output: y
+        case .nothing: nil
+        }
+        return Variable.record("\(op)", y, inputs: [self]) { g in [Variable.backward(op, gradient: g, saved: saved)] }
     }
 
-    /// g · dy/dx of a unary op at `x`, given `y = op(x)` (ReLU and GELU in one fused pass).
-    static func backward(_ op: UnaryOp, gradient g: Tensor, x: Tensor, y: Tensor) -> Tensor {
+    /// What a unary op's backward reads: its input x, its output y, or nothing.
+    enum SavedValue { case input, output, nothing }
+
+    static func savedValue(_ op: UnaryOp) -> SavedValue {
         switch op {
-        case .relu: return Tensor.reluBackward(gradient: g, input: x)
+        case .neg, .sign: .nothing
+        // ReLU's output is positive exactly where its input is, so its mask needs only y.
+        case .relu, .exp, .expm1, .sqrt, .rsqrt, .reciprocal, .tanh, .sigmoid: .output
+        case .gelu, .geluTanh, .abs, .log, .log1p, .erf, .square, .sin, .cos, .clamp, .power: .input
+        }
+    }
+
+    /// g · dy/dx of a unary op, from the value ``savedValue(_:)`` names: x = `saved` for ops that
+    /// read their input, y = `saved` for those that read their output (ReLU and GELU in one fused pass).
+    static func backward(_ op: UnaryOp, gradient g: Tensor, saved: Tensor?) -> Tensor {
+        guard let v = saved else { return op == .neg ? -g : g.zerosLike() }
+        let (x, y) = (v, v)
+        switch op {
+        case .relu: return Tensor.reluBackward(gradient: g, input: y)
         case .gelu: return Tensor.geluBackward(gradient: g, input: x)
         case .neg: return -g
         case .abs: return g * x.map(.sign)
-        case .sign: return g * x.zerosLike()
+        case .sign: return g.zerosLike()
         case .exp: return g * y
         case .expm1: return g * (y + 1)
         case .log: return g / x

@@ -34,12 +34,12 @@ extension Variable {
         let x2 = data.reshaped([data.count / Swift.max(w.shape[1], 1), w.shape[1]])
         var y = x2.matmul(w.transposed())
         if let bias { y += bias.data }
-        let inputs = [self, weight] + (bias.map { [$0] } ?? [])
+        let inputs = [self, weight] + (bias.map { [$0] } ?? []), hasBias = bias != nil
         return Variable.record("linear", y.reshaped(outShape), inputs: inputs) { g in
             let g2 = g.reshaped([x2.shape[0], w.shape[0]])
             let gx = g2.matmul(w).reshaped(inputShape)
             let gw = g2.transposed().matmul(x2)
-            return [gx, gw] + (bias == nil ? [] : [g2.sum(axes: [0])])
+            return [gx, gw] + (hasBias ? [g2.sum(axes: [0])] : [])
         }
     }
 }

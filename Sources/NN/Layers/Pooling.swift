@@ -1,39 +1,47 @@
 import Autograd
 import Tensor
 
-/// Max pooling over [N, C, H, W] (`torch.nn.MaxPool2d`, floor mode).
+/// Max pooling over [N, C, H, W] (`torch.nn.MaxPool2d`; `ceilMode` is its `ceil_mode`).
 public final class MaxPool2d: Module {
-    public let kernelSize: Int, stride: Int, padding: Int
+    public let kernelSize: Int, stride: Int, padding: Int, ceilMode: Bool
 
-    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
+    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0, ceilMode: Bool = false) {
         check(kernelSize > 0 && padding >= 0 && padding * 2 <= kernelSize, "MaxPool2d",
               "needs kernel > 0 and 0 ≤ padding ≤ kernel/2, got kernel \(kernelSize), padding \(padding)")
-        (self.kernelSize, self.stride, self.padding) = (kernelSize, stride ?? kernelSize, padding)
+        (self.kernelSize, self.stride, self.padding, self.ceilMode)
+            = (kernelSize, stride ?? kernelSize, padding, ceilMode)
     }
 
     public override func callAsFunction(_ x: Variable) -> Variable {
         check(x.rank == 4, "MaxPool2d", "expects [N, C, H, W], got \(describe(x.shape))")
-        return x.maxPool2d(rows: .sliding(size: x.shape[2], kernel: kernelSize, stride: stride, padding: padding),
-                           columns: .sliding(size: x.shape[3], kernel: kernelSize, stride: stride, padding: padding))
+        let windows = { (size: Int) in
+            PoolWindows.sliding(size: size, kernel: self.kernelSize, stride: self.stride, padding: self.padding,
+                                ceilMode: self.ceilMode)
+        }
+        return x.maxPool2d(rows: windows(x.shape[2]), columns: windows(x.shape[3]))
     }
 }
 
-/// Average pooling over [N, C, H, W] (`torch.nn.AvgPool2d`, floor mode, padding counted by default).
+/// Average pooling over [N, C, H, W] (`torch.nn.AvgPool2d`, padding counted by default; `ceilMode`
+/// is its `ceil_mode`).
 public final class AvgPool2d: Module {
-    public let kernelSize: Int, stride: Int, padding: Int, countIncludePad: Bool
+    public let kernelSize: Int, stride: Int, padding: Int, countIncludePad: Bool, ceilMode: Bool
 
-    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0, countIncludePad: Bool = true) {
+    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0, countIncludePad: Bool = true,
+                ceilMode: Bool = false) {
         check(kernelSize > 0 && padding >= 0 && padding * 2 <= kernelSize, "AvgPool2d",
               "needs kernel > 0 and 0 ≤ padding ≤ kernel/2, got kernel \(kernelSize), padding \(padding)")
-        (self.kernelSize, self.stride, self.padding, self.countIncludePad)
-            = (kernelSize, stride ?? kernelSize, padding, countIncludePad)
+        (self.kernelSize, self.stride, self.padding, self.countIncludePad, self.ceilMode)
+            = (kernelSize, stride ?? kernelSize, padding, countIncludePad, ceilMode)
     }
 
     public override func callAsFunction(_ x: Variable) -> Variable {
         check(x.rank == 4, "AvgPool2d", "expects [N, C, H, W], got \(describe(x.shape))")
-        return x.avgPool2d(rows: .sliding(size: x.shape[2], kernel: kernelSize, stride: stride, padding: padding),
-                           columns: .sliding(size: x.shape[3], kernel: kernelSize, stride: stride, padding: padding),
-                           countIncludePad: countIncludePad)
+        let windows = { (size: Int) in
+            PoolWindows.sliding(size: size, kernel: self.kernelSize, stride: self.stride, padding: self.padding,
+                                ceilMode: self.ceilMode)
+        }
+        return x.avgPool2d(rows: windows(x.shape[2]), columns: windows(x.shape[3]), countIncludePad: countIncludePad)
     }
 }
 
