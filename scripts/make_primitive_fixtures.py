@@ -2,7 +2,7 @@
 """Writes PyTorch's values for the elementwise primitives log1p / expm1 / erf / logaddexp, the
 activations composed from them (softplus, logsigmoid, silu, mish) with their gradients, and the
 conformance cases of the architecture issue (log-softmax of large inputs, clamp with low > high), and
-pooling with ceil_mode and with asymmetric padding (F.pad, then a pool).
+pooling with ceil_mode, dilation and asymmetric padding (F.pad, then a pool).
 
 Run from the repository root:  python3 scripts/make_primitive_fixtures.py
 Needs torch and safetensors. CI does not run this; it reads Tests/Fixtures/primitives.safetensors.
@@ -57,6 +57,16 @@ out["pool_max_ceil_k2s2"] = F.max_pool2d(p, 2, 2, ceil_mode=True)
 out["pool_avg_ceil_k2s2"] = F.avg_pool2d(p, 2, 2, ceil_mode=True)
 out["pool_max_asym_k2s2"] = F.max_pool2d(F.pad(p, (1, 0, 0, 1), value=float("-inf")), 2, 2)
 out["pool_avg_asym_k2s2"] = F.avg_pool2d(F.pad(p, (1, 0, 0, 1)), 2, 2)
+out["pool_max_dilated_k3s2p1d2"] = F.max_pool2d(p, 3, 2, 1, dilation=2)
+out["pool_max_dilated_ceil_k2s2d2"] = F.max_pool2d(p, 2, 2, 0, dilation=2, ceil_mode=True)
+# Convolution with "SAME" padding: PyTorch's padding="same" (stride 1, an even kernel pads one more
+# at the bottom and right) and timm's pad_same then a convolution (stride 2).
+from timm.layers import pad_same
+cx = torch.randn(2, 3, 7, 6, dtype=torch.float64)
+cw, cb = torch.randn(4, 3, 4, 3, dtype=torch.float64), torch.randn(4, dtype=torch.float64)
+out["conv_x"], out["conv_w"], out["conv_b"] = cx, cw, cb
+out["conv_same_s1"] = F.conv2d(cx, cw, cb, padding="same")
+out["conv_same_s2"] = F.conv2d(pad_same(cx, [4, 3], [2, 2]), cw, cb, stride=2)
 out = {k: v.contiguous() for k, v in out.items()}
 save_file(out, "Tests/Fixtures/primitives.safetensors", metadata={"generator": "scripts/make_primitive_fixtures.py",
                                                                  "torch": torch.__version__})

@@ -2,7 +2,7 @@ import Tensor
 
 /// A tensor in the reverse-mode autodiff graph.
 ///
-/// A `Variable` wraps a ``Tensor`` value. Leaves are made by you (`requiresGrad: true` for
+/// A `Variable` wraps a `Tensor` value. Leaves are made by you (`requiresGrad: true` for
 /// parameters); every op on variables records, beside its result, the rule that maps the
 /// result's gradient to its inputs' gradients. ``backward(_:retainGraph:)`` walks the graph
 /// in reverse topological order and accumulates `grad` on the leaves that require it.

@@ -105,7 +105,7 @@ public struct CompareOptions: Sendable {
 }
 
 extension CompareOptions {
-    /// Checks every setting before minutes of training start: a ``ConfigurationError`` names
+    /// Checks every setting before minutes of training start: a `ConfigurationError` names
     /// the option, its value and the rule.
     public func validate() throws {
         typealias R = ConfigurationError

@@ -2,7 +2,7 @@ import Autograd
 import Tensor
 
 /// Parameter initialisers with PyTorch's and timm's definitions. Each draws from the global
-/// generator (``Random/seed(_:)``) unless given one, so a seeded model is reproducible.
+/// generator (`Random.seed(_:)`) unless given one, so a seeded model is reproducible.
 public enum Init {
     /// Fan-in and fan-out of a weight: [out, in] for Linear, [out, in/groups, kh, kw] for Conv2d.
     public static func fans(_ shape: [Int]) -> (fanIn: Int, fanOut: Int) {

@@ -10,7 +10,7 @@ public final class Buffer {
 
 /// The base class of layers and models: a tree of submodules with named parameters and buffers.
 ///
-/// A subclass declares its parts as stored properties — parameters as ``Variable``, buffers as
+/// A subclass declares its parts as stored properties — parameters as `Variable`, buffers as
 /// ``Buffer``, children as modules, optionals of modules, or arrays of modules — and the tree is
 /// discovered by reflection. The names are the property names in snake_case, joined by dots,
 /// with array elements numbered, so `blocks[0].attn.qkv.weight` is `blocks.0.attn.qkv.weight`

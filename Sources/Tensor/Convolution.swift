@@ -8,6 +8,28 @@ import CKernels
 /// the weight viewed as [groups, O/groups, C/groups·kh·kw] writes straight into the image's NCHW
 /// output — no permute. A 1×1 convolution with stride 1 and no padding needs no column buffer:
 /// the input already is one.
+/// Zero padding of a convolution's input, per side, when it is not symmetric.
+public struct Conv2dPadding: Equatable, Sendable {
+    public var top: Int, bottom: Int, left: Int, right: Int
+
+    public init(top: Int, bottom: Int, left: Int, right: Int) {
+        check([top, bottom, left, right].allSatisfy { $0 >= 0 }, "Conv2dPadding",
+              "padding must not be negative, got \([top, bottom, left, right])")
+        (self.top, self.bottom, self.left, self.right) = (top, bottom, left, right)
+    }
+
+    /// TensorFlow's and timm's "SAME" padding (`get_same_padding`): the output has ⌈size / stride⌉
+    /// positions, and an odd total puts the extra row or column at the bottom or right.
+    public static func same(height: Int, width: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1),
+                            dilation: (Int, Int) = (1, 1)) -> Conv2dPadding {
+        func total(_ size: Int, _ k: Int, _ s: Int, _ d: Int) -> Int {
+            Swift.max(((size + s - 1) / s - 1) * s + (k - 1) * d + 1 - size, 0)
+        }
+        let h = total(height, kernel.0, stride.0, dilation.0), w = total(width, kernel.1, stride.1, dilation.1)
+        return Conv2dPadding(top: h / 2, bottom: h - h / 2, left: w / 2, right: w - w / 2)
+    }
+}
+
 public struct Conv2dGeometry: Equatable, Sendable {
     public var stride: (Int, Int)
     public var padding: (Int, Int)

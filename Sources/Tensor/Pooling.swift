@@ -4,34 +4,46 @@
 /// and ends in the input, and its size counting padding — so max pooling, average pooling and
 /// adaptive average pooling share one pair of kernels. Planes (image, channel) run across cores.
 public struct PoolWindows: Sendable {
-    /// Clipped window bounds per output index, in input coordinates.
+    /// Clipped window bounds per output index, in input coordinates: the first tap inside the input
+    /// and the end of the window's extent.
     let start: [Int], end: [Int]
     /// Window size counting padded positions (the divisor of average pooling with padding included).
     let paddedSize: [Int]
+    /// The distance between a window's taps: the dilation (1 for every pool but dilated max pooling).
+    let step: Int
+
+    init(start: [Int], end: [Int], paddedSize: [Int], step: Int = 1) {
+        (self.start, self.end, self.paddedSize, self.step) = (start, end, paddedSize, step)
+    }
 
     /// Windows of a sliding pool: kernel `k`, `stride`, `padding` over an axis of `size`, placed as
     /// `torch.nn.MaxPool2d` and `AvgPool2d` place them. With `ceilMode` (PyTorch's `ceil_mode=True`)
-    /// a last, partial window is kept when it starts inside the input or the leading padding.
-    public static func sliding(size: Int, kernel k: Int, stride: Int, padding: Int,
-                               ceilMode: Bool = false) -> PoolWindows {
-        sliding(size: size, kernel: k, stride: stride, padding: (padding, padding), ceilMode: ceilMode)
+    /// a last, partial window is kept when it starts inside the input or the leading padding;
+    /// `dilation` spaces a window's taps (max pooling only, as in PyTorch).
+    public static func sliding(size: Int, kernel k: Int, stride: Int, padding: Int, ceilMode: Bool = false,
+                               dilation: Int = 1) -> PoolWindows {
+        sliding(size: size, kernel: k, stride: stride, padding: (padding, padding), ceilMode: ceilMode,
+                dilation: dilation)
     }
 
     /// Windows of a sliding pool with different padding before and after the axis (the "same"
     /// padding of TensorFlow and timm, which PyTorch writes as `F.pad` then a pool).
     public static func sliding(size: Int, kernel k: Int, stride: Int, padding: (before: Int, after: Int),
-                               ceilMode: Bool = false) -> PoolWindows {
-        let span = size + padding.before + padding.after - k
+                               ceilMode: Bool = false, dilation d: Int = 1) -> PoolWindows {
+        check(k > 0 && stride > 0 && d > 0, "PoolWindows.sliding",
+              "kernel, stride and dilation must be positive, got \(k), \(stride), \(d)")
+        let extent = (k - 1) * d + 1, span = size + padding.before + padding.after - extent
         var count = span < 0 ? 0 : (ceilMode ? (span + stride - 1) / stride : span / stride) + 1
         if ceilMode && count > 0 && (count - 1) * stride >= size + padding.before { count -= 1 }
         var start: [Int] = [], end: [Int] = [], padded: [Int] = []
         for o in 0..<count {
-            let s = o * stride - padding.before, e = Swift.min(s + k, size + padding.after)
+            let s = o * stride - padding.before, e = Swift.min(s + extent, size + padding.after)
             padded.append(e - s)
-            start.append(Swift.max(s, 0))
+            // The first tap at or after 0 on the window's grid s, s + d, s + 2d, …
+            start.append(s >= 0 ? s : s + (-s + d - 1) / d * d)
             end.append(Swift.min(e, size))
         }
-        return PoolWindows(start: start, end: end, paddedSize: padded)
+        return PoolWindows(start: start, end: end, paddedSize: padded, step: d)
     }
 
     /// Windows of adaptive pooling to `output` cells: [⌊i·size/output⌋, ⌈(i+1)·size/output⌉).
@@ -62,6 +74,7 @@ extension Tensor {
     /// Average pooling; `countIncludePad` divides by the padded window size, as PyTorch's default.
     public func avgPool2d(rows: PoolWindows, columns: PoolWindows, countIncludePad: Bool = true) -> Tensor {
         checkPool("avgPool2d", rows, columns)
+        check(rows.step == 1 && columns.step == 1, "avgPool2d", "dilation is for max pooling only, as in PyTorch")
         let out = Tensor(empty: [shape[0], shape[1], rows.count, columns.count], dtype: dtype)
         let x = contiguous()
         if dtype == .float32 {
@@ -122,8 +135,8 @@ private func poolMax<T: FloatElement>(_: T.Type, _ x: Tensor, _ out: Tensor, _ i
             for oy in 0..<oh {
                 for ox in 0..<ow {
                     var best = -T.infinity, at = rows.start[oy] * w + cols.start[ox]
-                    for y in rows.start[oy]..<rows.end[oy] {
-                        for xx in cols.start[ox]..<cols.end[ox] {
+                    for y in stride(from: rows.start[oy], to: rows.end[oy], by: rows.step) {
+                        for xx in stride(from: cols.start[ox], to: cols.end[ox], by: cols.step) {
                             let v = src[y * w + xx]
                             if v > best || v != v { best = v; at = y * w + xx; if v != v { break } }
                         }

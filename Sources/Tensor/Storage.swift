@@ -39,7 +39,7 @@ public final class TensorStorage: @unchecked Sendable {
 }
 
 /// The bytes that tensors own (not memory-mapped files), now and at most since ``resetPeak()``:
-/// the memory a computation needs, which peak RSS overstates by the ``BlockCache``'s free blocks.
+/// the memory a computation needs, which peak RSS overstates by the `BlockCache`'s free blocks.
 public enum TensorMemory {
     private static let counters = Mutex<(live: Int, peak: Int)>((0, 0))
 

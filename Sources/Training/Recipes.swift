@@ -33,7 +33,7 @@ public struct OptimizationOptions: Sendable {
         self.optimizer = optimizer
     }
 
-    /// Throws a ``ConfigurationError`` naming the first setting that breaks its rule.
+    /// Throws a `ConfigurationError` naming the first setting that breaks its rule.
     public func validate() throws {
         typealias R = ConfigurationError
         try R.require(learningRate.isFinite && learningRate > 0, "lr", learningRate, "must be positive")
@@ -116,7 +116,7 @@ public final class SupervisedRecipe: TrainingRecipe {
 
 /// DINO self-distillation (Caron et al.) as in the official `main_dino.py`, scaled by its options:
 /// student and EMA teacher (backbone + DINO head, multi-crop wrapper), teacher on the global crops
-/// only, centring and teacher-temperature warm-up in ``DINOLoss``, AdamW (or `options.optimizer`)
+/// only, centring and teacher-temperature warm-up in `DINOLoss`, AdamW (or `options.optimizer`)
 /// with learning-rate and weight-decay cosine schedules, per-parameter clipping, the last layer
 /// frozen in epoch 0, and teacher momentum following a cosine from `teacherMomentum` to 1.
 public final class DINORecipe: TrainingRecipe {
@@ -179,7 +179,7 @@ public final class DINORecipe: TrainingRecipe {
     }
 }
 
-/// MoCo v3 (Chen, Xie and He) as in the official `main_moco.py`: a ``MoCoV3Model`` (base encoder
+/// MoCo v3 (Chen, Xie and He) as in the official `main_moco.py`: a `MoCoV3Model` (base encoder
 /// with its projector, predictor, and a momentum encoder updated by EMA — momentum from `momentum`
 /// to 1 on a cosine — before computing the keys), the symmetric contrastive loss
 /// ctr(q1, k2) + ctr(q2, k1) with temperature τ; AdamW (or LARS, as for MoCo v3's ResNets) with

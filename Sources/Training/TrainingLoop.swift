@@ -91,7 +91,7 @@ public struct TrainingOptions: Sendable {
     /// Stop after this many steps (for tests of resuming); nil to run all epochs.
     public var stopAfter: Int?
 
-    /// Throws a ``ConfigurationError`` for settings no run can have.
+    /// Throws a `ConfigurationError` for settings no run can have.
     public func validate() throws {
         try ConfigurationError.require(epochs >= 1, "epochs", epochs, "must be at least 1")
         try ConfigurationError.require(checkpointEvery >= 0, "checkpoint-every", checkpointEvery,

@@ -9,7 +9,7 @@ public protocol ModelConfiguration: Sendable {
     /// Adapts the architecture to inputs of `size` × `size` pixels (a ViT's `img_size`; a
     /// ResNet's stem, which loses its stride below 64 pixels as CIFAR ResNets do).
     mutating func adapt(toImageSize size: Int)
-    /// Checks every field, throwing a ``ConfigurationError`` that names the field, its value and the rule.
+    /// Checks every field, throwing a `ConfigurationError` that names the field, its value and the rule.
     func validate() throws
     /// A freshly initialised model; call ``validate()`` first for configs that came from users.
     func makeModel() -> Module

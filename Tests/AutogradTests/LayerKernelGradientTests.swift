@@ -63,6 +63,8 @@ import Tensor
         let asymmetric = PoolWindows.sliding(size: 6, kernel: 2, stride: 2, padding: (before: 1, after: 0))
         expectGradients([x]) { $0[0].maxPool2d(rows: ceilRows, columns: asymmetric) }
         expectGradients([x]) { $0[0].avgPool2d(rows: ceilRows, columns: asymmetric, countIncludePad: false) }
+        let dilated = PoolWindows.sliding(size: 7, kernel: 2, stride: 1, padding: 1, dilation: 3)
+        expectGradients([x]) { $0[0].maxPool2d(rows: dilated, columns: asymmetric) }
     }
 
     @Test func layerNorm() {
@@ -163,5 +165,21 @@ import Tensor
                                                            value: parts.select(axis: 0, index: 2)).output
         expectClose(Variable(qkv).packedAttention(heads: 2).output.data,
                     reference.transposed(1, 2).reshaped([2, 5, 4]).data, atol: 1e-12)
+    }
+
+    /// "SAME" padding, asymmetric for an even kernel or a stride, against PyTorch's `padding="same"`
+    /// and timm's `pad_same` (scripts/make_primitive_fixtures.py), and its gradients.
+    @Test func convolutionWithSamePadding() {
+        let fixture = Fixture("primitives.safetensors")
+        let x = Variable(fixture.t("conv_x")), w = Variable(fixture.t("conv_w")), b = Variable(fixture.t("conv_b"))
+        let stride1 = Conv2dPadding.same(height: 7, width: 6, kernel: (4, 3))
+        #expect(stride1 == Conv2dPadding(top: 1, bottom: 2, left: 1, right: 1))
+        expectClose(x.conv2d(weight: w, bias: b, padding: stride1).data, fixture.t("conv_same_s1"), atol: 1e-12)
+        let stride2 = Conv2dPadding.same(height: 7, width: 6, kernel: (4, 3), stride: (2, 2))
+        let y = x.conv2d(weight: w, bias: b, padding: stride2, geometry: Conv2dGeometry(stride: (2, 2)))
+        expectClose(y.data, fixture.t("conv_same_s2"), atol: 1e-12)
+        expectGradients([randn([1, 2, 5, 4], seed: 40), randn([3, 2, 2, 3], seed: 41)]) {
+            $0[0].conv2d(weight: $0[1], padding: Conv2dPadding(top: 0, bottom: 1, left: 2, right: 1))
+        }
     }
 }

@@ -68,8 +68,8 @@ import Testing
         #expect(flags.sum().dtype == .int64 && flags.sum().item() == 5)
     }
 
-    /// Pooling with `ceil_mode` (a last partial window) and with padding that differs before and
-    /// after an axis (PyTorch: `F.pad`, then the pool), max and average, against PyTorch.
+    /// Pooling with `ceil_mode` (a last partial window), with padding that differs before and after
+    /// an axis (PyTorch: `F.pad`, then the pool), and dilated max pooling, against PyTorch.
     @Test func poolingWithCeilModeAndAsymmetricPadding() {
         let x = fixture.t("pool_x")
         let k3 = { (size: Int) in PoolWindows.sliding(size: size, kernel: 3, stride: 2, padding: 1, ceilMode: true) }
@@ -88,5 +88,12 @@ import Testing
         expectClose(x.maxPool2d(rows: rows, columns: columns).output, fixture.t("pool_max_asym_k2s2"), atol: 0)
         expectClose(x.avgPool2d(rows: rows, columns: columns, countIncludePad: true), fixture.t("pool_avg_asym_k2s2"),
                     atol: 1e-15)
+        // Dilated max pooling (taps 2 apart), with padding and with ceil_mode.
+        let d3 = { (size: Int) in PoolWindows.sliding(size: size, kernel: 3, stride: 2, padding: 1, dilation: 2) }
+        expectClose(x.maxPool2d(rows: d3(7), columns: d3(6)).output, fixture.t("pool_max_dilated_k3s2p1d2"), atol: 0)
+        let d2 = { (size: Int) in
+            PoolWindows.sliding(size: size, kernel: 2, stride: 2, padding: 0, ceilMode: true, dilation: 2)
+        }
+        expectClose(x.maxPool2d(rows: d2(7), columns: d2(6)).output, fixture.t("pool_max_dilated_ceil_k2s2d2"), atol: 0)
     }
 }

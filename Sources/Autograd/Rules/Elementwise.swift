@@ -81,7 +81,7 @@ extension Variable {
     public func logaddexp(_ other: Variable) -> Variable { binary(.logaddexp, other) }
 
     /// Applies a one-input function; its backward is below, beside the others. The graph keeps only
-    /// the one value the backward reads (``savedValue(_:)``), so ReLU's input, for one, is freed.
+    /// the one value the backward reads (`savedValue(_:)`), so ReLU's input, for one, is freed.
     public func map(_ op: UnaryOp) -> Variable {
         let y = data.map(op)
         let saved: Tensor? = switch Variable.savedValue(op) {
@@ -104,7 +104,7 @@ extension Variable {
         }
     }
 
-    /// g · dy/dx of a unary op, from the value ``savedValue(_:)`` names: x = `saved` for ops that
+    /// g · dy/dx of a unary op, from the value `savedValue(_:)` names: x = `saved` for ops that
     /// read their input, y = `saved` for those that read their output (ReLU and GELU in one fused pass).
     static func backward(_ op: UnaryOp, gradient g: Tensor, saved: Tensor?) -> Tensor {
         guard let v = saved else { return op == .neg ? -g : g.zerosLike() }

@@ -80,6 +80,6 @@ extension Variable {
     /// NumPy-style indexing with integers, ranges, steps and new axes.
     public subscript(_ indices: any TensorIndexExpression...) -> Variable { index(indices.map(\.tensorIndex)) }
 
-    /// Indexing with a list of ``TensorIndex``.
+    /// Indexing with a list of `TensorIndex`.
     public func index(_ indices: [TensorIndex]) -> Variable { viewed("index") { $0.index(indices) } }
 }

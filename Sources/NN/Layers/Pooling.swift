@@ -3,20 +3,21 @@ import Tensor
 
 /// Max pooling over [N, C, H, W] (`torch.nn.MaxPool2d`; `ceilMode` is its `ceil_mode`).
 public final class MaxPool2d: Module {
-    public let kernelSize: Int, stride: Int, padding: Int, ceilMode: Bool
+    public let kernelSize: Int, stride: Int, padding: Int, dilation: Int, ceilMode: Bool
 
-    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0, ceilMode: Bool = false) {
-        check(kernelSize > 0 && padding >= 0 && padding * 2 <= kernelSize, "MaxPool2d",
-              "needs kernel > 0 and 0 ≤ padding ≤ kernel/2, got kernel \(kernelSize), padding \(padding)")
-        (self.kernelSize, self.stride, self.padding, self.ceilMode)
-            = (kernelSize, stride ?? kernelSize, padding, ceilMode)
+    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0, dilation: Int = 1, ceilMode: Bool = false) {
+        check(kernelSize > 0 && padding >= 0 && padding * 2 <= kernelSize && dilation > 0, "MaxPool2d",
+              "needs kernel > 0, 0 ≤ padding ≤ kernel/2 and dilation > 0, got kernel \(kernelSize), "
+                + "padding \(padding), dilation \(dilation)")
+        (self.kernelSize, self.stride, self.padding, self.dilation, self.ceilMode)
+            = (kernelSize, stride ?? kernelSize, padding, dilation, ceilMode)
     }
 
     public override func callAsFunction(_ x: Variable) -> Variable {
         check(x.rank == 4, "MaxPool2d", "expects [N, C, H, W], got \(describe(x.shape))")
         let windows = { (size: Int) in
             PoolWindows.sliding(size: size, kernel: self.kernelSize, stride: self.stride, padding: self.padding,
-                                ceilMode: self.ceilMode)
+                                ceilMode: self.ceilMode, dilation: self.dilation)
         }
         return x.maxPool2d(rows: windows(x.shape[2]), columns: windows(x.shape[3]))
     }
