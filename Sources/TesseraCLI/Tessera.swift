@@ -8,7 +8,7 @@ struct TesseraCommand: ParsableCommand {
         commandName: "tessera",
         abstract: "Vision Transformers and CNNs, supervised and self-supervised, side by side.",
         subcommands: [CompareCommand.self, TrainCommand.self, EvalCommand.self, AttentionCommand.self,
-                      ForwardCommand.self, ZooCommand.self, ExportCommand.self],
+                      ForwardCommand.self, ZooCommand.self, ExportCommand.self, BenchCommand.self],
         defaultSubcommand: CompareCommand.self)
 }
 

@@ -120,4 +120,15 @@ extension CLITests {
             #expect(FileManager.default.fileExists(atPath: path("\(recipe)/log.jsonl")))
         }
     }
+
+    /// `tessera bench` on compare's small models: a step is timed and the JSON line carries the numbers.
+    @Test func benchReportsImagesPerSecondAndMemory() throws {
+        let result = try ModelBenchmark.run(.compareViT, mode: .train, batch: 4, steps: 1)
+        #expect(result.imagesPerSecond > 0 && result.peakRSSMegabytes > 10 && result.peakTensorMegabytes > 1)
+        let json = try JSONEncoder().encode(result)
+        let fields = try JSONSerialization.jsonObject(with: json) as? [String: Any]
+        #expect(fields?["images_per_s"] is Double && fields?["peak_rss_mb"] is Double)
+        #expect(fields?["model"] as? String == "compare-vit")
+        try BenchCommand.parse(["--model", "compare-resnet", "--batch", "2", "--mode", "forward", "--steps", "1"]).run()
+    }
 }

@@ -1,0 +1,100 @@
+import Autograd
+import Dispatch
+import Foundation
+import NN
+import Tensor
+import Zoo
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Images per second of a whole model's forward pass or training step, and the process's peak
+/// memory: what `tessera bench` prints, and what `scripts/bench_models.py` measures in PyTorch
+/// (timm, torchvision) with the same names, so the two sit side by side.
+public enum ModelBenchmark {
+    /// The models, at their usual input size and with a classifier head.
+    public enum Model: String, CaseIterable, Sendable {
+        /// ViT-S/16 and ViT-B/16 at 224², 1000 classes (timm's `vit_small_patch16_224`, `vit_base_patch16_224`).
+        case vitS16 = "vit-s16", vitB16 = "vit-b16"
+        /// ResNet-50 at 224², 1000 classes (torchvision's `resnet50`).
+        case resnet50
+        /// `tessera compare`'s two models at 32², 10 classes.
+        case compareViT = "compare-vit", compareResNet = "compare-resnet"
+
+        var imageSize: Int { self == .compareViT || self == .compareResNet ? 32 : 224 }
+        var classes: Int { self == .compareViT || self == .compareResNet ? 10 : 1000 }
+
+        func make() -> Module {
+            let compare = CompareOptions(output: URL(fileURLWithPath: "/dev/null"))
+            switch self {
+            case .vitS16: return VisionTransformer(.preset(.small, patch: 16, numClasses: 1000))
+            case .vitB16: return VisionTransformer(.preset(.base, patch: 16, numClasses: 1000))
+            case .resnet50: return ResNet(ResNetConfig.depth(50)!)
+            case .compareViT:
+                var c = compare.vit
+                c.numClasses = classes
+                return VisionTransformer(c)
+            case .compareResNet:
+                var c = compare.resnet
+                c.numClasses = classes
+                return ResNet(c)
+            }
+        }
+    }
+
+    /// What is timed: an evaluation-mode forward without the graph, or a training step (forward,
+    /// cross-entropy, backward, AdamW step with PyTorch's defaults and weight decay 0.05).
+    public enum Mode: String, CaseIterable, Sendable { case forward, train }
+
+    public struct Result: Codable, Sendable {
+        public var model: String, mode: String, batch: Int
+        /// Median over the timed steps.
+        public var imagesPerSecond: Double, stepMilliseconds: Double
+        /// Peak resident memory of the process (getrusage), and the peak bytes tensors held.
+        public var peakRSSMegabytes: Double, peakTensorMegabytes: Double
+
+        enum CodingKeys: String, CodingKey {
+            case model, mode, batch, imagesPerSecond = "images_per_s", stepMilliseconds = "step_ms"
+            case peakRSSMegabytes = "peak_rss_mb", peakTensorMegabytes = "peak_tensor_mb"
+        }
+    }
+
+    /// Times `steps` steps after two warm-up steps.
+    public static func run(_ model: Model, mode: Mode, batch: Int, steps: Int = 5) throws -> Result {
+        try ConfigurationError.require(batch >= 1, "batch", batch, "must be at least 1")
+        try ConfigurationError.require(mode == .forward || batch >= 2, "batch", batch,
+                                       "must be at least 2 to train (batch norm needs two images)")
+        try ConfigurationError.require(steps >= 1, "steps", steps, "must be at least 1")
+        Random.seed(0)
+        let network = model.make()
+        let images = Tensor.randn([batch, 3, model.imageSize, model.imageSize])
+        let labels = Tensor((0..<batch).map { Int64($0 % model.classes) })
+        let optimizer = AdamW(ParameterGroup.dinoGroups(network, learningRate: 1e-4, weightDecay: 0.05))
+        let step: () -> Void
+        switch mode {
+        case .forward:
+            network.eval()
+            step = { _ = noGrad { network(Variable(images)) } }
+        case .train:
+            network.train()
+            step = {
+                optimizer.zeroGrad()
+                Loss.crossEntropy(network(Variable(images)), labels: labels).backward()
+                optimizer.step()
+            }
+        }
+        step(); step()
+        var times: [Double] = []
+        for _ in 0..<steps {
+            let start = DispatchTime.now().uptimeNanoseconds
+            step()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        let median = times.sorted()[times.count / 2]
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Result(model: model.rawValue, mode: mode.rawValue, batch: batch, imagesPerSecond: Double(batch) / median,
+                      stepMilliseconds: median * 1000, peakRSSMegabytes: Double(usage.ru_maxrss) / 1024,
+                      peakTensorMegabytes: Double(TensorMemory.peakBytes) / Double(1 << 20))
+    }
+}

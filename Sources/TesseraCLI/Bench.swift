@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Tessera
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Images per second and peak memory of a model's forward pass or training step.",
+        discussion: """
+            scripts/bench_models.py times the same cases in PyTorch with the same JSON, and \
+            scripts/bench_side_by_side.sh prints both in one table.
+            """)
+
+    @Option(help: "vit-s16, vit-b16, resnet50, compare-vit or compare-resnet.")
+    var model = "vit-s16"
+    @Option(help: "Images per step.")
+    var batch = 8
+    @Option(help: "forward (evaluation mode, no graph) or train (forward, cross-entropy, backward, AdamW step).")
+    var mode = "train"
+    @Option(help: "Timed steps after two warm-up steps (the median is reported).")
+    var steps = 5
+    @Flag(help: "End with one JSON line: {\"images_per_s\": …, \"peak_rss_mb\": …, …}.")
+    var json = false
+
+    func validate() throws {
+        guard ModelBenchmark.Model(rawValue: model) != nil else {
+            let names = ModelBenchmark.Model.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ValidationError("--model must be one of \(names), got \(model)")
+        }
+        guard ModelBenchmark.Mode(rawValue: mode) != nil else {
+            throw ValidationError("--mode must be forward or train, got \(mode)")
+        }
+        if batch < 1 { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        if steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+    }
+
+    func run() throws {
+        let r = try ModelBenchmark.run(ModelBenchmark.Model(rawValue: model)!,
+                                       mode: ModelBenchmark.Mode(rawValue: mode)!, batch: batch, steps: steps)
+        print("\(r.model) \(r.mode), batch \(r.batch): \(String(format: "%.2f", r.imagesPerSecond)) images/s "
+              + "(median step \(String(format: "%.1f", r.stepMilliseconds)) ms of \(steps)), "
+              + "peak RSS \(String(format: "%.0f", r.peakRSSMegabytes)) MB, "
+              + "tensors \(String(format: "%.0f", r.peakTensorMegabytes)) MB")
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            print(String(decoding: try encoder.encode(r), as: UTF8.self))
+        }
+    }
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""PyTorch's side of `tessera bench`: images per second and peak RSS of a model's forward pass or
+training step (forward, cross-entropy, backward, AdamW with weight decay 0.05), with the same model
+names, options and JSON as `tessera bench`:
+
+    python3 scripts/bench_models.py --model vit-s16 --batch 8 --mode train --json
+
+vit-s16 / vit-b16 are timm's vit_small_patch16_224 / vit_base_patch16_224, resnet50 torchvision's;
+compare-vit and compare-resnet are `tessera compare`'s models (32², 10 classes): timm's
+VisionTransformer at patch 8, width 96, depth 4, 3 heads, MLP ratio 2, and the basic-block ResNet of
+width 12 of scripts/dino_models.py with a linear head. 2 threads, as Tessera on 2 cores.
+"""
+import argparse
+import json
+import resource
+import time
+
+import timm
+import torch
+import torch.nn as nn
+import torchvision
+
+from dino_models import ResNet
+
+
+def make(name):
+    if name == "vit-s16":
+        return timm.create_model("vit_small_patch16_224", num_classes=1000), 224, 1000
+    if name == "vit-b16":
+        return timm.create_model("vit_base_patch16_224", num_classes=1000), 224, 1000
+    if name == "resnet50":
+        return torchvision.models.resnet50(), 224, 1000
+    if name == "compare-vit":
+        return timm.models.vision_transformer.VisionTransformer(
+            img_size=32, patch_size=8, embed_dim=96, depth=4, num_heads=3, mlp_ratio=2, num_classes=10), 32, 10
+    if name == "compare-resnet":
+        return nn.Sequential(ResNet(12), nn.Linear(96, 10)), 32, 10
+    raise SystemExit(f"--model must be one of vit-s16, vit-b16, resnet50, compare-vit, compare-resnet, got {name}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="vit-s16")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--mode", default="train", choices=["forward", "train"])
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    a = parser.parse_args()
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    model, size, classes = make(a.model)
+    x = torch.randn(a.batch, 3, size, size)
+    y = torch.arange(a.batch) % classes
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+
+    def step():
+        if a.mode == "forward":
+            with torch.no_grad():
+                model(x)
+        else:
+            optimizer.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+
+    model.train(a.mode == "train")
+    step(), step()
+    times = []
+    for _ in range(a.steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    median = sorted(times)[len(times) // 2]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{a.model} {a.mode}, batch {a.batch}: {a.batch / median:.2f} images/s (median step {median * 1000:.1f} ms "
+          f"of {a.steps}), peak RSS {rss:.0f} MB (PyTorch {torch.__version__})")
+    if a.json:
+        print(json.dumps({"batch": a.batch, "images_per_s": a.batch / median, "mode": a.mode, "model": a.model,
+                          "peak_rss_mb": rss, "step_ms": median * 1000}, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
