@@ -54,7 +54,7 @@ extension Tensor {
         let m = shape[0], n = shape[1], k = Swift.min(m, n)
         var a = doubles
         var tau = [Double](repeating: 0, count: Swift.max(k, 1))
-        Tensor.withBLASThreads {
+        _ = Tensor.withBLASThreads {
             LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), &a, Int32(Swift.max(n, 1)), &tau)
         }
         var r = [Double](repeating: 0, count: k * n)
@@ -63,7 +63,7 @@ extension Tensor {
         var q = [Double](repeating: 0, count: m * k)
         for i in 0..<m { for j in 0..<k { q[i * k + j] = a[i * n + j] } }
         if k > 0 {
-            Tensor.withBLASThreads {
+            _ = Tensor.withBLASThreads {
                 LAPACKE_dorgqr(LAPACK_ROW_MAJOR, Int32(m), Int32(k), Int32(k), &q, Int32(k), &tau)
             }
         }

@@ -147,7 +147,7 @@ public final class TrainingLoop<D: ImageDataset> {
         }
         let logHandle = try options.log.map { url -> FileHandle in
             if !(options.resume && FileManager.default.fileExists(atPath: url.path)) {
-                FileManager.default.createFile(atPath: url.path, contents: nil)
+                _ = FileManager.default.createFile(atPath: url.path, contents: nil)
             }
             let h = try FileHandle(forWritingTo: url)
             h.seekToEndOfFile()

@@ -22,6 +22,13 @@ final class Net: Module {
     }
 }
 
+/// A module whose Swift names cannot be PyTorch's keys (`nn.MultiheadAttention`'s `in_proj_weight`).
+final class PackedProjection: Module {
+    override class var stateDictKeys: [String: String] { ["inputProjection": "in_proj_weight", "output": "out_proj"] }
+    let inputProjection = Variable.parameter(Tensor.zeros([6, 2]))
+    let output = Linear(2, 2)
+}
+
 @Suite struct ModuleTests {
     @Test func keysAreExactlyPyTorchs() throws {
         let torchKeys = try #require(Reference.meta["net.keys"] as? [String])
@@ -106,6 +113,14 @@ final class Net: Module {
         let total = net.parameterCount()
         #expect(total == 3 * 4 * 9 + 4 + 2 * (4 * 4 * 9 + 8 + 16 + 8) + 8 + 4 * 3 + 3)
         #expect(net.parameterCount(trainableOnly: true) == total - 16 - 3)
+    }
+
+    @Test func explicitKeysReplaceThePropertyNames() throws {
+        let m = PackedProjection()
+        #expect(m.stateDictKeys() == ["in_proj_weight", "out_proj.weight", "out_proj.bias"])
+        let weights = Tensor((0..<12).map(Float.init), shape: [6, 2])
+        try m.loadStateDict(["in_proj_weight": weights, "out_proj.weight": .ones([2, 2]), "out_proj.bias": .zeros([2])])
+        #expect(m.inputProjection.data.doubles == weights.doubles && m.output.weight.data.doubles == [1, 1, 1, 1])
     }
 
     @Test func snakeCaseNames() {

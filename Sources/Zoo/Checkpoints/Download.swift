@@ -72,7 +72,7 @@ private final class Download: NSObject, URLSessionDataDelegate, @unchecked Senda
     }
 
     func run(_ url: URL) throws {
-        FileManager.default.createFile(atPath: destination.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: destination.path, contents: nil)
         handle = try FileHandle(forWritingTo: destination)
         let session = URLSession(configuration: .default, delegate: self, delegateQueue: nil)
         session.dataTask(with: url).resume()
