@@ -26,6 +26,8 @@ import torch.nn.functional as F
 import torchvision
 from safetensors.torch import save_file
 from timm.models.vision_transformer import VisionTransformer
+
+from dino_models import DINOHead  # scripts/dino_models.py: DINO's own head definition
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 torch.manual_seed(7)
@@ -138,25 +140,6 @@ meta["resnet50.keys"] = {k: list(v.shape) for k, v in torchvision.models.resnet5
 
 
 # ---- DINO head and loss ---------------------------------------------------------------------
-class DINOHead(nn.Module):
-    """DINO's head, written from the repository's definition (GELU MLP, L2 norm, weight-normed last layer)."""
-
-    def __init__(self, in_dim, out_dim, hidden_dim=2048, bottleneck_dim=256, nlayers=3, norm_last_layer=True):
-        super().__init__()
-        layers = [nn.Linear(in_dim, hidden_dim), nn.GELU()]
-        for _ in range(nlayers - 2):
-            layers += [nn.Linear(hidden_dim, hidden_dim), nn.GELU()]
-        layers.append(nn.Linear(hidden_dim, bottleneck_dim))
-        self.mlp = nn.Sequential(*layers)
-        self.last_layer = nn.utils.weight_norm(nn.Linear(bottleneck_dim, out_dim, bias=False))
-        self.last_layer.weight_g.data.fill_(1)
-        if norm_last_layer:
-            self.last_layer.weight_g.requires_grad = False
-
-    def forward(self, x):
-        return self.last_layer(F.normalize(self.mlp(x), dim=-1, p=2))
-
-
 head = DINOHead(48, 40, hidden_dim=32, bottleneck_dim=16)
 put("dino_head.state", head.state_dict())
 meta["dino_head.keys"] = {k: list(v.shape) for k, v in DINOHead(384, 65536).state_dict().items()}

@@ -59,6 +59,17 @@ public enum ModelBenchmark {
         }
     }
 
+    /// The median wall time in seconds of `steps` runs of `body` after `warmup` untimed runs.
+    public static func medianSeconds(steps: Int, warmup: Int = 2, _ body: () -> Void) -> Double {
+        for _ in 0..<warmup { body() }
+        let times = (0..<Swift.max(steps, 1)).map { _ in
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        return times.sorted()[times.count / 2]
+    }
+
     /// Times `steps` steps after two warm-up steps.
     public static func run(_ model: Model, mode: Mode, batch: Int, steps: Int = 5) throws -> Result {
         try ConfigurationError.require(batch >= 1, "batch", batch, "must be at least 1")
@@ -83,14 +94,7 @@ public enum ModelBenchmark {
                 optimizer.step()
             }
         }
-        step(); step()
-        var times: [Double] = []
-        for _ in 0..<steps {
-            let start = DispatchTime.now().uptimeNanoseconds
-            step()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        let median = times.sorted()[times.count / 2]
+        let median = medianSeconds(steps: steps, step)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Result(model: model.rawValue, mode: mode.rawValue, batch: batch, imagesPerSecond: Double(batch) / median,

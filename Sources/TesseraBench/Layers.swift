@@ -1,7 +1,4 @@
 import Tessera
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Forward + backward of the layers at ViT-S/16 and ResNet-50 shapes (names match
 /// scripts/bench_reference.py, which times PyTorch on the same cases). Milliseconds.
@@ -87,27 +84,4 @@ import Glibc
         } * 1000))
     }
     return r
-}
-
-/// Peak resident memory of training steps (cross-entropy + AdamW, batch 8, 224 px, 1000 classes) of
-/// one model, in a process of its own so that the peak is that model's: `tessera-bench memory vit`.
-/// Returns the median step time in milliseconds, the peak RSS in MiB (getrusage's ru_maxrss) and
-/// the peak bytes held by tensors (``TensorMemory``) in MiB, parameters and AdamW state included.
-@MainActor func trainingStepMemory(_ name: String) -> (stepMilliseconds: Double, peakMiB: Double, tensorMiB: Double)? {
-    let model: Module
-    switch name {
-    case "resnet50": model = ResNet(ResNetConfig.depth(50)!)
-    case "vit": model = VisionTransformer(ViTConfig.preset(.small, patch: 16, numClasses: 1000))
-    default: return nil
-    }
-    let images = Tensor.randn([8, 3, 224, 224]), labels = Tensor.arange(8)
-    let optimizer = AdamW([ParameterGroup(model.parameters(), learningRate: 1e-4, weightDecay: 0.05)])
-    let ms = measure {
-        model.zeroGrad()
-        Loss.crossEntropy(model(Variable(images)), labels: labels).backward()
-        optimizer.step()
-    } * 1000
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return (ms, Double(usage.ru_maxrss) / 1024, Double(TensorMemory.peakBytes) / Double(1 << 20))
 }

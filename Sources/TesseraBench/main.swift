@@ -8,7 +8,6 @@
 //   swift run -c release tessera-bench --torch torch.json   # adds the side-by-side PyTorch table
 //   swift run -c release tessera-bench loader FOLDER        # DINO multi-crop loader (scripts/bench_loader.py)
 //   swift run -c release tessera-bench models               # only the whole-model rows (ResNet-50, ViT-S/16)
-//   swift run -c release tessera-bench memory vit|resnet50  # peak RSS of a training step, batch 8
 import CBLAS
 import CKernels
 import Dispatch
@@ -25,32 +24,13 @@ if CommandLine.arguments.count > 2 && CommandLine.arguments[1] == "loader" {
 
 let quick = CommandLine.arguments.contains("--quick")
 let repetitions = quick ? 5 : 15
-if CommandLine.arguments.count > 2 && CommandLine.arguments[1] == "memory" {
-    let name = CommandLine.arguments[2]
-    guard let (ms, peak, tensors) = trainingStepMemory(name) else {
-        FileHandle.standardError.write(Data("memory: model must be resnet50 or vit, got \(name)\n".utf8))
-        exit(2)
-    }
-    print("\(name) training step 8×224²: \(format(ms, 1)) ms, peak RSS \(format(peak, 0)) MiB, "
-          + "peak tensor memory \(format(tensors, 0)) MiB")
-    exit(0)
-}
 if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "models" {
     for (name, ms) in modelBenchmarks() { print("\(name): \(format(ms, 1)) ms") }
     exit(0)
 }
 
 /// Median wall time in seconds of `body` after two warm-up runs.
-@MainActor func measure(_ body: () -> Void) -> Double {
-    body(); body()
-    var times: [Double] = []
-    for _ in 0..<repetitions {
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-    }
-    return times.sorted()[times.count / 2]
-}
+@MainActor func measure(_ body: () -> Void) -> Double { ModelBenchmark.medianSeconds(steps: repetitions, body) }
 
 func format(_ v: Double, _ digits: Int = 1) -> String {
     var scale = 1.0

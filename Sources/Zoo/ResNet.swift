@@ -40,7 +40,9 @@ public struct ResNetConfig: Codable, Equatable, Sendable {
     }
 
     /// Channels of the pooled features: 8 × width × the block's expansion (512 or 2048 at width 64).
-    public var featureDim: Int { width * 8 * (block == .basic ? BasicBlock.expansion : Bottleneck.expansion) }
+    public var featureDim: Int { width * 8 * expansion }
+    /// Output channels of a block per planes: 1 for basic blocks, 4 for bottlenecks.
+    public var expansion: Int { block == .basic ? BasicBlock.expansion : Bottleneck.expansion }
 
     /// ResNet-18/34/50/101/152 by depth.
     public static func depth(_ depth: Int, numClasses: Int = 1000) -> ResNetConfig? {
@@ -157,7 +159,7 @@ public final class ResNet: Module {
             : Conv2d(3, w, kernelSize: 7, stride: 2, padding: 3, bias: false)
         bn1 = BatchNorm2d(w)
         maxpool = config.smallInputStem ? nil : MaxPool2d(kernelSize: 3, stride: 2, padding: 1)
-        let expansion = config.block == .basic ? BasicBlock.expansion : Bottleneck.expansion
+        let expansion = config.expansion
         var inPlanes = w
         func stage(_ planes: Int, _ blocks: Int, stride: Int) -> Sequential {
             var modules: [Module] = []

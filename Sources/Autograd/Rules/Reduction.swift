@@ -26,15 +26,17 @@ extension Variable {
         return (centred * centred).sum(axes: axes, keepDim: keepDim) / Double(reducedCount(axes) - (unbiased ? 1 : 0))
     }
 
-    /// The number of elements each output of a reduction over `axes` (all when empty) combines.
-    private func reducedCount(_ axes: [Int]) -> Int {
-        axes.isEmpty ? data.count : Set(axes.map { normalizeAxis($0, rank: rank, op: "reduction") })
-            .reduce(1) { $0 * shape[$1] }
+    /// The axes a reduction over `axes` combines (all when empty), normalised.
+    private func reducedAxes(_ axes: [Int]) -> Set<Int> {
+        axes.isEmpty ? Set(0..<rank) : Set(axes.map { normalizeAxis($0, rank: rank, op: "reduction") })
     }
 
-    /// A keepDim reduction's result with the reduced axes removed (all when `axes` is empty).
+    /// The number of elements each output of a reduction over `axes` combines.
+    private func reducedCount(_ axes: [Int]) -> Int { reducedAxes(axes).reduce(1) { $0 * shape[$1] } }
+
+    /// A keepDim reduction's result with the reduced axes removed.
     private func dropReduced(_ kept: Tensor, _ axes: [Int]) -> Tensor {
-        let reduced = axes.isEmpty ? Set(0..<rank) : Set(axes.map { normalizeAxis($0, rank: rank, op: "reduction") })
+        let reduced = reducedAxes(axes)
         return kept.reshaped(kept.shape.indices.filter { !reduced.contains($0) }.map { kept.shape[$0] })
     }
 
