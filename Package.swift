@@ -41,9 +41,14 @@ let package = Package(
         .target(name: "Zoo", dependencies: [
             "Tensor", "Autograd", "NN", "Vision", .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Resources")]),
-        .target(name: "Training", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo"]),
+        // Open MPI, loaded at run time (dlopen) by a C shim: MPI's handles are macros Swift cannot import.
+        .target(name: "CMPI", path: "Sources/CMPI", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "Distributed", dependencies: ["CMPI", "Tensor", "Autograd", "NN"]),
+        .target(name: "Training", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo", "Distributed"]),
         .target(name: "Experiments", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo", "Training"]),
-        .target(name: "Tessera", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo", "Training", "Experiments"]),
+        .target(name: "Tessera", dependencies: [
+            "Tensor", "Autograd", "NN", "Vision", "Zoo", "Distributed", "Training", "Experiments",
+        ]),
         .executableTarget(name: "TesseraCLI", dependencies: [
             "Tessera", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -59,6 +64,9 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Vision", "TestSupport"]),
         .testTarget(name: "VisionTests", dependencies: ["Vision", "TestSupport"]),
         .testTarget(name: "ZooTests", dependencies: ["Zoo", "TestSupport"]),
+        // Scenarios that `mpirun -np 2` runs for DistributedTests (one process each, results to files).
+        .executableTarget(name: "DistributedChecks", dependencies: ["Tessera"], path: "Tests/DistributedChecks"),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport", "Tensor"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TesseraCLI", "TestSupport"]),

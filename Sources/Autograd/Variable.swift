@@ -19,6 +19,10 @@ public final class Variable {
     }
     /// The op that made this variable; `nil` for leaves.
     let node: Node?
+    /// Called on a leaf during ``backward(_:retainGraph:)`` as soon as this pass has accumulated all of
+    /// its gradient (PyTorch's `register_post_accumulate_grad_hook`): data-parallel training starts a
+    /// bucket's all-reduce there, while the rest of the backward pass runs.
+    public var onGradientReady: ((Variable) -> Void)?
 
     /// A leaf holding `data`.
     public init(_ data: Tensor, requiresGrad: Bool = false) {
@@ -87,10 +91,15 @@ public final class Variable {
         }
         guard let root = node else {
             grad = grad.map { $0 + seed } ?? seed.contiguous()
+            onGradientReady?(self)
             return
         }
         var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
-        for node in root.topologicalOrder().reversed() {
+        let order = root.topologicalOrder()
+        var pendingEdges = Self.hookedLeafEdgeCounts(order)
+        for node in order.reversed() {
+            let edges = node.edges
+            defer { if !pendingEdges.isEmpty { Self.countDown(edges, &pendingEdges) } }
             guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
             if let retainer = node.retainer { retainer.grad = retainer.grad.map { $0 + g } ?? g.contiguous() }
             guard let rule = node.backward else {
@@ -98,7 +107,7 @@ public final class Variable {
                      "the graph through \(node.name) was already freed; pass retainGraph: true to the first backward")
             }
             let inputGrads = GradMode.$isEnabled.withValue(false) { rule(g) }
-            for (edge, inputGrad) in zip(node.edges, inputGrads) {
+            for (edge, inputGrad) in zip(edges, inputGrads) {
                 guard let inputGrad else { continue }
                 switch edge {
                 case .none:
@@ -116,6 +125,34 @@ public final class Variable {
                 }
             }
             if !retainGraph { node.release() }
+        }
+    }
+}
+
+extension Variable {
+    /// How many edges of `order` lead to each leaf that has an ``onGradientReady`` hook.
+    fileprivate static func hookedLeafEdgeCounts(_ order: [Node]) -> [ObjectIdentifier: Int] {
+        var counts: [ObjectIdentifier: Int] = [:]
+        for node in order {
+            for case .leaf(let leaf) in node.edges where leaf.onGradientReady != nil && leaf.requiresGrad {
+                counts[ObjectIdentifier(leaf), default: 0] += 1
+            }
+        }
+        return counts
+    }
+
+    /// Counts down the hooked leaves of a node that has run (or was skipped); runs the hook of each
+    /// leaf whose last edge this was and that received a gradient.
+    fileprivate static func countDown(_ edges: [Edge], _ pending: inout [ObjectIdentifier: Int]) {
+        for case .leaf(let leaf) in edges {
+            let key = ObjectIdentifier(leaf)
+            guard let left = pending[key] else { continue }
+            if left > 1 {
+                pending[key] = left - 1
+            } else {
+                pending[key] = nil
+                if leaf.grad != nil { leaf.onGradientReady?(leaf) }
+            }
         }
     }
 }

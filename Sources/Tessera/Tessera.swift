@@ -4,5 +4,6 @@
 @_exported import NN
 @_exported import Vision
 @_exported import Zoo
+@_exported import Distributed
 @_exported import Training
 @_exported import Experiments

@@ -28,6 +28,8 @@ public struct DataLoader<Dataset: ImageDataset>: Sendable {
     public let seed: UInt64
     public let views: any MultiViewTransform
     public let prefetch: Int
+    /// The part of every epoch this process loads (all of it, unless training data-parallel).
+    public var shard = DataShard.whole
 
     /// A loader applying `transform` (none by default) to give one view per sample.
     public init(_ dataset: Dataset, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0,
@@ -45,14 +47,19 @@ public struct DataLoader<Dataset: ImageDataset>: Sendable {
         (self.views, self.prefetch) = (views, prefetch)
     }
 
-    /// Batches per epoch.
-    public var batchCount: Int { dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize }
+    /// Samples this process loads per epoch (the data set's size, or its shard's).
+    public var sampleCount: Int { shard.sampleCount(of: dataset.count) }
 
-    /// The sample order of an epoch.
+    /// Batches per epoch.
+    public var batchCount: Int { dropLast ? sampleCount / batchSize : (sampleCount + batchSize - 1) / batchSize }
+
+    /// The sample order of an epoch: the seeded permutation of the whole data set, then this process's shard of it.
     public func order(epoch: Int) -> [Int] {
-        guard shuffle else { return Array(0..<dataset.count) }
-        return Tensor.randperm(dataset.count, generator: RandomGenerator(seed: mix(seed, UInt64(epoch), 0x5EED)))
-            .scalars(as: Int64.self).map { Int($0) }
+        let all = shuffle
+            ? Tensor.randperm(dataset.count, generator: RandomGenerator(seed: mix(seed, UInt64(epoch), 0x5EED)))
+                .scalars(as: Int64.self).map { Int($0) }
+            : Array(0..<dataset.count)
+        return shard.select(all)
     }
 
     /// The batches of `epoch` from batch `start` on, prepared in the background; `next()` throws
@@ -73,6 +80,36 @@ public struct DataLoader<Dataset: ImageDataset>: Sendable {
         }
         return Batch(views: perView.map { Tensor.stack($0) },
                      labels: Tensor(indices.map { Int64(dataset.label(at: $0)) }), indices: indices)
+    }
+}
+
+/// The part of each epoch's sample order one process of a data-parallel job takes, as PyTorch's
+/// `DistributedSampler`: the order is padded by repeating its start to a multiple of `count`, and
+/// process `rank` takes every `count`-th sample from position `rank`. Every process uses the same
+/// seed, so the shards of an epoch are disjoint (but for the padding) and together cover the data set;
+/// the batches of the `count` processes at one step together hold the samples of one batch
+/// `count` times larger.
+public struct DataShard: Sendable, Equatable {
+    public let rank: Int
+    public let count: Int
+
+    /// Process `rank` of `count`.
+    public init(rank: Int, count: Int) {
+        check(count >= 1 && (0..<count).contains(rank), "DataShard", "rank \(rank) must be in 0..<\(count)")
+        (self.rank, self.count) = (rank, count)
+    }
+
+    /// The whole data set (one process).
+    public static let whole = DataShard(rank: 0, count: 1)
+
+    /// Samples per shard: ⌈n / count⌉.
+    public func sampleCount(of n: Int) -> Int { (n + count - 1) / count }
+
+    /// This shard of `order`.
+    public func select(_ order: [Int]) -> [Int] {
+        guard count > 1, !order.isEmpty else { return order }
+        let padded = sampleCount(of: order.count) * count
+        return stride(from: rank, to: padded, by: count).map { order[$0 % order.count] }
     }
 }
 

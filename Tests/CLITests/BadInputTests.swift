@@ -17,7 +17,7 @@ import TestSupport
     /// Runs `tessera arguments`; expects a normal non-zero exit whose output holds every one of `expected`.
     func expectFailure(_ arguments: [String], saying expected: [String],
                        sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let child = try ExampleTests.Child(ExampleTests.executable("tessera"), arguments, standardError: true)
+        let child = try ChildProcess(builtExecutable("tessera"), arguments, standardError: true)
         try child.wait(seconds: 120)
         let output = try child.output()
         let process = child.process
