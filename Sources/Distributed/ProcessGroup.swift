@@ -4,8 +4,8 @@ import Foundation
 import Synchronization
 import Tensor
 
-/// A reduction of ``ProcessGroup/allReduce(_:_:)``.
-public enum ReduceOp: Sendable {
+/// The reduction of ``ProcessGroup/allReduce(_:_:)`` (named apart from `Tensor`'s `ReduceOp`, which has no mean).
+public enum CollectiveOp: Sendable {
     case sum, mean, max, min
 }
 
@@ -127,13 +127,13 @@ public final class ProcessGroup: @unchecked Sendable {
 
     /// Reduces `tensor` (contiguous) over the processes, in place: afterwards every process holds the
     /// sum (or mean, maximum, minimum) of all processes' values.
-    public func allReduce(_ tensor: Tensor, _ op: ReduceOp = .sum) throws {
+    public func allReduce(_ tensor: Tensor, _ op: CollectiveOp = .sum) throws {
         try allReduceAsync(tensor, op).wait()
     }
 
     /// Starts ``allReduce(_:_:)`` on the communication queue and returns at once; `tensor` must not
     /// be read or written until the request's `wait()` returns.
-    public func allReduceAsync(_ tensor: Tensor, _ op: ReduceOp = .sum) throws -> CommunicationRequest {
+    public func allReduceAsync(_ tensor: Tensor, _ op: CollectiveOp = .sum) throws -> CommunicationRequest {
         let request = CommunicationRequest()
         guard usesMPI else {
             request.complete(nil)

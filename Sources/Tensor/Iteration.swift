@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -73,16 +74,39 @@ public struct SendablePointer<T>: @unchecked Sendable {
     @inlinable public init(_ p: UnsafeMutablePointer<T>) { self.p = p }
 }
 
-/// Number of cores the kernels split large work across.
-public let coreCount = max(1, System.activeProcessorCount)
+/// Number of cores the kernels (and OpenBLAS) split large work across: `TESSERA_NUM_THREADS` if
+/// set; else the cores this process may run on (its CPU affinity), divided among the processes
+/// of an `mpirun` job on this host when they were not bound to their own cores.
+public let coreCount = System.threadCount(environment: System.environment(
+    ["TESSERA_NUM_THREADS", "OMPI_COMM_WORLD_LOCAL_SIZE"]))
 
 enum System {
+    static func threadCount(environment: [String: String]) -> Int {
+        if let n = environment["TESSERA_NUM_THREADS"].flatMap(Int.init), n > 0 { return n }
+        let online = max(1, activeProcessorCount), allowed = max(1, min(online, affinityCount ?? online))
+        let local = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) ?? 1
+        return allowed == online && local > 1 ? max(1, online / local) : allowed
+    }
+
+    /// The values of the named environment variables that are set.
+    static func environment(_ names: [String]) -> [String: String] {
+        var out: [String: String] = [:]
+        for name in names { if let value = getenv(name) { out[name] = String(cString: value) } }
+        return out
+    }
+
     static var activeProcessorCount: Int {
         #if canImport(Glibc)
         return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         #else
         return 1
         #endif
+    }
+
+    /// The number of CPUs in this process's affinity mask (Linux), nil where unknown.
+    static var affinityCount: Int? {
+        let count = Int(tessera_affinity_cpu_count())
+        return count > 0 ? count : nil
     }
 }
 

@@ -97,8 +97,15 @@ extension Tensor {
 
     /// Runs threaded BLAS work under ``blasThreadCount``; `serial` work runs inside a region that holds it already.
     static func withBLASThreads<R>(serial: Bool = false, _ body: () -> R) -> R {
-        serial ? body() : blasThreadCount.withLock { _ in body() }
+        _ = blasThreadsConfigured
+        return serial ? body() : blasThreadCount.withLock { _ in body() }
     }
+
+    /// OpenBLAS takes ``coreCount`` threads (it would otherwise take every online core, twice
+    /// too many for each of two processes of an `mpirun` job on a 2-core machine).
+    private static let blasThreadsConfigured: Void = {
+        if getenv("OPENBLAS_NUM_THREADS") == nil { openblas_set_num_threads(Int32(coreCount)) }
+    }()
 
     /// Runs `body(core)` once per core, each calling BLAS single-threaded: threaded OpenBLAS inside
     /// concurrent work oversubscribes the cores (≈ 5× slower, see PERF_NOTES).

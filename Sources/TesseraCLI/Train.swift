@@ -67,7 +67,8 @@ struct TrainCommand: ParsableCommand {
     @Argument(help: "supervised, dino or mocov3") var recipe: String
     @OptionGroup var source: ModelAndData
     @Option(help: "Epochs.") var epochs = 20
-    @Option(help: "Batch size.") var batchSize = 64
+    @Option(help: "Batch size per process (under mpirun the batch of a step is this × the processes).")
+    var batchSize = 64
     @Option(help: "Peak learning rate for a batch of 256 (DINO's rule).") var lr = 5e-3
     @Option(help: "adamw, sgd (momentum 0.9) or lars; DINO and MoCo v3 train ResNets with sgd or lars.")
     var optimizer = OptimizerKind.adamw
@@ -90,6 +91,16 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        let group = try ProcessGroup.current()
+        do { try train(group) } catch where group.isDistributed {
+            // The other processes may be waiting in a collective: end the whole job.
+            FileHandle.standardError.write(Data("tessera train (rank \(group.rank) of \(group.size)): \(error)\n".utf8))
+            group.abort(code: 1)
+        }
+    }
+
+    /// Trains on this process's shard (all of the data alone); rank 0 prints, logs and writes the files.
+    private func train(_ group: ProcessGroup) throws {
         let (train, _, name) = try source.datasets()
         let folder = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -98,9 +109,11 @@ struct TrainCommand: ParsableCommand {
                                       checkpoint: folder.appendingPathComponent("checkpoint.safetensors"),
                                       resume: resume, log: folder.appendingPathComponent("log.jsonl"))
         let progress = ProgressObserver()
+        let say: (String) -> Void = { if group.isPrimary { print($0) } }
+        let globalBatch = batchSize * group.size
         /// Runs a loop with the progress bar; an interruption says how to continue.
         func run<D>(_ loop: TrainingLoop<D>) throws -> [StepRecord] {
-            loop.observer = progress
+            if group.isPrimary { loop.observer = progress }
             do { return try loop.run() } catch TrainingError.interrupted(let step, let checkpoint) {
                 throw ValidationError("interrupted at step \(step)"
                     + (checkpoint.map { "; checkpoint written to \($0.path) (resume with --resume)" } ?? ""))
@@ -110,16 +123,17 @@ struct TrainCommand: ParsableCommand {
         switch recipe {
         case "supervised":
             let model = try source.model(classes: train.classes.count)
-            let loader = DataLoader(train, batchSize: batchSize, dropLast: true,
+            var loader = DataLoader(train, batchSize: batchSize, dropLast: true,
                                     transform: Compose([RandomResizedCrop(source.imageSize, scale: 0.6...1),
                                                         RandomHorizontalFlip(), normalize]))
-            print("supervised: \(model.parameterCount()) parameters, \(train.count) images of \(name)")
+            loader.shard = group.dataShard
+            say("supervised: \(model.parameterCount()) parameters, \(train.count) images of \(name)")
             let r = SupervisedRecipe(model: model,
                                      options: OptimizationOptions(learningRate: lr,
                                                                   warmupEpochs: Swift.min(5, epochs / 10 + 1),
                                                                   optimizer: optimizer),
-                                     epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize)
-            history = try run(TrainingLoop(recipe: r, loader: loader, options: options))
+                                     epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: globalBatch)
+            history = try run(TrainingLoop(recipe: r, loader: loader, options: options, group: group))
         case "dino":
             let probe = try source.model(classes: 0)
             let featureDim = noGrad {
@@ -128,37 +142,44 @@ struct TrainCommand: ParsableCommand {
             let views = DINOAugmentation(globalSize: source.imageSize, localSize: source.imageSize / 2, localCrops: 2,
                                          globalScale: 0.4...1, localScale: 0.1...0.4, normalize: normalize,
                                          rotation: source.dataOptions.data == nil ? 180 : 0)
-            let loader = DataLoader(train, batchSize: batchSize, dropLast: true, views: views)
-            print("DINO: \(probe.parameterCount()) backbone parameters, \(train.count) images of \(name)")
+            var loader = DataLoader(train, batchSize: batchSize, dropLast: true, views: views)
+            loader.shard = group.dataShard
+            say("DINO: \(probe.parameterCount()) backbone parameters, \(train.count) images of \(name)")
             let r = DINORecipe(makeBackbone: { try! source.model(classes: 0) }, featureDim: featureDim, outDim: 256,
                                headHidden: 512, headBottleneck: 128, crops: 4, epochs: epochs,
-                               iterationsPerEpoch: loader.batchCount, batchSize: batchSize,
+                               iterationsPerEpoch: loader.batchCount, batchSize: globalBatch,
                                options: OptimizationOptions(learningRate: lr,
                                                             warmupEpochs: Swift.min(10, epochs / 10 + 1),
                                                             optimizer: optimizer),
                                teacherMomentum: 0.99, teacherTemperature: 0.02, warmupTeacherEpochs: epochs / 3)
-            history = try run(TrainingLoop(recipe: r, loader: loader, options: options))
-            try SafeTensors.write(r.teacher.backbone.stateDict(),
-                                  to: folder.appendingPathComponent("teacher_backbone.safetensors"))
+            history = try run(TrainingLoop(recipe: r, loader: loader, options: options, group: group))
+            if group.isPrimary {
+                try SafeTensors.write(r.teacher.backbone.stateDict(),
+                                      to: folder.appendingPathComponent("teacher_backbone.safetensors"))
+            }
         case "mocov3":
             let probe = try source.model(classes: 0)
-            let loader = DataLoader(train, batchSize: batchSize, dropLast: true,
+            var loader = DataLoader(train, batchSize: batchSize, dropLast: true,
                                     views: MoCoV3Augmentation(size: source.imageSize, scale: 0.2...1,
                                                               normalize: normalize))
-            print("MoCo v3: \(probe.parameterCount()) backbone parameters, \(train.count) images of \(name)")
+            loader.shard = group.dataShard
+            say("MoCo v3: \(probe.parameterCount()) backbone parameters, \(train.count) images of \(name)")
             let model = try MoCoV3Model(like: probe, dim: 128, mlpDim: 512)
             let r = MoCoV3Recipe(model: model,
-                                 epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize,
+                                 epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: globalBatch,
                                  options: OptimizationOptions(learningRate: lr,
                                                               warmupEpochs: Swift.min(10, epochs / 10 + 1),
                                                               weightDecay: 0.1, weightDecayEnd: 0.1, clipGradient: 0,
                                                               optimizer: optimizer))
-            history = try run(TrainingLoop(recipe: r, loader: loader, options: options))
-            try SafeTensors.write(model.backboneStateDict(), to: folder.appendingPathComponent("backbone.safetensors"))
+            history = try run(TrainingLoop(recipe: r, loader: loader, options: options, group: group))
+            if group.isPrimary {
+                try SafeTensors.write(model.backboneStateDict(),
+                                      to: folder.appendingPathComponent("backbone.safetensors"))
+            }
         default:
             throw ValidationError("recipe must be supervised, dino or mocov3")
         }
-        print("done: \(history.count) steps, final loss \(String(format: "%.4f", history.last?.loss ?? .nan)); "
+        say("done: \(history.count) steps, final loss \(String(format: "%.4f", history.last?.loss ?? .nan)); "
               + "files in \(folder.path)")
     }
 }

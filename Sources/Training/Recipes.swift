@@ -1,4 +1,5 @@
 import Autograd
+import Distributed
 import Foundation
 import NN
 import Tensor
@@ -89,6 +90,8 @@ public final class SupervisedRecipe: TrainingRecipe {
     public let optimizer: Optimizer
     let schedules: OptimizationSchedules
     let options: OptimizationOptions
+    /// Set by ``distribute(over:)``.
+    public private(set) var dataParallel: DistributedDataParallel?
     public var modules: [(name: String, module: Module)] { [("model", model)] }
 
     public init(model: Module, options: OptimizationOptions, epochs: Int, iterationsPerEpoch: Int, batchSize: Int) {
@@ -100,7 +103,13 @@ public final class SupervisedRecipe: TrainingRecipe {
                                                                     weightDecay: options.weightDecay))
     }
 
-    public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int)
+    /// Synchronised batch norms and averaged gradients.
+    public func distribute(over group: ProcessGroup) throws {
+        model.synchronizeBatchNorm(over: group)
+        dataParallel = try DistributedDataParallel(model, group: group)
+    }
+
+    public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) throws
         -> (loss: Double, learningRate: Double) {
         model.train()
         let lr = schedules.apply(to: optimizer, iteration: iteration)
@@ -108,6 +117,7 @@ public final class SupervisedRecipe: TrainingRecipe {
                                      labelSmoothing: options.labelSmoothing)
         optimizer.zeroGrad()
         loss.backward()
+        try dataParallel?.synchronizeGradients()
         if options.clipGradient > 0 { clipGradientsPerParameter(optimizer.parameters, clip: options.clipGradient) }
         optimizer.step()
         return (loss.data.item(), lr)
@@ -128,6 +138,8 @@ public final class DINORecipe: TrainingRecipe {
     let momenta: [Double]
     let options: OptimizationOptions
     public let freezeLastLayerEpochs: Int
+    /// Set by ``distribute(over:)``.
+    public private(set) var dataParallel: DistributedDataParallel?
     public var modules: [(name: String, module: Module)] {
         [("student", student), ("teacher", teacher), ("dino_loss", loss)]
     }
@@ -158,7 +170,17 @@ public final class DINORecipe: TrainingRecipe {
                                                                     weightDecay: options.weightDecay))
     }
 
-    public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int)
+    /// As main_dino.py: synchronised batch norms in student and teacher, the student's gradients
+    /// averaged, the teacher broadcast from rank 0 like the student, the centre averaged over the processes.
+    public func distribute(over group: ProcessGroup) throws {
+        student.synchronizeBatchNorm(over: group)
+        teacher.synchronizeBatchNorm(over: group)
+        dataParallel = try DistributedDataParallel(student, group: group)
+        try DistributedDataParallel.broadcastState(of: teacher, group: group)
+        loss.averageOverProcesses = { group.averaged($0) }
+    }
+
+    public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) throws
         -> (loss: Double, learningRate: Double) {
         student.train()
         teacher.train()
@@ -168,6 +190,7 @@ public final class DINORecipe: TrainingRecipe {
         let value = loss(student: student(crops), teacher: teacherOutput, epoch: epoch)
         optimizer.zeroGrad()
         value.backward()
+        try dataParallel?.synchronizeGradients()
         if options.clipGradient > 0 { clipGradientsPerParameter(optimizer.parameters, clip: options.clipGradient) }
         if epoch < freezeLastLayerEpochs {
             for (name, p) in student.namedParameters() where name.contains("last_layer") { p.grad = nil }
@@ -191,6 +214,8 @@ public final class MoCoV3Recipe: TrainingRecipe {
     let schedules: OptimizationSchedules
     let momenta: [Double]
     public let temperature: Double
+    /// Set by ``distribute(over:)``.
+    public private(set) var dataParallel: DistributedDataParallel?
     public var modules: [(name: String, module: Module)] { [("model", model)] }
 
     public init(model: MoCoV3Model, epochs: Int, iterationsPerEpoch: Int, batchSize: Int, options: OptimizationOptions,
@@ -206,7 +231,14 @@ public final class MoCoV3Recipe: TrainingRecipe {
                                                                     weightDecay: options.weightDecay))
     }
 
-    public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int)
+    /// As main_moco.py: synchronised batch norms, averaged gradients, and each process's queries
+    /// contrasted with the keys of all processes (`concat_all_gather`).
+    public func distribute(over group: ProcessGroup) throws {
+        model.synchronizeBatchNorm(over: group)
+        dataParallel = try DistributedDataParallel(model, group: group)
+    }
+
+    public func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) throws
         -> (loss: Double, learningRate: Double) {
         check(batch.views.count == 2, "MoCoV3Recipe",
               "expects two views per image (MoCoV3Augmentation), got \(batch.views.count)")
@@ -217,11 +249,17 @@ public final class MoCoV3Recipe: TrainingRecipe {
         let q1 = predictor(base(x1)), q2 = predictor(base(x2))
         Schedule.emaUpdate(teacher: momentumEncoder, student: base,
                            momentum: momenta[Swift.min(iteration, momenta.count - 1)])
-        let (k1, k2) = noGrad { (momentumEncoder(x1).data, momentumEncoder(x2).data) }
-        let loss = MoCoV3.contrastiveLoss(q1, k2, temperature: temperature)
-            + MoCoV3.contrastiveLoss(q2, k1, temperature: temperature)
+        var (k1, k2) = noGrad { (momentumEncoder(x1).data, momentumEncoder(x2).data) }
+        var firstPositive = 0
+        if let group = dataParallel?.group {
+            (k1, k2) = (try group.allGather(k1), try group.allGather(k2))
+            firstPositive = group.rank * q1.shape[0]
+        }
+        let loss = MoCoV3.contrastiveLoss(q1, k2, temperature: temperature, firstPositive: firstPositive)
+            + MoCoV3.contrastiveLoss(q2, k1, temperature: temperature, firstPositive: firstPositive)
         optimizer.zeroGrad()
         loss.backward()
+        try dataParallel?.synchronizeGradients()
         optimizer.step()
         return (loss.data.item(), lr)
     }

@@ -1,4 +1,5 @@
 import Dispatch
+import Distributed
 import Foundation
 import NN
 import Tensor
@@ -12,8 +13,19 @@ public protocol TrainingRecipe: AnyObject {
     /// The optimiser whose state is checkpointed.
     var optimizer: Optimizer { get }
     /// One optimisation step on `batch`; returns the loss and the learning rate used.
-    func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int)
+    func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) throws
         -> (loss: Double, learningRate: Double)
+    /// Prepares data-parallel training over `group` (more than one process): gradients averaged
+    /// by ``DistributedDataParallel``, batch norms synchronised, statistics shared as the original
+    /// recipe shares them. The default throws: a recipe must say how it distributes.
+    func distribute(over group: ProcessGroup) throws
+}
+
+public extension TrainingRecipe {
+    func distribute(over group: ProcessGroup) throws {
+        throw ConfigurationError(field: "recipe", value: "\(type(of: self))",
+                                 rule: "does not implement distribute(over:), so it cannot train on \(group.size) processes")
+    }
 }
 
 /// What a ``TrainingLoop`` tells as it runs, and how it is asked to stop: the library shows
@@ -110,10 +122,19 @@ public struct TrainingOptions: Sendable {
 }
 
 /// Runs a recipe over a loader for some epochs.
+///
+/// With a ``ProcessGroup`` of several processes (started by `mpirun`) the loop trains
+/// data-parallel: each process loads its ``DataShard`` of every epoch (so the global batch is
+/// `size × batchSize`), the recipe is distributed (``TrainingRecipe/distribute(over:)``), the
+/// logged loss is the mean over the processes, a stop request or a non-finite loss on any process
+/// stops all of them at the same step, and only rank 0 writes the log and the checkpoints (every
+/// process reads the checkpoint to resume, so the output folder must be one all of them see).
 public final class TrainingLoop<D: ImageDataset> {
     public let recipe: TrainingRecipe
     public let loader: DataLoader<D>
     public let options: TrainingOptions
+    /// The processes training together (one by default).
+    public let group: ProcessGroup
     /// Told of every step and evaluation, and asked after each step whether to stop.
     public var observer: (any TrainingObserver)?
     /// Every step so far (restored on resume).
@@ -127,9 +148,13 @@ public final class TrainingLoop<D: ImageDataset> {
     /// Every evaluation so far (restored on resume).
     public private(set) var evaluations: [EvaluationRecord] = []
 
+    private var distributed = false
+
     public init(recipe: TrainingRecipe, loader: DataLoader<D>, options: TrainingOptions,
-                observer: (any TrainingObserver)? = nil) {
-        (self.recipe, self.loader, self.options, self.observer) = (recipe, loader, options, observer)
+                observer: (any TrainingObserver)? = nil, group: ProcessGroup = .single) {
+        var loader = loader
+        loader.shard = group.dataShard
+        (self.recipe, self.loader, self.options, self.observer, self.group) = (recipe, loader, options, observer, group)
     }
 
     /// Trains to the end (or to `stopAfter`); returns the step records.
@@ -141,11 +166,16 @@ public final class TrainingLoop<D: ImageDataset> {
                                        "must not exceed the \(loader.dataset.count) images of the data set when the "
                                        + "last partial batch is dropped")
         let total = perEpoch * options.epochs
+        if group.isDistributed && !distributed {
+            try recipe.distribute(over: group)
+            distributed = true
+        }
         var step = 0
         if options.resume, let url = options.checkpoint, FileManager.default.fileExists(atPath: url.path) {
             step = try restore(from: url)
         }
-        let logHandle = try options.log.map { url -> FileHandle in
+        let logHandle = try options.log.flatMap { url -> FileHandle? in
+            guard group.isPrimary else { return nil }
             if !(options.resume && FileManager.default.fileExists(atPath: url.path)) {
                 _ = FileManager.default.createFile(atPath: url.path, contents: nil)
             }
@@ -163,20 +193,25 @@ public final class TrainingLoop<D: ImageDataset> {
             let batches = loader.batches(epoch: epoch, from: step % perEpoch)
             while step < (epoch + 1) * perEpoch, let batch = try batches.next() {
                 let start = DispatchTime.now().uptimeNanoseconds
-                let (loss, lr) = recipe.step(batch, iteration: step, epoch: epoch, iterationsPerEpoch: perEpoch)
+                let result = try recipe.step(batch, iteration: step, epoch: epoch, iterationsPerEpoch: perEpoch)
+                let (loss, lr) = (group.isDistributed ? try agreed(result.loss, .mean) : result.loss,
+                                  result.learningRate)
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 guard loss.isFinite else {
                     throw TrainingError.nonFinite(step: step, loss: loss, checkpoint: existingCheckpoint())
                 }
                 trainingSeconds += seconds
                 let record = StepRecord(step: step, epoch: epoch, loss: loss, learningRate: lr,
-                                        imagesPerSecond: Double(batch.images.shape[0]) / Swift.max(seconds, 1e-9))
+                                        imagesPerSecond: Double(batch.images.shape[0] * group.size)
+                                            / Swift.max(seconds, 1e-9))
                 history.append(record)
                 if let logHandle, let line = try? encoder.encode(record) { logHandle.write(line + Data("\n".utf8)) }
                 step += 1
                 observer?.trainingDidStep(record, totalSteps: total)
                 if options.checkpointEvery > 0 && step % options.checkpointEvery == 0 { try save(step: step) }
-                if observer?.shouldStop == true {
+                var stop = observer?.shouldStop == true
+                if group.isDistributed { stop = try agreed(stop ? 1 : 0, .max) > 0 }
+                if stop {
                     try save(step: step)
                     throw TrainingError.interrupted(step: step, checkpoint: options.checkpoint)
                 }
@@ -192,6 +227,13 @@ public final class TrainingLoop<D: ImageDataset> {
         }
         try save(step: step)
         return history
+    }
+
+    /// `value` reduced over the processes: the mean loss, or whether any process was asked to stop.
+    private func agreed(_ value: Double, _ op: CollectiveOp) throws -> Double {
+        let values = Tensor([value])
+        try group.allReduce(values, op)
+        return values.doubles[0]
     }
 
     /// Runs ``evaluation`` (if any) with the random state saved and restored around it, and records it.
@@ -212,7 +254,7 @@ public final class TrainingLoop<D: ImageDataset> {
 
     /// Writes modules, optimiser, random state and history atomically (temporary file, fsync, rename).
     func save(step: Int) throws {
-        guard let url = options.checkpoint else { return }
+        guard let url = options.checkpoint, group.isPrimary else { return }
         var tensors: [String: Tensor] = [:]
         for (name, module) in recipe.modules {
             for (k, v) in module.stateDict() { tensors["\(name).\(k)"] = v }
@@ -256,4 +298,9 @@ struct CheckpointMeta: Codable {
     var history: [StepRecord]
     var trainingSeconds: Double
     var evaluations: [EvaluationRecord]?
+}
+
+public extension ProcessGroup {
+    /// This process's shard of a data set (the whole of it for one process).
+    var dataShard: DataShard { DataShard(rank: rank, count: size) }
 }

@@ -81,6 +81,9 @@ public final class DINOLoss: Module {
     /// Teacher temperature per epoch.
     public let teacherTemperatures: [Double]
     public let crops: Int
+    /// Set in data-parallel training: averages a tensor over the processes, so that the centre
+    /// follows the teacher outputs of the whole batch (`dist.all_reduce` of the batch centre in main_dino.py).
+    public var averageOverProcesses: ((Tensor) -> Tensor)?
 
     public init(outDim: Int, crops: Int, warmupTeacherTemperature: Double = 0.04, teacherTemperature: Double = 0.07,
                 warmupTeacherEpochs: Int = 30, epochs: Int = 100, studentTemperature: Double = 0.1,
@@ -120,7 +123,8 @@ public final class DINOLoss: Module {
     }
 
     func updateCenter(_ teacher: Tensor) {
-        let batchCenter = teacher.mean(axes: [0], keepDim: true).converted(to: center.value.dtype)
+        var batchCenter = teacher.mean(axes: [0], keepDim: true).converted(to: center.value.dtype)
+        if let averageOverProcesses { batchCenter = averageOverProcesses(batchCenter) }
         center.value = center.value * centerMomentum + batchCenter * (1 - centerMomentum)
     }
 }

@@ -84,13 +84,16 @@ public enum MoCoV3 {
         mlp(layers: 2, inDim: dim, hiddenDim: hiddenDim, outDim: dim, lastBatchNorm: lastBatchNorm)
     }
 
-    /// InfoNCE between queries q [N, d] and keys k [N, d] (positives on the diagonal), both L2
-    /// normalised, scaled by 2τ as in MoCo v3 (`contrastive_loss`); keys carry no gradient.
-    public static func contrastiveLoss(_ q: Variable, _ k: Tensor, temperature: Double = 0.2) -> Variable {
+    /// InfoNCE between queries q [N, d] and keys k [M, d], both L2 normalised, scaled by 2τ as in
+    /// MoCo v3 (`contrastive_loss`); keys carry no gradient. Query i's positive is key
+    /// `firstPositive + i`: in data-parallel training k holds every process's keys
+    /// (`concat_all_gather`) and `firstPositive` is this process's rank × N.
+    public static func contrastiveLoss(_ q: Variable, _ k: Tensor, temperature: Double = 0.2,
+                                       firstPositive: Int = 0) -> Variable {
         let qn = q / q.norm(2, axes: [1], keepDim: true)
         let kn = k / k.norm(2, axes: [1], keepDim: true)
         let logits = qn.matmul(Variable(kn.T)) * (1 / temperature)
-        let labels = Tensor.arange(q.shape[0])
+        let labels = Tensor.arange(Double(firstPositive), Double(firstPositive + q.shape[0]), dtype: .int64)
         return logits.crossEntropy(labels: labels) * (2 * temperature)
     }
 }

@@ -4,6 +4,23 @@ import Testing
 import Tensor
 
 @Suite struct GraphTests {
+    /// The gradient-ready hook runs once per backward pass, after the last contribution (a leaf used
+    /// twice sees its full gradient), for leaves that got a gradient only, and for a leaf root.
+    @Test func gradientReadyHookRunsOnceWithTheFinalGradient() {
+        let x = Variable(Tensor([1.0, -2, 3]), requiresGrad: true)
+        let unused = Variable(Tensor([1.0]), requiresGrad: true)
+        var seen: [[Double]] = []
+        x.onGradientReady = { seen.append($0.grad!.doubles) }
+        unused.onGradientReady = { _ in seen.append([-1]) }
+        let y = (x * x).sum() + (x * 3).sum()
+        _ = unused * 2
+        y.backward()
+        #expect(seen == [[5, -1, 9]])
+        x.onGradientReady = { _ in seen.append([0]) }
+        x.backward(Tensor([1.0, 1, 1]))
+        #expect(seen.last == [0])
+    }
+
     @Test func aTensorUsedTwiceAccumulates() {
         let x = Variable(Tensor([1.0, -2, 3]), requiresGrad: true)
         (x * x + x).sum().backward()

@@ -108,6 +108,20 @@ import Tensor
 
     /// The float32 kernels (a CKernels clone) agree with the float64 ones checked above: batch and
     /// given statistics, with and without weights, spatial runs with a vector tail (n = 37), [N, C].
+    /// SyncBatchNorm's rule with one process (the sum over processes is the identity): the same
+    /// output as batch norm, and gradients that pass the finite-difference check. With a sum that
+    /// doubles (two identical processes) the statistics, and so the output, are unchanged.
+    @Test func synchronizedBatchNorm() {
+        let (x, w, b) = (randn([4, 3, 2, 2], seed: 41), randn([3], seed: 42), randn([3], seed: 43))
+        let plain = Variable(x).batchNorm(weight: Variable(w), bias: Variable(b)).output.data
+        for sum in [{ (t: Tensor) in t }, { (t: Tensor) in t * 2 }] {
+            let synced = Variable(x).batchNorm(weight: Variable(w), bias: Variable(b), sumOverProcesses: sum)
+            #expect((synced.output.data - plain).abs().max().item() < 1e-12)
+            #expect(synced.count == (sum(Tensor([1.0])).item() == 1 ? 16 : 32))
+        }
+        expectGradients([x, w, b]) { $0[0].batchNorm(weight: $0[1], bias: $0[2], sumOverProcesses: { $0 }).output }
+    }
+
     @Test func batchNormFloat32MatchesFloat64() {
         let w = randn([6], seed: 30), b = randn([6], seed: 31), mean = randn([6], seed: 32),
             variance = randn([6], seed: 33).abs() + 0.5

@@ -112,13 +112,92 @@ func mlp(_ group: ProcessGroup, _ arguments: Arguments) throws {
     print("mlp ok: rank \(group.rank), \(ddp.buckets.count) buckets")
 }
 
+/// Shapes in float64, for recipes exact to 1e-10; reading `damaged` throws, as a damaged file would.
+struct Float64Shapes: ImageDataset {
+    let shapes = Shapes(count: 48, imageSize: 16, seed: 3)
+    var damaged: Int?
+    var count: Int { shapes.count }
+    var classes: [String] { shapes.classes }
+    func image(at index: Int) throws -> Tensor {
+        if index == damaged { throw CheckFailure(description: "sample \(index) is damaged (on purpose)") }
+        return try shapes.image(at: index).converted(to: .float64)
+    }
+    func label(at index: Int) -> Int { shapes.label(at: index) }
+}
+
+/// Kills rank `rank` (SIGKILL) after step `step`, to check that the job ends instead of hanging.
+final class Killer: TrainingObserver {
+    let rank: Int, step: Int, group: ProcessGroup
+    init(rank: Int, step: Int, group: ProcessGroup) { (self.rank, self.step, self.group) = (rank, step, group) }
+    func trainingDidStep(_ record: StepRecord, totalSteps: Int) {
+        if group.rank == rank && record.step + 1 == step { kill(getpid(), SIGKILL) }
+    }
+}
+
+/// Two views without randomness: the image and its negative.
+struct TwoViews: MultiViewTransform {
+    func callAsFunction(_ image: Tensor, using rng: RandomGenerator) -> [Tensor] { [image, 1 - image] }
+}
+
+/// A recipe (`--recipe supervised|dino|mocov3`) on a float64 ResNet (batch norms, so SyncBatchNorm
+/// matters) or, for MoCo v3, a ViT (BatchNorm1d in its projector and predictor), run by the
+/// TrainingLoop for two epochs of 48 images; rank 0's checkpoint goes to `--out`.
+func recipe(_ group: ProcessGroup, _ arguments: Arguments) throws {
+    let batch = arguments.int("batch", 8), name = arguments.string("recipe") ?? "supervised"
+    let epochs = 2, global = batch * group.size
+    Random.seed(5)
+    let resnet = ResNetConfig(block: .basic, layers: [1, 1, 1, 1], numClasses: 0, width: 4, smallInputStem: true)
+    let options = OptimizationOptions(learningRate: 0.05, warmupEpochs: 1)
+    var loader = DataLoader(Float64Shapes(), batchSize: batch, dropLast: true, views: TwoViews())
+    loader.shard = group.dataShard
+    let (failRank, failAt) = (arguments.int("fail-rank", -1), arguments.int("fail-at", -1))
+    if arguments.string("fail-how") == "throw" && group.rank == failRank {
+        var data = Float64Shapes()
+        data.damaged = loader.order(epoch: 0)[failAt * batch]
+        loader = DataLoader(data, batchSize: batch, dropLast: true, views: TwoViews(), prefetch: 1)
+        loader.shard = group.dataShard
+    }
+    let made: TrainingRecipe
+    switch name {
+    case "supervised":
+        let model = ResNet(ResNetConfig(block: .basic, layers: [1, 1, 1, 1], numClasses: 10, width: 4,
+                                        smallInputStem: true)).to(.float64)
+        made = SupervisedRecipe(model: model, options: options, epochs: epochs, iterationsPerEpoch: loader.batchCount,
+                                batchSize: global)
+    case "dino":
+        let r = DINORecipe(makeBackbone: { ResNet(resnet).to(.float64) }, featureDim: resnet.featureDim, outDim: 32,
+                           headHidden: 16, headBottleneck: 8, crops: 2, epochs: epochs,
+                           iterationsPerEpoch: loader.batchCount, batchSize: global, options: options)
+        for module in [r.student, r.teacher, r.loss] as [Module] { module.to(.float64) }
+        made = r
+    case "mocov3":
+        let vit = ViTConfig(imageSize: 16, patchSize: 8, embedDim: 16, depth: 1, numHeads: 2, mlpRatio: 2,
+                            numClasses: 0)
+        let model = MoCoV3Model(vit: vit, dim: 8, mlpDim: 16).to(.float64)
+        made = MoCoV3Recipe(model: model, epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: global,
+                            options: options)
+    default: throw CheckFailure(description: "unknown recipe \(name)")
+    }
+    let out = arguments.string("out").map { URL(fileURLWithPath: $0) }
+    let stopAfter = arguments.int("stop-after", 0)
+    let training = TrainingOptions(epochs: epochs, checkpointEvery: arguments.int("checkpoint-every", 0),
+                                  checkpoint: out, resume: arguments.string("resume") == "yes",
+                                  stopAfter: stopAfter > 0 ? stopAfter : nil)
+    let loop = TrainingLoop(recipe: made, loader: loader, options: training, group: group)
+    if arguments.string("fail-how") == "kill" { loop.observer = Killer(rank: failRank, step: failAt, group: group) }
+    let history = try loop.run()
+    print("recipe \(name) ok: rank \(group.rank), \(history.count) steps, losses "
+          + history.map { String(format: "%.12f", $0.loss) }.joined(separator: " "))
+}
+
 do {
     let arguments = Arguments()
     let group = try ProcessGroup.current()
     switch arguments.scenario {
     case "collectives": try collectives(group)
     case "mlp": try mlp(group, arguments)
-    default: throw CheckFailure(description: "unknown scenario '\(arguments.scenario)' (collectives, mlp)")
+    case "recipe": try recipe(group, arguments)
+    default: throw CheckFailure(description: "unknown scenario '\(arguments.scenario)' (collectives, mlp, recipe)")
     }
 } catch {
     FileHandle.standardError.write(Data("distributed-checks: \(error)\n".utf8))

@@ -35,7 +35,7 @@ func dinoStepsMatchPyTorch(optimizer: OptimizerKind) throws {
     for step in 0..<(epochs * iterationsPerEpoch) {
         let crops = (0..<4).map { fixture.t("step\(step).crop\($0)") }
         let batch = Batch(views: crops, labels: .zeros([batchSize], dtype: .int64), indices: Array(0..<batchSize))
-        let (loss, learningRate) = recipe.step(batch, iteration: step, epoch: step / iterationsPerEpoch,
+        let (loss, learningRate) = try recipe.step(batch, iteration: step, epoch: step / iterationsPerEpoch,
                                                iterationsPerEpoch: iterationsPerEpoch)
         #expect(abs(loss - expectedLosses[step]) < 1e-9, "step \(step): loss \(loss), PyTorch \(expectedLosses[step])")
         #expect(abs(learningRate - expectedLearningRates[step]) < 1e-12)

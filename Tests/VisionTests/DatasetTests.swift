@@ -4,6 +4,21 @@ import Tensor
 @testable import Vision
 
 @Suite struct DatasetTests {
+    /// DataShard as PyTorch's DistributedSampler: 10 samples on 3 processes pad to 12 by repeating
+    /// the order's start; rank r takes positions r, r + 3, …; the shards cover every sample.
+    @Test func dataShardsSplitLikeDistributedSampler() {
+        let order = [7, 3, 9, 0, 1, 8, 2, 6, 5, 4]
+        let shards = (0..<3).map { DataShard(rank: $0, count: 3).select(order) }
+        #expect(shards == [[7, 0, 2, 4], [3, 1, 6, 7], [9, 8, 5, 3]])
+        #expect(Set(shards.flatMap { $0 }) == Set(order))
+        #expect(DataShard.whole.select(order) == order)
+        var loader = DataLoader(Shapes(count: 10, imageSize: 8), batchSize: 2, dropLast: true)
+        let full = loader.order(epoch: 1)
+        loader.shard = DataShard(rank: 1, count: 3)
+        #expect(loader.sampleCount == 4 && loader.batchCount == 2)
+        #expect(loader.order(epoch: 1) == DataShard(rank: 1, count: 3).select(full))
+    }
+
     func temporaryFolder() -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -28,6 +28,38 @@ extension Variable {
         return (output, r.mean, r.variance)
     }
 
+    /// Batch norm with the statistics of the batches of all processes of a data-parallel job
+    /// (PyTorch's `SyncBatchNorm`): `sumOverProcesses` sums a tensor over the processes (all-reduce).
+    /// The forward pass sums the per-channel sums and counts, then the squared deviations from the
+    /// global mean (two passes, so float32 loses nothing to cancellation); the backward pass sums
+    /// Σg and Σg·x̂ over the processes and gives each input the gradient of the whole batch's
+    /// statistics. With one process it equals ``batchNorm(weight:bias:epsilon:)``.
+    public func batchNorm(weight: Variable?, bias: Variable?, epsilon: Double = 1e-5,
+                          sumOverProcesses: @escaping (Tensor) -> Tensor)
+        -> (output: Variable, mean: Tensor, variance: Tensor, count: Int) {
+        let x = data, w = weight?.data, c = x.shape[1]
+        let axes = [0] + Array(2..<x.rank), broadcast = [1, c] + Array(repeating: 1, count: x.rank - 2)
+        let localCount = Tensor([Double(x.count / c)]).converted(to: x.dtype)
+        let sums = sumOverProcesses(Tensor.concat([x.sum(axes: axes), localCount]))
+        let n = sums.slice(axis: 0, start: c, end: c + 1).item()
+        let mean = sums.slice(axis: 0, start: 0, end: c).contiguous() * (1 / n)
+        let deviation = x - mean.reshaped(broadcast)
+        let variance = sumOverProcesses((deviation * deviation).sum(axes: axes)) * (1 / n)
+        let y = x.batchNorm(mean: mean, variance: variance, weight: w, bias: bias?.data, epsilon: epsilon)
+        let output = Variable.record("syncBatchNorm", y, inputs: [self] + [weight, bias].compactMap { $0 }) { g in
+            // Local dx = w·g/σ, Σg·x̂ and Σg; then the terms of the global statistics.
+            let grads = Tensor.batchNormBackward(gradient: g, input: x, mean: mean, variance: variance, weight: w,
+                                                 epsilon: epsilon, batchStatistics: false)
+            let total = sumOverProcesses(Tensor.concat([grads.bias, grads.weight])) * (1 / n)
+            let (meanG, meanGX) = (total.slice(axis: 0, start: 0, end: c), total.slice(axis: 0, start: c, end: 2 * c))
+            let rstd = (variance + epsilon).rsqrt(), scale = w.map { $0 * rstd } ?? rstd
+            let xhat = deviation * rstd.reshaped(broadcast)
+            let input = grads.input - (scale * meanG).reshaped(broadcast) - xhat * (scale * meanGX).reshaped(broadcast)
+            return Variable.affineGradients((input, grads.weight, grads.bias), weight: weight, bias: bias)
+        }
+        return (output, mean, variance, Int(n.rounded()))
+    }
+
     /// Batch norm over axis 1 of [N, C, …] with given per-channel statistics (evaluation mode).
     public func batchNorm(mean: Tensor, variance: Tensor, weight: Variable?, bias: Variable?,
                           epsilon: Double = 1e-5) -> Variable {

@@ -56,4 +56,7 @@ void tessera_shifted_conv_weight_grad_f32(const float *gy, const float *transpos
 /// Returns the name of the clone the loader picked, for benchmarks ("avx512", "avx2", "baseline").
 const char *tessera_fast_kernels_level(void);
 
+/// The number of CPUs in this process's affinity mask, or -1 where it cannot be read.
+int tessera_affinity_cpu_count(void);
+
 #endif

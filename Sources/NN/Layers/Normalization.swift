@@ -33,6 +33,9 @@ public class BatchNorm: Module {
     public let epsilon: Double
     public let momentum: Double
     let spatialRank: Int
+    /// Set for `SyncBatchNorm`: sums a tensor over the processes of a data-parallel job, so that
+    /// training normalises with the statistics of the whole batch (``Module/synchronizeBatchNorm(_:)``).
+    public var sumOverProcesses: ((Tensor) -> Tensor)?
 
     init(_ features: Int, spatialRank: Int, epsilon: Double, momentum: Double, affine: Bool,
          trackRunningStats: Bool, dtype: DType) {
@@ -53,9 +56,15 @@ public class BatchNorm: Module {
             return x.batchNorm(mean: runningMean.value, variance: runningVar.value, weight: weight, bias: bias,
                                epsilon: epsilon)
         }
-        let count = x.shape[0] * x.shape.dropFirst(2).reduce(1, *)
+        var count = x.shape[0] * x.shape.dropFirst(2).reduce(1, *)
+        let r: (output: Variable, mean: Tensor, variance: Tensor)
+        if let sumOverProcesses {
+            let synced = x.batchNorm(weight: weight, bias: bias, epsilon: epsilon, sumOverProcesses: sumOverProcesses)
+            (r, count) = ((synced.output, synced.mean, synced.variance), synced.count)
+        } else {
+            r = x.batchNorm(weight: weight, bias: bias, epsilon: epsilon)
+        }
         check(count > 1, name, "expects more than one value per channel in training, got input \(describe(x.shape))")
-        let r = x.batchNorm(weight: weight, bias: bias, epsilon: epsilon)
         if isTraining, let runningMean, let runningVar, let numBatchesTracked {
             let unbiased = r.variance * (Double(count) / Double(count - 1))
             runningMean.value = runningMean.value * (1 - momentum) + r.mean * momentum
