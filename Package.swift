@@ -45,7 +45,9 @@ let package = Package(
         .target(name: "CMPI", path: "Sources/CMPI", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "Distributed", dependencies: ["CMPI", "Tensor", "Autograd", "NN"]),
         .target(name: "Training", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo", "Distributed"]),
-        .target(name: "Experiments", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo", "Training"]),
+        .target(name: "Experiments", dependencies: [
+            "Tensor", "Autograd", "NN", "Vision", "Zoo", "Distributed", "Training",
+        ]),
         .target(name: "Tessera", dependencies: [
             "Tensor", "Autograd", "NN", "Vision", "Zoo", "Distributed", "Training", "Experiments",
         ]),

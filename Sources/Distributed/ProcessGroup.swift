@@ -77,14 +77,23 @@ public final class ProcessGroup: @unchecked Sendable {
             throw DistributedError.unavailable("MPI grants thread level \(provided), Tessera needs MPI_THREAD_SERIALIZED")
         }
         (self.rank, self.size, usesMPI) = (Int(rank), Int(size), true)
-        // Host names, gathered, give the local rank and size whatever the launcher.
-        var name = [UInt8](repeating: 0, count: 256)
-        gethostname(&name, name.count - 1)
-        let names = try Self.gatherBytes(name, size: Int(size))
-        let mine = names[Int(rank)]
-        localRank = names.prefix(Int(rank)).filter { $0 == mine }.count
-        localSize = names.filter { $0 == mine }.count
-        hostCount = Set(names).count
+        // Open MPI's view of the hosts (the names given to mpirun, so namespaces on one machine
+        // count as hosts); otherwise host names, gathered.
+        let environment = ProcessInfo.processInfo.environment
+        if let local = environment["OMPI_COMM_WORLD_LOCAL_RANK"].flatMap(Int.init),
+           let localSize = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init) {
+            (localRank, self.localSize) = (local, localSize)
+        } else {
+            var name = [UInt8](repeating: 0, count: 256)
+            gethostname(&name, name.count - 1)
+            let names = try Self.gatherBytes(name, size: Int(size))
+            let mine = names[Int(rank)]
+            localRank = names.prefix(Int(rank)).filter { $0 == mine }.count
+            localSize = names.filter { $0 == mine }.count
+        }
+        var leaders = Int64(localRank == 0 ? 1 : 0)
+        try Self.check("MPI_Allreduce", tessera_mpi_allreduce(&leaders, 1, TESSERA_MPI_INT64, TESSERA_MPI_SUM))
+        hostCount = Int(leaders)
     }
 
     private static let launched = Mutex<ProcessGroup?>(nil)

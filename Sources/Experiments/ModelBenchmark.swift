@@ -1,5 +1,6 @@
 import Autograd
 import Dispatch
+import Distributed
 import Foundation
 import NN
 import Tensor
@@ -52,10 +53,19 @@ public enum ModelBenchmark {
         public var imagesPerSecond: Double, stepMilliseconds: Double
         /// Peak resident memory of the process (getrusage), and the peak bytes tensors held.
         public var peakRSSMegabytes: Double, peakTensorMegabytes: Double
+        /// Data-parallel training (train mode under mpirun): processes, `batch` is per process and
+        /// images/s counts all of them; the gradient's size, its buckets, the median time the
+        /// buckets' all-reduces took (first start to last end) and the median fraction of that
+        /// time that ran before backward ended.
+        public var ranks = 1
+        public var gradientMegabytes: Double?, buckets: Int?
+        public var allReduceMilliseconds: Double?, hiddenFraction: Double?
 
         enum CodingKeys: String, CodingKey {
             case model, mode, batch, imagesPerSecond = "images_per_s", stepMilliseconds = "step_ms"
             case peakRSSMegabytes = "peak_rss_mb", peakTensorMegabytes = "peak_tensor_mb"
+            case ranks, gradientMegabytes = "gradient_mb", buckets, allReduceMilliseconds = "allreduce_ms"
+            case hiddenFraction = "hidden_fraction"
         }
     }
 
@@ -70,8 +80,10 @@ public enum ModelBenchmark {
         return times.sorted()[times.count / 2]
     }
 
-    /// Times `steps` steps after two warm-up steps.
-    public static func run(_ model: Model, mode: Mode, batch: Int, steps: Int = 5) throws -> Result {
+    /// Times `steps` steps after two warm-up steps; with a distributed `group` the training step
+    /// averages gradients with ``DistributedDataParallel`` (DDP's default buckets).
+    public static func run(_ model: Model, mode: Mode, batch: Int, steps: Int = 5,
+                           group: ProcessGroup = .single) throws -> Result {
         try ConfigurationError.require(batch >= 1, "batch", batch, "must be at least 1")
         try ConfigurationError.require(mode == .forward || batch >= 2, "batch", batch,
                                        "must be at least 2 to train (batch norm needs two images)")
@@ -81,6 +93,9 @@ public enum ModelBenchmark {
         let images = Tensor.randn([batch, 3, model.imageSize, model.imageSize])
         let labels = Tensor((0..<batch).map { Int64($0 % model.classes) })
         let optimizer = AdamW(ParameterGroup.dinoGroups(network, learningRate: 1e-4, weightDecay: 0.05))
+        let dataParallel = mode == .train && group.isDistributed
+            ? try DistributedDataParallel(network, group: group) : nil
+        var timelines: [StepTimeline] = []
         let step: () -> Void
         switch mode {
         case .forward:
@@ -91,14 +106,32 @@ public enum ModelBenchmark {
             step = {
                 optimizer.zeroGrad()
                 Loss.crossEntropy(network(Variable(images)), labels: labels).backward()
+                if let dataParallel {
+                    do { try dataParallel.synchronizeGradients() } catch { fail("bench", "\(error)") }
+                    timelines.append(dataParallel.lastStepTimeline)
+                }
                 optimizer.step()
             }
         }
         let median = medianSeconds(steps: steps, step)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Result(model: model.rawValue, mode: mode.rawValue, batch: batch, imagesPerSecond: Double(batch) / median,
-                      stepMilliseconds: median * 1000, peakRSSMegabytes: Double(usage.ru_maxrss) / 1024,
-                      peakTensorMegabytes: Double(TensorMemory.peakBytes) / Double(1 << 20))
+        var result = Result(model: model.rawValue, mode: mode.rawValue, batch: batch,
+                            imagesPerSecond: Double(batch * group.size) / median, stepMilliseconds: median * 1000,
+                            peakRSSMegabytes: Double(usage.ru_maxrss) / 1024,
+                            peakTensorMegabytes: Double(TensorMemory.peakBytes) / Double(1 << 20))
+        if let dataParallel {
+            let timed = timelines.suffix(steps)
+            func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+            result.ranks = group.size
+            result.buckets = dataParallel.buckets.count
+            result.gradientMegabytes = Double(dataParallel.parameters.reduce(0) { $0 + $1.data.count * 4 })
+                / Double(1 << 20)
+            result.allReduceMilliseconds = median(timed.map { t in
+                Double((t.finished.max() ?? 0) - (t.started.min() ?? 0)) / 1e6
+            })
+            result.hiddenFraction = median(timed.map(\.hiddenFraction))
+        }
+        return result
     }
 }

@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "vit-s16, vit-b16, resnet50, compare-vit or compare-resnet.")
     var model = "vit-s16"
-    @Option(help: "Images per step.")
+    @Option(help: "Images per step (per process under mpirun, where train mode averages gradients over them).")
     var batch = 8
     @Option(help: "forward (evaluation mode, no graph) or train (forward, cross-entropy, backward, AdamW step).")
     var mode = "train"
@@ -35,8 +35,16 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        let group = try ProcessGroup.current()
         let r = try ModelBenchmark.run(ModelBenchmark.Model(rawValue: model)!,
-                                       mode: ModelBenchmark.Mode(rawValue: mode)!, batch: batch, steps: steps)
+                                       mode: ModelBenchmark.Mode(rawValue: mode)!, batch: batch, steps: steps,
+                                       group: group)
+        guard group.isPrimary else { return }
+        if let hidden = r.hiddenFraction, let allReduce = r.allReduceMilliseconds, let mb = r.gradientMegabytes {
+            print("\(r.ranks) processes: all-reduce of \(String(format: "%.1f", mb)) MB in \(r.buckets ?? 0) buckets "
+                  + "took \(String(format: "%.1f", allReduce)) ms per step, "
+                  + "\(String(format: "%.0f", 100 * hidden))% of it hidden behind backward")
+        }
         print("\(r.model) \(r.mode), batch \(r.batch): \(String(format: "%.2f", r.imagesPerSecond)) images/s "
               + "(median step \(String(format: "%.1f", r.stepMilliseconds)) ms of \(steps)), "
               + "peak RSS \(String(format: "%.0f", r.peakRSSMegabytes)) MB, "

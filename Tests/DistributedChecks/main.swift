@@ -109,7 +109,7 @@ func mlp(_ group: ProcessGroup, _ arguments: Arguments) throws {
     if group.isPrimary, let out = arguments.string("out") {
         try SafeTensors.write(model.stateDict(), to: URL(fileURLWithPath: out))
     }
-    print("mlp ok: rank \(group.rank), \(ddp.buckets.count) buckets")
+    print("mlp ok: rank \(group.rank), \(ddp.buckets.count) buckets, \(group.hostCount) host(s)")
 }
 
 /// Shapes in float64, for recipes exact to 1e-10; reading `damaged` throws, as a damaged file would.
