@@ -74,7 +74,8 @@ public final class ProcessGroup: @unchecked Sendable {
         try Self.check("MPI_Comm_rank", tessera_mpi_rank(&rank))
         try Self.check("MPI_Comm_size", tessera_mpi_size(&size))
         guard provided >= 2 else {
-            throw DistributedError.unavailable("MPI grants thread level \(provided), Tessera needs MPI_THREAD_SERIALIZED")
+            throw DistributedError.unavailable("MPI grants thread level \(provided), "
+                                               + "Tessera needs MPI_THREAD_SERIALIZED")
         }
         (self.rank, self.size, usesMPI) = (Int(rank), Int(size), true)
         // Open MPI's view of the hosts (the names given to mpirun, so namespaces on one machine
@@ -130,7 +131,8 @@ public final class ProcessGroup: @unchecked Sendable {
     public func broadcast(_ tensor: Tensor, root: Int = 0) throws {
         guard usesMPI else { return }
         let (pointer, count, type) = try Self.buffer(tensor, "broadcast")
-        try ConfigurationError.require((0..<size).contains(root), "root", root, "must be a rank of the \(size) processes")
+        try ConfigurationError.require((0..<size).contains(root), "root", root,
+                                       "must be a rank of the \(size) processes")
         try queue.sync { try Self.check("MPI_Bcast", tessera_mpi_broadcast(pointer, count, type, Int32(root))) }
     }
 
@@ -234,7 +236,8 @@ public final class ProcessGroup: @unchecked Sendable {
     private static func buffer(_ tensor: Tensor, _ call: String) throws
         -> (UnsafeMutableRawPointer, Int32, tessera_mpi_type) {
         guard tensor.isContiguous else {
-            throw DistributedError.badTensor(call: call, reason: "needs a contiguous tensor, got strides \(tensor.strides)")
+            throw DistributedError.badTensor(call: call,
+                                             reason: "needs a contiguous tensor, got strides \(tensor.strides)")
         }
         let type: tessera_mpi_type
         switch tensor.dtype {

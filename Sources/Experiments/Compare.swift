@@ -1,4 +1,5 @@
 import Autograd
+import Distributed
 import Foundation
 import NN
 import Tensor
@@ -48,9 +49,16 @@ public enum Compare {
     /// Runs the whole comparison and writes the report; returns the numbers.
     /// `observer` is told of every training step of every run (the CLI draws its progress bar from it);
     /// `log` receives one line per stage.
+    ///
+    /// With a distributed `group` (`mpirun -np N tessera compare`) every stage trains data-parallel
+    /// with the same global batch (`batchSize / N` images per process) and evaluates on gathered
+    /// features, so the report is that of one process, sooner; rank 0 writes the files.
     public static func run(_ options: CompareOptions, observer: (any TrainingObserver)? = nil,
+                           group: ProcessGroup = .single,
                            log: @escaping (String) -> Void = { _ in }) throws -> CompareResult {
         try options.validate()
+        try ConfigurationError.require(options.batchSize % group.size == 0, "batch-size", options.batchSize,
+                                       "must divide by the \(group.size) processes (each takes an equal share)")
         let start = Date()
         try FileManager.default.createDirectory(at: options.output, withIntermediateDirectories: true)
         var o = options
@@ -58,7 +66,7 @@ public enum Compare {
         let (train, test, name, masks) = try datasets(o)
         try ConfigurationError.require(train.count >= o.batchSize, "data", "\(train.count) training images",
                                        "needs at least the batch size \(o.batchSize)")
-        let run = Run(options: o, train: train, test: test, masks: masks, observer: observer, log: log)
+        let run = Run(options: o, train: train, test: test, masks: masks, observer: observer, group: group, log: log)
         log("tessera compare: \(name), \(train.count) training / \(test.count) test images of "
             + "\(o.imageSize)×\(o.imageSize), \(run.classes) classes")
         var summaries: [ModelSummary] = []
@@ -78,7 +86,10 @@ public enum Compare {
                 = try run.attentionStage(dino: dinoViT, supervised: supervisedViT, masks: masks)
         }
         result.seconds = Date().timeIntervalSince(start)
-        try Report.write(result, dinoViT: dinoViT, test: test, masks: masks, normalize: run.normalize, to: o.output)
+        if group.isPrimary {
+            try Report.write(result, dinoViT: dinoViT, test: test, masks: masks, normalize: run.normalize,
+                             to: o.output)
+        }
         log("report: \(o.output.appendingPathComponent("report.md").path) (\(formatDuration(result.seconds)))")
         return result
     }
@@ -89,15 +100,24 @@ public enum Compare {
         let train: AnyImageDataset, test: AnyImageDataset
         let masks: ((Int) -> Tensor)?
         let observer: (any TrainingObserver)?
+        let group: ProcessGroup
         let log: (String) -> Void
         let classes: Int
         let normalize = ExperimentData.normalize
+        /// Images per step on each process.
+        var localBatch: Int { o.batchSize / group.size }
 
         init(options: CompareOptions, train: AnyImageDataset, test: AnyImageDataset, masks: ((Int) -> Tensor)?,
-             observer: (any TrainingObserver)?, log: @escaping (String) -> Void) {
-            (o, self.train, self.test, self.masks, self.observer, self.log)
-                = (options, train, test, masks, observer, log)
+             observer: (any TrainingObserver)?, group: ProcessGroup, log: @escaping (String) -> Void) {
+            (o, self.train, self.test, self.masks, self.observer, self.group, self.log)
+                = (options, train, test, masks, observer, group, log)
             classes = train.classes.count
+        }
+
+        /// Features of `dataset` gathered over the processes.
+        func features<D: ImageDataset>(of dataset: D, _ extract: (Variable) -> Variable) throws
+            -> (features: Tensor, labels: Tensor) {
+            try Evaluation.features(of: dataset, transform: normalize, group: group, extract: extract)
         }
 
         func makeModel(isViT: Bool, classes: Int) -> Module {
@@ -140,8 +160,9 @@ public enum Compare {
                 let model = makeModel(isViT: isViT, classes: classes)
                 let subset = Subset(train,
                                     indices: Array(0..<Swift.max(o.batchSize, Int(Double(train.count) * fraction))))
-                let loader = DataLoader(subset, batchSize: o.batchSize, dropLast: true, seed: o.seed,
+                var loader = DataLoader(subset, batchSize: localBatch, dropLast: true, seed: o.seed,
                                         transform: transform)
+                loader.shard = group.dataShard
                 let optimization = OptimizationOptions(learningRate: isViT ? s.vitLearningRate : s.resnetLearningRate,
                                                        warmupEpochs: s.warmupEpochs, weightDecay: s.weightDecay,
                                                        weightDecayEnd: s.weightDecay, clipGradient: s.clipGradient,
@@ -153,10 +174,11 @@ public enum Compare {
                 let logFile = o.output
                     .appendingPathComponent("\(kind(isViT).lowercased())-supervised-\(Int(fraction * 100)).jsonl")
                 let loop = TrainingLoop(recipe: recipe, loader: loader,
-                                        options: TrainingOptions(epochs: s.epochs, log: logFile), observer: observer)
+                                        options: TrainingOptions(epochs: s.epochs, log: logFile),
+                                        observer: observer, group: group)
                 let history = try loop.run()
                 model.eval()
-                let (logits, labels) = try Evaluation.features(of: test, transform: normalize) { model($0) }
+                let (logits, labels) = try features(of: test) { model($0) }
                 summary.supervisedAccuracy.append(Evaluation.accuracy(logits: logits, labels: labels))
                 log("    top-1 \(percent(summary.supervisedAccuracy.last!))")
                 if fraction == s.fractions.last {
@@ -179,8 +201,9 @@ public enum Compare {
             let augmentation = DINOAugmentation(globalSize: o.imageSize, localSize: localSize, localCrops: d.localCrops,
                                                 globalScale: d.globalScale, localScale: d.localScale,
                                                 normalize: normalize, rotation: masks == nil ? 0 : d.rotationOnShapes)
-            let loader = DataLoader(train, batchSize: o.batchSize, dropLast: true, seed: o.seed &+ 1,
+            var loader = DataLoader(train, batchSize: localBatch, dropLast: true, seed: o.seed &+ 1,
                                     views: augmentation)
+            loader.shard = group.dataShard
             let featureDim = isViT ? o.vit.embedDim : o.resnet.featureDim
             let optimization = OptimizationOptions(learningRate: d.learningRate, minLearningRate: d.minLearningRate,
                                                    warmupEpochs: Swift.max(1, d.epochs / 10),
@@ -198,15 +221,15 @@ public enum Compare {
             let options = TrainingOptions(epochs: d.epochs,
                                           checkpoint: o.output.appendingPathComponent("\(name)-dino.safetensors"),
                                           log: o.output.appendingPathComponent("\(name)-dino.jsonl"))
-            let loop = TrainingLoop(recipe: recipe, loader: loader, options: options, observer: observer)
+            let loop = TrainingLoop(recipe: recipe, loader: loader, options: options, observer: observer, group: group)
             // The teacher's k-NN accuracy during pre-training; the last evaluation is the final result.
             let backbone = recipe.teacher.backbone
             var last: (train: (features: Tensor, labels: Tensor), test: (features: Tensor, labels: Tensor),
                        knn: Evaluation.KNNResult)?
             loop.evaluation = (Swift.max(1, d.epochs / 4), { _ in
                 backbone.eval()
-                let trainFeatures = try Evaluation.features(of: train, transform: normalize) { backbone($0) }
-                let testFeatures = try Evaluation.features(of: test, transform: normalize) { backbone($0) }
+                let trainFeatures = try features(of: train) { backbone($0) }
+                let testFeatures = try features(of: test) { backbone($0) }
                 let knn = Evaluation.knn(train: trainFeatures, test: testFeatures, classes: classes)
                 last = (trainFeatures, testFeatures, knn)
                 return ["knn_top1": knn.top1]

@@ -60,12 +60,16 @@ public enum ModelBenchmark {
         public var ranks = 1
         public var gradientMegabytes: Double?, buckets: Int?
         public var allReduceMilliseconds: Double?, hiddenFraction: Double?
+        /// The last step's buckets: [ready, started, finished] in ms after the first bucket was
+        /// ready, and when backward ended on the same clock.
+        public var bucketTimeline: [[Double]]?, backwardEndedMilliseconds: Double?
 
         enum CodingKeys: String, CodingKey {
             case model, mode, batch, imagesPerSecond = "images_per_s", stepMilliseconds = "step_ms"
             case peakRSSMegabytes = "peak_rss_mb", peakTensorMegabytes = "peak_tensor_mb"
             case ranks, gradientMegabytes = "gradient_mb", buckets, allReduceMilliseconds = "allreduce_ms"
-            case hiddenFraction = "hidden_fraction"
+            case hiddenFraction = "hidden_fraction", bucketTimeline = "bucket_timeline_ms"
+            case backwardEndedMilliseconds = "backward_ended_ms"
         }
     }
 
@@ -131,6 +135,12 @@ public enum ModelBenchmark {
                 Double((t.finished.max() ?? 0) - (t.started.min() ?? 0)) / 1e6
             })
             result.hiddenFraction = median(timed.map(\.hiddenFraction))
+            if let last = timed.last, let origin = last.ready.filter({ $0 > 0 }).min() {
+                let ms = { (t: UInt64) in (Double(Int64(t) - Int64(origin)) / 1e6 * 10).rounded() / 10 }
+                result.bucketTimeline = last.ready.indices.map { [ms(last.ready[$0]), ms(last.started[$0]),
+                                                                  ms(last.finished[$0])] }
+                result.backwardEndedMilliseconds = ms(last.backwardEnded)
+            }
         }
         return result
     }

@@ -82,9 +82,16 @@ struct CompareCommand: ParsableCommand {
             }
         }
         o.seed = seed
-        // Unbuffered lines, so a log piped to a file follows the run.
-        _ = try Compare.run(o, observer: ProgressObserver()) { line in
-            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        let group = try ProcessGroup.current()
+        do {
+            // Unbuffered lines, so a log piped to a file follows the run; rank 0 alone shows it.
+            _ = try Compare.run(o, observer: group.isPrimary ? ProgressObserver() : nil, group: group) { line in
+                if group.isPrimary { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+            }
+        } catch where group.isDistributed {
+            let message = "tessera compare (rank \(group.rank) of \(group.size)): \(error)\n"
+            FileHandle.standardError.write(Data(message.utf8))
+            group.abort(code: 1)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Autograd
+import Distributed
 import Foundation
 import NN
 import Tensor
@@ -10,17 +11,27 @@ import Zoo
 public enum Evaluation {
     /// Features [N, D] of every image of `dataset` (after `transform`), in evaluation mode and
     /// without gradients; `extract` maps a batch of images to features (default: the module).
+    /// With a distributed `group` each process extracts its ``DataShard`` and the shards are
+    /// gathered, so every process returns all N rows in data-set order.
     public static func features<D: ImageDataset>(of dataset: D, transform: (any ImageTransform)? = nil,
-                                                 batchSize: Int = 128, extract: (Variable) -> Variable) throws
+                                                 batchSize: Int = 128, group: ProcessGroup = .single,
+                                                 extract: (Variable) -> Variable) throws
         -> (features: Tensor, labels: Tensor) {
-        let loader = DataLoader(dataset, batchSize: batchSize, shuffle: false, transform: transform)
+        var loader = DataLoader(dataset, batchSize: batchSize, shuffle: false, transform: transform)
+        loader.shard = group.dataShard
         let batches = loader.batches()
         var features: [Tensor] = [], labels: [Tensor] = []
         while let batch = try batches.next() {
             features.append(noGrad { extract(Variable(batch.images)).data })
             labels.append(batch.labels)
         }
-        return (Tensor.concat(features), Tensor.concat(labels))
+        let local = (Tensor.concat(features), Tensor.concat(labels))
+        guard group.isDistributed else { return local }
+        // Rank r holds samples r, r + size, … (padded); sample i is row (i mod size) · perRank + i / size.
+        let (all, allLabels) = (try group.allGather(local.0), try group.allGather(local.1))
+        let perRank = loader.sampleCount, size = group.size
+        let rows = Tensor((0..<dataset.count).map { Int64(($0 % size) * perRank + $0 / size) })
+        return (all.indexSelect(axis: 0, indices: rows), allLabels.indexSelect(axis: 0, indices: rows))
     }
 
     /// The result of a k-NN evaluation.

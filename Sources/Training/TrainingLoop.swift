@@ -24,7 +24,8 @@ public protocol TrainingRecipe: AnyObject {
 public extension TrainingRecipe {
     func distribute(over group: ProcessGroup) throws {
         throw ConfigurationError(field: "recipe", value: "\(type(of: self))",
-                                 rule: "does not implement distribute(over:), so it cannot train on \(group.size) processes")
+                                 rule: "does not implement distribute(over:), so it cannot train on "
+                                     + "\(group.size) processes")
     }
 }
 

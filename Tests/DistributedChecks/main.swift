@@ -65,7 +65,8 @@ func collectives(_ group: ProcessGroup) throws {
     } catch let error as DistributedError {
         try expect("\(error)".contains("beyond its first axis"), "mismatch error reads \(error)")
     }
-    print("collectives ok: rank \(r) of \(n), local \(group.localRank) of \(group.localSize), \(group.hostCount) host(s)")
+    print("collectives ok: rank \(r) of \(n), local \(group.localRank) of \(group.localSize), "
+          + "\(group.hostCount) host(s)")
 }
 
 /// A float64 MLP with a layer that never gets a gradient, trained with AdamW on a fixed synthetic
@@ -190,6 +191,20 @@ func recipe(_ group: ProcessGroup, _ arguments: Arguments) throws {
           + history.map { String(format: "%.12f", $0.loss) }.joined(separator: " "))
 }
 
+/// Evaluation.features on 13 images (padding: 7 per rank) gathered in data-set order; rank 0 writes them.
+func features(_ group: ProcessGroup, _ arguments: Arguments) throws {
+    let data = Shapes(count: 13, imageSize: 8, seed: 4)
+    let (features, labels) = try Evaluation.features(of: data, batchSize: 3, group: group) {
+        $0.mean(axes: [2, 3])
+    }
+    try expect(features.shape == [13, 3] && labels.shape == [13], "gathered \(features.shape), \(labels.shape)")
+    try expect(labels.scalars(as: Int64.self) == (0..<13).map { Int64(data.label(at: $0)) }, "labels out of order")
+    if group.isPrimary, let out = arguments.string("out") {
+        try SafeTensors.write(["features": features], to: URL(fileURLWithPath: out))
+    }
+    print("features ok: rank \(group.rank)")
+}
+
 do {
     let arguments = Arguments()
     let group = try ProcessGroup.current()
@@ -197,7 +212,9 @@ do {
     case "collectives": try collectives(group)
     case "mlp": try mlp(group, arguments)
     case "recipe": try recipe(group, arguments)
-    default: throw CheckFailure(description: "unknown scenario '\(arguments.scenario)' (collectives, mlp, recipe)")
+    case "features": try features(group, arguments)
+    default:
+        throw CheckFailure(description: "unknown scenario '\(arguments.scenario)' (collectives, mlp, recipe, features)")
     }
 } catch {
     FileHandle.standardError.write(Data("distributed-checks: \(error)\n".utf8))

@@ -11,7 +11,8 @@ import TestSupport
     }
 
     /// `mpirun -np ranks distributed-checks arguments…` (or the checks alone with one rank); its status and output.
-    static func run(ranks: Int, _ arguments: [String], seconds: Double = 240) throws -> (status: Int32, output: String) {
+    static func run(ranks: Int, _ arguments: [String], seconds: Double = 240) throws
+        -> (status: Int32, output: String) {
         let checks = builtExecutable("DistributedChecks")
         var environment = ProcessInfo.processInfo.environment
         environment["OPENBLAS_NUM_THREADS"] = "1"
@@ -98,6 +99,18 @@ import TestSupport
             let difference = (value - b[key]!).abs().max().item()
             #expect(difference < tolerance, "\(recipe): \(key) differs by \(difference)")
         }
+    }
+
+    /// Features extracted shard by shard and gathered are those of one process, in data-set order.
+    @Test(.enabled(if: mpirun != nil, "Open MPI's mpirun is not installed"))
+    func gatheredFeaturesMatchOneProcess() throws {
+        let (two, one) = (Self.temporaryFile("f2.safetensors"), Self.temporaryFile("f1.safetensors"))
+        defer { for f in [two, one] { try? FileManager.default.removeItem(at: f) } }
+        let r2 = try Self.run(ranks: 2, ["features", "--out", two.path])
+        let r1 = try Self.run(ranks: 1, ["features", "--out", one.path])
+        #expect(r2.status == 0 && r1.status == 0, "\(r2.output)\n\(r1.output)")
+        let a = try SafeTensors.read(two).tensors["features"]!, b = try SafeTensors.read(one).tensors["features"]!
+        #expect((a - b).abs().max().item() == 0)
     }
 
     /// Stopping after 5 steps and resuming under 2 ranks gives the uninterrupted run's losses.
