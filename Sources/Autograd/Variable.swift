@@ -142,7 +142,8 @@ extension Variable {
     }
 
     /// Counts down the hooked leaves of a node that has run (or was skipped); runs the hook of each
-    /// leaf whose last edge this was and that received a gradient.
+    /// leaf whose last edge this was, whether or not any gradient reached it (so that every process
+    /// of a data-parallel job runs the same hooks in the same order for the same graph).
     fileprivate static func countDown(_ edges: [Edge], _ pending: inout [ObjectIdentifier: Int]) {
         for case .leaf(let leaf) in edges {
             let key = ObjectIdentifier(leaf)
@@ -151,7 +152,7 @@ extension Variable {
                 pending[key] = left - 1
             } else {
                 pending[key] = nil
-                if leaf.grad != nil { leaf.onGradientReady?(leaf) }
+                leaf.onGradientReady?(leaf)
             }
         }
     }

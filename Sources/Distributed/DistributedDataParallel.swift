@@ -40,6 +40,8 @@ public final class DistributedDataParallel {
     private var nextToStart = 0
     private var inFlight: [(buffer: Tensor, request: CommunicationRequest, used: [Bool])?]
     private var syncing = true
+    /// A parameter's gradient became ready twice in one synchronised step.
+    private var readyTwice: String?
 
     /// Wraps `module`; throws if the broadcast of its state fails.
     public init(_ module: Module, group: ProcessGroup, bucketBytes: Int = 25 << 20, firstBucketBytes: Int = 1 << 20)
@@ -99,6 +101,13 @@ public final class DistributedDataParallel {
     /// gradients to the parameters. Call it once per optimiser step, after backward.
     public func synchronizeGradients() throws {
         guard group.isDistributed else { return resetStep() }
+        if let readyTwice {
+            // The buckets already started must still complete before anything is reset.
+            for case let (_, request, _)? in inFlight { try? request.wait() }
+            self.readyTwice = nil
+            resetStep()
+            throw DistributedError.badTensor(call: "synchronizeGradients", reason: readyTwice)
+        }
         timeline.backwardEnded = DispatchTime.now().uptimeNanoseconds
         while nextToStart < buckets.count { try start(nextToStart) }
         // Which parameters got a gradient on any process: those that got none keep none.
@@ -135,8 +144,12 @@ public final class DistributedDataParallel {
     }
 
     private func gradientReady(_ variable: Variable) {
-        guard syncing, group.isDistributed, let (b, i) = bucketOfParameter[ObjectIdentifier(variable)],
-              !ready[b][i] else { return }
+        guard syncing, group.isDistributed, let (b, i) = bucketOfParameter[ObjectIdentifier(variable)] else { return }
+        guard !ready[b][i] else {
+            readyTwice = "a parameter of shape \(variable.shape) got gradients from two synchronised backward passes "
+                + "in one step; call synchronizeGradients() after each, or run the earlier ones inside noSync {}"
+            return
+        }
         ready[b][i] = true
         pending[b] -= 1
         if pending[b] == 0 { timeline.ready[b] = DispatchTime.now().uptimeNanoseconds }

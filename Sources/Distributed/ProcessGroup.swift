@@ -113,7 +113,7 @@ public final class ProcessGroup: @unchecked Sendable {
             let made = size > 1 ? try ProcessGroup(mpiLibrary: environment["TESSERA_MPI_LIBRARY"]) : .single
             // MPI_Finalize when the process exits normally, as mpi4py does: mpirun treats a rank
             // that exits without it as failed. (Failing ranks call abort(code:) instead.)
-            if made.usesMPI { atexit { _ = tessera_mpi_finalize() } }
+            if made.usesMPI { atexit { (try? ProcessGroup.current())?.finalize() } }
             group = made
             return made
         }
@@ -162,7 +162,9 @@ public final class ProcessGroup: @unchecked Sendable {
         case .min: TESSERA_MPI_MIN
         }
         let box = SendablePointer(pointer.assumingMemoryBound(to: UInt8.self))
+        let storage = tensor.storage  // kept alive until the collective has run
         queue.async {
+            defer { withExtendedLifetime(storage) {} }
             do {
                 try Self.check("MPI_Allreduce", tessera_mpi_allreduce(box.p, count, type, mpiOp))
                 if op == .mean { Self.scale(box.p, count: Int(count), type: type, by: 1 / Double(size)) }
@@ -179,6 +181,7 @@ public final class ProcessGroup: @unchecked Sendable {
     public func allGather(_ tensor: Tensor) throws -> Tensor {
         guard usesMPI else { return tensor }
         let local = tensor.contiguous()
+        let (send, sendCount, type) = try Self.buffer(local, "allGather")
         let rowShape = Array(local.shape.dropFirst())
         // Each process's first dimension and a fingerprint of the rest, to refuse mismatches by name.
         let fingerprint = rowShape.reduce(Int64(rowShape.count)) { $0 &* 1_000_003 &+ Int64($1) }
@@ -193,7 +196,6 @@ public final class ProcessGroup: @unchecked Sendable {
         let rows = (0..<size).map { Int(headers[3 * $0]) }
         let rowCount = rowShape.reduce(1, *)
         let out = Tensor(empty: [rows.reduce(0, +)] + rowShape, dtype: local.dtype)
-        let (send, sendCount, type) = try Self.buffer(local, "allGather")
         let counts = rows.map { Int32($0 * rowCount) }
         var displacements = [Int32](repeating: 0, count: size)
         for r in 1..<size { displacements[r] = displacements[r - 1] + counts[r - 1] }
@@ -220,7 +222,12 @@ public final class ProcessGroup: @unchecked Sendable {
     /// others do not wait for it forever. A group of one exits.
     public func abort(code: Int32 = 1) -> Never {
         if usesMPI { _ = tessera_mpi_abort(code) }
-        exit(code)
+        _exit(code)  // not exit: its MPI_Finalize would wait for the processes MPI_Abort failed to end
+    }
+
+    /// MPI_Finalize on the communication queue, after the collectives queued before it.
+    private func finalize() {
+        queue.sync { _ = tessera_mpi_finalize() }
     }
 
     // MARK: Helpers

@@ -185,10 +185,13 @@ struct TrainCommand: ParsableCommand {
 }
 
 struct EvalCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "eval",
-                                                    abstract: "k-NN or linear-probe accuracy of frozen features.")
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "k-NN or linear-probe accuracy of frozen features, or image retrieval (revisitop's mAP).",
+        discussion: "retrieval: --data is a folder in revisitop's layout (gnd_<name>.pkl or .json, jpg/<name>.jpg); "
+            + "`tessera export --retrieval-set --output DIR` writes a small one from the built-in Shapes.")
 
-    @Argument(help: "knn or linear") var method: String
+    @Argument(help: "knn, linear or retrieval") var method: String
     @OptionGroup var source: ModelAndData
     @Option(help: "Backbone weights (.safetensors or .pth).") var weights: String?
     @Option(help: "Also save the extracted features and labels (train_*, test_*) to this safetensors file.")
@@ -196,8 +199,30 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Linear probe on a ViT: concatenate the class tokens of the last n blocks (DINO's eval_linear).")
     var lastBlocks = 4
     @Flag(help: "Linear probe on a ViT: append the average of the last block's patch tokens.") var avgpool = false
+    @Option(help: "Retrieval: images are shrunk so their longer side is at most this (DINO's --imsize).")
+    var imsize = 224
+    @Flag(help: "Retrieval: average the descriptors at scales 1, 1/√2 and 1/2 (DINO's --multiscale).")
+    var multiscale = false
+    @Option(help: "Retrieval: ImageNet's normalisation (imagenet, for published checkpoints) or Shapes' (shapes).")
+    var normalization = "imagenet"
+    @Option(help: "Retrieval: write per-query results (AP, precisions, top ten) to this JSON file.")
+    var output: String?
+
+    func validate() throws {
+        guard ["knn", "linear", "retrieval"].contains(method) else {
+            throw ValidationError("the method must be knn, linear or retrieval, got \(method)")
+        }
+        guard imsize >= 16 else { throw ValidationError("--imsize must be at least 16, got \(imsize)") }
+        guard ["imagenet", "shapes"].contains(normalization) else {
+            throw ValidationError("--normalization must be imagenet or shapes, got \(normalization)")
+        }
+        if method == "retrieval" && source.dataOptions.data == nil {
+            throw ValidationError("retrieval needs --data: a folder with gnd_<name>.pkl (or .json) and jpg/")
+        }
+    }
 
     func run() throws {
+        if method == "retrieval" { return try retrieval() }
         let (train, test, name) = try source.datasets()
         let model = try source.model(classes: 0)
         if let weights { try ModelSpec.loadWeights(model, from: URL(fileURLWithPath: weights)) }
@@ -226,6 +251,35 @@ struct EvalCommand: ParsableCommand {
             print(String(format: "%@: linear probe top-1 %.2f%%", name,
                          Evaluation.linearProbe(train: a, test: b, classes: train.classes.count) * 100))
         default: throw ValidationError("method must be knn or linear")
+        }
+    }
+}
+
+extension EvalCommand {
+    /// DINO's eval_image_retrieval on a revisitop-layout folder: mAP and mP@k per protocol.
+    func retrieval() throws {
+        let benchmark = try Retrieval.Benchmark(folder: URL(fileURLWithPath: source.dataOptions.data!))
+        let model = try source.model(classes: 0)
+        if let weights { try ModelSpec.loadWeights(model, from: URL(fileURLWithPath: weights)) }
+        model.eval()
+        let patch = (model as? VisionTransformer)?.config.patchSize ?? 32
+        let normalize: any ImageTransform = normalization == "shapes" ? ExperimentData.normalize : Normalize()
+        print("\(benchmark.name): \(benchmark.truth.images.count) database images, "
+              + "\(benchmark.truth.queries.count) queries, imsize \(imsize)\(multiscale ? ", multiscale" : "")")
+        let result = try benchmark.evaluate(imageSize: imsize, patchSize: patch, multiscale: multiscale,
+                                            normalize: normalize) { model($0) }
+        print("| protocol | mAP | mP@1 | mP@5 | mP@10 |")
+        print("|---|---|---|---|---|")
+        for difficulty in Retrieval.Difficulty.allCases {
+            let s = result.scores[difficulty]!
+            print("| \(difficulty.rawValue) | " + ([s.meanAveragePrecision] + s.meanPrecision)
+                .map { String(format: "%.2f", $0 * 100) }.joined(separator: " | ") + " |")
+        }
+        if let output {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            try encoder.encode(result).write(to: URL(fileURLWithPath: output), options: .atomic)
+            print("per-query results: \(output)")
         }
     }
 }

@@ -5,7 +5,7 @@ import Tensor
 
 @Suite struct GraphTests {
     /// The gradient-ready hook runs once per backward pass, after the last contribution (a leaf used
-    /// twice sees its full gradient), for leaves that got a gradient only, and for a leaf root.
+    /// twice sees its full gradient), not for leaves outside the graph, and for a leaf root.
     @Test func gradientReadyHookRunsOnceWithTheFinalGradient() {
         let x = Variable(Tensor([1.0, -2, 3]), requiresGrad: true)
         let unused = Variable(Tensor([1.0]), requiresGrad: true)

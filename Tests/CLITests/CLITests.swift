@@ -57,6 +57,23 @@ import Tessera
         #expect(tensors["train_labels"]!.scalars(as: Int64.self) == (0..<20).map { Int64(train.label(at: $0)) })
     }
 
+    /// `export --retrieval-set` writes the Shapes benchmark in revisitop's layout and `eval retrieval`
+    /// scores a model on it, writing per-query JSON; bad flags are usage errors.
+    @Test func retrievalSetAndEvaluation() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try ExportCommand.parse(["--retrieval-set", "--image-size", "32", "--output", path("set")]).run()
+        #expect(FileManager.default.fileExists(atPath: path("set/gnd_shapes.json")))
+        try EvalCommand.parse(["retrieval", "--arch", "vit-ti/8", "--image-size", "32", "--data", path("set"),
+                               "--imsize", "32", "--normalization", "shapes", "--output", path("r.json")]).run()
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("r.json"))))
+        let result = try #require(json as? [String: Any])
+        #expect(result["benchmark"] as? String == "shapes" && (result["topTen"] as? [[String]])?.count == 20)
+        #expect(throws: (any Error).self) { try EvalCommand.parse(["retrieval", "--arch", "vit-ti/8"]) }
+        #expect(throws: (any Error).self) {
+            try EvalCommand.parse(["retrieval", "--data", path("set"), "--normalization", "cifar"])
+        }
+    }
+
     @Test func damagedWeightsFailWithAMessage() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let good = try Data(contentsOf: fixturesDirectory.appendingPathComponent("dino_checkpoint.pth"))

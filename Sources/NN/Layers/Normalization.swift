@@ -34,7 +34,7 @@ public class BatchNorm: Module {
     public let momentum: Double
     let spatialRank: Int
     /// Set for `SyncBatchNorm`: sums a tensor over the processes of a data-parallel job, so that
-    /// training normalises with the statistics of the whole batch (``Module/synchronizeBatchNorm(_:)``).
+    /// training normalises with the statistics of the whole batch (set by `synchronizeBatchNorm(over:)`).
     public var sumOverProcesses: ((Tensor) -> Tensor)?
 
     init(_ features: Int, spatialRank: Int, epsilon: Double, momentum: Double, affine: Bool,

@@ -47,8 +47,16 @@ public struct Shapes: ImageDataset {
     /// The mask [H, W] (float32, 1 on the object) of sample `index`.
     public func mask(at index: Int) -> Tensor { sample(at: index).mask }
 
+    /// Sample `index`'s background and clutter without its object: a picture of nothing (the
+    /// junk of the retrieval set).
+    public func clutterImage(at index: Int) -> Tensor { sample(at: index, drawObject: false).image }
+
     /// Image [3, H, W], label and object mask [H, W] of sample `index`.
     public func sample(at index: Int) -> (image: Tensor, label: Int, mask: Tensor) {
+        sample(at: index, drawObject: true)
+    }
+
+    func sample(at index: Int, drawObject: Bool) -> (image: Tensor, label: Int, mask: Tensor) {
         check(index >= 0 && index < count, "Shapes", "index \(index) out of range 0..<\(count)")
         let rng = RandomGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index) &* 0xD1B5_4A32_D192_ED03 &+ 1)
         let label = label(at: index)
@@ -58,7 +66,7 @@ public struct Shapes: ImageDataset {
         for item in clutter where !item.onTop { item.draw(into: &pixels, size: s) }
         let object = Object(label: label, size: s, rng: rng, background: Self.meanColor(pixels), hueSpread: hueSpread)
         var mask = [Float](repeating: 0, count: s * s)
-        object.draw(into: &pixels, mask: &mask, size: s)
+        if drawObject { object.draw(into: &pixels, mask: &mask, size: s) }
         for item in clutter where item.onTop { item.draw(into: &pixels, size: s) }
         let image = Tensor(empty: [3, s, s])
         let out = image.pointer(as: Float.self)

@@ -307,3 +307,22 @@ struct Unpickler {
         }
     }
 }
+
+/// Plain pickle files (not PyTorch archives), read with the same safe virtual machine: lists,
+/// dicts, strings and numbers, as in revisitop's `gnd_roxford5k.pkl`. A tensor or any global
+/// outside ``Unpickler``'s short list is an error naming it; nothing is ever imported or run.
+public enum Pickle {
+    public static func load(_ url: URL) throws -> PickleValue {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw CheckpointError("\(url.path): cannot read (\(error.localizedDescription))")
+        }
+        return try load([UInt8](data), context: url.lastPathComponent)
+    }
+
+    public static func load(_ bytes: [UInt8], context: String) throws -> PickleValue {
+        try Unpickler(bytes: bytes, context: context) { storage, _, _, _ in
+            throw CheckpointError("\(context): a plain pickle holds no tensors, found storage \(storage.key)")
+        }.load()
+    }
+}
