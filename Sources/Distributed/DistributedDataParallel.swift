@@ -12,7 +12,7 @@ import Tensor
 /// - The parameters that require gradients are grouped into buckets in reverse declaration
 ///   order (about the order backward produces their gradients): the first holds up to
 ///   `firstBucketBytes` (1 MB, DDP's default), the others up to `bucketBytes` (25 MB). While
-///   ``Variable/backward(_:retainGraph:)`` runs, each parameter's gradient hook marks it ready;
+///   `Variable.backward()` runs, each parameter's gradient hook marks it ready;
 ///   a bucket whose gradients are all final starts its all-reduce on the communication queue
 ///   (buckets start in index order on every process, so MPI sees the same collectives everywhere)
 ///   and the rest of the backward pass runs meanwhile.

@@ -29,7 +29,7 @@ public enum DistributedError: Error, CustomStringConvertible, Equatable {
 
 /// The processes of a data-parallel job and the collectives between them, over MPI.
 ///
-/// ``current`` is the job this process belongs to: started by `mpirun` (Open MPI sets
+/// ``current()`` is the job this process belongs to: started by `mpirun` (Open MPI sets
 /// `OMPI_COMM_WORLD_SIZE`), it initialises MPI once and gives this process's rank; started alone,
 /// it is a group of one whose collectives return at once, and libmpi is never loaded.
 ///

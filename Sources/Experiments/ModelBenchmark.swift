@@ -85,7 +85,7 @@ public enum ModelBenchmark {
     }
 
     /// Times `steps` steps after two warm-up steps; with a distributed `group` the training step
-    /// averages gradients with ``DistributedDataParallel`` (DDP's default buckets).
+    /// averages gradients with `DistributedDataParallel` (DDP's default buckets).
     public static func run(_ model: Model, mode: Mode, batch: Int, steps: Int = 5,
                            group: ProcessGroup = .single) throws -> Result {
         try ConfigurationError.require(batch >= 1, "batch", batch, "must be at least 1")

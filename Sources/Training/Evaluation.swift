@@ -11,7 +11,7 @@ import Zoo
 public enum Evaluation {
     /// Features [N, D] of every image of `dataset` (after `transform`), in evaluation mode and
     /// without gradients; `extract` maps a batch of images to features (default: the module).
-    /// With a distributed `group` each process extracts its ``DataShard`` and the shards are
+    /// With a distributed `group` each process extracts its `DataShard` and the shards are
     /// gathered, so every process returns all N rows in data-set order.
     public static func features<D: ImageDataset>(of dataset: D, transform: (any ImageTransform)? = nil,
                                                  batchSize: Int = 128, group: ProcessGroup = .single,

@@ -16,7 +16,7 @@ public protocol TrainingRecipe: AnyObject {
     func step(_ batch: Batch, iteration: Int, epoch: Int, iterationsPerEpoch: Int) throws
         -> (loss: Double, learningRate: Double)
     /// Prepares data-parallel training over `group` (more than one process): gradients averaged
-    /// by ``DistributedDataParallel``, batch norms synchronised, statistics shared as the original
+    /// by `DistributedDataParallel`, batch norms synchronised, statistics shared as the original
     /// recipe shares them. The default throws: a recipe must say how it distributes.
     func distribute(over group: ProcessGroup) throws
 }
@@ -124,8 +124,8 @@ public struct TrainingOptions: Sendable {
 
 /// Runs a recipe over a loader for some epochs.
 ///
-/// With a ``ProcessGroup`` of several processes (started by `mpirun`) the loop trains
-/// data-parallel: each process loads its ``DataShard`` of every epoch (so the global batch is
+/// With a `ProcessGroup` of several processes (started by `mpirun`) the loop trains
+/// data-parallel: each process loads its `DataShard` of every epoch (so the global batch is
 /// `size × batchSize`), the recipe is distributed (``TrainingRecipe/distribute(over:)``), the
 /// logged loss is the mean over the processes, a stop request or a non-finite loss on any process
 /// stops all of them at the same step, and only rank 0 writes the log and the checkpoints (every

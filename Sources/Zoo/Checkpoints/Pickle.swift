@@ -310,7 +310,7 @@ struct Unpickler {
 
 /// Plain pickle files (not PyTorch archives), read with the same safe virtual machine: lists,
 /// dicts, strings and numbers, as in revisitop's `gnd_roxford5k.pkl`. A tensor or any global
-/// outside ``Unpickler``'s short list is an error naming it; nothing is ever imported or run.
+/// outside the checkpoint reader's short list is an error naming it; nothing is ever imported or run.
 public enum Pickle {
     public static func load(_ url: URL) throws -> PickleValue {
         let data: Data
