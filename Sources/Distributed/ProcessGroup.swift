@@ -129,11 +129,19 @@ public final class ProcessGroup: @unchecked Sendable {
 
     /// Overwrites `tensor` (contiguous) on every process with its value on `root`.
     public func broadcast(_ tensor: Tensor, root: Int = 0) throws {
-        guard usesMPI else { return }
+        try broadcastAsync(tensor, root: root).wait()
+    }
+
+    /// Starts ``broadcast(_:root:)`` on the communication queue and returns at once; `tensor` must
+    /// not be read or written until the request's `wait()` returns.
+    public func broadcastAsync(_ tensor: Tensor, root: Int = 0) throws -> CommunicationRequest {
         let (pointer, count, type) = try Self.buffer(tensor, "broadcast")
         try ConfigurationError.require((0..<size).contains(root), "root", root,
                                        "must be a rank of the \(size) processes")
-        try queue.sync { try Self.check("MPI_Bcast", tessera_mpi_broadcast(pointer, count, type, Int32(root))) }
+        let box = SendablePointer(pointer.assumingMemoryBound(to: UInt8.self))
+        return start(keeping: [tensor.storage]) {
+            try Self.check("MPI_Bcast", tessera_mpi_broadcast(box.p, count, type, Int32(root)))
+        }
     }
 
     /// Reduces `tensor` (contiguous) over the processes, in place: afterwards every process holds the
@@ -145,11 +153,6 @@ public final class ProcessGroup: @unchecked Sendable {
     /// Starts ``allReduce(_:_:)`` on the communication queue and returns at once; `tensor` must not
     /// be read or written until the request's `wait()` returns.
     public func allReduceAsync(_ tensor: Tensor, _ op: CollectiveOp = .sum) throws -> CommunicationRequest {
-        let request = CommunicationRequest()
-        guard usesMPI else {
-            request.complete(nil)
-            return request
-        }
         let (pointer, count, type) = try Self.buffer(tensor, "allReduce")
         if op == .mean && !tensor.dtype.isFloatingPoint {
             throw DistributedError.badTensor(call: "allReduce", reason: "a mean needs a floating-point tensor, "
@@ -162,12 +165,47 @@ public final class ProcessGroup: @unchecked Sendable {
         case .min: TESSERA_MPI_MIN
         }
         let box = SendablePointer(pointer.assumingMemoryBound(to: UInt8.self))
-        let storage = tensor.storage  // kept alive until the collective has run
+        return start(keeping: [tensor.storage]) {
+            try Self.check("MPI_Allreduce", tessera_mpi_allreduce(box.p, count, type, mpiOp))
+            if op == .mean { Self.scale(box.p, count: Int(count), type: type, by: 1 / Double(size)) }
+        }
+    }
+
+    /// Starts gathering every process's `tensor` along axis 0 in rank order, for tensors of the same
+    /// shape and dtype on every process (``allGather(_:)`` also takes differing first dimensions, at
+    /// the price of one more exchange). The result must not be read until the request's `wait()` returns.
+    public func allGatherAsync(_ tensor: Tensor) throws -> (result: Tensor, request: CommunicationRequest) {
+        let local = tensor.contiguous()
+        let (send, count, type) = try Self.buffer(local, "allGather")
+        let rows = local.rank == 0 ? [size] : [local.shape[0] * size] + Array(local.shape.dropFirst())
+        let out = Tensor(empty: rows, dtype: local.dtype)
+        guard usesMPI else {
+            out.assign(local.reshaped(rows))
+            return (out, start(keeping: []) {})
+        }
+        let (sendBox, receiveBox) = (SendablePointer(send.assumingMemoryBound(to: UInt8.self)),
+                                     SendablePointer(out.storage.base.assumingMemoryBound(to: UInt8.self)))
+        let counts = [Int32](repeating: count, count: size), displacements = (0..<size).map { Int32($0) * count }
+        let request = start(keeping: [local.storage, out.storage]) {
+            try Self.check("MPI_Allgatherv", tessera_mpi_allgatherv(sendBox.p, count, receiveBox.p, counts,
+                                                                     displacements, type))
+        }
+        return (out, request)
+    }
+
+    /// Runs `body` on the communication queue (at once for a group of one); `storages` stay alive
+    /// until it has run.
+    private func start(keeping storages: [TensorStorage], _ body: @escaping @Sendable () throws -> Void)
+        -> CommunicationRequest {
+        let request = CommunicationRequest()
+        guard usesMPI else {
+            request.complete(nil)
+            return request
+        }
         queue.async {
-            defer { withExtendedLifetime(storage) {} }
+            defer { withExtendedLifetime(storages) {} }
             do {
-                try Self.check("MPI_Allreduce", tessera_mpi_allreduce(box.p, count, type, mpiOp))
-                if op == .mean { Self.scale(box.p, count: Int(count), type: type, by: 1 / Double(size)) }
+                try body()
                 request.complete(nil)
             } catch {
                 request.complete(error)

@@ -359,7 +359,8 @@ struct Square<T: NumericElement>: MapFunction { func callAsFunction(_ v: T) -> T
 struct Sign<T: NumericElement & SignedNumeric>: MapFunction {
     func callAsFunction(_ v: T) -> T { v > 0 ? 1 : (v < 0 ? -1 : 0) }
 }
-struct Relu<T: FloatElement>: MapFunction { func callAsFunction(_ v: T) -> T { v > 0 ? v : 0 } }
+/// NaN stays NaN, as in PyTorch: `v <= 0` is false for it (a `v > 0 ? v : 0` would hide a diverged run).
+struct Relu<T: FloatElement>: MapFunction { func callAsFunction(_ v: T) -> T { v <= 0 ? 0 : v } }
 struct SquareRoot<T: FloatElement>: MapFunction { func callAsFunction(_ v: T) -> T { v.squareRoot() } }
 struct ReciprocalSquareRoot<T: FloatElement>: MapFunction { func callAsFunction(_ v: T) -> T { 1 / v.squareRoot() } }
 struct Reciprocal<T: FloatElement>: MapFunction { func callAsFunction(_ v: T) -> T { 1 / v } }
@@ -383,7 +384,7 @@ struct Transcendental<T: FloatElement>: MapFunction {
         case .abs: return Swift.abs(v)
         case .square: return v * v
         case .sign: return v > 0 ? 1 : (v < 0 ? -1 : 0)
-        case .relu: return v > 0 ? v : 0
+        case .relu: return v <= 0 ? 0 : v
         case .sqrt: return v.squareRoot()
         case .rsqrt: return 1 / v.squareRoot()
         case .reciprocal: return 1 / v

@@ -54,6 +54,14 @@ func collectives(_ group: ProcessGroup) throws {
     let request = try group.allReduceAsync(big, .sum)
     try request.wait()
     try expect(big.doubles.allSatisfy { $0 == Double(n * (n - 1) / 2) }, "asynchronous sum is wrong")
+    let pending = Tensor([Double(r)])
+    let broadcastRequest = try group.broadcastAsync(pending, root: 0)
+    let (gatheredAsync, gatherRequest) = try group.allGatherAsync(Tensor([Float(r), Float(-r)], shape: [1, 2]))
+    try broadcastRequest.wait()
+    try gatherRequest.wait()
+    try expect(pending.doubles == [0], "asynchronous broadcast gave \(pending.doubles)")
+    try expect(gatheredAsync.shape == [n, 2] && gatheredAsync.doubles == (0..<n).flatMap { [Double($0), -Double($0)] },
+               "asynchronous all-gather gave \(gatheredAsync.doubles)")
     let rows = Tensor((0..<(3 * (r + 1))).map { Float(100 * r + $0) }, shape: [r + 1, 3])
     let gathered = try group.allGather(rows)
     try expect(gathered.shape == [n * (n + 1) / 2, 3], "varying all-gather has shape \(gathered.shape)")
@@ -117,10 +125,13 @@ func mlp(_ group: ProcessGroup, _ arguments: Arguments) throws {
 struct Float64Shapes: ImageDataset {
     let shapes = Shapes(count: 48, imageSize: 16, seed: 3)
     var damaged: Int?
+    /// Reading this sample gives NaN pixels: a loss that becomes NaN on one rank only.
+    var poisoned: Int?
     var count: Int { shapes.count }
     var classes: [String] { shapes.classes }
     func image(at index: Int) throws -> Tensor {
         if index == damaged { throw CheckFailure(description: "sample \(index) is damaged (on purpose)") }
+        if index == poisoned { return Tensor.full([3, 16, 16], .nan, dtype: .float64) }
         return try shapes.image(at: index).converted(to: .float64)
     }
     func label(at index: Int) -> Int { shapes.label(at: index) }
@@ -152,9 +163,10 @@ func recipe(_ group: ProcessGroup, _ arguments: Arguments) throws {
     var loader = DataLoader(Float64Shapes(), batchSize: batch, dropLast: true, views: TwoViews())
     loader.shard = group.dataShard
     let (failRank, failAt) = (arguments.int("fail-rank", -1), arguments.int("fail-at", -1))
-    if arguments.string("fail-how") == "throw" && group.rank == failRank {
+    if ["throw", "nan"].contains(arguments.string("fail-how")) && group.rank == failRank {
         var data = Float64Shapes()
-        data.damaged = loader.order(epoch: 0)[failAt * batch]
+        let sample = loader.order(epoch: 0)[failAt * batch]
+        if arguments.string("fail-how") == "nan" { data.poisoned = sample } else { data.damaged = sample }
         loader = DataLoader(data, batchSize: batch, dropLast: true, views: TwoViews(), prefetch: 1)
         loader.shard = group.dataShard
     }
@@ -217,6 +229,10 @@ do {
         throw CheckFailure(description: "unknown scenario '\(arguments.scenario)' (collectives, mlp, recipe, features)")
     }
 } catch {
-    FileHandle.standardError.write(Data("distributed-checks: \(error)\n".utf8))
+    let rank = (try? ProcessGroup.current())?.rank ?? 0
+    FileHandle.standardError.write(Data("distributed-checks (rank \(rank)): \(error)\n".utf8))
+    // Every rank stops at the same step on a non-finite loss, so they exit normally together;
+    // any other failure may leave the others in a collective, so it ends the job.
+    if case TrainingError.nonFinite = error { exit(1) }
     (try? ProcessGroup.current())?.abort(code: 1) ?? exit(1)
 }

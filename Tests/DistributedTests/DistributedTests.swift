@@ -144,6 +144,26 @@ import TestSupport
         #expect(meta?["step"] as? Int == 6)
     }
 
+    /// A loss that becomes NaN on rank 1 only (a poisoned sample at step 3) stops both ranks at step 3,
+    /// each saying so, and rank 0's checkpoint is the one written after steps 0…2.
+    @Test(.enabled(if: mpirun != nil, "Open MPI's mpirun is not installed"))
+    func aNaNOnOneRankStopsEveryRank() throws {
+        let file = Self.temporaryFile("nan.safetensors")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let r = try Self.run(ranks: 2, ["recipe", "--recipe", "supervised", "--batch", "4", "--out", file.path,
+                                        "--checkpoint-every", "1", "--fail-rank", "1", "--fail-at", "3",
+                                        "--fail-how", "nan"], seconds: 60)
+        #expect(r.status != 0, "\(r.output)")
+        for rank in 0..<2 {
+            let said = r.output.contains("(rank \(rank)): loss became nan at step 3")
+                || r.output.contains("(rank \(rank)): loss became -nan at step 3")
+            #expect(said, "\(r.output)")
+        }
+        let json = try #require(try SafeTensors.read(file).metadata["tessera.training"])
+        let meta = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        #expect(meta?["step"] as? Int == 3)
+    }
+
     /// A rank whose data cannot be read aborts the job with the error instead of leaving rank 0
     /// waiting in the next all-reduce.
     @Test(.enabled(if: mpirun != nil, "Open MPI's mpirun is not installed"))

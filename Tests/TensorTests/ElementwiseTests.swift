@@ -2,6 +2,14 @@ import Testing
 @testable import Tensor
 
 @Suite struct ElementwiseTests {
+    /// ReLU passes NaN through, as PyTorch does, so a diverged activation is not silently zeroed.
+    @Test func reluKeepsNaN() {
+        for dtype in [DType.float32, .float64] {
+            let y = Tensor([-1.0, .nan, 2, 0]).converted(to: dtype).relu().doubles
+            #expect(y[0] == 0 && y[1].isNaN && y[2] == 2 && y[3] == 0, "\(dtype): \(y)")
+        }
+    }
+
     @Test func handComputedArithmetic() {
         let a = Tensor([1.0, 2, 3]), b = Tensor([4.0, 5, 6])
         #expect((a + b).doubles == [5, 7, 9])
