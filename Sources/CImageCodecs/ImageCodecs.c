@@ -126,4 +126,47 @@ int tessera_decode_jpeg(const uint8_t *data, size_t size, size_t max_pixels, tes
     return 0;
 }
 
+int tessera_encode_jpeg(const uint8_t *pixels, int width, int height, int channels, int quality,
+                        uint8_t **out, size_t *out_size, char error[256]) {
+    *out = NULL;
+    *out_size = 0;
+    if ((channels != 1 && channels != 3) || width <= 0 || height <= 0 || quality < 1 || quality > 100) {
+        snprintf(error, 256, "JPEG needs 1 or 3 channels, a positive size and quality 1...100");
+        return 1;
+    }
+    struct jpeg_compress_struct info;
+    struct jpeg_failure failure;
+    // libjpeg grows the buffer through &buffer; read it back through a volatile lvalue after a longjmp.
+    unsigned char *buffer = NULL;
+    unsigned long size = 0;
+    memset(&failure, 0, sizeof failure);
+    info.err = jpeg_std_error(&failure.manager);
+    failure.manager.error_exit = jpeg_error_exit;
+    failure.manager.emit_message = jpeg_emit_message;
+    if (setjmp(failure.jump)) {
+        jpeg_destroy_compress(&info);
+        free(*(unsigned char *volatile *)&buffer);
+        snprintf(error, 256, "%s", failure.message);
+        return 1;
+    }
+    jpeg_create_compress(&info);
+    jpeg_mem_dest(&info, &buffer, &size);
+    info.image_width = (JDIMENSION)width;
+    info.image_height = (JDIMENSION)height;
+    info.input_components = channels;
+    info.in_color_space = channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
+    jpeg_set_defaults(&info);
+    jpeg_set_quality(&info, quality, TRUE);
+    jpeg_start_compress(&info, TRUE);
+    while (info.next_scanline < info.image_height) {
+        JSAMPROW row = (JSAMPROW)(pixels + (size_t)info.next_scanline * (size_t)width * (size_t)channels);
+        jpeg_write_scanlines(&info, &row, 1);
+    }
+    jpeg_finish_compress(&info);
+    jpeg_destroy_compress(&info);
+    *out = buffer;
+    *out_size = size;
+    return 0;
+}
+
 void tessera_image_free(void *pointer) { free(pointer); }

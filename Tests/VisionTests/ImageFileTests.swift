@@ -4,6 +4,26 @@ import Tensor
 @testable import Vision
 
 @Suite struct ImageFileTests {
+    /// JPEG encoding round-trips a photograph within JPEG's loss, loses more and writes fewer bytes
+    /// at low quality, encodes grey images, and refuses a quality outside 1…100 by name.
+    @Test func jpegEncodingRoundTrips() throws {
+        let photo = try ImageFile.read(Reference.image("chelsea.png"))
+        var errors: [Double] = [], sizes: [Int] = []
+        for quality in [95, 50, 10] {
+            let bytes = try ImageFile.encodeJPEG(photo, quality: quality)
+            #expect(bytes.prefix(2) == [0xFF, 0xD8])
+            let back = try ImageFile.decode(bytes)
+            #expect(back.shape == photo.shape)
+            errors.append((back - photo).abs().mean().item())
+            sizes.append(bytes.count)
+        }
+        #expect(errors[0] < 0.02 && errors[0] < errors[1] && errors[1] < errors[2], "\(errors)")
+        #expect(sizes[0] > sizes[1] && sizes[1] > sizes[2], "\(sizes)")
+        let grey = try ImageFile.decode(ImageFile.encodeJPEG(photo.slice(axis: 0, start: 0, end: 1), quality: 90))
+        #expect(grey.shape[1] == photo.shape[1])
+        #expect(throws: ImageFileError.self) { try ImageFile.encodeJPEG(photo, quality: 0) }
+    }
+
     @Test(arguments: ["chelsea.png", "coffee.png", "rocket.jpg", "china.jpg", "flower.jpg"])
     func decodesPhotographsLikePIL(_ name: String) throws {
         let image = try ImageFile.read(Reference.image(name))

@@ -18,6 +18,10 @@ int tessera_decode_jpeg(const uint8_t *data, size_t size, size_t max_pixels, tes
 // Encodes 8-bit grey (channels 1), RGB (3) or RGBA (4) rows; *out is freed with tessera_image_free.
 int tessera_encode_png(const uint8_t *pixels, int width, int height, int channels,
                        uint8_t **out, size_t *out_size, char error[256]);
+// Encodes 8-bit grey (channels 1) or RGB (3) rows as baseline JPEG at quality 1…100 (libjpeg's scale,
+// 4:2:0 chroma subsampling as PIL's default); *out is freed with tessera_image_free.
+int tessera_encode_jpeg(const uint8_t *pixels, int width, int height, int channels, int quality,
+                        uint8_t **out, size_t *out_size, char error[256]);
 void tessera_image_free(void *pointer);
 
 #endif

@@ -107,6 +107,33 @@ public enum ImageFile {
         return Array(UnsafeBufferPointer(start: out, count: size))
     }
 
+    /// Baseline JPEG bytes of an image tensor [3, H, W] or [1, H, W] in 0…1 at `quality` 1…100
+    /// (libjpeg's scale, 4:2:0 chroma as PIL's default): the encoder of Copydays-style edits.
+    public static func encodeJPEG(_ image: Tensor, quality: Int = 75) throws -> [UInt8] {
+        guard (1...100).contains(quality) else {
+            throw ImageFileError("JPEG quality must be in 1...100, got \(quality)")
+        }
+        let (pixels, channels) = toBytes(image)
+        var out: UnsafeMutablePointer<UInt8>?
+        var size = 0
+        var message = [CChar](repeating: 0, count: 256)
+        let status = message.withUnsafeMutableBufferPointer { m in
+            tessera_encode_jpeg(pixels, Int32(image.shape[2]), Int32(image.shape[1]), Int32(channels), Int32(quality),
+                                &out, &size, m.baseAddress)
+        }
+        defer { tessera_image_free(out) }
+        guard status == 0, let out else {
+            throw ImageFileError("JPEG encoding failed: "
+                + "\(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+        }
+        return Array(UnsafeBufferPointer(start: out, count: size))
+    }
+
+    /// Writes an image tensor as a JPEG file at `quality`, atomically.
+    public static func writeJPEG(_ image: Tensor, quality: Int = 75, to url: URL) throws {
+        try Data(encodeJPEG(image, quality: quality)).write(to: url, options: .atomic)
+    }
+
     /// Writes an image tensor as a PNG file, atomically.
     public static func writePNG(_ image: Tensor, to url: URL) throws {
         try Data(encodePNG(image)).write(to: url, options: .atomic)
