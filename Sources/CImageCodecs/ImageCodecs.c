@@ -85,14 +85,20 @@ static void jpeg_emit_message(j_common_ptr info, int level) {
     if (level < 0) jpeg_error_exit(info);
 }
 
+// The error manager of a decoder or encoder: errors and warnings jump to the caller's setjmp.
+static struct jpeg_error_mgr *jpeg_failure_manager(struct jpeg_failure *failure) {
+    memset(failure, 0, sizeof *failure);
+    struct jpeg_error_mgr *manager = jpeg_std_error(&failure->manager);
+    manager->error_exit = jpeg_error_exit;
+    manager->emit_message = jpeg_emit_message;
+    return manager;
+}
+
 int tessera_decode_jpeg(const uint8_t *data, size_t size, size_t max_pixels, tessera_image *out) {
     memset(out, 0, sizeof *out);
     struct jpeg_decompress_struct info;
     struct jpeg_failure failure;
-    memset(&failure, 0, sizeof failure);
-    info.err = jpeg_std_error(&failure.manager);
-    failure.manager.error_exit = jpeg_error_exit;
-    failure.manager.emit_message = jpeg_emit_message;
+    info.err = jpeg_failure_manager(&failure);
     if (setjmp(failure.jump)) {
         jpeg_destroy_decompress(&info);
         char message[300];
@@ -139,10 +145,7 @@ int tessera_encode_jpeg(const uint8_t *pixels, int width, int height, int channe
     // libjpeg grows the buffer through &buffer; read it back through a volatile lvalue after a longjmp.
     unsigned char *buffer = NULL;
     unsigned long size = 0;
-    memset(&failure, 0, sizeof failure);
-    info.err = jpeg_std_error(&failure.manager);
-    failure.manager.error_exit = jpeg_error_exit;
-    failure.manager.emit_message = jpeg_emit_message;
+    info.err = jpeg_failure_manager(&failure);
     if (setjmp(failure.jump)) {
         jpeg_destroy_compress(&info);
         free(*(unsigned char *volatile *)&buffer);

@@ -225,7 +225,9 @@ public final class ProcessGroup: @unchecked Sendable {
         let fingerprint = rowShape.reduce(Int64(rowShape.count)) { $0 &* 1_000_003 &+ Int64($1) }
         let dtypeCode = Int64(DType.allCases.firstIndex(of: local.dtype) ?? 0)
         let header = Tensor([Int64(local.rank == 0 ? 1 : local.shape[0]), fingerprint, dtypeCode], shape: [1, 3])
-        let headers = try gatherEqual(header).scalars(as: Int64.self)
+        let (gatheredHeaders, request) = try allGatherAsync(header)
+        try request.wait()
+        let headers = gatheredHeaders.scalars(as: Int64.self)
         for r in 0..<size where headers[3 * r + 1] != headers[1] || headers[3 * r + 2] != headers[2] {
             throw DistributedError.badTensor(call: "allGather",
                                              reason: "rank \(r)'s tensor differs from rank 0's beyond its first axis "
@@ -243,17 +245,6 @@ public final class ProcessGroup: @unchecked Sendable {
                            tessera_mpi_allgatherv(send, sendCount, receive, counts, displacements, type))
         }
         return local.rank == 0 ? out.reshaped([size]) : out
-    }
-
-    private func gatherEqual(_ tensor: Tensor) throws -> Tensor {
-        let (send, count, type) = try Self.buffer(tensor, "allGather")
-        let out = Tensor(empty: [size] + Array(tensor.shape.dropFirst()), dtype: tensor.dtype)
-        let counts = [Int32](repeating: count, count: size), displacements = (0..<size).map { Int32($0) * count }
-        let receive = out.storage.base
-        try queue.sync {
-            try Self.check("MPI_Allgatherv", tessera_mpi_allgatherv(send, count, receive, counts, displacements, type))
-        }
-        return out
     }
 
     /// Ends every process of the job with `code` (MPI_Abort): what a failing rank calls so the

@@ -41,8 +41,9 @@ extension Retrieval {
             public var topTen: [[String]]
         }
 
-        /// The descriptor of every database and query image (``Retrieval/descriptor(of:imageSize:patchSize:multiscale:normalize:extract:)``),
-        /// cosine ranking and revisitop's scores. Queries are whole images, as DINO evaluates them
+        /// The descriptor of every database and query image
+        /// (``Retrieval/descriptor(of:imageSize:patchSize:multiscale:normalize:extract:)``), cosine
+        /// ranking and revisitop's scores. Queries are whole images, as DINO evaluates them
         /// (`cropQueries` crops them to their box first, as revisitop's own protocol does).
         public func evaluate(imageSize: Int, patchSize: Int, multiscale: Bool = false,
                              normalize: any ImageTransform = Normalize(), cropQueries: Bool = false,

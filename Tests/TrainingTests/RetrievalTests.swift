@@ -83,7 +83,8 @@ import Vision
     /// positives far above chance, and the mean colour of the whole image (background dominated)
     /// does not; the protocol, the files and the metrics are what is tested here.
     @Test func shapesBenchmarkEndToEnd() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-shapes-\(UUID().uuidString)")
+        let folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("tessera-shapes-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let benchmark = try Retrieval.Benchmark.writeShapes(to: folder, databasePerClass: 6, queriesPerClass: 1,
                                                             junk: 8, imageSize: 32)

@@ -91,20 +91,9 @@ public enum ImageFile {
 
     /// PNG bytes of an image tensor [3, H, W] or [1, H, W] in 0…1.
     public static func encodePNG(_ image: Tensor) throws -> [UInt8] {
-        let (pixels, channels) = toBytes(image)
-        var out: UnsafeMutablePointer<UInt8>?
-        var size = 0
-        var message = [CChar](repeating: 0, count: 256)
-        let status = message.withUnsafeMutableBufferPointer { m in
-            tessera_encode_png(pixels, Int32(image.shape[2]), Int32(image.shape[1]), Int32(channels),
-                               &out, &size, m.baseAddress)
+        try encode(image, format: "PNG") { pixels, width, height, channels, out, size, message in
+            tessera_encode_png(pixels, width, height, channels, out, size, message)
         }
-        defer { tessera_image_free(out) }
-        guard status == 0, let out else {
-            throw ImageFileError("PNG encoding failed: "
-                + "\(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
-        }
-        return Array(UnsafeBufferPointer(start: out, count: size))
     }
 
     /// Baseline JPEG bytes of an image tensor [3, H, W] or [1, H, W] in 0…1 at `quality` 1…100
@@ -113,17 +102,28 @@ public enum ImageFile {
         guard (1...100).contains(quality) else {
             throw ImageFileError("JPEG quality must be in 1...100, got \(quality)")
         }
+        return try encode(image, format: "JPEG") { pixels, width, height, channels, out, size, message in
+            tessera_encode_jpeg(pixels, width, height, channels, Int32(quality), out, size, message)
+        }
+    }
+
+    /// Runs a codec shim encoder on the image's 8-bit rows; its buffer is copied out and freed,
+    /// its message thrown.
+    private static func encode(
+        _ image: Tensor, format: String,
+        _ encoder: (UnsafePointer<UInt8>, Int32, Int32, Int32, UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>,
+                    UnsafeMutablePointer<Int>, UnsafeMutablePointer<CChar>?) -> Int32
+    ) throws -> [UInt8] {
         let (pixels, channels) = toBytes(image)
         var out: UnsafeMutablePointer<UInt8>?
         var size = 0
         var message = [CChar](repeating: 0, count: 256)
         let status = message.withUnsafeMutableBufferPointer { m in
-            tessera_encode_jpeg(pixels, Int32(image.shape[2]), Int32(image.shape[1]), Int32(channels), Int32(quality),
-                                &out, &size, m.baseAddress)
+            encoder(pixels, Int32(image.shape[2]), Int32(image.shape[1]), Int32(channels), &out, &size, m.baseAddress)
         }
         defer { tessera_image_free(out) }
         guard status == 0, let out else {
-            throw ImageFileError("JPEG encoding failed: "
+            throw ImageFileError("\(format) encoding failed: "
                 + "\(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
         }
         return Array(UnsafeBufferPointer(start: out, count: size))
