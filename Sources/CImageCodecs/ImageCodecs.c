@@ -173,3 +173,122 @@ int tessera_encode_jpeg(const uint8_t *pixels, int width, int height, int channe
 }
 
 void tessera_image_free(void *pointer) { free(pointer); }
+
+// Palette-indexed PNG (DAVIS's masks) through libpng's full API, which keeps the file's indices
+// and palette (the simplified API would remap them). libpng reports errors by longjmp to here.
+struct png_memory { const uint8_t *data; size_t size, offset; };
+
+static void png_read_memory(png_structp png, png_bytep out, png_size_t count) {
+    struct png_memory *m = png_get_io_ptr(png);
+    if (count > m->size - m->offset) png_error(png, "truncated PNG");
+    memcpy(out, m->data + m->offset, count);
+    m->offset += count;
+}
+
+static void png_error_message(png_structp png, png_const_charp message) {
+    snprintf((char *)png_get_error_ptr(png), 256, "%s", message);
+    png_longjmp(png, 1);
+}
+
+static void png_ignore_warning(png_structp png, png_const_charp message) { (void)png; (void)message; }
+
+int tessera_decode_indexed_png(const uint8_t *data, size_t size, size_t max_pixels, tessera_indexed_image *out) {
+    memset(out, 0, sizeof *out);
+    if (size < 8 || png_sig_cmp(data, 0, 8)) { snprintf(out->error, 256, "not a PNG file"); return 1; }
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, out->error, png_error_message, png_ignore_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) { png_destroy_read_struct(&png, NULL, NULL); snprintf(out->error, 256, "out of memory"); return 1; }
+    struct png_memory memory = { data, size, 0 };
+    png_bytep *volatile rows = NULL;
+    if (setjmp(png_jmpbuf(png))) {
+        free(rows);
+        free(out->indices);
+        out->indices = NULL;
+        png_destroy_read_struct(&png, &info, NULL);
+        return 1;
+    }
+    png_set_read_fn(png, &memory, png_read_memory);
+    png_read_info(png, info);
+    png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+    int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
+    if ((size_t)width * height > max_pixels || width == 0 || height == 0) {
+        png_error(png, "PNG dimensions are zero or over the pixel limit");
+    }
+    if (type == PNG_COLOR_TYPE_PALETTE) {
+        png_colorp palette;
+        int entries = 0;
+        if (png_get_PLTE(png, info, &palette, &entries)) {
+            for (int i = 0; i < entries && i < 256; i++) {
+                out->palette[3 * i] = palette[i].red;
+                out->palette[3 * i + 1] = palette[i].green;
+                out->palette[3 * i + 2] = palette[i].blue;
+            }
+            out->palette_entries = entries;
+        }
+    } else if (type != PNG_COLOR_TYPE_GRAY || depth > 8) {
+        png_error(png, "not a palette or 8-bit grey PNG (masks hold one index per pixel)");
+    }
+    if (depth < 8) png_set_packing(png);
+    if (png_get_interlace_type(png, info) != PNG_INTERLACE_NONE) png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    if (png_get_rowbytes(png, info) != width) png_error(png, "unexpected row size");
+    out->indices = malloc((size_t)width * height);
+    rows = malloc(sizeof(png_bytep) * height);
+    if (!out->indices || !rows) png_error(png, "out of memory");
+    for (png_uint_32 y = 0; y < height; y++) rows[y] = out->indices + (size_t)y * width;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+    free(rows);
+    png_destroy_read_struct(&png, &info, NULL);
+    out->width = (int)width;
+    out->height = (int)height;
+    return 0;
+}
+
+struct png_buffer { uint8_t *data; size_t size, capacity; };
+
+static void png_write_memory(png_structp png, png_bytep in, png_size_t count) {
+    struct png_buffer *b = png_get_io_ptr(png);
+    if (b->size + count > b->capacity) {
+        size_t capacity = (b->capacity + count) * 2;
+        uint8_t *grown = realloc(b->data, capacity);
+        if (!grown) png_error(png, "out of memory");
+        b->data = grown;
+        b->capacity = capacity;
+    }
+    memcpy(b->data + b->size, in, count);
+    b->size += count;
+}
+
+static void png_flush_nothing(png_structp png) { (void)png; }
+
+int tessera_encode_indexed_png(const uint8_t *indices, int width, int height, const uint8_t *palette,
+                               int palette_entries, uint8_t **out, size_t *out_size, char error[256]) {
+    *out = NULL;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, error, png_error_message, png_ignore_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) { png_destroy_write_struct(&png, NULL); snprintf(error, 256, "out of memory"); return 1; }
+    struct png_buffer buffer = { NULL, 0, 0 };
+    if (setjmp(png_jmpbuf(png))) {
+        free(buffer.data);
+        png_destroy_write_struct(&png, &info);
+        return 1;
+    }
+    png_set_write_fn(png, &buffer, png_write_memory, png_flush_nothing);
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_color colors[256];
+    for (int i = 0; i < palette_entries; i++) {
+        colors[i].red = palette[3 * i];
+        colors[i].green = palette[3 * i + 1];
+        colors[i].blue = palette[3 * i + 2];
+    }
+    png_set_PLTE(png, info, colors, palette_entries);
+    png_write_info(png, info);
+    for (int y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(indices + (size_t)y * width));
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    *out = buffer.data;
+    *out_size = buffer.size;
+    return 0;
+}

@@ -24,6 +24,34 @@ import Tensor
         #expect(throws: ImageFileError.self) { try ImageFile.encodeJPEG(photo, quality: 0) }
     }
 
+    /// Palette PNGs keep their indices and palette (PIL's `np.array(Image.open(f))` for DAVIS's
+    /// masks): the committed palette photograph's indices coloured by its palette are its RGB
+    /// decoding; written label maps read back exactly; RGB files and bad indices are refused by name.
+    @Test func indexedPNGsKeepIndicesAndPalette() throws {
+        let url = Reference.image("chelsea_palette.png")
+        let indexed = try ImageFile.readIndexed(url)
+        #expect(indexed.palette.count % 3 == 0 && indexed.palette.count > 3)
+        let rgb = try ImageFile.read(url)
+        #expect(indexed.colored().scalars(as: Float.self) == rgb.scalars(as: Float.self))
+        let values: [Int32] = (0..<35).map { (i: Int) -> Int32 in i % 4 == 3 ? 255 : Int32(i % 4) }
+        let labels = Tensor(values, shape: [5, 7])
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID().uuidString).png")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try ImageFile.writeIndexed(IndexedImage(indices: labels), to: file)
+        let back = try ImageFile.readIndexed(file)
+        #expect(back.indices.scalars(as: Int32.self) == labels.scalars(as: Int32.self))
+        #expect(back.palette == IndexedImage.pascalPalette)
+        #expect(Array(back.palette[3..<6]) == [128, 0, 0])
+        #expect { try ImageFile.readIndexed(Reference.image("chelsea.png")) } throws: {
+            "\($0)".contains("chelsea.png: not a palette or 8-bit grey PNG")
+        }
+        #expect { try ImageFile.writeIndexed(IndexedImage(indices: labels + 300), to: file) } throws: {
+            "\($0)".contains("index 300 is outside 0...255")
+        }
+        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0]).write(to: file)
+        #expect(throws: ImageFileError.self) { try ImageFile.readIndexed(file) }
+    }
+
     @Test(arguments: ["chelsea.png", "coffee.png", "rocket.jpg", "china.jpg", "flower.jpg"])
     func decodesPhotographsLikePIL(_ name: String) throws {
         let image = try ImageFile.read(Reference.image(name))

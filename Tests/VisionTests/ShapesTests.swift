@@ -54,4 +54,25 @@ import Tensor
         #expect(grid.shape == [3, 11, 13])
         #expect(grid[element: 0, 0, 0] == 0.5 && grid[element: 0, 1, 1] == 0 && grid[element: 0, 1, 7] == 1)
     }
+
+    /// Moving-Shapes videos: deterministic, every object visible in the first frame, objects that
+    /// move (their centroids travel), and labels only 0…objects.
+    @Test func movingShapesMoveAndAreDeterministic() {
+        let videos = MovingShapes(count: 3, frames: 12, imageSize: 48, objects: 2, seed: 4)
+        let a = videos.video(at: 1), b = videos.video(at: 1)
+        #expect(a.frames.count == 12 && a.masks.count == 12 && a.frames[0].shape == [3, 48, 48])
+        #expect(a.frames[5].scalars(as: Float.self) == b.frames[5].scalars(as: Float.self))
+        for v in 0..<3 {
+            let masks = videos.video(at: v).masks.map { $0.scalars(as: Int32.self) }
+            #expect(Set(masks[0]) == [0, 1, 2], "video \(v) first frame labels \(Set(masks[0]))")
+            #expect(masks.allSatisfy { $0.allSatisfy { (0...2).contains($0) } })
+            func centroid(_ m: [Int32], _ k: Int32) -> (Double, Double) {
+                let on = m.indices.filter { m[$0] == k }
+                return (Double(on.map { $0 / 48 }.reduce(0, +)) / Double(max(on.count, 1)),
+                        Double(on.map { $0 % 48 }.reduce(0, +)) / Double(max(on.count, 1)))
+            }
+            let (start, end) = (centroid(masks[0], 1), centroid(masks[11], 1))
+            #expect(abs(start.0 - end.0) + abs(start.1 - end.1) > 5, "video \(v): object 1 hardly moves")
+        }
+    }
 }

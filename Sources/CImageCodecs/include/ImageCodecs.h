@@ -22,6 +22,21 @@ int tessera_encode_png(const uint8_t *pixels, int width, int height, int channel
 // 4:2:0 chroma subsampling as PIL's default); *out is freed with tessera_image_free.
 int tessera_encode_jpeg(const uint8_t *pixels, int width, int height, int channels, int quality,
                         uint8_t **out, size_t *out_size, char error[256]);
+
+// A palette-indexed (or 8-bit grey) PNG as one index per pixel, with the file's palette.
+typedef struct {
+    uint8_t *indices;       // width * height bytes, freed with tessera_image_free
+    int width;
+    int height;
+    uint8_t palette[768];   // RGB triples; palette_entries of them (0 for a grey file)
+    int palette_entries;
+    char error[256];
+} tessera_indexed_image;
+
+int tessera_decode_indexed_png(const uint8_t *data, size_t size, size_t max_pixels, tessera_indexed_image *out);
+// Encodes indices as an 8-bit palette PNG with palette_entries (1…256) RGB triples.
+int tessera_encode_indexed_png(const uint8_t *indices, int width, int height, const uint8_t *palette,
+                               int palette_entries, uint8_t **out, size_t *out_size, char error[256]);
 void tessera_image_free(void *pointer);
 
 #endif

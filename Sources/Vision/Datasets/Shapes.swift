@@ -161,9 +161,9 @@ public struct Shapes: ImageDataset {
     /// The object: a shape class drawn in its own frame (unit radius), rotated, scaled and placed.
     struct Object {
         let label: Int
-        let center: (Double, Double)
-        let radius: Double
-        let rotation: Double
+        var center: (Double, Double)
+        var radius: Double
+        var rotation: Double
         let color: [Float]
 
         init(label: Int, size s: Int, rng: RandomGenerator, background: [Float], hueSpread: Double) {

@@ -125,3 +125,15 @@ public func torchBicubicMatrix(input: Int, output: Int, scale: Double) -> Tensor
     }
     return m
 }
+
+extension Interpolation {
+    /// Resamples any number of planes [C, H, W] to [C, height, width] with this filter — the kernel
+    /// of ``Resize``, which takes images only — for label probabilities, masks and feature maps.
+    /// Without antialiasing, bilinear is `F.interpolate(mode="bilinear", align_corners=False)` and
+    /// nearest is PIL's `NEAREST` (the input pixel under each output pixel's centre).
+    public func resize(_ planes: Tensor, height: Int, width: Int, antialias: Bool = false) -> Tensor {
+        check(planes.rank == 3 && height > 0 && width > 0, "Interpolation.resize",
+              "expects planes [C, H, W] and a positive size, got \(describe(planes.shape)) to \(height)×\(width)")
+        return Resample.resize(planes, height: height, width: width, filter: self, antialias: antialias)
+    }
+}
