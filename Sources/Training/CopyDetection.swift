@@ -36,7 +36,8 @@ public enum CopyDetection {
 
     /// The `k` most similar database rows of each query by cosine similarity, best first
     /// (`similarity.topk(k)` of the L2-normalised descriptors), with their similarities.
-    public static func search(queries: Tensor, database: Tensor, k: Int) -> (indices: [[Int]], similarities: [[Double]]) {
+    public static func search(queries: Tensor, database: Tensor, k: Int)
+        -> (indices: [[Int]], similarities: [[Double]]) {
         let similarity = Evaluation.l2Normalized(queries).matmul(Evaluation.l2Normalized(database).T)
         let (values, indices) = similarity.topK(Swift.min(k, database.shape[0]), axis: 1)
         let kk = indices.shape[1]

@@ -80,7 +80,8 @@ extension VideoSegmentation {
             public var framesPerSecond: Double
         }
 
-        /// Segments every video from its first annotation (``VideoSegmentation/segment(frames:firstMask:patchSize:parameters:normalize:tokens:)``)
+        /// Segments every video from its first annotation
+        /// (``VideoSegmentation/segment(frames:firstMask:patchSize:parameters:normalize:tokens:)``)
         /// and scores it with DAVIS's metrics. With an `output` folder, writes the predicted masks as
         /// palette PNGs in DAVIS's results layout (`output/<video>/<frame>.png`, the first
         /// annotation's palette) and `output/<video>_overlay.png`: six frames with the prediction
@@ -123,7 +124,8 @@ extension VideoSegmentation {
         }
 
         /// Six evenly spaced frames with the predicted (top row) and annotated (bottom row) label
-        /// maps blended over them as DAVIS's `overlay_semantic_mask` (α = 0.5 on object pixels).
+        /// maps blended over them as DAVIS's `overlay_semantic_mask` (α = 0.5 on object pixels);
+        /// frames under 128 pixels high are enlarged by an integer factor.
         public func overlayStrip(frames: [Tensor], predictions: [Tensor], annotations: [Tensor],
                                  palette: [UInt8]) -> Tensor {
             let picks = (0..<Swift.min(6, frames.count)).map { $0 * (frames.count - 1) / Swift.max(1, Swift.min(5,
@@ -134,7 +136,10 @@ extension VideoSegmentation {
                 let clean = Tensor(values, shape: labels.shape)
                 let colours = IndexedImage(indices: clean, palette: palette).colored()
                 let on = Tensor(values.map { $0 > 0 ? Float(0.5) : 0 }, shape: [1] + labels.shape)
-                return frame * (1 - on) + colours * on
+                // Small frames (moving Shapes) are enlarged, pixel for pixel, to be seen.
+                let zoom = Swift.max(1, (128 + frame.shape[1] - 1) / frame.shape[1])
+                return Interpolation.nearest.resize(frame * (1 - on) + colours * on, height: frame.shape[1] * zoom,
+                                                    width: frame.shape[2] * zoom)
             }
             let top = picks.map { blend(frames[$0], predictions[$0]) }
             let bottom = picks.map { blend(frames[$0], annotations[$0]) }
@@ -143,10 +148,11 @@ extension VideoSegmentation {
 
         /// Writes `videos` moving-Shapes videos (``MovingShapes``) in DAVIS's layout — JPEG frames
         /// (quality 90) and palette PNG annotations (PASCAL colours) named `00000…` — with
-        /// `ImageSets/2017/val.txt` listing them, and opens it.
+        /// `ImageSets/2017/val.txt` listing them, and opens it. With a `width`, the square frames are
+        /// stretched to `imageSize` × `width` (bilinear; masks nearest), e.g. DAVIS's 480 × 854.
         @discardableResult
         public static func writeMovingShapes(to folder: URL, videos: Int = 4, frames: Int = 24, imageSize: Int = 64,
-                                             seed: UInt64 = 0) throws -> Benchmark {
+                                             width: Int? = nil, seed: UInt64 = 0) throws -> Benchmark {
             let source = MovingShapes(count: videos, frames: frames, imageSize: imageSize, seed: seed)
             var names: [String] = []
             for v in 0..<videos {
@@ -158,10 +164,17 @@ extension VideoSegmentation {
                 for dir in [frameDir, maskDir] {
                     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
                 }
-                for (t, (image, mask)) in zip(images, masks).enumerated() {
+                for (t, (square, squareMask)) in zip(images, masks).enumerated() {
+                    let (image, mask) = width.map { w in
+                        (Interpolation.bilinear.resize(square, height: imageSize, width: w),
+                         Interpolation.nearest.resize(squareMask.converted(to: .float32).unsqueezed(0),
+                                                      height: imageSize, width: w).select(axis: 0, index: 0)
+                            .converted(to: .int32))
+                    } ?? (square, squareMask)
                     let stem = String(format: "%05d", t)
                     try ImageFile.writeJPEG(image, quality: 90, to: frameDir.appendingPathComponent(stem + ".jpg"))
-                    try ImageFile.writeIndexed(IndexedImage(indices: mask), to: maskDir.appendingPathComponent(stem + ".png"))
+                    try ImageFile.writeIndexed(IndexedImage(indices: mask),
+                                               to: maskDir.appendingPathComponent(stem + ".png"))
                 }
             }
             let sets = folder.appendingPathComponent("ImageSets/2017")

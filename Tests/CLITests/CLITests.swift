@@ -57,11 +57,11 @@ import Tessera
         #expect(tensors["train_labels"]!.scalars(as: Int64.self) == (0..<20).map { Int64(train.label(at: $0)) })
     }
 
-    /// `export --retrieval-set` writes the Shapes benchmark in revisitop's layout and `eval retrieval`
+    /// `export --benchmark retrieval` writes the Shapes benchmark in revisitop's layout and `eval retrieval`
     /// scores a model on it, writing per-query JSON; bad flags are usage errors.
     @Test func retrievalSetAndEvaluation() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
-        try ExportCommand.parse(["--retrieval-set", "--image-size", "32", "--output", path("set")]).run()
+        try ExportCommand.parse(["--benchmark", "retrieval", "--image-size", "32", "--output", path("set")]).run()
         #expect(FileManager.default.fileExists(atPath: path("set/gnd_shapes.json")))
         try EvalCommand.parse(["retrieval", "--arch", "vit-ti/8", "--image-size", "32", "--data", path("set"),
                                "--imsize", "32", "--normalization", "shapes", "--output", path("r.json")]).run()
@@ -72,6 +72,47 @@ import Tessera
         #expect(throws: (any Error).self) {
             try EvalCommand.parse(["retrieval", "--data", path("set"), "--normalization", "cifar"])
         }
+    }
+
+    /// `export --benchmark copy-detection` cuts a Copydays-layout set from the photographs and
+    /// `eval copy-detection` scores a ViT on it with distractors and whitening; a ResNet is refused.
+    @Test func copyDetectionSetAndEvaluation() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try ExportCommand.parse(["--benchmark", "copy-detection", "--output", path("cd"),
+                                 "--photos", fixturesDirectory.appendingPathComponent("images").path]).run()
+        #expect(FileManager.default.fileExists(atPath: path("cd/copydays/jpegqual/3/000000.jpg")))
+        try EvalCommand.parse(["copy-detection", "--arch", "vit-ti/8", "--image-size", "32",
+                               "--data", path("cd/copydays"),
+                               "--distractors", path("cd/distractors"), "--whitening", path("cd/whitening"),
+                               "--imsize", "32", "--output", path("cd.json")]).run()
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("cd.json"))))
+        let result = try #require(json as? [String: Any])
+        #expect((result["blocks"] as? [Any])?.count == 20 && result["whiteningImages"] as? Int == 400)
+        let resnet = try EvalCommand.parse(["copy-detection", "--arch", "resnet18", "--data", path("cd/copydays")])
+        #expect { try resnet.run() } throws: { "\($0)".contains("--arch resnet18 is not a ViT") }
+        #expect(throws: (any Error).self) {
+            try EvalCommand.parse(["copy-detection", "--data", path("cd/copydays"), "--whitening", path("none")])
+        }
+    }
+
+    /// `export --benchmark video-segmentation` writes moving-Shapes videos in DAVIS's layout and
+    /// `eval video-segmentation` writes results.json, palette masks and overlays.
+    @Test func videoSegmentationSetAndEvaluation() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try ExportCommand.parse(["--benchmark", "video-segmentation", "--output", path("davis"),
+                                 "--image-size", "64"]).run()
+        try EvalCommand.parse(["video-segmentation", "--arch", "vit-ti/8", "--image-size", "64", "--data",
+                               path("davis"), "--shorter-side", "64", "--output", path("out")]).run()
+        for file in ["out/results.json", "out/shapes-00/00023.png", "out/shapes-03_overlay.png"] {
+            #expect(FileManager.default.fileExists(atPath: path(file)), "\(file)")
+        }
+        #expect(throws: (any Error).self) {
+            try EvalCommand.parse(["video-segmentation", "--data", path("davis"), "--topk", "0"])
+        }
+        #expect(throws: (any Error).self) { try EvalCommand.parse(["segmentation", "--data", path("davis")]) }
+        let bad = try EvalCommand.parse(["video-segmentation", "--arch", "vit-ti/8", "--data", path("davis"),
+                                         "--shorter-side", "32"])
+        #expect { try bad.run() } throws: { "\($0)".contains("shorterSide must be ≥ 64, got 32") }
     }
 
     @Test func damagedWeightsFailWithAMessage() throws {

@@ -45,19 +45,23 @@ import Vision
     }
 
     @Test func mlpReaches95Percent() {
-        Random.seed(1)
-        let mlp = Sequential(Flatten(), Linear(64, 128), ReLU(), Dropout(0.1), Linear(128, 10))
-        let accuracy = trainAndEvaluate(mlp, epochs: 30, learningRate: 3e-3)
-        #expect(accuracy >= 0.95, "MLP held-out accuracy \(accuracy)")
+        // A task-local generator: the process-wide one is shared with tests running in parallel.
+        Random.withGenerator(RandomGenerator(seed: 1)) {
+            let mlp = Sequential(Flatten(), Linear(64, 128), ReLU(), Dropout(0.1), Linear(128, 10))
+            let accuracy = trainAndEvaluate(mlp, epochs: 30, learningRate: 3e-3)
+            #expect(accuracy >= 0.95, "MLP held-out accuracy \(accuracy)")
+        }
     }
 
     @Test func cnnReaches95Percent() {
-        Random.seed(2)
-        let cnn = Sequential(
-            Conv2d(1, 16, kernelSize: 3, padding: 1, bias: false), BatchNorm2d(16), ReLU(),
-            Conv2d(16, 32, kernelSize: 3, stride: 2, padding: 1, bias: false), BatchNorm2d(32), ReLU(),
-            MaxPool2d(kernelSize: 2), AdaptiveAvgPool2d(1), Flatten(), Linear(32, 10))
-        let accuracy = trainAndEvaluate(cnn, epochs: 12, learningRate: 1e-2)
-        #expect(accuracy >= 0.95, "CNN held-out accuracy \(accuracy)")
+        // A task-local generator: the process-wide one is shared with tests running in parallel.
+        Random.withGenerator(RandomGenerator(seed: 2)) {
+            let cnn = Sequential(
+                Conv2d(1, 16, kernelSize: 3, padding: 1, bias: false), BatchNorm2d(16), ReLU(),
+                Conv2d(16, 32, kernelSize: 3, stride: 2, padding: 1, bias: false), BatchNorm2d(32), ReLU(),
+                MaxPool2d(kernelSize: 2), AdaptiveAvgPool2d(1), Flatten(), Linear(32, 10))
+            let accuracy = trainAndEvaluate(cnn, epochs: 12, learningRate: 1e-2)
+            #expect(accuracy >= 0.95, "CNN held-out accuracy \(accuracy)")
+        }
     }
 }

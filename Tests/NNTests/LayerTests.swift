@@ -107,20 +107,22 @@ import Tensor
     }
 
     @Test func dropoutAndDropPathOnlyInTraining() {
-        Random.seed(3)
-        let x = Variable(Tensor.ones([64, 10, 8], dtype: .float64))
-        let drop = Dropout(0.25), path = DropPath(0.5)
-        let y = drop(x).data.doubles
-        #expect(Set(y).isSubset(of: [0, 1 / 0.75]))
-        let kept = Double(y.filter { $0 != 0 }.count) / Double(y.count)
-        #expect(Swift.abs(kept - 0.75) < 0.03)
-        // DropPath zeroes whole samples.
-        let z = path(x).data
-        for i in 0..<64 {
-            let sample = Set(z.select(axis: 0, index: i).doubles)
-            #expect(sample == [0] || sample == [2])
+        // A task-local generator: the process-wide one is shared with tests running in parallel.
+        Random.withGenerator(RandomGenerator(seed: 3)) {
+            let x = Variable(Tensor.ones([64, 10, 8], dtype: .float64))
+            let drop = Dropout(0.25), path = DropPath(0.5)
+            let y = drop(x).data.doubles
+            #expect(Set(y).isSubset(of: [0, 1 / 0.75]))
+            let kept = Double(y.filter { $0 != 0 }.count) / Double(y.count)
+            #expect(Swift.abs(kept - 0.75) < 0.03)
+            // DropPath zeroes whole samples.
+            let z = path(x).data
+            for i in 0..<64 {
+                let sample = Set(z.select(axis: 0, index: i).doubles)
+                #expect(sample == [0] || sample == [2])
+            }
+            drop.eval(); path.eval()
+            #expect(drop(x).data.doubles == x.data.doubles && path(x).data.doubles == x.data.doubles)
         }
-        drop.eval(); path.eval()
-        #expect(drop(x).data.doubles == x.data.doubles && path(x).data.doubles == x.data.doubles)
     }
 }

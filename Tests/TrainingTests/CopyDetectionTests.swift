@@ -106,7 +106,7 @@ import Vision
         let result = try benchmark.evaluate(imageSize: 32, normalize: Normalize(), distractors: folders.distractors,
                                             whitening: folders.whitening, tokens: thumbnail)
         let map = Dictionary(uniqueKeysWithValues: result.blocks.map { ($0.block, $0.meanAveragePrecision) })
-        #expect(result.originals == 12 && result.distractors == 10 && result.whiteningImages == 24)
+        #expect(result.originals == 12 && result.distractors == 10 && result.whiteningImages == 12)
         #expect(map["original"]! > 0.99 && map["jpegqual/50"]! > 0.9, "\(map)")
         #expect(map["strong"]! < map["jpegqual/50"]!, "\(map)")
         #expect(result.blocks[1].queries[0].retrieved.count == 20)
