@@ -12,12 +12,14 @@ struct EvalCommand: ParsableCommand {
             copy-detection: --data in Copydays' layout (original/, strong/, jpegqual/<q>/, crops/<p>/), with \
             --distractors and --whitening folders of images. video-segmentation: --data in DAVIS's layout \
             (JPEGImages/480p/<video>/, Annotations/480p/<video>/, ImageSets/2017/val.txt). \
-            `tessera export --benchmark retrieval|copy-detection|video-segmentation --output DIR` writes small ones.
+            `tessera export --benchmark retrieval|copy-detection|video-segmentation --output DIR` writes small ones. \
+            recall: Recall@1, 2, 4, 8 and mAP@R of the test images of the second half of the classes (the \
+            class-disjoint split `tessera train retrieval` trains on the first half of).
             """)
 
-    static let methods = ["knn", "linear", "retrieval", "copy-detection", "video-segmentation"]
+    static let methods = ["knn", "linear", "recall", "retrieval", "copy-detection", "video-segmentation"]
 
-    @Argument(help: "knn, linear, retrieval, copy-detection or video-segmentation") var method: String
+    @Argument(help: "knn, linear, recall, retrieval, copy-detection or video-segmentation") var method: String
     @OptionGroup var source: ModelAndData
     @Option(help: "Backbone weights (.safetensors or .pth).") var weights: String?
     @Option(help: "Also save the extracted features and labels (train_*, test_*) to this safetensors file.")
@@ -70,6 +72,7 @@ struct EvalCommand: ParsableCommand {
         case "retrieval": return try retrieval()
         case "copy-detection": return try copyDetection()
         case "video-segmentation": return try videoSegmentation()
+        case "recall": return try recall()
         default: break
         }
         let (train, test, name) = try source.datasets()
@@ -207,5 +210,22 @@ extension EvalCommand {
             try writeJSON(result, to: folder.appendingPathComponent("results.json"))
             print("masks, overlays and results.json: \(folder.path)")
         }
+    }
+
+    /// Recall@K and mAP@R on the unseen half of the classes (metric learning's protocol).
+    func recall() throws {
+        let (_, test, name) = try source.datasets()
+        let unseen = MetricLearning.classHalf(of: test, testHalf: true)
+        guard unseen.count >= 2 else {
+            throw ValidationError("\(name) has \(unseen.count) test images in the second half of its classes")
+        }
+        let model = try loadModel()
+        let (features, labels) = try Evaluation.features(of: unseen, transform: ExperimentData.normalize) { model($0) }
+        let ids = labels.scalars(as: Int64.self).map { Int($0) }
+        let ks = [1, 2, 4, 8]
+        let recall = MetricLearning.recall(embeddings: features, labels: ids, ks: ks)
+        let map = MetricLearning.meanAveragePrecisionAtR(embeddings: features, labels: ids)
+        print("\(name): \(unseen.count) test images of \(test.classes.count - test.classes.count / 2) unseen classes")
+        Self.printTable(ks.map { "R@\($0)" } + ["mAP@R"], [Self.percent(recall + [map])])
     }
 }

@@ -61,10 +61,16 @@ struct ModelAndData: ParsableArguments {
 }
 
 struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train",
-                                                    abstract: "Train a model supervised or with DINO.")
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model supervised, with DINO or MoCo v3, or for retrieval (IRT).",
+        discussion: """
+            retrieval: IRT's contrastive loss (margin 0.5) plus KoLeo (0.7) on class-balanced batches, \
+            trained on the first half of the classes (the CUB-200 convention); `tessera eval recall` tests \
+            on the other half.
+            """)
 
-    @Argument(help: "supervised, dino or mocov3") var recipe: String
+    @Argument(help: "supervised, dino, mocov3 or retrieval") var recipe: String
     @OptionGroup var source: ModelAndData
     @Option(help: "Epochs.") var epochs = 20
     @Option(help: "Batch size per process (under mpirun the batch of a step is this × the processes).")
@@ -75,10 +81,18 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Output folder for the checkpoint and the log.") var output = "runs/train"
     @Option(help: "Write a checkpoint every this many steps.") var checkpointEvery = 200
     @Flag(help: "Continue from the checkpoint in the output folder.") var resume = false
+    @Option(help: "retrieval: start from these backbone weights (.safetensors or .pth) instead of random ones.")
+    var weights: String?
+    @Option(help: "retrieval: images per class in a batch (default: 2, or the fewest that fill a batch).")
+    var imagesPerClass: Int?
 
     func validate() throws {
-        guard ["supervised", "dino", "mocov3"].contains(recipe) else {
-            throw ValidationError("the recipe must be supervised, dino or mocov3, got \(recipe)")
+        guard ["supervised", "dino", "mocov3", "retrieval"].contains(recipe) else {
+            throw ValidationError("the recipe must be supervised, dino, mocov3 or retrieval, got \(recipe)")
+        }
+        if let imagesPerClass, imagesPerClass < 2 || batchSize % imagesPerClass != 0 {
+            throw ValidationError("--images-per-class must be at least 2 and divide --batch-size \(batchSize), "
+                                  + "got \(imagesPerClass)")
         }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         guard batchSize >= 2 else {
@@ -176,8 +190,10 @@ struct TrainCommand: ParsableCommand {
                 try SafeTensors.write(model.backboneStateDict(),
                                       to: folder.appendingPathComponent("backbone.safetensors"))
             }
+        case "retrieval":
+            history = try trainRetrieval(train, name: name, options: options, group: group, run: run)
         default:
-            throw ValidationError("recipe must be supervised, dino or mocov3")
+            throw ValidationError("recipe must be supervised, dino, mocov3 or retrieval")
         }
         say("done: \(history.count) steps, final loss \(String(format: "%.4f", history.last?.loss ?? .nan)); "
               + "files in \(folder.path)")

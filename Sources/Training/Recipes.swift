@@ -83,6 +83,16 @@ struct OptimizationSchedules {
     }
 }
 
+/// One descent step on `loss`: backward, gradients averaged across processes, per-parameter
+/// clipping (`clip` 0: none) and the optimiser's step.
+func descend(_ loss: Variable, optimizer: Optimizer, dataParallel: DistributedDataParallel?, clip: Double) throws {
+    optimizer.zeroGrad()
+    loss.backward()
+    try dataParallel?.synchronizeGradients()
+    if clip > 0 { clipGradientsPerParameter(optimizer.parameters, clip: clip) }
+    optimizer.step()
+}
+
 /// Supervised classification: cross-entropy on the model's logits, AdamW (or `options.optimizer`),
 /// cosine schedules.
 public final class SupervisedRecipe: TrainingRecipe {
@@ -115,11 +125,7 @@ public final class SupervisedRecipe: TrainingRecipe {
         let lr = schedules.apply(to: optimizer, iteration: iteration)
         let loss = Loss.crossEntropy(model(Variable(batch.images)), labels: batch.labels,
                                      labelSmoothing: options.labelSmoothing)
-        optimizer.zeroGrad()
-        loss.backward()
-        try dataParallel?.synchronizeGradients()
-        if options.clipGradient > 0 { clipGradientsPerParameter(optimizer.parameters, clip: options.clipGradient) }
-        optimizer.step()
+        try descend(loss, optimizer: optimizer, dataParallel: dataParallel, clip: options.clipGradient)
         return (loss.data.item(), lr)
     }
 }
@@ -257,10 +263,7 @@ public final class MoCoV3Recipe: TrainingRecipe {
         }
         let loss = MoCoV3.contrastiveLoss(q1, k2, temperature: temperature, firstPositive: firstPositive)
             + MoCoV3.contrastiveLoss(q2, k1, temperature: temperature, firstPositive: firstPositive)
-        optimizer.zeroGrad()
-        loss.backward()
-        try dataParallel?.synchronizeGradients()
-        optimizer.step()
+        try descend(loss, optimizer: optimizer, dataParallel: dataParallel, clip: 0)
         return (loss.data.item(), lr)
     }
 }

@@ -146,7 +146,7 @@ extension VideoSegmentation {
             return imageGrid(top + bottom, columns: picks.count)
         }
 
-        /// Writes `videos` moving-Shapes videos (``MovingShapes``) in DAVIS's layout — JPEG frames
+        /// Writes `videos` moving-Shapes videos (`MovingShapes`) in DAVIS's layout — JPEG frames
         /// (quality 90) and palette PNG annotations (PASCAL colours) named `00000…` — with
         /// `ImageSets/2017/val.txt` listing them, and opens it. With a `width`, the square frames are
         /// stretched to `imageSize` × `width` (bilinear; masks nearest), e.g. DAVIS's 480 × 854.

@@ -30,6 +30,12 @@ public struct DataLoader<Dataset: ImageDataset>: Sendable {
     public let prefetch: Int
     /// The part of every epoch this process loads (all of it, unless training data-parallel).
     public var shard = DataShard.whole
+    /// Class-balanced batches when set to m: each batch holds m images of each of batchSize / m
+    /// classes drawn at random (pytorch-metric-learning's `MPerClassSampler`, as IRT trains); a
+    /// class's images are taken in a shuffled cycle, so a small class repeats rather than runs out.
+    /// An epoch has ⌊count / batchSize⌋ full batches. Needs batchSize divisible by m and at least
+    /// batchSize / m classes.
+    public var imagesPerClass: Int?
 
     /// A loader applying `transform` (none by default) to give one view per sample.
     public init(_ dataset: Dataset, batchSize: Int, shuffle: Bool = true, dropLast: Bool = false, seed: UInt64 = 0,
@@ -48,18 +54,47 @@ public struct DataLoader<Dataset: ImageDataset>: Sendable {
     }
 
     /// Samples this process loads per epoch (the data set's size, or its shard's).
-    public var sampleCount: Int { shard.sampleCount(of: dataset.count) }
+    public var sampleCount: Int {
+        shard.sampleCount(of: imagesPerClass == nil ? dataset.count : dataset.count / batchSize * batchSize)
+    }
 
     /// Batches per epoch.
     public var batchCount: Int { dropLast ? sampleCount / batchSize : (sampleCount + batchSize - 1) / batchSize }
 
     /// The sample order of an epoch: the seeded permutation of the whole data set, then this process's shard of it.
     public func order(epoch: Int) -> [Int] {
+        if let m = imagesPerClass { return shard.select(classBalancedOrder(epoch: epoch, imagesPerClass: m)) }
         let all = shuffle
             ? Tensor.randperm(dataset.count, generator: RandomGenerator(seed: mix(seed, UInt64(epoch), 0x5EED)))
                 .scalars(as: Int64.self).map { Int($0) }
             : Array(0..<dataset.count)
         return shard.select(all)
+    }
+
+    /// An epoch of class-balanced batches (``imagesPerClass``), deterministic in (seed, epoch).
+    func classBalancedOrder(epoch: Int, imagesPerClass m: Int) -> [Int] {
+        var byClass: [Int: [Int]] = [:]
+        for i in 0..<dataset.count { byClass[dataset.label(at: i), default: []].append(i) }
+        let classes = byClass.keys.sorted()
+        let perBatch = batchSize / Swift.max(m, 1)
+        check(m >= 1 && batchSize % m == 0 && perBatch <= classes.count, "DataLoader",
+              "imagesPerClass \(m) must divide batchSize \(batchSize) into at most \(classes.count) classes")
+        let rng = RandomGenerator(seed: mix(seed, UInt64(epoch), 0xBA1A))
+        func shuffled(_ xs: [Int]) -> [Int] {
+            Tensor.randperm(xs.count, generator: rng).scalars(as: Int64.self).map { xs[Int($0)] }
+        }
+        var cycles = classes.map { shuffled(byClass[$0]!) }, cursors = [Int](repeating: 0, count: classes.count)
+        var order: [Int] = []
+        for _ in 0..<(dataset.count / batchSize) {
+            for c in shuffled(Array(classes.indices)).prefix(perBatch) {
+                for _ in 0..<m {
+                    if cursors[c] == cycles[c].count { (cycles[c], cursors[c]) = (shuffled(byClass[classes[c]]!), 0) }
+                    order.append(cycles[c][cursors[c]])
+                    cursors[c] += 1
+                }
+            }
+        }
+        return order
     }
 
     /// The batches of `epoch` from batch `start` on, prepared in the background; `next()` throws

@@ -92,7 +92,8 @@ import TestSupport
                           saying: ["image-size = 36", "multiple of the patch size 8"])
         try expectFailure(["train", "dino", "--arch", "resnet18", "--batch-size", "1"],
                           saying: ["--batch-size must be at least 2"])
-        try expectFailure(["train", "byol", "--arch", "resnet18"], saying: ["supervised, dino or mocov3, got byol"])
+        try expectFailure(["train", "byol", "--arch", "resnet18"],
+                          saying: ["supervised, dino, mocov3 or retrieval, got byol"])
         try expectFailure(["bench", "--model", "vit-l16"], saying: ["--model must be one of vit-s16", "got vit-l16"])
         try expectFailure(["bench", "--model", "resnet50", "--mode", "train", "--batch", "1"],
                           saying: ["batch = 1", "at least 2 to train"])

@@ -115,6 +115,21 @@ import Tessera
         #expect { try bad.run() } throws: { "\($0)".contains("shorterSide must be ≥ 64, got 32") }
     }
 
+    /// `train retrieval` (IRT on the first half of the classes) writes a backbone that
+    /// `eval recall` scores on the other half; a batch that cannot hold the classes is refused.
+    @Test func retrievalTrainingAndRecall() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try TrainCommand.parse(["retrieval", "--arch", "vit-ti/8", "--epochs", "1", "--train-images", "200",
+                                "--batch-size", "20", "--output", path("irt")]).run()
+        try EvalCommand.parse(["recall", "--arch", "vit-ti/8", "--weights", path("irt/backbone.safetensors")]).run()
+        #expect(throws: (any Error).self) {
+            try TrainCommand.parse(["retrieval", "--batch-size", "20", "--images-per-class", "3"])
+        }
+        let crowded = try TrainCommand.parse(["retrieval", "--arch", "vit-ti/8", "--batch-size", "20",
+                                              "--images-per-class", "2", "--output", path("x")])
+        #expect { try crowded.run() } throws: { "\($0)".contains("puts 10 classes in a batch of 20") }
+    }
+
     @Test func damagedWeightsFailWithAMessage() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let good = try Data(contentsOf: fixturesDirectory.appendingPathComponent("dino_checkpoint.pth"))
@@ -170,7 +185,7 @@ extension CLITests {
                                     fixturesDirectory.appendingPathComponent("images/coffee.png").path]).run()
         #expect(try ImageFile.read(URL(fileURLWithPath: path("a.png"))).shape[0] == 3)
         #expect { try TrainCommand.parse(["mocov2", "--arch", "vit-ti/16"]) } throws: {
-            TrainCommand.message(for: $0).contains("supervised, dino or mocov3, got mocov2")
+            TrainCommand.message(for: $0).contains("supervised, dino, mocov3 or retrieval, got mocov2")
         }
         for recipe in ["dino", "mocov3"] {
             try TrainCommand.parse([recipe, "--config", path("tiny.json"), "--train-images", "32",
