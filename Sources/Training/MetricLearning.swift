@@ -19,6 +19,13 @@ public enum MetricLearning {
         return (0..<n).map { Array(indices[($0 * kk)..<(($0 + 1) * kk)]) }
     }
 
+    /// For each sample, how many other samples share its label.
+    static func sameClassOthers(_ labels: [Int]) -> [Int] {
+        var counts: [Int: Int] = [:]
+        for label in labels { counts[label, default: 0] += 1 }
+        return labels.map { counts[$0]! - 1 }
+    }
+
     /// Recall@K: the share of queries with at least one sample of their class among their K
     /// nearest others, for each K of `ks` (1, 2, 4, 8 as on CUB-200). Queries whose class has no
     /// other sample are left out, as pytorch-metric-learning's AccuracyCalculator leaves them out
@@ -27,9 +34,8 @@ public enum MetricLearning {
         check(embeddings.shape[0] == labels.count && ks.allSatisfy { $0 >= 1 }, "MetricLearning.recall",
               "expects one label per embedding and K ≥ 1, got \(labels.count) labels for "
               + "\(describe(embeddings.shape)), K \(ks)")
-        var counts: [Int: Int] = [:]
-        for label in labels { counts[label, default: 0] += 1 }
-        let queries = labels.indices.filter { counts[labels[$0]]! > 1 }
+        let others = sameClassOthers(labels)
+        let queries = labels.indices.filter { others[$0] > 0 }
         let nearest = neighbours(of: embeddings, k: ks.max() ?? 1)
         return ks.map { k in
             Double(queries.filter { q in nearest[q].prefix(k).contains { labels[$0] == labels[q] } }.count)
@@ -44,9 +50,7 @@ public enum MetricLearning {
     public static func meanAveragePrecisionAtR(embeddings: Tensor, labels: [Int]) -> Double {
         check(embeddings.shape[0] == labels.count, "MetricLearning.meanAveragePrecisionAtR",
               "expects one label per embedding, got \(labels.count) for \(describe(embeddings.shape))")
-        var counts: [Int: Int] = [:]
-        for label in labels { counts[label, default: 0] += 1 }
-        let r = labels.map { counts[$0]! - 1 }
+        let r = sameClassOthers(labels)
         let nearest = neighbours(of: embeddings, k: r.max() ?? 1)
         var total = 0.0, queries = 0
         for q in labels.indices where r[q] > 0 {

@@ -31,23 +31,14 @@ public enum VideoSegmentation {
 
         /// Throws naming the field and the rule it breaks.
         public func validate() throws {
-            let rules: [(String, Bool, String)] = [
-                ("contextFrames", contextFrames >= 0, "≥ 0"), ("neighborhood", neighborhood >= 0, "≥ 0"),
-                ("topK", topK >= 1, "≥ 1"), ("temperature", temperature > 0, "> 0"),
-                ("shorterSide", shorterSide >= 64, "≥ 64"),
+            let rules: [(field: String, ok: Bool, rule: String, value: String)] = [
+                ("contextFrames", contextFrames >= 0, "≥ 0", "\(contextFrames)"),
+                ("neighborhood", neighborhood >= 0, "≥ 0", "\(neighborhood)"),
+                ("topK", topK >= 1, "≥ 1", "\(topK)"), ("temperature", temperature > 0, "> 0", "\(temperature)"),
+                ("shorterSide", shorterSide >= 64, "≥ 64", "\(shorterSide)"),
             ]
-            for (field, ok, rule) in rules where !ok {
-                throw DatasetError("video segmentation: \(field) must be \(rule), got \(value(of: field))")
-            }
-        }
-
-        private func value(of field: String) -> String {
-            switch field {
-            case "contextFrames": "\(contextFrames)"
-            case "neighborhood": "\(neighborhood)"
-            case "topK": "\(topK)"
-            case "temperature": "\(temperature)"
-            default: "\(shorterSide)"
+            for r in rules where !r.ok {
+                throw DatasetError("video segmentation: \(r.field) must be \(r.rule), got \(r.value)")
             }
         }
     }
