@@ -63,14 +63,15 @@ struct ModelAndData: ParsableArguments {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a model supervised, with DINO or MoCo v3, or for retrieval (IRT).",
+        abstract: "Train a model supervised, with DINO, MoCo v3 or SiT, or for retrieval (IRT).",
         discussion: """
             retrieval: IRT's contrastive loss (margin 0.5) plus KoLeo (0.7) on class-balanced batches, \
             trained on the first half of the classes (the CUB-200 convention); `tessera eval recall` tests \
-            on the other half.
+            on the other half. sit: SiT's GMML corruption, reconstruction and contrastive loss with an EMA \
+            teacher (ViTs only); figures of its reconstructions in reconstruction/ of the output folder.
             """)
 
-    @Argument(help: "supervised, dino, mocov3 or retrieval") var recipe: String
+    @Argument(help: "supervised, dino, mocov3, sit or retrieval") var recipe: String
     @OptionGroup var source: ModelAndData
     @Option(help: "Epochs.") var epochs = 20
     @Option(help: "Batch size per process (under mpirun the batch of a step is this × the processes).")
@@ -85,10 +86,11 @@ struct TrainCommand: ParsableCommand {
     var weights: String?
     @Option(help: "retrieval: images per class in a batch (default: 2, or the fewest that fill a batch).")
     var imagesPerClass: Int?
+    @OptionGroup(title: "SiT") var sit: SiTArguments
 
     func validate() throws {
-        guard ["supervised", "dino", "mocov3", "retrieval"].contains(recipe) else {
-            throw ValidationError("the recipe must be supervised, dino, mocov3 or retrieval, got \(recipe)")
+        guard ["supervised", "dino", "mocov3", "sit", "retrieval"].contains(recipe) else {
+            throw ValidationError("the recipe must be supervised, dino, mocov3, sit or retrieval, got \(recipe)")
         }
         if let imagesPerClass, imagesPerClass < 2 || batchSize % imagesPerClass != 0 {
             throw ValidationError("--images-per-class must be at least 2 and divide --batch-size \(batchSize), "
@@ -115,7 +117,7 @@ struct TrainCommand: ParsableCommand {
 
     /// Trains on this process's shard (all of the data alone); rank 0 prints, logs and writes the files.
     private func train(_ group: ProcessGroup) throws {
-        let (train, _, name) = try source.datasets()
+        let (train, test, name) = try source.datasets()
         let folder = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let normalize = ExperimentData.normalize
@@ -190,10 +192,12 @@ struct TrainCommand: ParsableCommand {
                 try SafeTensors.write(model.backboneStateDict(),
                                       to: folder.appendingPathComponent("backbone.safetensors"))
             }
+        case "sit":
+            history = try trainSiT(train, test: test, name: name, options: options, group: group, run: run)
         case "retrieval":
             history = try trainRetrieval(train, name: name, options: options, group: group, run: run)
         default:
-            throw ValidationError("recipe must be supervised, dino, mocov3 or retrieval")
+            throw ValidationError("recipe must be supervised, dino, mocov3, sit or retrieval")
         }
         say("done: \(history.count) steps, final loss \(String(format: "%.4f", history.last?.loss ?? .nan)); "
               + "files in \(folder.path)")

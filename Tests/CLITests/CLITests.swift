@@ -130,6 +130,31 @@ import Tessera
         #expect { try crowded.run() } throws: { "\($0)".contains("puts 10 classes in a batch of 20") }
     }
 
+    /// `train sit` writes the teacher's backbone for `eval knn`, reconstruction figures and the
+    /// masked L1 error in the log; a ResNet, a bad --drop-perc or --drop-align are refused by name.
+    @Test func sitTrainingWritesBackboneAndFigures() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for extra in [[], ["--first-version", "--drop-type", "noise", "--drop-align", "8"]] {
+            try TrainCommand.parse(["sit", "--arch", "vit-ti/8", "--epochs", "1", "--train-images", "64",
+                                    "--batch-size", "16", "--output", path("sit")] + extra).run()
+            let figures = try FileManager.default.contentsOfDirectory(atPath: path("sit/reconstruction"))
+            #expect(figures.sorted() == ["epoch_0000.png", "epoch_0001.png"])
+            let figure = try ImageFile.read(URL(fileURLWithPath: path("sit/reconstruction/epoch_0001.png")))
+            #expect(figure.shape == [3, 4 * 34 + 2, 8 * 34 + 2])
+            let log = try String(contentsOfFile: path("sit/log.jsonl"), encoding: .utf8)
+            #expect(log.contains("reconstruction_l1"))
+        }
+        try EvalCommand.parse(["knn", "--arch", "vit-ti/8", "--train-images", "200",
+                               "--weights", path("sit/teacher_backbone.safetensors")]).run()
+        let resnet = try TrainCommand.parse(["sit", "--arch", "resnet18", "--output", path("x")])
+        #expect { try resnet.run() } throws: { "\($0)".contains("--arch must be a ViT") }
+        let badDrop = try TrainCommand.parse(["sit", "--arch", "vit-ti/8", "--drop-perc", "1.5", "--output", path("x")])
+        #expect { try badDrop.run() } throws: { "\($0)".contains("drop-perc") && "\($0)".contains("1.5") }
+        let badAlign = try TrainCommand.parse(["sit", "--arch", "vit-ti/8", "--drop-align", "16",
+                                               "--output", path("x")])
+        #expect { try badAlign.run() } throws: { "\($0)".contains("drop-align") }
+    }
+
     @Test func damagedWeightsFailWithAMessage() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let good = try Data(contentsOf: fixturesDirectory.appendingPathComponent("dino_checkpoint.pth"))

@@ -194,7 +194,7 @@ func dinoFeaturesBeatRandomInitOnTheDownstreamProtocols(dino: VisionTransformer,
 }
 
 /// Weighted k-NN top-1 (DINO's eval_knn) of a model's features of Shapes test images.
-private func knnTop1OfShapes(_ model: Module, train: Shapes, test: Shapes) throws -> Double {
+func knnTop1OfShapes(_ model: Module, train: Shapes, test: Shapes) throws -> Double {
     model.eval()
     let normalize = ExperimentData.normalize
     return Evaluation.knn(train: try Evaluation.features(of: train, transform: normalize) { model($0) },

@@ -192,4 +192,13 @@ public struct Normalize: ImageTransform {
         let s = Tensor(std.map { Float($0) }, shape: [std.count, 1, 1]).converted(to: image.dtype)
         return (image - m) / s
     }
+
+    /// The inverse: image × std + mean, for showing normalised images.
+    public func denormalized(_ image: Tensor) -> Tensor {
+        check(image.rank == 3 && image.shape[0] == mean.count, "Normalize.denormalized",
+              "expects an image with \(mean.count) channels, got \(describe(image.shape))")
+        let m = Tensor(mean.map { Float($0) }, shape: [mean.count, 1, 1]).converted(to: image.dtype)
+        let s = Tensor(std.map { Float($0) }, shape: [std.count, 1, 1]).converted(to: image.dtype)
+        return image * s + m
+    }
 }
