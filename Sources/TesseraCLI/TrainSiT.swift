@@ -5,7 +5,7 @@ import Tessera
 /// The options of `tessera train sit`, with SiT's names (`--drop_perc` becomes `--drop-perc`).
 struct SiTArguments: ParsableArguments {
     @Option(help: "sit: weight λ of the reconstruction loss (SiT's README advises 5 for small data sets).")
-    var lambda = 5.0
+    var lambda = 1.0
     @Option(help: "sit: largest share of an image its GMML corruption covers.") var dropPerc = 0.5
     @Option(help: "sit: share covered by blocks of another image of the batch, for the images redrawn so.")
     var dropReplace = 0.3
@@ -42,7 +42,8 @@ extension TrainCommand {
         loader.shard = group.dataShard
         if group.isPrimary {
             print("SiT\(sit.firstVersion ? " (first version)" : ""): \(probe.parameterCount()) backbone parameters, "
-                  + "\(train.count) images of \(name), λ \(sit.lambda)")
+                  + "\(train.count) images of \(name), "
+                  + (sit.firstVersion ? "losses weighted by learned uncertainty" : "λ \(sit.lambda)"))
         }
         let recipe = try SiTRecipe(student: model, teacher: teacher, corruption: corruption,
                                    sit: SiTOptions(reconstructionWeight: sit.lambda, teacherMomentum: 0.99,

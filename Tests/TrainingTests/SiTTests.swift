@@ -167,11 +167,14 @@ private func heldOutReconstructionError(_ model: SiTModel, clean: Tensor, corrup
 
 /// Issue 19's SiT test: a short SiT run on the built-in data lifts the teacher's k-NN above the
 /// same network at initialisation and lowers the student's reconstruction error on corrupted
-/// held-out images. The ViT is `tessera compare`'s (patch 8, width 96, depth 4); λ = 5 as SiT's
-/// README advises for small data sets.
+/// held-out images. The ViT is `tessera compare`'s (patch 8, width 96, depth 4); 10 epochs of
+/// 2000 images in batches of 32, λ = 1 (SiT's default). Measured (AVX-512 machine, 82 s): k-NN
+/// 32.6% against 21.0% at init, masked L1 0.435 against 0.862; with `SIT_SEED=4` 34.0% against
+/// 21.4%. λ = 5, which SiT's README advises for small data sets, lifts k-NN less here (seeds 3, 4,
+/// 5: 33.2, 24.2 and 27.4% against 21.0, 21.4 and 20.8%) while reconstructing slightly better (0.41).
 @Test func shortSiTRunLiftsKNNAndLowersReconstructionError() throws {
     let env = ProcessInfo.processInfo.environment
-    try Random.withGenerator(RandomGenerator(seed: 3)) {
+    try Random.withGenerator(RandomGenerator(seed: UInt64(env["SIT_SEED"] ?? "3")!)) {
         let epochs = Int(env["SIT_EPOCHS"] ?? "10")!, n = Int(env["SIT_N"] ?? "2000")!
         let train = Shapes(count: n, seed: 1), test = Shapes(count: 500, seed: 2)
         let normalize = ExperimentData.normalize
@@ -179,18 +182,20 @@ private func heldOutReconstructionError(_ model: SiTModel, clean: Tensor, corrup
                                         align: Int(env["SIT_ALIGN"] ?? "1")!)
         let augmentation = SiTAugmentation(size: 32, scale: 0.4...1, corruption: corruption, normalize: normalize,
                                            rotation: 180)
-        let loader = DataLoader(train, batchSize: 64, dropLast: true, seed: 1, views: augmentation)
+        let batchSize = Int(env["SIT_BATCH"] ?? "32")!
+        let loader = DataLoader(train, batchSize: batchSize, dropLast: true, seed: UInt64(env["SIT_SEED"] ?? "1")!,
+                                views: augmentation)
         let config = ViTConfig(imageSize: 32, patchSize: 8, embedDim: 96, depth: 4, numHeads: 3, mlpRatio: 2,
                                numClasses: 0)
         let (student, teacher) = (SiTModel(vit: config, outDim: 128, hiddenDim: 512),
                                   SiTModel(vit: config, outDim: 128, hiddenDim: 512))
         let recipe = try SiTRecipe(student: student, teacher: teacher, corruption: corruption,
-                                   sit: SiTOptions(reconstructionWeight: Double(env["SIT_LAMBDA"] ?? "5")!,
+                                   sit: SiTOptions(reconstructionWeight: Double(env["SIT_LAMBDA"] ?? "1")!,
                                                    teacherMomentum: 0.99),
-                                   options: OptimizationOptions(learningRate: Double(env["SIT_LR"] ?? "1e-2")!,
+                                   options: OptimizationOptions(learningRate: Double(env["SIT_LR"] ?? "2e-2")!,
                                                                 warmupEpochs: 1, weightDecay: 0.04,
                                                                 weightDecayEnd: 0.1),
-                                   epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: 64)
+                                   epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize)
         // A fixed held-out batch: 64 test images, corrupted once.
         let rng = RandomGenerator(seed: 8)
         let clean = Tensor.stack(try (0..<64).map { normalize(try test.image(at: $0), using: rng) })
