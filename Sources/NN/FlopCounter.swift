@@ -18,8 +18,8 @@ public final class FlopCounter: @unchecked Sendable {
         return counter.multiplyAdds
     }
 
-    /// Adds `n` multiply–adds to the active counter, if any.
-    static func add(_ n: Int) {
+    /// Adds `n` multiply–adds to the active counter, if any (for layers outside NN, such as Swin's window attention).
+    public static func add(_ n: Int) {
         guard let counter = active else { return }
         counter.lock.lock()
         counter.multiplyAdds += n

@@ -5,7 +5,10 @@
 /// backward reuses that scaled Q for ∂K, so no pass ever runs over the score matrix for it.
 extension Tensor {
     /// The attention output [batch…, Tq, Dv], the probabilities [batch…, Tq, Tk] and the scaled query.
-    public static func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: Tensor, scale: Double? = nil)
+    /// `bias`, broadcast to the scores [batch…, Tq, Tk], is added before the softmax (a relative
+    /// position bias, or a mask of large negative values: PyTorch's float `attn_mask`).
+    public static func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: Tensor, bias: Tensor? = nil,
+                                                 scale: Double? = nil)
         -> (output: Tensor, probabilities: Tensor, scaledQuery: Tensor) {
         let op = "scaledDotProductAttention"
         check(q.rank >= 2 && k.rank == q.rank && v.rank == q.rank, op,
@@ -18,20 +21,27 @@ extension Tensor {
               + "\(describe(q.shape)), \(describe(k.shape)), \(describe(v.shape))")
         let s = scale ?? 1 / Double(q.shape.last!).squareRoot()
         let qs = q * s
-        let p = qs.matmul(k.transposed()).softmax(axis: -1)
+        var scores = qs.matmul(k.transposed())
+        if let bias {
+            check(bias.rank <= scores.rank, op, "bias \(describe(bias.shape)) has more axes than the scores "
+                  + "\(describe(scores.shape))")
+            scores.binaryInPlace(.add, bias.converted(to: scores.dtype).expanded(to: scores.shape))
+        }
+        let p = scores.softmax(axis: -1)
         return (p.matmul(v), p, qs)
     }
 
-    /// ∂Q, ∂K, ∂V from the output gradient `g`, the saved probabilities and scaled query.
+    /// ∂Q, ∂K, ∂V and ∂scores (the gradient of an additive bias before it is summed to the bias's
+    /// shape) from the output gradient `g`, the saved probabilities and scaled query.
     public static func scaledDotProductAttentionBackward(gradient g: Tensor, scaledQuery qs: Tensor, key k: Tensor,
                                                          value v: Tensor, probabilities p: Tensor, scale: Double)
-        -> (query: Tensor, key: Tensor, value: Tensor) {
+        -> (query: Tensor, key: Tensor, value: Tensor, scores: Tensor) {
         let dv = p.transposed().matmul(g)
         let dScores = softmaxBackward(output: p, gradient: g.matmul(v.transposed()), axis: -1)
         let dq = dScores.matmul(k)
         dq.binaryInPlace(.mul, dq.scalarLike(scale))
         let dk = dScores.transposed().matmul(qs)
-        return (dq, dk, dv)
+        return (dq, dk, dv, dScores)
     }
 }
 

@@ -160,3 +160,21 @@ func integerValues(_ t: Tensor, op: String, bound: Int) -> [Int] {
         return i
     }
 }
+
+extension Tensor {
+    /// `torch.roll`: elements shifted by `shifts[i]` along `axes[i]`, those pushed past the end
+    /// coming back at the start (a negative shift moves them the other way). A copy.
+    public func rolled(shifts: [Int], axes: [Int]) -> Tensor {
+        check(shifts.count == axes.count, "roll", "needs one shift per axis, got \(shifts.count) and \(axes.count)")
+        var y = self
+        for (shift, axis) in zip(shifts, axes) {
+            let a = normalizeAxis(axis, rank: rank, op: "roll")
+            let n = shape[a]
+            guard n > 0 else { continue }
+            let s = ((shift % n) + n) % n
+            if s == 0 { continue }
+            y = Tensor.concat([y.slice(axis: a, start: n - s), y.slice(axis: a, start: 0, end: n - s)], axis: a)
+        }
+        return y.contiguous()
+    }
+}

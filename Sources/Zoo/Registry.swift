@@ -45,7 +45,7 @@ public struct ModelFamily: Sendable {
 /// command of the CLI go through it. A new family registers by adding its ``ModelFamily`` to
 /// ``families``.
 public enum ModelRegistry {
-    public static let families: [ModelFamily] = [ViTConfig.family, ResNetConfig.family]
+    public static let families: [ModelFamily] = [ViTConfig.family, ResNetConfig.family, SwinConfig.family]
 
     /// Every name to suggest: each family's examples and the catalogue's entries.
     public static var knownNames: [String] { families.flatMap(\.examples) + Catalogue.entries.map(\.name) }

@@ -74,8 +74,10 @@ import TestSupport
                           saying: [#"depth = "twelve""#, "must be an integer"])
         try expectFailure(forward(config: #"{"arch": "resnet", "layers": [2, 2, 2]}"#),
                           saying: ["layers = [2, 2, 2]", "4 stages"])
-        try expectFailure(forward(config: #"{"arch": "swin"}"#),
-                          saying: [#"arch = "swin""#, "unknown family"])
+        try expectFailure(forward(config: #"{"arch": "convnext"}"#),
+                          saying: [#"arch = "convnext""#, "unknown family"])
+        try expectFailure(forward(config: #"{"arch": "swin", "depths": [2, 2], "num_heads": [3]}"#),
+                          saying: ["num_heads = [3]", "one entry per stage (2)"])
         try expectFailure(forward(config: "not json"),
                           saying: ["JSON object"])
     }
@@ -93,7 +95,10 @@ import TestSupport
         try expectFailure(["train", "dino", "--arch", "resnet18", "--batch-size", "1"],
                           saying: ["--batch-size must be at least 2"])
         try expectFailure(["train", "byol", "--arch", "resnet18"],
-                          saying: ["supervised, dino, mocov3 or retrieval, got byol"])
+                          saying: ["supervised, dino, mocov3, sit or retrieval, got byol"])
+        try expectFailure(["train", "sit", "--drop-type", "blur"], saying: ["blur", "--drop-type"])
+        try expectFailure(["train", "sit", "--arch", "vit-ti/8", "--drop-replace", "1", "--epochs", "1"],
+                          saying: ["drop-replace = 1.0", "must be in 0 ..< 1"])
         try expectFailure(["bench", "--model", "vit-l16"], saying: ["--model must be one of vit-s16", "got vit-l16"])
         try expectFailure(["bench", "--model", "resnet50", "--mode", "train", "--batch", "1"],
                           saying: ["batch = 1", "at least 2 to train"])

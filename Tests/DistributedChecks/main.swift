@@ -151,8 +151,20 @@ struct TwoViews: MultiViewTransform {
     func callAsFunction(_ image: Tensor, using rng: RandomGenerator) -> [Tensor] { [image, 1 - image] }
 }
 
-/// A recipe (`--recipe supervised|dino|mocov3`) on a float64 ResNet (batch norms, so SyncBatchNorm
-/// matters) or, for MoCo v3, a ViT (BatchNorm1d in its projector and predictor), run by the
+/// SiT's six views with a fixed corruption (the left half of each view zeroed), so that every
+/// process's masked mean covers as many pixels and two processes must reproduce one.
+struct SiTViews: MultiViewTransform {
+    func callAsFunction(_ image: Tensor, using rng: RandomGenerator) -> [Tensor] {
+        let (h, w) = (image.shape[1], image.shape[2])
+        let mask = Tensor.concat([Tensor.ones([1, h, w / 2]), Tensor.zeros([1, h, w - w / 2])], axis: 2)
+            .converted(to: image.dtype)
+        let clean = [image, 1 - image]
+        return clean + clean.map { $0 * (1 - mask) } + [mask, mask]
+    }
+}
+
+/// A recipe (`--recipe supervised|dino|mocov3|sit`) on a float64 ResNet (batch norms, so SyncBatchNorm
+/// matters) or, for MoCo v3 and SiT, a ViT (BatchNorm1d in their projectors), run by the
 /// TrainingLoop for two epochs of 48 images; rank 0's checkpoint goes to `--out`.
 func recipe(_ group: ProcessGroup, _ arguments: Arguments) throws {
     let batch = arguments.int("batch", 8), name = arguments.string("recipe") ?? "supervised"
@@ -160,14 +172,15 @@ func recipe(_ group: ProcessGroup, _ arguments: Arguments) throws {
     Random.seed(5)
     let resnet = ResNetConfig(block: .basic, layers: [1, 1, 1, 1], numClasses: 0, width: 4, smallInputStem: true)
     let options = OptimizationOptions(learningRate: 0.05, warmupEpochs: 1)
-    var loader = DataLoader(Float64Shapes(), batchSize: batch, dropLast: true, views: TwoViews())
+    let views: any MultiViewTransform = name == "sit" ? SiTViews() : TwoViews()
+    var loader = DataLoader(Float64Shapes(), batchSize: batch, dropLast: true, views: views)
     loader.shard = group.dataShard
     let (failRank, failAt) = (arguments.int("fail-rank", -1), arguments.int("fail-at", -1))
     if ["throw", "nan"].contains(arguments.string("fail-how")) && group.rank == failRank {
         var data = Float64Shapes()
         let sample = loader.order(epoch: 0)[failAt * batch]
         if arguments.string("fail-how") == "nan" { data.poisoned = sample } else { data.damaged = sample }
-        loader = DataLoader(data, batchSize: batch, dropLast: true, views: TwoViews(), prefetch: 1)
+        loader = DataLoader(data, batchSize: batch, dropLast: true, views: views, prefetch: 1)
         loader.shard = group.dataShard
     }
     let made: TrainingRecipe
@@ -189,6 +202,15 @@ func recipe(_ group: ProcessGroup, _ arguments: Arguments) throws {
         let model = MoCoV3Model(vit: vit, dim: 8, mlpDim: 16).to(.float64)
         made = MoCoV3Recipe(model: model, epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: global,
                             options: options)
+    case "sit":
+        let vit = ViTConfig(imageSize: 16, patchSize: 8, embedDim: 16, depth: 1, numHeads: 2, mlpRatio: 2,
+                            numClasses: 0)
+        let (student, teacher) = (SiTModel(vit: vit, outDim: 8, hiddenDim: 16).to(.float64),
+                                  SiTModel(vit: vit, outDim: 8, hiddenDim: 16).to(.float64))
+        // No collate step: its draws differ between one process and two.
+        made = try SiTRecipe(student: student, teacher: teacher, sit: SiTOptions(replaceFraction: 0),
+                             options: options, epochs: epochs, iterationsPerEpoch: loader.batchCount,
+                             batchSize: global)
     default: throw CheckFailure(description: "unknown recipe \(name)")
     }
     let out = arguments.string("out").map { URL(fileURLWithPath: $0) }

@@ -79,13 +79,14 @@ import TestSupport
     }
 
     /// Supervised (SyncBatchNorm in a ResNet), DINO (SyncBatchNorm, EMA teacher, centre averaged over
-    /// the ranks) and MoCo v3 (keys gathered from both ranks, SyncBatchNorm in the MLPs), float64,
+    /// the ranks), MoCo v3 (keys gathered from both ranks, SyncBatchNorm in the MLPs) and SiT (teacher
+    /// keys gathered, SyncBatchNorm in both projectors, a fixed corruption of equal area per rank), float64,
     /// two epochs of 6 steps through the TrainingLoop: 2 ranks × 4 images give 1 rank × 8's parameters,
     /// optimiser state and losses. MoCo v3 is held to 1e-8: AdamW divides by √v, so the
     /// final-norm bias, whose gradient is a near-cancelling sum (≈ 1e-17), turns summation-order noise
     /// into ≈ 2e-9 after 12 steps; the others agree to 1e-14.
     @Test(.enabled(if: mpirun != nil, "Open MPI's mpirun is not installed"),
-          arguments: [("supervised", 1e-10), ("dino", 1e-10), ("mocov3", 1e-8)])
+          arguments: [("supervised", 1e-10), ("dino", 1e-10), ("mocov3", 1e-8), ("sit", 1e-8)])
     func recipesMatchOneProcess(_ recipe: String, tolerance: Double) throws {
         let (two, one) = (Self.temporaryFile("two.safetensors"), Self.temporaryFile("one.safetensors"))
         defer { for f in [two, one] { try? FileManager.default.removeItem(at: f) } }
@@ -97,7 +98,12 @@ import TestSupport
         #expect(Set(a.keys) == Set(b.keys))
         for (key, value) in a where value.dtype == .float64 {
             let difference = (value - b[key]!).abs().max().item()
-            #expect(difference < tolerance, "\(recipe): \(key) differs by \(difference)")
+            // SiT's projector has Linear biases feeding BatchNorms: zero gradients but for rounding,
+            // which AdamW turns into steps (as in sitStepsMatchPyTorch); they, and the running means
+            // they shift, agree to 1e-5.
+            let roundingDriven = recipe == "sit" && ["head.mlp.0.bias", "head.mlp.3.bias", "head.mlp.1.running_mean",
+                                                     "head.mlp.4.running_mean"].contains { key.hasSuffix($0) }
+            #expect(difference < (roundingDriven ? 1e-5 : tolerance), "\(recipe): \(key) differs by \(difference)")
         }
     }
 

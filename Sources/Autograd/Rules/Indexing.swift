@@ -17,6 +17,13 @@ extension Variable {
         return concat(parts.map { $0.unsqueezed(a) }, axis: a)
     }
 
+    /// `torch.roll` (`Tensor.rolled(shifts:axes:)`); the gradient rolls back by the opposite shifts.
+    public func rolled(shifts: [Int], axes: [Int]) -> Variable {
+        Variable.record("roll", data.rolled(shifts: shifts, axes: axes), inputs: [self]) { g in
+            [g.rolled(shifts: shifts.map { -$0 }, axes: axes)]
+        }
+    }
+
     /// Consecutive pieces of the given sizes along `axis`.
     public func split(sizes: [Int], axis: Int = 0) -> [Variable] {
         var start = 0
