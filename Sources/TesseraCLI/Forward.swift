@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import Tessera
 
-/// `tessera forward`: run a ViT or ResNet on an input and save logits, class features and attention.
+/// `tessera forward`: run a ViT, Swin or ResNet on an input and save logits, class (pooled) features, a ViT's
+/// last attention and a Swin's last-stage tokens (NHWC, `features`).
 struct ForwardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forward",
@@ -42,6 +43,11 @@ struct ForwardCommand: ParsableCommand {
                 let features = resnet.features(v)
                 outputs["cls_features"] = features.data
                 if let fc = resnet.fc { outputs["logits"] = fc(features).data }
+            } else if let swin = model as? SwinTransformer {
+                let tokens = swin.forwardFeatures(v)
+                let features = tokens.mean(axes: [1, 2])
+                (outputs["features"], outputs["cls_features"]) = (tokens.data, features.data)
+                if let head = swin.head { outputs["logits"] = head(features).data }
             }
         }
         try SafeTensors.write(outputs, to: URL(fileURLWithPath: output))

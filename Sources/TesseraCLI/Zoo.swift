@@ -71,7 +71,10 @@ struct ZooCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check every key and shape of a weights file against an architecture.")
         @Argument var file: String
-        @Option(help: "A catalogue name, a ViT name (vit_small_patch16_224) or resnet18…152.") var arch: String
+        @Option(help: """
+            A catalogue name, a ViT or Swin name (vit_small_patch16_224, swin_tiny_patch4_window7_224), resnet18…152.
+            """)
+        var arch: String
         func run() throws {
             let url = URL(fileURLWithPath: file)
             let model = try ModelSpec.load(config: nil, arch: arch)

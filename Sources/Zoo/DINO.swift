@@ -74,7 +74,7 @@ public final class MultiCropWrapper: Module {
 /// DINO's loss: cross-entropy between the centred, sharpened teacher distribution of each global
 /// crop and the student distribution of every other crop, averaged over those pairs; the centre
 /// follows the teacher outputs with momentum, and the teacher temperature warms up linearly.
-public final class DINOLoss: Module {
+public class DINOLoss: Module {
     public let center: Buffer
     public let studentTemperature: Double
     public let centerMomentum: Double

@@ -41,6 +41,18 @@ import Tessera
                                             "--output", path("r.safetensors"), "--image-size", "64"])
         try command.run()
         #expect(try SafeTensors.read(URL(fileURLWithPath: path("r.safetensors"))).tensors["logits"]?.shape == [1, 1000])
+
+        // A Swin from a config in timm's names: pooled features, logits and the last stage's tokens.
+        let swin = #"{"arch": "swin", "img_size": 64, "patch_size": 4, "embed_dim": 16, "depths": [2, 2], "#
+            + #""num_heads": [2, 4], "window_size": 4, "num_classes": 3}"#
+        try swin.write(toFile: path("swin.json"), atomically: true, encoding: .utf8)
+        try SafeTensors.write(["input": Tensor.randn([2, 3, 64, 64], generator: RandomGenerator(seed: 2))],
+                              to: URL(fileURLWithPath: path("in64.safetensors")))
+        try ForwardCommand.parse(["--config", path("swin.json"), "--input", path("in64.safetensors"),
+                                  "--output", path("s.safetensors")]).run()
+        let s = try SafeTensors.read(URL(fileURLWithPath: path("s.safetensors"))).tensors
+        #expect(s["logits"]?.shape == [2, 3] && s["cls_features"]?.shape == [2, 32])
+        #expect(s["features"]?.shape == [2, 8, 8, 32])
     }
 
     @Test func exportWritesTheBuiltInDataAsTensors() throws {

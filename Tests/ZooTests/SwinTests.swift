@@ -73,3 +73,38 @@ func swinMatchesTimm(name: String, config: SwinConfig) throws {
     }, inputs: [q, k, v, bias])
     #expect(attention.passed, "\(attention)")
 }
+
+/// timm's `swin_tiny_patch4_window7_224` itself (28 M parameters, float64) with weights and input
+/// from a formula both sides compute (scripts/make_swin_fixtures.py, `formula_weights`), so no
+/// weights are committed: logits, pooled features and the norm of every parameter's gradient match.
+@Test func swinTinyMatchesTimm() throws {
+    let fixture = Fixture("swin.safetensors")
+    let model = SwinTransformer(try #require(SwinConfig.named("swin_tiny_patch4_window7_224_in1k")))
+    model.to(.float64)
+    var state: [String: Tensor] = [:]
+    for (p, (key, value)) in model.stateDict().sorted(by: { $0.key < $1.key }).enumerated() {
+        let isNorm = ["norm.weight", "norm1.weight", "norm2.weight"].contains { key.hasSuffix($0) }
+        let offset = Double(p)
+        let values: [Double] = (0..<value.count).map { (e: Int) -> Double in
+            let i = Double(e)
+            return isNorm ? 1 + 0.1 * sin(0.7 * i + offset) : 0.02 * sin(1.3 * i + 0.7 * offset)
+        }
+        state[key] = Tensor(values, shape: value.shape)
+    }
+    try model.loadStateDict(state)
+    let pixels: [Double] = (0..<(2 * 3 * 224 * 224)).map { (e: Int) -> Double in sin(0.001 * Double(e)) }
+    let x = Variable(Tensor(pixels, shape: [2, 3, 224, 224]))
+    let logits = model(x)
+    let expected = fixture.t("swin_t.logits")
+    let spread = (expected - expected.mean()).abs().max().item()
+    #expect((logits.data - expected).abs().max().item() <= 1e-9 * spread, "spread \(spread)")
+    #expect((model.features(x).data - fixture.t("swin_t.pooled")).abs().max().item() < 1e-9)
+    Loss.crossEntropy(logits, labels: Tensor([Int64(1), 998], shape: [2])).backward()
+    let norms = fixture.t("swin_t.grad_norms").scalars(as: Double.self)
+    let parameters = model.namedParameters().sorted { $0.name < $1.name }
+    #expect(parameters.count == norms.count)
+    for ((name, p), norm) in zip(parameters, norms) {
+        let mine = (p.grad!.converted(to: .float64) * p.grad!.converted(to: .float64)).sum().item().squareRoot()
+        #expect(abs(mine - norm) <= 1e-6 * norm + 1e-15, "\(name): gradient norm \(mine), timm \(norm)")
+    }
+}
