@@ -33,8 +33,7 @@ public final class IRTRecipe: TrainingRecipe {
         (self.model, self.options, self.margin, self.koLeoWeight) = (model, options, margin, koLeoWeight)
         schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch,
                                           batchSize: batchSize)
-        optimizer = options.makeOptimizer(ParameterGroup.dinoGroups(model, learningRate: schedules.peakLearningRate,
-                                                                    weightDecay: options.weightDecay))
+        optimizer = schedules.makeOptimizer(over: model, options)
     }
 
     /// Synchronised batch norms and averaged gradients.

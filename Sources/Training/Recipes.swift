@@ -74,6 +74,13 @@ struct OptimizationSchedules {
                                        iterationsPerEpoch: iterationsPerEpoch)
     }
 
+    /// `options.optimizer` over DINO's two parameter groups of `module` (no decay on biases and
+    /// norms) at the peak learning rate, which ``apply(to:iteration:)`` then schedules.
+    func makeOptimizer(over module: Module, _ options: OptimizationOptions) -> Optimizer {
+        options.makeOptimizer(ParameterGroup.dinoGroups(module, learningRate: peakLearningRate,
+                                                        weightDecay: options.weightDecay))
+    }
+
     /// Sets the optimiser's learning rate and the decayed group's weight decay for `iteration`; returns the rate.
     func apply(to optimizer: Optimizer, iteration: Int) -> Double {
         let i = Swift.min(iteration, learningRates.count - 1)
@@ -93,6 +100,17 @@ func descend(_ loss: Variable, optimizer: Optimizer, dataParallel: DistributedDa
     optimizer.step()
 }
 
+/// Data parallelism of a student with an EMA teacher (DINO, SiT): batch norms synchronised in
+/// both, the student's gradients averaged, the teacher broadcast from rank 0 like the student.
+func distributeStudentAndTeacher(student: Module, teacher: Module,
+                                 over group: ProcessGroup) throws -> DistributedDataParallel {
+    student.synchronizeBatchNorm(over: group)
+    teacher.synchronizeBatchNorm(over: group)
+    let dataParallel = try DistributedDataParallel(student, group: group)
+    try DistributedDataParallel.broadcastState(of: teacher, group: group)
+    return dataParallel
+}
+
 /// Supervised classification: cross-entropy on the model's logits, AdamW (or `options.optimizer`),
 /// cosine schedules.
 public final class SupervisedRecipe: TrainingRecipe {
@@ -109,8 +127,7 @@ public final class SupervisedRecipe: TrainingRecipe {
         self.options = options
         schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch,
                                           batchSize: batchSize)
-        optimizer = options.makeOptimizer(ParameterGroup.dinoGroups(model, learningRate: schedules.peakLearningRate,
-                                                                    weightDecay: options.weightDecay))
+        optimizer = schedules.makeOptimizer(over: model, options)
     }
 
     /// Synchronised batch norms and averaged gradients.
@@ -172,17 +189,13 @@ public final class DINORecipe: TrainingRecipe {
                                           batchSize: batchSize)
         momenta = Schedule.cosine(base: teacherMomentum, final: 1, epochs: epochs,
                                   iterationsPerEpoch: iterationsPerEpoch)
-        optimizer = options.makeOptimizer(ParameterGroup.dinoGroups(student, learningRate: schedules.peakLearningRate,
-                                                                    weightDecay: options.weightDecay))
+        optimizer = schedules.makeOptimizer(over: student, options)
     }
 
     /// As main_dino.py: synchronised batch norms in student and teacher, the student's gradients
     /// averaged, the teacher broadcast from rank 0 like the student, the centre averaged over the processes.
     public func distribute(over group: ProcessGroup) throws {
-        student.synchronizeBatchNorm(over: group)
-        teacher.synchronizeBatchNorm(over: group)
-        dataParallel = try DistributedDataParallel(student, group: group)
-        try DistributedDataParallel.broadcastState(of: teacher, group: group)
+        dataParallel = try distributeStudentAndTeacher(student: student, teacher: teacher, over: group)
         loss.averageOverProcesses = { group.averaged($0) }
     }
 
@@ -233,8 +246,7 @@ public final class MoCoV3Recipe: TrainingRecipe {
         momenta = Schedule.cosine(base: momentum, final: 1, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch)
         // The momentum encoder's parameters take no gradients, so the groups hold the base encoder's
         // and the predictor's.
-        optimizer = options.makeOptimizer(ParameterGroup.dinoGroups(model, learningRate: schedules.peakLearningRate,
-                                                                    weightDecay: options.weightDecay))
+        optimizer = schedules.makeOptimizer(over: model, options)
     }
 
     /// As main_moco.py: synchronised batch norms, averaged gradients, and each process's queries

@@ -84,17 +84,13 @@ public final class SiTRecipe: TrainingRecipe {
                                           batchSize: batchSize)
         momenta = Schedule.cosine(base: sit.teacherMomentum, final: 1, epochs: epochs,
                                   iterationsPerEpoch: iterationsPerEpoch)
-        optimizer = options.makeOptimizer(ParameterGroup.dinoGroups(student, learningRate: schedules.peakLearningRate,
-                                                                    weightDecay: options.weightDecay))
+        optimizer = schedules.makeOptimizer(over: student, options)
     }
 
     /// As SiT's main.py: synchronised batch norms in student and teacher, averaged gradients, the
     /// teacher broadcast from rank 0, and the keys of every process in the contrastive loss.
     public func distribute(over group: ProcessGroup) throws {
-        student.synchronizeBatchNorm(over: group)
-        teacher.synchronizeBatchNorm(over: group)
-        dataParallel = try DistributedDataParallel(student, group: group)
-        try DistributedDataParallel.broadcastState(of: teacher, group: group)
+        dataParallel = try distributeStudentAndTeacher(student: student, teacher: teacher, over: group)
     }
 
     /// The mean absolute error of `reconstruction` against `clean` over the pixels where `masks`
