@@ -6,9 +6,12 @@ names, options and JSON as `tessera bench`:
     python3 scripts/bench_models.py --model vit-s16 --batch 8 --mode train --json
 
 vit-s16 / vit-b16 are timm's vit_small_patch16_224 / vit_base_patch16_224, resnet50 torchvision's;
-compare-vit and compare-resnet are `tessera compare`'s models (32², 10 classes): timm's
-VisionTransformer at patch 8, width 96, depth 4, 3 heads, MLP ratio 2, and the basic-block ResNet of
-width 12 of scripts/dino_models.py with a linear head. 2 threads, as Tessera on 2 cores.
+swin-t timm's swin_tiny_patch4_window7_224; compare-vit and compare-resnet are `tessera compare`'s
+models (32², 10 classes): timm's VisionTransformer at patch 8, width 96, depth 4, 3 heads, MLP ratio 2,
+and the basic-block ResNet of width 12 of scripts/dino_models.py with a linear head; compare-swin the
+EsViT tests' small Swin (timm's SwinTransformer, 32², patch 4, width 48, depths 2-2, heads 3-6, window 4,
+MLP ratio 2). 2 threads, as Tessera on 2 cores. The JSON also gives one image's forward multiply-adds
+(torch.utils.flop_counter's FLOPs / 2, the convention of timm's tables) and the parameter count.
 """
 import argparse
 import json
@@ -19,6 +22,7 @@ import timm
 import torch
 import torch.nn as nn
 import torchvision
+from torch.utils.flop_counter import FlopCounterMode
 
 from dino_models import ResNet
 
@@ -35,7 +39,14 @@ def make(name):
             img_size=32, patch_size=8, embed_dim=96, depth=4, num_heads=3, mlp_ratio=2, num_classes=10), 32, 10
     if name == "compare-resnet":
         return nn.Sequential(ResNet(12), nn.Linear(96, 10)), 32, 10
-    raise SystemExit(f"--model must be one of vit-s16, vit-b16, resnet50, compare-vit, compare-resnet, got {name}")
+    if name == "swin-t":
+        return timm.create_model("swin_tiny_patch4_window7_224", num_classes=1000), 224, 1000
+    if name == "compare-swin":
+        return timm.models.swin_transformer.SwinTransformer(
+            img_size=32, patch_size=4, embed_dim=48, depths=(2, 2), num_heads=(3, 6), window_size=4, mlp_ratio=2,
+            num_classes=10), 32, 10
+    raise SystemExit("--model must be one of vit-s16, vit-b16, resnet50, swin-t, compare-vit, compare-resnet, "
+                     f"compare-swin, got {name}")
 
 
 def main():
@@ -71,11 +82,18 @@ def main():
         times.append(time.perf_counter() - start)
     median = sorted(times)[len(times) // 2]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x[:1])
+    gmacs = counter.get_total_flops() / 2e9
+    parameters = sum(p.numel() for p in model.parameters())
     print(f"{a.model} {a.mode}, batch {a.batch}: {a.batch / median:.2f} images/s (median step {median * 1000:.1f} ms "
-          f"of {a.steps}), peak RSS {rss:.0f} MB (PyTorch {torch.__version__})")
+          f"of {a.steps}), peak RSS {rss:.0f} MB (PyTorch {torch.__version__}); {gmacs:.3f} G multiply-adds per image "
+          f"forward, {parameters / 1e6:.1f} M parameters")
     if a.json:
         print(json.dumps({"batch": a.batch, "images_per_s": a.batch / median, "mode": a.mode, "model": a.model,
-                          "peak_rss_mb": rss, "step_ms": median * 1000}, sort_keys=True))
+                          "peak_rss_mb": rss, "step_ms": median * 1000,
+                          "forward_gmacs": gmacs, "parameters": parameters}, sort_keys=True))
 
 
 if __name__ == "__main__":

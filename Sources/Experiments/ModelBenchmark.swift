@@ -19,11 +19,17 @@ public enum ModelBenchmark {
         case vitS16 = "vit-s16", vitB16 = "vit-b16"
         /// ResNet-50 at 224², 1000 classes (torchvision's `resnet50`).
         case resnet50
+        /// Swin-T/W=7 at 224², 1000 classes (timm's `swin_tiny_patch4_window7_224`).
+        case swinT = "swin-t"
         /// `tessera compare`'s two models at 32², 10 classes.
         case compareViT = "compare-vit", compareResNet = "compare-resnet"
+        /// The small Swin of the EsViT tests at 32², 10 classes: patch 4, width 48, stages of 2 and
+        /// 2 blocks with 3 and 6 heads, window 4, MLP ratio 2 (64 then 16 tokens).
+        case compareSwin = "compare-swin"
 
-        var imageSize: Int { self == .compareViT || self == .compareResNet ? 32 : 224 }
-        var classes: Int { self == .compareViT || self == .compareResNet ? 10 : 1000 }
+        var small: Bool { self == .compareViT || self == .compareResNet || self == .compareSwin }
+        var imageSize: Int { small ? 32 : 224 }
+        var classes: Int { small ? 10 : 1000 }
 
         func make() -> Module {
             let compare = CompareOptions(output: URL(fileURLWithPath: "/dev/null"))
@@ -31,6 +37,10 @@ public enum ModelBenchmark {
             case .vitS16: return VisionTransformer(.preset(.small, patch: 16, numClasses: 1000))
             case .vitB16: return VisionTransformer(.preset(.base, patch: 16, numClasses: 1000))
             case .resnet50: return ResNet(ResNetConfig.depth(50)!)
+            case .swinT: return SwinTransformer(SwinConfig(numClasses: 1000))
+            case .compareSwin:
+                return SwinTransformer(SwinConfig(imageSize: 32, patchSize: 4, embedDim: 48, depths: [2, 2],
+                                                  numHeads: [3, 6], windowSize: 4, mlpRatio: 2, numClasses: 10))
             case .compareViT:
                 var c = compare.vit
                 c.numClasses = classes
@@ -53,6 +63,8 @@ public enum ModelBenchmark {
         public var imagesPerSecond: Double, stepMilliseconds: Double
         /// Peak resident memory of the process (getrusage), and the peak bytes tensors held.
         public var peakRSSMegabytes: Double, peakTensorMegabytes: Double
+        /// Multiply–adds of one image's forward pass (timm's and fvcore's "FLOPs"), and the parameters.
+        public var forwardGigaMultiplyAdds: Double = 0, parameters = 0
         /// Data-parallel training (train mode under mpirun): processes, `batch` is per process and
         /// images/s counts all of them; the gradient's size, its buckets, the median time the
         /// buckets' all-reduces took (first start to last end) and the median fraction of that
@@ -67,6 +79,7 @@ public enum ModelBenchmark {
         enum CodingKeys: String, CodingKey {
             case model, mode, batch, imagesPerSecond = "images_per_s", stepMilliseconds = "step_ms"
             case peakRSSMegabytes = "peak_rss_mb", peakTensorMegabytes = "peak_tensor_mb"
+            case forwardGigaMultiplyAdds = "forward_gmacs", parameters
             case ranks, gradientMegabytes = "gradient_mb", buckets, allReduceMilliseconds = "allreduce_ms"
             case hiddenFraction = "hidden_fraction", bucketTimeline = "bucket_timeline_ms"
             case backwardEndedMilliseconds = "backward_ended_ms"
@@ -124,6 +137,10 @@ public enum ModelBenchmark {
                             imagesPerSecond: Double(batch * group.size) / median, stepMilliseconds: median * 1000,
                             peakRSSMegabytes: Double(usage.ru_maxrss) / 1024,
                             peakTensorMegabytes: Double(TensorMemory.peakBytes) / Double(1 << 20))
+        network.eval()
+        let one = images.slice(axis: 0, start: 0, end: 1)
+        result.forwardGigaMultiplyAdds = Double(FlopCounter.count { _ = noGrad { network(Variable(one)) } }) / 1e9
+        result.parameters = network.parameterCount()
         if let dataParallel {
             let timed = timelines.suffix(steps)
             func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }

@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
             scripts/bench_side_by_side.sh prints both in one table.
             """)
 
-    @Option(help: "vit-s16, vit-b16, resnet50, compare-vit or compare-resnet.")
+    @Option(help: "vit-s16, vit-b16, resnet50, swin-t, compare-vit, compare-resnet or compare-swin.")
     var model = "vit-s16"
     @Option(help: "Images per step (per process under mpirun, where train mode averages gradients over them).")
     var batch = 8
@@ -48,7 +48,9 @@ struct BenchCommand: ParsableCommand {
         print("\(r.model) \(r.mode), batch \(r.batch): \(String(format: "%.2f", r.imagesPerSecond)) images/s "
               + "(median step \(String(format: "%.1f", r.stepMilliseconds)) ms of \(steps)), "
               + "peak RSS \(String(format: "%.0f", r.peakRSSMegabytes)) MB, "
-              + "tensors \(String(format: "%.0f", r.peakTensorMegabytes)) MB")
+              + "tensors \(String(format: "%.0f", r.peakTensorMegabytes)) MB; "
+              + "\(String(format: "%.3f", r.forwardGigaMultiplyAdds)) G multiply-adds per image forward, "
+              + "\(String(format: "%.1f", Double(r.parameters) / 1e6)) M parameters")
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys

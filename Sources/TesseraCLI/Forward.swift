@@ -86,7 +86,7 @@ enum ModelSpec {
 
     /// Loads safetensors or .pth weights, picking the state dict and stripping DINO/DDP prefixes.
     static func loadWeights(_ model: Module, from url: URL) throws {
-        let state = try TorchCheckpoint.modelWeights(url)
+        let state = try TorchCheckpoint.modelWeights(url, for: model)
         let report = try model.loadStateDict(state, strict: false)
         let expected = Set(model.stateDictKeys())
         if report.missing.count == expected.count {

@@ -63,15 +63,17 @@ struct ModelAndData: ParsableArguments {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a model supervised, with DINO, MoCo v3 or SiT, or for retrieval (IRT).",
+        abstract: "Train a model supervised, with DINO, EsViT, MoCo v3 or SiT, or for retrieval (IRT).",
         discussion: """
             retrieval: IRT's contrastive loss (margin 0.5) plus KoLeo (0.7) on class-balanced batches, \
             trained on the first half of the classes (the CUB-200 convention); `tessera eval recall` tests \
             on the other half. sit: SiT's GMML corruption, reconstruction and contrastive loss with an EMA \
-            teacher (ViTs only); figures of its reconstructions in reconstruction/ of the output folder.
+            teacher (ViTs only); figures of its reconstructions in reconstruction/ of the output folder. \
+            esvit: DINO plus EsViT's region-level loss on the last stage's tokens (--arch swin-t, or a ViT \
+            or ResNet); at 32 px swin-t takes patch 2 and window 4.
             """)
 
-    @Argument(help: "supervised, dino, mocov3, sit or retrieval") var recipe: String
+    @Argument(help: "supervised, dino, esvit, mocov3, sit or retrieval") var recipe: String
     @OptionGroup var source: ModelAndData
     @Option(help: "Epochs.") var epochs = 20
     @Option(help: "Batch size per process (under mpirun the batch of a step is this × the processes).")
@@ -88,9 +90,11 @@ struct TrainCommand: ParsableCommand {
     var imagesPerClass: Int?
     @OptionGroup(title: "SiT") var sit: SiTArguments
 
+    static let recipes = ["supervised", "dino", "esvit", "mocov3", "sit", "retrieval"]
+
     func validate() throws {
-        guard ["supervised", "dino", "mocov3", "sit", "retrieval"].contains(recipe) else {
-            throw ValidationError("the recipe must be supervised, dino, mocov3, sit or retrieval, got \(recipe)")
+        guard Self.recipes.contains(recipe) else {
+            throw ValidationError("the recipe must be \(Self.recipes.joined(separator: ", ")), got \(recipe)")
         }
         if let imagesPerClass, imagesPerClass < 2 || batchSize % imagesPerClass != 0 {
             throw ValidationError("--images-per-class must be at least 2 and divide --batch-size \(batchSize), "
@@ -150,7 +154,7 @@ struct TrainCommand: ParsableCommand {
                                                                   optimizer: optimizer),
                                      epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: globalBatch)
             history = try run(TrainingLoop(recipe: r, loader: loader, options: options, group: group))
-        case "dino":
+        case "dino", "esvit":
             let probe = try source.model(classes: 0)
             let featureDim = noGrad {
                 probe(Variable(Tensor.zeros([2, 3, source.imageSize, source.imageSize]))).shape[1]
@@ -160,14 +164,16 @@ struct TrainCommand: ParsableCommand {
                                          rotation: source.dataOptions.data == nil ? 180 : 0)
             var loader = DataLoader(train, batchSize: batchSize, dropLast: true, views: views)
             loader.shard = group.dataShard
-            say("DINO: \(probe.parameterCount()) backbone parameters, \(train.count) images of \(name)")
+            say("\(recipe == "dino" ? "DINO" : "EsViT (view- and region-level DINO)"): "
+                + "\(probe.parameterCount()) backbone parameters, \(train.count) images of \(name)")
             let r = DINORecipe(makeBackbone: { try! source.model(classes: 0) }, featureDim: featureDim, outDim: 256,
                                headHidden: 512, headBottleneck: 128, crops: 4, epochs: epochs,
                                iterationsPerEpoch: loader.batchCount, batchSize: globalBatch,
                                options: OptimizationOptions(learningRate: lr,
                                                             warmupEpochs: Swift.min(10, epochs / 10 + 1),
                                                             optimizer: optimizer),
-                               teacherMomentum: 0.99, teacherTemperature: 0.02, warmupTeacherEpochs: epochs / 3)
+                               teacherMomentum: 0.99, teacherTemperature: 0.02, warmupTeacherEpochs: epochs / 3,
+                               regionLevel: recipe == "esvit")
             history = try run(TrainingLoop(recipe: r, loader: loader, options: options, group: group))
             if group.isPrimary {
                 try SafeTensors.write(r.teacher.backbone.stateDict(),
@@ -197,7 +203,7 @@ struct TrainCommand: ParsableCommand {
         case "retrieval":
             history = try trainRetrieval(train, name: name, options: options, group: group, run: run)
         default:
-            throw ValidationError("recipe must be supervised, dino, mocov3, sit or retrieval")
+            throw ValidationError("the recipe must be \(Self.recipes.joined(separator: ", "))")
         }
         say("done: \(history.count) steps, final loss \(String(format: "%.4f", history.last?.loss ?? .nan)); "
               + "files in \(folder.path)")

@@ -74,20 +74,26 @@ struct ZooCommand: ParsableCommand {
         @Option(help: """
             A catalogue name, a ViT or Swin name (vit_small_patch16_224, swin_tiny_patch4_window7_224), resnet18…152.
             """)
-        var arch: String
+        var arch: String?
+        @Option(help: "A JSON model config with timm's names instead of --arch.") var config: String?
+        @Option(help: "Key prefixes that are not the model's, comma-separated (training heads: head.,head_dense.).")
+        var exclude: String = ""
         func run() throws {
             let url = URL(fileURLWithPath: file)
-            let model = try ModelSpec.load(config: nil, arch: arch)
-            let state: [String: Tensor]
-            if let entry = Catalogue.entry(named: arch) {
+            let model = try ModelSpec.load(config: config, arch: arch)
+            var state: [String: Tensor]
+            if config == nil, let arch, let entry = Catalogue.entry(named: arch) {
                 state = try entry.stateDict(from: url)
             } else {
-                state = try TorchCheckpoint.modelWeights(url)
+                state = try TorchCheckpoint.modelWeights(url, for: model)
             }
+            let excluded = exclude.split(separator: ",").map(String.init)
+            state = state.filter { key, _ in !excluded.contains { key.hasPrefix($0) } }
+            let name = config ?? arch ?? ""
             let report = model.differences(from: state)
             let matched = model.stateDictKeys().count - report.missing.count - report.mismatched.count
             print("\(file): \(state.count) tensors; "
-                  + "\(matched) of \(model.stateDictKeys().count) keys of \(arch) match in name and shape")
+                  + "\(matched) of \(model.stateDictKeys().count) keys of \(name) match in name and shape")
             if report.missing.isEmpty && report.unexpected.isEmpty && report.mismatched.isEmpty { print("OK"); return }
             print(report.description)
             throw ExitCode(1)

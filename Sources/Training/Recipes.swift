@@ -152,6 +152,10 @@ public final class SupervisedRecipe: TrainingRecipe {
 /// only, centring and teacher-temperature warm-up in `DINOLoss`, AdamW (or `options.optimizer`)
 /// with learning-rate and weight-decay cosine schedules, per-parameter clipping, the last layer
 /// frozen in epoch 0, and teacher momentum following a cosine from `teacherMomentum` to 1.
+///
+/// With `regionLevel` it is EsViT (Li et al., main_esvit.py with `--use_dense_prediction`): a
+/// second DINO head on the backbone's last-layer tokens (`head_dense`) and `EsViTLoss`, half
+/// DINO's view-level loss and half the region-level loss with its own centre.
 public final class DINORecipe: TrainingRecipe {
     public let student: MultiCropWrapper
     public let teacher: MultiCropWrapper
@@ -167,22 +171,28 @@ public final class DINORecipe: TrainingRecipe {
         [("student", student), ("teacher", teacher), ("dino_loss", loss)]
     }
 
-    /// `makeBackbone` builds a fresh backbone (called twice: student and teacher); `featureDim` is its output width.
+    /// `makeBackbone` builds a fresh backbone (called twice: student and teacher); `featureDim` is
+    /// its output width. `regionLevel` (EsViT) needs a `DenseFeatureBackbone` whose tokens have that width too.
     public init(makeBackbone: () -> Module, featureDim: Int, outDim: Int = 65536, headHidden: Int = 2048,
                 headBottleneck: Int = 256, crops: Int, epochs: Int, iterationsPerEpoch: Int, batchSize: Int,
                 options: OptimizationOptions, teacherMomentum: Double = 0.996,
                 warmupTeacherTemperature: Double = 0.04, teacherTemperature: Double = 0.04,
-                warmupTeacherEpochs: Int = 0, normLastLayer: Bool = true, freezeLastLayerEpochs: Int = 1) {
+                warmupTeacherEpochs: Int = 0, normLastLayer: Bool = true, freezeLastLayerEpochs: Int = 1,
+                regionLevel: Bool = false) {
         let makeHead = {
             DINOHead(inDim: featureDim, outDim: outDim, hiddenDim: headHidden, bottleneckDim: headBottleneck,
                      normLastLayer: normLastLayer)
         }
-        student = MultiCropWrapper(backbone: makeBackbone(), head: makeHead())
-        teacher = MultiCropWrapper(backbone: makeBackbone(), head: makeHead())
+        func makeWrapper() -> MultiCropWrapper {
+            MultiCropWrapper(backbone: makeBackbone(), head: makeHead(), headDense: regionLevel ? makeHead() : nil)
+        }
+        student = makeWrapper()
+        teacher = makeWrapper()
         Schedule.startEMA(teacher: teacher, from: student)
-        loss = DINOLoss(outDim: outDim, crops: crops, warmupTeacherTemperature: warmupTeacherTemperature,
-                        teacherTemperature: teacherTemperature,
-                        warmupTeacherEpochs: warmupTeacherEpochs, epochs: epochs)
+        let lossType: DINOLoss.Type = regionLevel ? EsViTLoss.self : DINOLoss.self
+        loss = lossType.init(outDim: outDim, crops: crops, warmupTeacherTemperature: warmupTeacherTemperature,
+                             teacherTemperature: teacherTemperature, warmupTeacherEpochs: warmupTeacherEpochs,
+                             epochs: epochs)
         self.options = options
         self.freezeLastLayerEpochs = freezeLastLayerEpochs
         schedules = OptimizationSchedules(options, epochs: epochs, iterationsPerEpoch: iterationsPerEpoch,
@@ -205,8 +215,17 @@ public final class DINORecipe: TrainingRecipe {
         teacher.train()
         let lr = schedules.apply(to: optimizer, iteration: iteration)
         let crops = batch.views.map { Variable($0) }
-        let teacherOutput = noGrad { teacher(Array(crops.prefix(2))).data }
-        let value = loss(student: student(crops), teacher: teacherOutput, epoch: epoch)
+        let value: Variable
+        if let regionLoss = loss as? EsViTLoss {
+            let t = noGrad { teacher.regionLevel(Array(crops.prefix(2))) }
+            let s = student.regionLevel(crops)
+            value = regionLoss(studentView: s.view, studentRegion: s.region, studentFeatures: s.tokenFeatures.data,
+                               studentTokens: s.tokens, teacherView: t.view.data, teacherRegion: t.region.data,
+                               teacherFeatures: t.tokenFeatures.data, epoch: epoch)
+        } else {
+            let teacherOutput = noGrad { teacher(Array(crops.prefix(2))).data }
+            value = loss(student: student(crops), teacher: teacherOutput, epoch: epoch)
+        }
         optimizer.zeroGrad()
         value.backward()
         try dataParallel?.synchronizeGradients()

@@ -3,7 +3,7 @@ import NN
 import Tensor
 
 /// The published checkpoints Tessera knows: DINO (backbones and full training checkpoints),
-/// torchvision ResNet-50 V1/V2, timm AugReg ViTs and MoCo v3, with where to get them, their
+/// torchvision ResNet-50 V1/V2, timm AugReg ViTs, MoCo v3, timm's Swin-T and EsViT, with where to get them, their
 /// licence and the results their authors report (Resources/catalogue.json).
 public enum Catalogue {
     public struct Entry: Codable, Sendable {
@@ -22,20 +22,27 @@ public enum Catalogue {
         /// The sub-dict of a training checkpoint that holds the weights, and prefixes to strip.
         public var entry: String?
         public var strip: [String]?
+        /// Prefixes (after stripping) of keys that are not the model's: the training heads of a full checkpoint.
+        public var exclude: [String]?
         public var results: [String: Double]
 
         enum CodingKeys: String, CodingKey {
             case name, title, arch, params, url, file, sha256Prefix = "sha256_prefix", licence, source, entry,
-                 strip, results
+                 strip, exclude, results
         }
 
         /// A freshly initialised model of this entry's architecture.
         public func makeModel() throws -> Module { try ModelRegistry.create(arch) }
 
-        /// The weights of a downloaded file, from the right sub-dict with prefixes stripped.
+        /// The weights of a downloaded file, from the right sub-dict with prefixes stripped, the
+        /// excluded keys dropped and a Swin's original layout turned into timm's.
         public func stateDict(from url: URL) throws -> [String: Tensor] {
-            if url.pathExtension == "safetensors" { return try SafeTensors.read(url, widenHalfPrecision: true).tensors }
-            return try TorchCheckpoint.stateDict(url, entry: entry, stripPrefixes: strip ?? [])
+            var state = url.pathExtension == "safetensors"
+                ? try SafeTensors.read(url, widenHalfPrecision: true).tensors
+                : try TorchCheckpoint.stateDict(url, entry: entry, stripPrefixes: strip ?? [])
+            let excluded = exclude ?? []
+            state = state.filter { key, _ in !excluded.contains { key.hasPrefix($0) } }
+            return try ModelRegistry.config(named: arch) is SwinConfig ? SwinTransformer.timmLayout(state) : state
         }
     }
 

@@ -51,23 +51,58 @@ public final class DINOHead: Module {
 /// DINO's `MultiCropWrapper`: runs the backbone once per group of consecutive crops with the same
 /// resolution (the global crops together, the local crops together), concatenates the features
 /// and applies the head to all of them at once.
+///
+/// With a `headDense` (EsViT's region head, key `head_dense`) it also gives the region-level
+/// outputs of ``regionLevel(_:)``; the backbone must then be a `DenseFeatureBackbone`.
 public final class MultiCropWrapper: Module {
     public let backbone: Module
     public let head: Module
+    public let headDense: Module?
 
-    public init(backbone: Module, head: Module) { (self.backbone, self.head) = (backbone, head) }
+    public init(backbone: Module, head: Module, headDense: Module? = nil) {
+        check(headDense == nil || backbone is DenseFeatureBackbone, "MultiCropWrapper",
+              "a region head needs a backbone with token features (Swin, ViT or ResNet), got \(type(of: backbone))")
+        (self.backbone, self.head, self.headDense) = (backbone, head, headDense)
+    }
 
     /// Head outputs for crops [B, 3, h_k, w_k], in crop order: [(number of crops)·B, outDim].
     public func callAsFunction(_ crops: [Variable]) -> Variable {
-        var features: [Variable] = []
+        let features = Self.sameResolutionGroups(crops).map { backbone($0) }
+        return head(features.count == 1 ? features[0] : Variable.concat(features, axis: 0))
+    }
+
+    /// EsViT's forward (its `MultiCropWrapper` with `use_dense_prediction`): the view head's outputs
+    /// [crops·B, K], the region head's outputs on every token [Σ_v B·T_v, K], the token features
+    /// the heads see [Σ_v B·T_v, C] — crop by crop, each crop's rows image by image — and the
+    /// tokens per crop T_v.
+    public func regionLevel(_ crops: [Variable])
+        -> (view: Variable, region: Variable, tokenFeatures: Variable, tokens: [Int]) {
+        guard let headDense, let dense = backbone as? DenseFeatureBackbone else {
+            fail("MultiCropWrapper", "regionLevel needs a region head (headDense)")
+        }
+        var views: [Variable] = [], tokens: [Variable] = [], counts: [Int] = []
+        for group in Self.sameResolutionGroups(crops) {
+            let (view, t) = dense.viewAndTokenFeatures(group)
+            views.append(view)
+            tokens.append(t.reshaped([t.shape[0] * t.shape[1], t.shape[2]]))
+            counts += Array(repeating: t.shape[1], count: t.shape[0] / crops[0].shape[0])
+        }
+        let features = tokens.count == 1 ? tokens[0] : Variable.concat(tokens, axis: 0)
+        return (head(views.count == 1 ? views[0] : Variable.concat(views, axis: 0)), headDense(features),
+                features, counts)
+    }
+
+    /// Consecutive crops of one resolution concatenated along the batch (the global crops, then the local ones).
+    static func sameResolutionGroups(_ crops: [Variable]) -> [Variable] {
+        var groups: [Variable] = []
         var start = 0
         while start < crops.count {
             var end = start + 1
             while end < crops.count && crops[end].shape.suffix(2) == crops[start].shape.suffix(2) { end += 1 }
-            features.append(backbone(Variable.concat(Array(crops[start..<end]), axis: 0)))
+            groups.append(end - start == 1 ? crops[start] : Variable.concat(Array(crops[start..<end]), axis: 0))
             start = end
         }
-        return head(features.count == 1 ? features[0] : Variable.concat(features, axis: 0))
+        return groups
     }
 }
 
@@ -85,9 +120,9 @@ public class DINOLoss: Module {
     /// follows the teacher outputs of the whole batch (`dist.all_reduce` of the batch centre in main_dino.py).
     public var averageOverProcesses: ((Tensor) -> Tensor)?
 
-    public init(outDim: Int, crops: Int, warmupTeacherTemperature: Double = 0.04, teacherTemperature: Double = 0.07,
-                warmupTeacherEpochs: Int = 30, epochs: Int = 100, studentTemperature: Double = 0.1,
-                centerMomentum: Double = 0.9) {
+    public required init(outDim: Int, crops: Int, warmupTeacherTemperature: Double = 0.04,
+                         teacherTemperature: Double = 0.07, warmupTeacherEpochs: Int = 30, epochs: Int = 100,
+                         studentTemperature: Double = 0.1, centerMomentum: Double = 0.9) {
         center = Buffer(.zeros([1, outDim]))
         (self.crops, self.studentTemperature, self.centerMomentum) = (crops, studentTemperature, centerMomentum)
         let warm = Swift.min(warmupTeacherEpochs, epochs)

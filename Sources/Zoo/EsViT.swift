@@ -13,7 +13,7 @@ import Tensor
 public final class EsViTLoss: DINOLoss {
     public let centerGrid: Buffer
 
-    public override init(outDim: Int, crops: Int, warmupTeacherTemperature: Double = 0.04,
+    public required init(outDim: Int, crops: Int, warmupTeacherTemperature: Double = 0.04,
                          teacherTemperature: Double = 0.07, warmupTeacherEpochs: Int = 30, epochs: Int = 100,
                          studentTemperature: Double = 0.1, centerMomentum: Double = 0.9) {
         centerGrid = Buffer(.zeros([1, outDim]))
@@ -72,5 +72,56 @@ public final class EsViTLoss: DINOLoss {
     /// Rows scaled to unit L2 norm (F.normalize, eps 1e-12).
     static func unitRows(_ x: Tensor) -> Tensor {
         x / x.norm(2, axes: [-1], keepDim: true).clamped(min: 1e-12)
+    }
+}
+
+/// A backbone for EsViT's region-level task: the feature the view head sees and the last layer's
+/// token features after the final norm, [B, N, C] (main_esvit.py's `forward_features` with
+/// `use_dense_prediction`): a Swin's pooled last stage and its tokens, a ViT's class token and
+/// its patch tokens, a ResNet's pooled last stage and its positions.
+public protocol DenseFeatureBackbone: Module {
+    func viewAndTokenFeatures(_ x: Variable) -> (view: Variable, tokens: Variable)
+}
+
+extension SwinTransformer: DenseFeatureBackbone {
+    public func viewAndTokenFeatures(_ x: Variable) -> (view: Variable, tokens: Variable) {
+        let map = forwardFeatures(x)
+        let tokens = map.reshaped([map.shape[0], map.shape[1] * map.shape[2], map.shape[3]])
+        return (tokens.mean(axes: [1]), tokens)
+    }
+
+    /// timm's `checkpoint_filter_fn` for the original (Microsoft, EsViT) layout, where patch merging
+    /// ends a stage: `layers.N.downsample` becomes `layers.N+1.downsample` and the classifier's
+    /// `head.weight`, `head.bias` become `head.fc.*`; the non-persistent `relative_position_index`
+    /// and `attn_mask` buffers are dropped. A state dict in timm's layout loses only those buffers.
+    public static func timmLayout(_ state: [String: Tensor]) -> [String: Tensor] {
+        let original = state["layers.0.downsample.reduction.weight"] != nil
+        var out: [String: Tensor] = [:]
+        for (key, value) in state where !key.contains("relative_position_index") && !key.contains("attn_mask") {
+            var k = key
+            if original {
+                let parts = k.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+                if parts.count > 2, parts[0] == "layers", let n = Int(parts[1]), parts[2] == "downsample" {
+                    k = (["layers", String(n + 1)] + parts.dropFirst(2)).joined(separator: ".")
+                }
+                if k == "head.weight" || k == "head.bias" { k = "head.fc." + k.dropFirst(5) }
+            }
+            out[k] = value
+        }
+        return out
+    }
+}
+
+extension VisionTransformer: DenseFeatureBackbone {
+    public func viewAndTokenFeatures(_ x: Variable) -> (view: Variable, tokens: Variable) {
+        let all = forwardFeatures(x)
+        return (all.select(axis: 1, index: 0), all.slice(axis: 1, start: 1, end: all.shape[1]))
+    }
+}
+
+extension ResNet: DenseFeatureBackbone {
+    public func viewAndTokenFeatures(_ x: Variable) -> (view: Variable, tokens: Variable) {
+        let map = featureMap(x)
+        return (map.mean(axes: [2, 3]), map.flattened(from: 2).transposed(1, 2))
     }
 }

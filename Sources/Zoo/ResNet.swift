@@ -195,13 +195,15 @@ public final class ResNet: Module {
         }
     }
 
-    /// Globally average-pooled features [B, featureDim].
-    public func features(_ x: Variable) -> Variable {
+    /// The last stage's feature map [B, featureDim, H/32, W/32] (at the default stem).
+    public func featureMap(_ x: Variable) -> Variable {
         var h = bn1(conv1(x)).relu()
         if let maxpool { h = maxpool(h) }
-        h = layer4(layer3(layer2(layer1(h))))
-        return h.mean(axes: [2, 3])
+        return layer4(layer3(layer2(layer1(h))))
     }
+
+    /// Globally average-pooled features [B, featureDim].
+    public func features(_ x: Variable) -> Variable { featureMap(x).mean(axes: [2, 3]) }
 
     /// Logits [B, classes] with a head, else pooled features.
     public override func callAsFunction(_ x: Variable) -> Variable {

@@ -88,7 +88,13 @@ extension SwinConfig: ModelConfiguration {
                    "swin_base_patch4_window12_384", "swin-t"],
         allowedKeys: Set(CodingKeys.allCases.map(\.rawValue)), named: SwinConfig.named)
 
-    public mutating func adapt(toImageSize size: Int) { imageSize = size }
+    /// Sets `img_size`; below 64 pixels the ImageNet layout (patch 4, window 7) becomes patch 2
+    /// and window 4, the usual CIFAR setting, so that a 32-pixel image still gives 16 × 16 tokens
+    /// and whole windows (as ResNet's stem loses its stride there).
+    public mutating func adapt(toImageSize size: Int) {
+        imageSize = size
+        if size < 64 && patchSize == 4 && windowSize == 7 { (patchSize, windowSize) = (2, 4) }
+    }
 
     public func validate() throws {
         typealias R = ConfigurationError

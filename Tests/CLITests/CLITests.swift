@@ -167,6 +167,21 @@ import Tessera
         #expect { try badAlign.run() } throws: { "\($0)".contains("drop-align") }
     }
 
+    @Test func esvitTrainingWritesATeacherWithARegionHead() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let swin = #"{"arch": "swin", "img_size": 32, "patch_size": 4, "embed_dim": 16, "depths": [2, 2], "#
+            + #""num_heads": [2, 4], "window_size": 4}"#
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try swin.write(toFile: path("swin.json"), atomically: true, encoding: .utf8)
+        try TrainCommand.parse(["esvit", "--config", path("swin.json"), "--epochs", "1", "--train-images", "64",
+                                "--batch-size", "16", "--output", path("esvit")]).run()
+        let checkpoint = try SafeTensors.read(URL(fileURLWithPath: path("esvit/checkpoint.safetensors"))).tensors
+        #expect(checkpoint.keys.contains { $0.hasPrefix("teacher.head_dense.") }
+                && checkpoint["dino_loss.center_grid"] != nil)
+        try EvalCommand.parse(["knn", "--config", path("swin.json"), "--train-images", "200",
+                               "--weights", path("esvit/teacher_backbone.safetensors")]).run()
+    }
+
     @Test func damagedWeightsFailWithAMessage() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let good = try Data(contentsOf: fixturesDirectory.appendingPathComponent("dino_checkpoint.pth"))
@@ -192,8 +207,15 @@ import Tessera
         try ZooCommand.Convert.parse([fixturesDirectory.appendingPathComponent("dino_checkpoint.pth").path,
                                       path("t.safetensors"), "--entry", "teacher", "--strip", "backbone."]).run()
         #expect(try SafeTensors.read(URL(fileURLWithPath: path("t.safetensors"))).tensors["0.weight"] != nil)
-        #expect(Catalogue.entries.count >= 14
+        #expect(Catalogue.entries.count >= 18
                 && Catalogue.entry(named: "dino_vits16")?.results["imagenet_knn_top1"] == 74.5)
+        // An EsViT training checkpoint (Swin in its original layout, DINO heads on it) against a Swin config.
+        let swin = #"{"arch": "swin", "img_size": 32, "patch_size": 2, "embed_dim": 8, "depths": [2, 2], "#
+            + #""num_heads": [2, 4], "window_size": 4}"#
+        try swin.write(toFile: path("swin.json"), atomically: true, encoding: .utf8)
+        let esvit = fixturesDirectory.appendingPathComponent("esvit_checkpoint.pth").path
+        try ZooCommand.Verify.parse([esvit, "--config", path("swin.json"), "--exclude", "head.,head_dense."]).run()
+        #expect(throws: ExitCode.self) { try ZooCommand.Verify.parse([esvit, "--config", path("swin.json")]).run() }
     }
 }
 

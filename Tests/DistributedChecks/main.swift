@@ -163,7 +163,7 @@ struct SiTViews: MultiViewTransform {
     }
 }
 
-/// A recipe (`--recipe supervised|dino|mocov3|sit`) on a float64 ResNet (batch norms, so SyncBatchNorm
+/// A recipe (`--recipe supervised|dino|esvit|mocov3|sit`) on a float64 ResNet (batch norms, so SyncBatchNorm
 /// matters) or, for MoCo v3 and SiT, a ViT (BatchNorm1d in their projectors), run by the
 /// TrainingLoop for two epochs of 48 images; rank 0's checkpoint goes to `--out`.
 func recipe(_ group: ProcessGroup, _ arguments: Arguments) throws {
@@ -190,10 +190,11 @@ func recipe(_ group: ProcessGroup, _ arguments: Arguments) throws {
                                         smallInputStem: true)).to(.float64)
         made = SupervisedRecipe(model: model, options: options, epochs: epochs, iterationsPerEpoch: loader.batchCount,
                                 batchSize: global)
-    case "dino":
+    case "dino", "esvit":  // EsViT: the region head on the ResNet's 2 × 2 positions, the region centre averaged
         let r = DINORecipe(makeBackbone: { ResNet(resnet).to(.float64) }, featureDim: resnet.featureDim, outDim: 32,
                            headHidden: 16, headBottleneck: 8, crops: 2, epochs: epochs,
-                           iterationsPerEpoch: loader.batchCount, batchSize: global, options: options)
+                           iterationsPerEpoch: loader.batchCount, batchSize: global, options: options,
+                           regionLevel: name == "esvit")
         for module in [r.student, r.teacher, r.loss] as [Module] { module.to(.float64) }
         made = r
     case "mocov3":

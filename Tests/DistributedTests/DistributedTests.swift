@@ -79,14 +79,15 @@ import TestSupport
     }
 
     /// Supervised (SyncBatchNorm in a ResNet), DINO (SyncBatchNorm, EMA teacher, centre averaged over
-    /// the ranks), MoCo v3 (keys gathered from both ranks, SyncBatchNorm in the MLPs) and SiT (teacher
-    /// keys gathered, SyncBatchNorm in both projectors, a fixed corruption of equal area per rank), float64,
-    /// two epochs of 6 steps through the TrainingLoop: 2 ranks × 4 images give 1 rank × 8's parameters,
-    /// optimiser state and losses. MoCo v3 is held to 1e-8: AdamW divides by √v, so the
-    /// final-norm bias, whose gradient is a near-cancelling sum (≈ 1e-17), turns summation-order noise
-    /// into ≈ 2e-9 after 12 steps; the others agree to 1e-14.
+    /// the ranks), EsViT (DINO with the region head and its centre), MoCo v3 (keys gathered from both
+    /// ranks, SyncBatchNorm in the MLPs) and SiT (teacher keys gathered, SyncBatchNorm in both
+    /// projectors, a fixed corruption of equal area per rank), float64, two epochs of 6 steps through
+    /// the TrainingLoop: 2 ranks × 4 images give 1 rank × 8's parameters, optimiser state and losses.
+    /// MoCo v3 is held to 1e-8: AdamW divides by √v, so the final-norm bias, whose gradient is a
+    /// near-cancelling sum (≈ 1e-17), turns summation-order noise into ≈ 2e-9 after 12 steps; the
+    /// others agree to 1e-14.
     @Test(.enabled(if: mpirun != nil, "Open MPI's mpirun is not installed"),
-          arguments: [("supervised", 1e-10), ("dino", 1e-10), ("mocov3", 1e-8), ("sit", 1e-8)])
+          arguments: [("supervised", 1e-10), ("dino", 1e-10), ("esvit", 1e-10), ("mocov3", 1e-8), ("sit", 1e-8)])
     func recipesMatchOneProcess(_ recipe: String, tolerance: Double) throws {
         let (two, one) = (Self.temporaryFile("two.safetensors"), Self.temporaryFile("one.safetensors"))
         defer { for f in [two, one] { try? FileManager.default.removeItem(at: f) } }

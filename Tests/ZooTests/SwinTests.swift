@@ -37,6 +37,27 @@ func swinMatchesTimm(name: String, config: SwinConfig) throws {
     }
 }
 
+/// An EsViT training checkpoint as main_esvit.py writes it (scripts/make_esvit_checkpoint_fixture.py,
+/// made with EsViT's own models/swin_transformer.py): through the catalogue entry's fields (teacher,
+/// prefixes, training heads excluded) and timm's layout conversion, every key of the model is
+/// filled, nothing is left over, and the pooled features and last-stage tokens are EsViT's.
+@Test func esvitCheckpointLoadsThroughTheCatalogue() throws {
+    let url = fixturesDirectory.appendingPathComponent("esvit_checkpoint.pth")
+    let entry = try #require(Catalogue.entry(named: "esvit_swin_t_w7"))
+    let state = try entry.stateDict(from: url)
+    #expect(state["layers.1.downsample.reduction.weight"] != nil && state["layers.0.downsample.norm.weight"] == nil)
+    let model = SwinTransformer(SwinConfig(imageSize: 32, patchSize: 2, embedDim: 8, depths: [2, 2], numHeads: [2, 4],
+                                           windowSize: 4))
+    let report = try model.loadStateDict(state)
+    #expect(report.missing.isEmpty && report.unexpected.isEmpty)
+    model.eval()
+    let check = try TorchCheckpoint.stateDict(url, entry: "check")
+    let (pooled, tokens) = noGrad { model.viewAndTokenFeatures(Variable(check["input"]!)) }
+    #expect((pooled.data - check["pooled"]!).abs().max().item() < 1e-5)
+    #expect((tokens.data - check["tokens"]!).abs().max().item() < 1e-5)
+    #expect(SwinTransformer.timmLayout(model.stateDict()).keys.sorted() == model.stateDict().keys.sorted())
+}
+
 /// Names and config files reach Swin through the one registry; bad configs name their field.
 @Test func swinRegistryNamesAndErrors() throws {
     let tiny = try #require(SwinConfig.named("swin_tiny_patch4_window7_224"))
@@ -49,6 +70,9 @@ func swinMatchesTimm(name: String, config: SwinConfig) throws {
     let config = try ModelRegistry.config(json: Data(json.utf8))
     let model = try #require(try ModelRegistry.make(config, numClasses: 3, imageSize: 64) as? SwinTransformer)
     #expect(try ModelRegistry.create("swin-t") is SwinTransformer)
+    // Below 64 px the ImageNet layout takes patch 2 and window 4 (16 × 16 tokens at 32 px).
+    let small = try #require(try ModelRegistry.create("swin-t", imageSize: 32) as? SwinTransformer)
+    #expect((small.config.patchSize, small.config.windowSize, small.config.imageSize) == (2, 4, 32))
     #expect(noGrad { model(Variable(Tensor.zeros([1, 3, 64, 64]))) }.shape == [1, 3])
     #expect(throws: ConfigurationError.self) { try SwinConfig(depths: [2, 2], numHeads: [3]).validate() }
     #expect(throws: ConfigurationError.self) { try SwinConfig(embedDim: 10, depths: [2], numHeads: [3]).validate() }

@@ -96,6 +96,13 @@ public enum TorchCheckpoint {
         return state
     }
 
+    /// ``modelWeights(_:)`` in `model`'s layout where a file may hold another: a Swin's original
+    /// (Microsoft, EsViT) layout becomes timm's (``SwinTransformer/timmLayout(_:)``).
+    public static func modelWeights(_ url: URL, for model: Module) throws -> [String: Tensor] {
+        let state = try modelWeights(url)
+        return model is SwinTransformer ? SwinTransformer.timmLayout(state) : state
+    }
+
     static func topLevelKeys(_ value: PickleValue) -> String {
         if case .dict(let d) = value { return d.keys.joined(separator: ", ") }
         return "(not a dict)"
