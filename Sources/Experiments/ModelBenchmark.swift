@@ -4,6 +4,8 @@ import Distributed
 import Foundation
 import NN
 import Tensor
+import Training
+import Vision
 import Zoo
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +28,10 @@ public enum ModelBenchmark {
         /// The small Swin of the EsViT tests at 32², 10 classes: patch 4, width 48, stages of 2 and
         /// 2 blocks with 3 and 6 heads, window 4, MLP ratio 2 (64 then 16 tokens).
         case compareSwin = "compare-swin"
+        /// DINO's multi-crop step on ViT-S/16: 2 × 224² + 8 × 96² crops per image, student and EMA
+        /// teacher with DINO's head of 65536 outputs (`DINORecipe`); forward: the student on all
+        /// crops without a graph. Images/s counts images, each of ten crops.
+        case dinoViTS16 = "dino-vit-s16"
 
         var small: Bool { self == .compareViT || self == .compareResNet || self == .compareSwin }
         var imageSize: Int { small ? 32 : 224 }
@@ -41,6 +47,7 @@ public enum ModelBenchmark {
             case .compareSwin:
                 return SwinTransformer(SwinConfig(imageSize: 32, patchSize: 4, embedDim: 48, depths: [2, 2],
                                                   numHeads: [3, 6], windowSize: 4, mlpRatio: 2, numClasses: 10))
+            case .dinoViTS16: return VisionTransformer(.preset(.small, patch: 16, numClasses: 0))
             case .compareViT:
                 var c = compare.vit
                 c.numClasses = classes
@@ -110,10 +117,10 @@ public enum ModelBenchmark {
         let images = Tensor.randn([batch, 3, model.imageSize, model.imageSize])
         let labels = Tensor((0..<batch).map { Int64($0 % model.classes) })
         let optimizer = AdamW(ParameterGroup.dinoGroups(network, learningRate: 1e-4, weightDecay: 0.05))
-        let dataParallel = mode == .train && group.isDistributed
+        let dataParallel = mode == .train && group.isDistributed && model != .dinoViTS16
             ? try DistributedDataParallel(network, group: group) : nil
         var timelines: [StepTimeline] = []
-        let step: () -> Void
+        var step: () -> Void
         switch mode {
         case .forward:
             network.eval()
@@ -130,6 +137,25 @@ public enum ModelBenchmark {
                 optimizer.step()
             }
         }
+        var dino: DINORecipe?
+        if model == .dinoViTS16 {
+            var made = 0  // the student's backbone is `network`, the teacher's a second one
+            let recipe = DINORecipe(makeBackbone: { made += 1; return made == 1 ? network : model.make() },
+                                    featureDim: 384, crops: 10, epochs: 100,
+                                    iterationsPerEpoch: 1000, batchSize: batch, options: OptimizationOptions())
+            let crops = [Tensor.randn([batch, 3, 224, 224]), Tensor.randn([batch, 3, 224, 224])]
+                + (0..<8).map { _ in Tensor.randn([batch, 3, 96, 96]) }
+            let dinoBatch = Batch(views: crops, labels: labels, indices: Array(0..<batch))
+            if mode == .train && group.isDistributed { try recipe.distribute(over: group) }
+            step = mode == .forward
+                ? { recipe.student.eval(); _ = noGrad { recipe.student(crops.map { Variable($0) }) } }
+                : { // epoch 1: DINO's last layer is no longer frozen
+                    do { _ = try recipe.step(dinoBatch, iteration: 1000, epoch: 1, iterationsPerEpoch: 1000) } catch {
+                        fail("bench", "\(error)")
+                    }
+                }
+            dino = recipe
+        }
         let median = medianSeconds(steps: steps, step)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -139,8 +165,10 @@ public enum ModelBenchmark {
                             peakTensorMegabytes: Double(TensorMemory.peakBytes) / Double(1 << 20))
         network.eval()
         let one = images.slice(axis: 0, start: 0, end: 1)
-        result.forwardGigaMultiplyAdds = Double(FlopCounter.count { _ = noGrad { network(Variable(one)) } }) / 1e9
-        result.parameters = network.parameterCount()
+        result.forwardGigaMultiplyAdds = Double(FlopCounter.count {
+            _ = noGrad { dino.map { $0.student([Variable(one)]) } ?? network(Variable(one)) }
+        }) / 1e9
+        result.parameters = dino?.student.parameterCount() ?? network.parameterCount()
         if let dataParallel {
             let timed = timelines.suffix(steps)
             func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }

@@ -11,7 +11,10 @@ struct BenchCommand: ParsableCommand {
             scripts/bench_side_by_side.sh prints both in one table.
             """)
 
-    @Option(help: "vit-s16, vit-b16, resnet50, swin-t, compare-vit, compare-resnet or compare-swin.")
+    @Option(help: """
+        vit-s16, vit-b16, resnet50, swin-t, compare-vit, compare-resnet, compare-swin or dino-vit-s16 \
+        (DINO's multi-crop step: 2 × 224² + 8 × 96² crops per image, student and EMA teacher).
+        """)
     var model = "vit-s16"
     @Option(help: "Images per step (per process under mpirun, where train mode averages gradients over them).")
     var batch = 8

@@ -91,10 +91,11 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup(title: "SiT") var sit: SiTArguments
 
     static let recipes = ["supervised", "dino", "esvit", "mocov3", "sit", "retrieval"]
+    static let recipeList = recipes.dropLast().joined(separator: ", ") + " or " + recipes.last!
 
     func validate() throws {
         guard Self.recipes.contains(recipe) else {
-            throw ValidationError("the recipe must be \(Self.recipes.joined(separator: ", ")), got \(recipe)")
+            throw ValidationError("the recipe must be \(Self.recipeList), got \(recipe)")
         }
         if let imagesPerClass, imagesPerClass < 2 || batchSize % imagesPerClass != 0 {
             throw ValidationError("--images-per-class must be at least 2 and divide --batch-size \(batchSize), "
@@ -203,7 +204,7 @@ struct TrainCommand: ParsableCommand {
         case "retrieval":
             history = try trainRetrieval(train, name: name, options: options, group: group, run: run)
         default:
-            throw ValidationError("the recipe must be \(Self.recipes.joined(separator: ", "))")
+            throw ValidationError("the recipe must be \(Self.recipeList)")
         }
         say("done: \(history.count) steps, final loss \(String(format: "%.4f", history.last?.loss ?? .nan)); "
               + "files in \(folder.path)")

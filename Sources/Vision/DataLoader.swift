@@ -12,6 +12,11 @@ public struct Batch: @unchecked Sendable {
     public let indices: [Int]
     /// The first (or only) view.
     public var images: Tensor { views[0] }
+
+    /// A batch made by hand (for a recipe's step outside a loader: benchmarks, tests).
+    public init(views: [Tensor], labels: Tensor, indices: [Int]) {
+        (self.views, self.labels, self.indices) = (views, labels, indices)
+    }
 }
 
 /// Shuffles, transforms and batches a data set, decoding and augmenting on background threads.

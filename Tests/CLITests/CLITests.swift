@@ -244,7 +244,7 @@ extension CLITests {
                                     fixturesDirectory.appendingPathComponent("images/coffee.png").path]).run()
         #expect(try ImageFile.read(URL(fileURLWithPath: path("a.png"))).shape[0] == 3)
         #expect { try TrainCommand.parse(["mocov2", "--arch", "vit-ti/16"]) } throws: {
-            TrainCommand.message(for: $0).contains("supervised, dino, mocov3, sit or retrieval, got mocov2")
+            TrainCommand.message(for: $0).contains("supervised, dino, esvit, mocov3, sit or retrieval, got mocov2")
         }
         for recipe in ["dino", "mocov3"] {
             try TrainCommand.parse([recipe, "--config", path("tiny.json"), "--train-images", "32",
@@ -262,5 +262,11 @@ extension CLITests {
         #expect(fields?["images_per_s"] is Double && fields?["peak_rss_mb"] is Double)
         #expect(fields?["model"] as? String == "compare-vit")
         try BenchCommand.parse(["--model", "compare-resnet", "--batch", "2", "--mode", "forward", "--steps", "1"]).run()
+        // Multiply-adds of one image's forward as torch.utils.flop_counter counts them on timm's models
+        // (scripts/bench_models.py --json, forward_gmacs × 1e9): the small Swin, and DINO's ViT-S/16 with its head.
+        let swin = try ModelBenchmark.run(.compareSwin, mode: .forward, batch: 2, steps: 1)
+        #expect(Int((swin.forwardGigaMultiplyAdds * 1e9).rounded()) == 5_456_832)
+        let dino = try ModelBenchmark.run(.dinoViTS16, mode: .forward, batch: 1, steps: 1)
+        #expect(Int((dino.forwardGigaMultiplyAdds * 1e9).rounded()) == 4_620_780_544 && dino.parameters == 44_017_792)
     }
 }
