@@ -116,27 +116,10 @@ public enum ModelBenchmark {
         let network = model.make()
         let images = Tensor.randn([batch, 3, model.imageSize, model.imageSize])
         let labels = Tensor((0..<batch).map { Int64($0 % model.classes) })
-        let optimizer = AdamW(ParameterGroup.dinoGroups(network, learningRate: 1e-4, weightDecay: 0.05))
         let dataParallel = mode == .train && group.isDistributed && model != .dinoViTS16
             ? try DistributedDataParallel(network, group: group) : nil
         var timelines: [StepTimeline] = []
-        var step: () -> Void
-        switch mode {
-        case .forward:
-            network.eval()
-            step = { _ = noGrad { network(Variable(images)) } }
-        case .train:
-            network.train()
-            step = {
-                optimizer.zeroGrad()
-                Loss.crossEntropy(network(Variable(images)), labels: labels).backward()
-                if let dataParallel {
-                    do { try dataParallel.synchronizeGradients() } catch { fail("bench", "\(error)") }
-                    timelines.append(dataParallel.lastStepTimeline)
-                }
-                optimizer.step()
-            }
-        }
+        let step: () -> Void
         var dino: DINORecipe?
         if model == .dinoViTS16 {
             var made = 0  // the student's backbone is `network`, the teacher's a second one
@@ -155,6 +138,21 @@ public enum ModelBenchmark {
                     }
                 }
             dino = recipe
+        } else if mode == .forward {
+            network.eval()
+            step = { _ = noGrad { network(Variable(images)) } }
+        } else {
+            network.train()
+            let optimizer = AdamW(ParameterGroup.dinoGroups(network, learningRate: 1e-4, weightDecay: 0.05))
+            step = {
+                optimizer.zeroGrad()
+                Loss.crossEntropy(network(Variable(images)), labels: labels).backward()
+                if let dataParallel {
+                    do { try dataParallel.synchronizeGradients() } catch { fail("bench", "\(error)") }
+                    timelines.append(dataParallel.lastStepTimeline)
+                }
+                optimizer.step()
+            }
         }
         let median = medianSeconds(steps: steps, step)
         var usage = rusage()

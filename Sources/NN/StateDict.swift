@@ -87,3 +87,9 @@ public func strippingPrefix(_ prefix: String, from state: [String: Tensor]) -> [
     Dictionary(state.map { ($0.key.hasPrefix(prefix) ? String($0.key.dropFirst(prefix.count)) : $0.key, $0.value) },
                uniquingKeysWith: { stripped, _ in stripped })
 }
+
+/// Drops the keys under any of `prefixes` — what a full training checkpoint holds besides the
+/// model, such as DINO's and EsViT's heads (`head.`, `head_dense.`).
+public func excludingPrefixes(_ prefixes: [String], from state: [String: Tensor]) -> [String: Tensor] {
+    state.filter { key, _ in !prefixes.contains { key.hasPrefix($0) } }
+}

@@ -81,14 +81,13 @@ struct ZooCommand: ParsableCommand {
         func run() throws {
             let url = URL(fileURLWithPath: file)
             let model = try ModelSpec.load(config: config, arch: arch)
-            var state: [String: Tensor]
+            let file: [String: Tensor]
             if config == nil, let arch, let entry = Catalogue.entry(named: arch) {
-                state = try entry.stateDict(from: url)
+                file = try entry.stateDict(from: url)
             } else {
-                state = try TorchCheckpoint.modelWeights(url, for: model)
+                file = try TorchCheckpoint.modelWeights(url, for: model)
             }
-            let excluded = exclude.split(separator: ",").map(String.init)
-            state = state.filter { key, _ in !excluded.contains { key.hasPrefix($0) } }
+            let state = excludingPrefixes(exclude.split(separator: ",").map(String.init), from: file)
             let name = config ?? arch ?? ""
             let report = model.differences(from: state)
             let matched = model.stateDictKeys().count - report.missing.count - report.mismatched.count

@@ -3,8 +3,8 @@ import NN
 import Tensor
 
 /// The published checkpoints Tessera knows: DINO (backbones and full training checkpoints),
-/// torchvision ResNet-50 V1/V2, timm AugReg ViTs, MoCo v3, timm's Swin-T and EsViT, with where to get them, their
-/// licence and the results their authors report (Resources/catalogue.json).
+/// torchvision ResNet-50 V1/V2, timm AugReg ViTs, MoCo v3, timm's Swin-T and EsViT, with where to
+/// get them, their licence and the results their authors report (Resources/catalogue.json).
 public enum Catalogue {
     public struct Entry: Codable, Sendable {
         public var name: String
@@ -37,11 +37,10 @@ public enum Catalogue {
         /// The weights of a downloaded file, from the right sub-dict with prefixes stripped, the
         /// excluded keys dropped and a Swin's original layout turned into timm's.
         public func stateDict(from url: URL) throws -> [String: Tensor] {
-            var state = url.pathExtension == "safetensors"
+            let file = url.pathExtension == "safetensors"
                 ? try SafeTensors.read(url, widenHalfPrecision: true).tensors
                 : try TorchCheckpoint.stateDict(url, entry: entry, stripPrefixes: strip ?? [])
-            let excluded = exclude ?? []
-            state = state.filter { key, _ in !excluded.contains { key.hasPrefix($0) } }
+            let state = excludingPrefixes(exclude ?? [], from: file)
             return try ModelRegistry.config(named: arch) is SwinConfig ? SwinTransformer.timmLayout(state) : state
         }
     }
