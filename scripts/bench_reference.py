@@ -3,6 +3,8 @@
 
     python3 scripts/bench_reference.py > torch.json
     swift run -c release tessera-bench --torch torch.json
+    python3 scripts/bench_reference.py --layers > layers.json     # the layer rows only
+    swift run -c release tessera-bench layers --torch layers.json
 
 Same shapes, float32, 2 threads, median of repeated runs after warm-up (like tessera-bench).
 """
@@ -17,6 +19,7 @@ import torchvision
 
 torch.set_num_threads(2)
 quick = "--quick" in sys.argv
+layers_only = "--layers" in sys.argv  # the rows of `tessera-bench layers`
 reps = 5 if quick else 15
 
 
@@ -107,8 +110,9 @@ r["ReLU 8×256×56×56 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 256, 56, 56),), F.re
 projector_norm = torch.nn.BatchNorm1d(4096)
 r["BatchNorm1d 256×4096 fwd+bwd"] = fwd_bwd(lambda: (leaf(256, 4096),), projector_norm)
 
-for name, model in [("ResNet-50", torchvision.models.resnet50()),
-                    ("ViT-S/16", timm.create_model("vit_small_patch16_224", num_classes=1000))]:
+models = [] if layers_only else [("ResNet-50", torchvision.models.resnet50()),
+                                  ("ViT-S/16", timm.create_model("vit_small_patch16_224", num_classes=1000))]
+for name, model in models:
     model.eval()
     with torch.no_grad():
         r[f"{name} 8×224² fwd"] = measure(lambda: model(images))

@@ -1,21 +1,24 @@
-// A stride-1 convolution kernel for float32 on AVX-512: the shifted-GEMM formulation of
-// Tensor's Convolution.swift (one product per kernel tap over the zero-padded image) fused into
-// one register-tiled loop, so each output tile is accumulated over all taps and channels in
-// registers instead of being read and written once per tap by separate small-K GEMMs.
+// Stride-1 convolution loops for float32 on AVX-512 and on AVX2 + FMA: the shifted-GEMM
+// formulation of Tensor's Convolution.swift (one product per kernel tap over the zero-padded
+// image) fused into one register-tiled loop, so each output tile is accumulated over all taps and
+// channels in registers instead of being read and written once per tap by separate small-K GEMMs.
+// Each level's tile fills its register file (32 zmm: 8 channels × 48 pixels; 16 ymm: 6 × 16).
 #include "FastKernels.h"
+#include "Levels.h"
 
 #include <stdint.h>
 
-enum { TILE_O = TESSERA_CONV_TILE_CHANNELS, TILE_P = TESSERA_CONV_TILE_PIXELS };
+enum { TILE_O = 8, TILE_P = 48 };  /* AVX-512's tile */
 
-void tessera_pack_conv_taps_f32(const float *taps, size_t t, size_t o, size_t c, float *packed) {
-    size_t blocks = (o + TILE_O - 1) / TILE_O;
+void tessera_pack_conv_taps_f32(const float *taps, size_t t, size_t o, size_t c, size_t block, int taps_inner,
+                                float *packed) {
+    size_t blocks = (o + block - 1) / block;
     for (size_t b = 0; b < blocks; b++)
         for (size_t k = 0; k < t; k++)
             for (size_t ci = 0; ci < c; ci++)
-                for (size_t j = 0; j < TILE_O; j++) {
-                    size_t oi = b * TILE_O + j;
-                    packed[((b * t + k) * c + ci) * TILE_O + j] = oi < o ? taps[(k * o + oi) * c + ci] : 0.0f;
+                for (size_t j = 0; j < block; j++) {
+                    size_t oi = b * block + j, step = taps_inner ? ci * t + k : k * c + ci;
+                    packed[(b * t * c + step) * block + j] = oi < o ? taps[(k * o + oi) * c + ci] : 0.0f;
                 }
 }
 
@@ -34,15 +37,13 @@ void tessera_pad_transpose_f32(const float *image, size_t c, size_t h, size_t w,
 #if defined(__x86_64__) && defined(__clang__)
 #include <immintrin.h>
 
-int tessera_shifted_conv_available(void) { return __builtin_cpu_supports("avx512f"); }
-
 static inline __mmask16 lanes(ptrdiff_t remaining) {
     return remaining >= 16 ? (__mmask16)0xFFFF : remaining <= 0 ? (__mmask16)0 : (__mmask16)((1u << remaining) - 1);
 }
 
 __attribute__((target("avx512f")))
-void tessera_shifted_conv_f32(const float *packed, const float *input, float *output, size_t t, size_t o, size_t c,
-                              size_t length, size_t plane, const size_t *offsets) {
+void tessera_shifted_conv_f32_avx512(const float *packed, const float *input, float *output, size_t t, size_t o,
+                                     size_t c, size_t length, size_t plane, const size_t *offsets) {
     size_t blocks = (o + TILE_O - 1) / TILE_O;
     for (size_t p0 = 0; p0 < length; p0 += TILE_P) {
         ptrdiff_t rest = (ptrdiff_t)(length - p0);
@@ -78,8 +79,8 @@ void tessera_shifted_conv_f32(const float *packed, const float *input, float *ou
 /* ∂W: vectorised over 64 input channels of the transposed padded image, 6 output channels per
    tile (24 accumulators), summed over all pixels without horizontal reductions. */
 __attribute__((target("avx512f")))
-void tessera_shifted_conv_weight_grad_f32(const float *gy, const float *transposed, float *gw, size_t t, size_t o,
-                                          size_t c, size_t length, const size_t *offsets) {
+void tessera_shifted_conv_weight_grad_f32_avx512(const float *gy, const float *transposed, float *gw, size_t t,
+                                                 size_t o, size_t c, size_t length, const size_t *offsets) {
     enum { ROWS = 6 };
     for (size_t c0 = 0; c0 < c; c0 += 64) {
         ptrdiff_t rest = (ptrdiff_t)(c - c0);
@@ -113,14 +114,122 @@ void tessera_shifted_conv_weight_grad_f32(const float *gy, const float *transpos
         }
     }
 }
-#else
-int tessera_shifted_conv_available(void) { return 0; }
-void tessera_shifted_conv_weight_grad_f32(const float *gy, const float *transposed, float *gw, size_t t, size_t o,
-                                          size_t c, size_t length, const size_t *offsets) {
-    (void)gy, (void)transposed, (void)gw, (void)t, (void)o, (void)c, (void)length, (void)offsets;
+
+/* AVX2: the first `remaining` of 8 lanes. */
+__attribute__((target("avx2,fma")))
+static inline __m256i lanes8(ptrdiff_t remaining) {
+    int r = remaining >= 8 ? 8 : remaining <= 0 ? 0 : (int)remaining;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
-void tessera_shifted_conv_f32(const float *packed, const float *input, float *output, size_t t, size_t o, size_t c,
-                              size_t length, size_t plane, const size_t *offsets) {
-    (void)packed, (void)input, (void)output, (void)t, (void)o, (void)c, (void)length, (void)plane, (void)offsets;
+
+/* One 6-channel × 16-pixel output tile over all taps and channels: 12 accumulators, two input
+   vectors and the broadcasts fill the 16 ymm registers (a 4 × 24 tile needs one more, and the
+   spill it forces serialises the loop: half the speed). `masked` is a constant at each call, so
+   full tiles use plain loads and stores. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void conv_tile_avx2(const float *w, const float *input, float *output, size_t t, size_t c,
+                                  size_t length, size_t plane, const size_t *offsets, size_t p0, size_t channels,
+                                  const int masked, __m256i m0, __m256i m1) {
+    enum { ROWS = 6 };
+    __m256 acc[ROWS][2];
+    for (int j = 0; j < ROWS; j++) acc[j][0] = acc[j][1] = _mm256_setzero_ps();
+    for (size_t ci = 0; ci < c; ci++) {
+        const float *src = input + ci * plane + p0;
+        for (size_t k = 0; k < t; k++, w += ROWS) {
+            const float *x = src + offsets[k];
+            __m256 x0 = masked ? _mm256_maskload_ps(x, m0) : _mm256_loadu_ps(x);
+            __m256 x1 = masked ? _mm256_maskload_ps(x + 8, m1) : _mm256_loadu_ps(x + 8);
+            for (int j = 0; j < ROWS; j++) {
+                __m256 wj = _mm256_broadcast_ss(w + j);
+                acc[j][0] = _mm256_fmadd_ps(wj, x0, acc[j][0]);
+                acc[j][1] = _mm256_fmadd_ps(wj, x1, acc[j][1]);
+            }
+        }
+    }
+    for (size_t j = 0; j < ROWS; j++) {  /* a constant trip count keeps acc in registers */
+        if (j >= channels) break;
+        float *d = output + j * length + p0;
+        if (masked) {
+            _mm256_maskstore_ps(d, m0, acc[j][0]);
+            _mm256_maskstore_ps(d + 8, m1, acc[j][1]);
+        } else {
+            _mm256_storeu_ps(d, acc[j][0]);
+            _mm256_storeu_ps(d + 8, acc[j][1]);
+        }
+    }
+}
+
+/* The same contract as the AVX-512 loop, on taps packed in blocks of 6 channels. */
+__attribute__((target("avx2,fma")))
+void tessera_shifted_conv_f32_avx2(const float *packed, const float *input, float *output, size_t t, size_t o,
+                                   size_t c, size_t length, size_t plane, const size_t *offsets) {
+    enum { ROWS = 6, PIXELS = 16 };
+    size_t blocks = (o + ROWS - 1) / ROWS;
+    __m256i none = _mm256_setzero_si256();
+    for (size_t p0 = 0; p0 < length; p0 += PIXELS) {
+        ptrdiff_t rest = (ptrdiff_t)(length - p0);
+        __m256i m0 = lanes8(rest), m1 = lanes8(rest - 8);
+        for (size_t b = 0; b < blocks; b++) {
+            size_t channels = o - b * ROWS < ROWS ? o - b * ROWS : ROWS;
+            const float *w = packed + b * t * c * ROWS;
+            float *d = output + b * ROWS * length;
+            if (rest >= PIXELS)
+                conv_tile_avx2(w, input, d, t, c, length, plane, offsets, p0, channels, 0, none, none);
+            else
+                conv_tile_avx2(w, input, d, t, c, length, plane, offsets, p0, channels, 1, m0, m1);
+        }
+    }
+}
+
+/* ∂W on AVX2: 16 input channels (two vectors) × 6 output channels per tile, 12 accumulators. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void weight_grad_tile_avx2(const float *const *g, const float *x, float *gw, size_t rows, size_t c,
+                                         size_t length, const int masked, __m256i m0, __m256i m1) {
+    enum { ROWS = 6 };
+    __m256 acc[ROWS][2];
+    for (int j = 0; j < ROWS; j++) acc[j][0] = acc[j][1] = _mm256_setzero_ps();
+    for (size_t p = 0; p < length; p++, x += c) {
+        __m256 x0 = masked ? _mm256_maskload_ps(x, m0) : _mm256_loadu_ps(x);
+        __m256 x1 = masked ? _mm256_maskload_ps(x + 8, m1) : _mm256_loadu_ps(x + 8);
+        for (int j = 0; j < ROWS; j++) {
+            __m256 gj = _mm256_broadcast_ss(g[j] + p);
+            acc[j][0] = _mm256_fmadd_ps(gj, x0, acc[j][0]);
+            acc[j][1] = _mm256_fmadd_ps(gj, x1, acc[j][1]);
+        }
+    }
+    for (size_t j = 0; j < ROWS; j++) {
+        if (j >= rows) break;
+        float *d = gw + j * c;
+        if (masked) {
+            _mm256_maskstore_ps(d, m0, _mm256_add_ps(_mm256_maskload_ps(d, m0), acc[j][0]));
+            _mm256_maskstore_ps(d + 8, m1, _mm256_add_ps(_mm256_maskload_ps(d + 8, m1), acc[j][1]));
+        } else {
+            _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), acc[j][0]));
+            _mm256_storeu_ps(d + 8, _mm256_add_ps(_mm256_loadu_ps(d + 8), acc[j][1]));
+        }
+    }
+}
+
+__attribute__((target("avx2,fma")))
+void tessera_shifted_conv_weight_grad_f32_avx2(const float *gy, const float *transposed, float *gw, size_t t,
+                                               size_t o, size_t c, size_t length, const size_t *offsets) {
+    enum { ROWS = 6 };
+    __m256i none = _mm256_setzero_si256();
+    for (size_t c0 = 0; c0 < c; c0 += 16) {
+        ptrdiff_t rest = (ptrdiff_t)(c - c0);
+        __m256i m0 = lanes8(rest), m1 = lanes8(rest - 8);
+        for (size_t k = 0; k < t; k++)
+            for (size_t o0 = 0; o0 < o; o0 += ROWS) {
+                size_t rows = o - o0 < ROWS ? o - o0 : ROWS;
+                const float *g[ROWS];
+                for (size_t j = 0; j < ROWS; j++) g[j] = gy + (o0 + (j < rows ? j : rows - 1)) * length;
+                const float *x = transposed + offsets[k] * c + c0;
+                float *d = gw + (k * o + o0) * c + c0;
+                if (rest >= 16)
+                    weight_grad_tile_avx2(g, x, d, rows, c, length, 0, none, none);
+                else
+                    weight_grad_tile_avx2(g, x, d, rows, c, length, 1, m0, m1);
+            }
+    }
 }
 #endif

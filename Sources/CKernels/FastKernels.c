@@ -1,19 +1,22 @@
+// Compute-bound float32 kernels compiled once per CPU level (AVX-512, AVX2 + FMA, baseline x86-64)
+// from one source, KernelBodies.h, under each level's target attribute: the package needs no
+// unsafe flags, runs anywhere, and keeps every level callable (Tensor's KernelLevel picks one).
+// The math is the same as Tensor's SIMD16 Swift versions (FastMath.swift).
 #include "FastKernels.h"
+#include "Levels.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__clang__)
-#define CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
-#else
-#define CLONES
-#endif
+/* Helpers are inlined into each level's kernels and compiled with that level's instructions. */
+#define INLINE static inline __attribute__((always_inline))
 
 static inline float bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline uint32_t float_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
 /* exp with |r| <= ln2/2 and a degree-6 polynomial; the same clamps as simdExp. */
-static inline float fast_exp(float input) {
+INLINE float fast_exp(float input) {
     float x = input > 88.37626f ? 88.37626f : input;
     x = x < -87.33654f ? -87.33654f : x;
     const float magic = 12582912.0f;
@@ -34,7 +37,7 @@ static inline float fast_exp(float input) {
 }
 
 /* exp(p - a^2/2) with a^2/2 split exactly (see simdExpMinusHalfSquare). */
-static inline float exp_minus_half_square(float a, float p) {
+INLINE float exp_minus_half_square(float a, float p) {
     float ah = bits_to_float(float_to_bits(a) & 0xFFFFF000u);
     float al = a - ah;
     float r = -0.5f * al * (ah + ah + al);
@@ -47,7 +50,7 @@ static inline float exp_minus_half_square(float a, float p) {
 }
 
 /* 2·Phi(-a) = erfc(a/sqrt 2) for a >= 0 (Numerical Recipes' Chebyshev fit). */
-static inline float gaussian_tail(float a) {
+INLINE float gaussian_tail(float a) {
     float t = 1 / (1 + 0.35355339f * a);
     float p = 0.17087277f;
     p = p * t - 0.82215223f;
@@ -62,46 +65,20 @@ static inline float gaussian_tail(float a) {
     return t * exp_minus_half_square(a, p);
 }
 
-static inline float phi(float x) {
+INLINE float phi(float x) {
     float half = 0.5f * gaussian_tail(x < 0 ? -x : x);
     return x > 0 ? 1 - half : half;
 }
 
-CLONES void tessera_exp_f32(const float *x, float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = fast_exp(x[i]);
-}
-
-CLONES void tessera_gelu_f32(const float *x, float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = x[i] * phi(x[i]);
-}
-
-static inline float gelu_derivative(float x) {
+INLINE float gelu_derivative(float x) {
     float a = x < 0 ? -x : x;
     return phi(x) + x * 0.39894228f * exp_minus_half_square(a, 0);
-}
-
-CLONES void tessera_gelu_derivative_f32(const float *x, float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = gelu_derivative(x[i]);
-}
-
-CLONES void tessera_gelu_backward_f32(const float *x, const float *g, float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = g[i] * gelu_derivative(x[i]);
-}
-
-/* The clone the loader picks follows the same CPU test. */
-const char *tessera_fast_kernels_level(void) {
-#if defined(__x86_64__) && defined(__clang__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return "avx512";
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2";
-#endif
-    return "baseline";
 }
 
 typedef float float16v __attribute__((ext_vector_type(16)));
 
 /* Sum of n floats with 16 independent lanes (a plain loop stays serial without reassociation). */
-static inline float sum_f32(const float *x, size_t n) {
+INLINE float sum_f32(const float *x, size_t n) {
     float16v acc = 0;
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -115,63 +92,7 @@ static inline float sum_f32(const float *x, size_t n) {
     return s;
 }
 
-/* Softmax (log = 0) or log-softmax (log = 1) of `rows` contiguous rows of length n. A NaN in a
-   row makes the row NaN; a row of -inf uses shift 0, as the Swift kernel does. */
-CLONES void tessera_softmax_rows_f32(const float *x, float *y, size_t rows, size_t n, int log) {
-    for (size_t r = 0; r < rows; r++) {
-        const float *xr = x + r * n;
-        float *yr = y + r * n;
-        float16v mv = -__builtin_inff();
-        size_t i = 0;
-        for (; i + 16 <= n; i += 16) {
-            float16v v;
-            memcpy(&v, xr + i, sizeof v);
-            mv = v > mv ? v : mv;
-        }
-        float m = -__builtin_inff();
-        for (int k = 0; k < 16; k++) m = mv[k] > m ? mv[k] : m;
-        for (; i < n; i++) m = xr[i] > m ? xr[i] : m;
-        int nan = 0;
-        for (i = 0; i < n; i++) nan |= xr[i] != xr[i];
-        if (nan) m = __builtin_nanf("");
-        else if (m == -__builtin_inff()) m = 0;
-        for (i = 0; i < n; i++) yr[i] = fast_exp(xr[i] - m);
-        float s = sum_f32(yr, n);
-        if (log) {
-            /* (x - m) - log s, as PyTorch: m + log s would round at the scale of m. */
-            float log_sum = __builtin_logf(s);
-            for (i = 0; i < n; i++) yr[i] = (xr[i] - m) - log_sum;
-        } else {
-            float inv = 1 / s;
-            for (i = 0; i < n; i++) yr[i] *= inv;
-        }
-    }
-}
-
-CLONES double tessera_sum_f32(const float *x, size_t n) {
-    double total = 0;
-    size_t i = 0;
-    while (i + 64 <= n) {
-        float16v a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        size_t end = n - 63 < i + 4096 ? n - 63 : i + 4096;
-        for (; i < end; i += 64) {
-            float16v v0, v1, v2, v3;
-            memcpy(&v0, x + i, sizeof v0);
-            memcpy(&v1, x + i + 16, sizeof v1);
-            memcpy(&v2, x + i + 32, sizeof v2);
-            memcpy(&v3, x + i + 48, sizeof v3);
-            a0 += v0; a1 += v1; a2 += v2; a3 += v3;
-        }
-        float16v a = (a0 + a1) + (a2 + a3);
-        float block = 0;
-        for (int k = 0; k < 16; k++) block += a[k];
-        total += block;
-    }
-    for (; i < n; i++) total += x[i];
-    return total;
-}
-
-static inline float dot_f32(const float *a, const float *b, size_t n) {
+INLINE float dot_f32(const float *a, const float *b, size_t n) {
     float16v acc = 0;
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -187,7 +108,7 @@ static inline float dot_f32(const float *a, const float *b, size_t n) {
 }
 
 /* Σ (x − mu)² over n floats. */
-static inline float squared_deviations_f32(const float *x, size_t n, float mu) {
+INLINE float squared_deviations_f32(const float *x, size_t n, float mu) {
     float16v acc = 0;
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -202,91 +123,64 @@ static inline float squared_deviations_f32(const float *x, size_t n, float mu) {
     return s;
 }
 
-CLONES void tessera_layer_norm_rows_f32(const float *x, const float *w, const float *b, float *y, float *mean,
-                                        float *rstd, size_t rows, size_t n, float eps) {
-    for (size_t r = 0; r < rows; r++) {
-        const float *xr = x + r * n;
-        float *yr = y + r * n;
-        /* Two passes (mean, then centred squares) keep the variance accurate. */
-        float mu = sum_f32(xr, n) / (float)n;
-        float inv = 1 / __builtin_sqrtf(squared_deviations_f32(xr, n, mu) / (float)n + eps);
-        mean[r] = mu;
-        rstd[r] = inv;
-        if (w && b) {
-            for (size_t i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv * w[i] + b[i];
-        } else if (w) {
-            for (size_t i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv * w[i];
-        } else {
-            for (size_t i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv;
-        }
-    }
+#define CONCAT_(a, b) a##_##b
+#define CONCAT(a, b) CONCAT_(a, b)
+#define LEVEL(name) CONCAT(name, SUFFIX)
+
+#define SUFFIX baseline
+#include "KernelBodies.h"
+#undef SUFFIX
+
+#if defined(__x86_64__) && defined(__clang__)
+#define SUFFIX avx2
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#include "KernelBodies.h"
+#pragma clang attribute pop
+#undef SUFFIX
+
+#define SUFFIX avx512
+#pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
+#include "KernelBodies.h"
+#pragma clang attribute pop
+#undef SUFFIX
+#endif
+
+#define TABLE(level, conv, conv_weight_grad, tile_channels, tile_pixels, taps_inner) {               \
+    #level, exp_##level, gelu_##level, gelu_derivative_##level, gelu_backward_##level,                \
+    softmax_rows_##level, sum_##level, layer_norm_rows_##level, layer_norm_backward_rows_##level,     \
+    batch_norm_channel_##level, batch_norm_backward_channel_##level, conv, conv_weight_grad,            \
+    tile_channels, tile_pixels, taps_inner }
+
+static const TesseraKernels tables[] = {
+    TABLE(baseline, NULL, NULL, 0, 0, 0),
+#if defined(__x86_64__) && defined(__clang__)
+    TABLE(avx2, tessera_shifted_conv_f32_avx2, tessera_shifted_conv_weight_grad_f32_avx2, 6, 16, 1),
+    TABLE(avx512, tessera_shifted_conv_f32_avx512, tessera_shifted_conv_weight_grad_f32_avx512, 8, 48, 0),
+#endif
+};
+
+int tessera_cpu_level(void) {
+#if defined(__x86_64__) && defined(__clang__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return TESSERA_LEVEL_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return TESSERA_LEVEL_AVX2;
+#endif
+    return TESSERA_LEVEL_BASELINE;
 }
 
-CLONES void tessera_layer_norm_backward_rows_f32(const float *g, const float *x, const float *mean, const float *rstd,
-                                                 const float *w, float *dx, float *dw, float *db, float *scratch,
-                                                 size_t rows, size_t n) {
-    for (size_t r = 0; r < rows; r++) {
-        const float *xr = x + r * n, *gr = g + r * n;
-        float *dxr = dx + r * n;
-        float mu = mean[r], inv = rstd[r];
-        /* dx holds x̂ first, then the gradient. */
-        for (size_t i = 0; i < n; i++) dxr[i] = (xr[i] - mu) * inv;
-        for (size_t i = 0; i < n; i++) {
-            dw[i] += gr[i] * dxr[i];
-            db[i] += gr[i];
-        }
-        const float *gh = gr;
-        if (w) {
-            for (size_t i = 0; i < n; i++) scratch[i] = gr[i] * w[i];
-            gh = scratch;
-        }
-        float meanG = sum_f32(gh, n) / (float)n, meanGX = dot_f32(gh, dxr, n) / (float)n;
-        for (size_t i = 0; i < n; i++) dxr[i] = inv * (gh[i] - meanG - dxr[i] * meanGX);
-    }
+int tessera_requested_level(void) {
+    const char *value = getenv("TESSERA_CPU_LEVEL");
+    if (!value || !*value) return -1;
+    for (int level = 0; level < 3; level++)
+        if (strcmp(value, tessera_level_name(level)) == 0) return level;
+    return -2;
 }
 
-CLONES void tessera_batch_norm_channel_f32(const float *x, float *y, size_t planes, size_t n, size_t stride, float w,
-                                           float b, float eps, int compute_statistics, float *mean, float *var) {
-    if (compute_statistics) {
-        /* Two passes (mean, then centred squares): the channel is usually in L2 for the second. */
-        double s = 0;
-        for (size_t p = 0; p < planes; p++) s += sum_f32(x + p * stride, n);
-        float mu = (float)(s / (double)(planes * n));
-        double ss = 0;
-        for (size_t p = 0; p < planes; p++) ss += squared_deviations_f32(x + p * stride, n, mu);
-        *mean = mu;
-        *var = (float)(ss / (double)(planes * n));
-    }
-    float scale = w / __builtin_sqrtf(*var + eps), shift = b - *mean * scale;
-    for (size_t p = 0; p < planes; p++) {
-        const float *xp = x + p * stride;
-        float *yp = y + p * stride;
-        for (size_t i = 0; i < n; i++) yp[i] = xp[i] * scale + shift;
-    }
+const char *tessera_level_name(int level) {
+    static const char *names[] = {"baseline", "avx2", "avx512"};
+    return level >= 0 && level < 3 ? names[level] : "unknown";
 }
 
-CLONES void tessera_batch_norm_backward_channel_f32(const float *g, const float *x, float *dx, size_t planes, size_t n,
-                                                    size_t stride, float mean, float rstd, float w,
-                                                    int batch_statistics, float *dw, float *db) {
-    double sg = 0, sgx = 0;
-    for (size_t p = 0; p < planes; p++) {
-        sg += sum_f32(g + p * stride, n);
-        sgx += dot_f32(g + p * stride, x + p * stride, n);
-    }
-    /* Σ g·x̂ = rstd·(Σ g·x − mean·Σ g), in double before the cancellation. */
-    float gradBias = (float)sg, gradWeight = (float)((double)rstd * (sgx - (double)mean * sg));
-    *db = gradBias;
-    *dw = gradWeight;
-    /* dx = a·g + c·x + d: the x̂ term expanded, so the pass reads g and x once. */
-    float a = w * rstd, c = 0, d = 0;
-    if (batch_statistics) {
-        float count = (float)(planes * n);
-        c = -a * rstd * gradWeight / count;
-        d = -a * gradBias / count - c * mean;
-    }
-    for (size_t p = 0; p < planes; p++) {
-        const float *gp = g + p * stride, *xp = x + p * stride;
-        float *dxp = dx + p * stride;
-        for (size_t i = 0; i < n; i++) dxp[i] = a * gp[i] + c * xp[i] + d;
-    }
+const TesseraKernels *tessera_kernels(int level) {
+    return level >= 0 && level <= tessera_cpu_level() ? &tables[level] : NULL;
 }

@@ -2,7 +2,7 @@ import CKernels
 
 /// 2-D convolution as im2col + GEMM per image (torch.nn.functional.conv2d semantics), or for
 /// stride-1 convolutions as a sum over kernel taps of products with the padded image (see
-/// `shifts`): CKernels' fused loop in float32 on AVX-512, one GEMM per tap otherwise.
+/// `shifts`): CKernels' fused loop in float32 on AVX-512 and AVX2, one GEMM per tap otherwise.
 ///
 /// An image's column buffer is laid out [groups, C/groups·kh·kw, Hout·Wout], so its product with
 /// the weight viewed as [groups, O/groups, C/groups·kh·kw] writes straight into the image's NCHW
@@ -309,11 +309,21 @@ struct ConvLayout {
     /// OpenBLAS's AVX2 kernels (batch 8, 256 → 64 at 56×56: 3.8 → 2.5 ms; 1024 → 256 at 14×14:
     /// 3.5 → 2.3 ms); at 7×7 (49 pixels in two tiles, the second nearly empty) the GEMM is as fast
     /// (2048 → 512: 3.9–4.0 against 4.0–4.1 ms).
-    func usesShifts(_ dtype: DType) -> Bool {
-        let tile = Int(TESSERA_CONV_TILE_PIXELS), tiles = (hw + tile - 1) / tile
-        return shifts || (pointwise && groups == 1 && dtype == .float32 && Self.fusedKernel
+    /// On AVX-512 only: on AVX2 (Zen 3) OpenBLAS's K = C GEMM stays ahead of the fused loop.
+    func usesShifts(_ dtype: DType, level: KernelLevel = .current) -> Bool {
+        let tile = level.kernels.conv_tile_pixels, tiles = (hw + tile - 1) / max(tile, 1)
+        return shifts || (pointwise && groups == 1 && dtype == .float32 && level >= .avx512
                           && 5 * hw >= 4 * tile * tiles)
     }
+
+    /// Whether `level`'s fused loop replaces the per-tap GEMMs: on AVX-512. The AVX2 loop (tested at
+    /// every call with `fused: true`) did not beat OpenBLAS's GEMMs on a Zen 3 EPYC (2 cores, batch 8,
+    /// quiet A/B): 64 channels 3×3 at 56² forward 26.5 against 16.8 ms, the 3-channel 7×7/2 stem
+    /// fwd+bwd 43.7 against 44.2 ms; it stays off until it wins on an AVX2 machine.
+    func fusesTaps(_ level: KernelLevel) -> Bool {
+        level.kernels.shifted_conv != nil && level >= .avx512
+    }
+
     /// Scratch for `buffers` column buffers per worker (none for 1×1: the image is its own).
     func columnScratch(buffers: Int) -> [Int] { pointwise ? [buffers, 0] : [buffers] + columnShape }
     /// The source the taps read, per channel: the zero-padded image [Hp, Wp] split into its sh·sw
@@ -332,18 +342,19 @@ struct ConvLayout {
     }
 
     /// Cross-correlation of x [N, C, H, W] with taps [kh·kw, O, C]: [N, O, Hout, Wout].
-    func shiftedCorrelation(_ x: Tensor, taps: Tensor, fusedKernel: Bool = Self.fusedKernel) -> Tensor {
+    /// `fused` overrides ``fusesTaps(_:)`` (tests).
+    func shiftedCorrelation(_ x: Tensor, taps: Tensor, level: KernelLevel = .current, fused: Bool? = nil) -> Tensor {
         let (n, o) = (x.shape[0], taps.shape[1])
         let out = Tensor(empty: [n, o, oh, ow], dtype: x.dtype)
-        let fused = x.dtype == .float32 && fusedKernel ? packedTaps(taps) : nil
+        let kernel = x.dtype == .float32 && (fused ?? fusesTaps(level)) ? level.kernels.shifted_conv : nil
+        let fused = kernel != nil ? packedTaps(taps, for: level.kernels) : nil
         let offsets = tapOffsets
         forEachImage(n, scratch: [sourceCount + o * oh * sourceWidth], dtype: x.dtype) { i, _, scratch in
             pad(x.select(axis: 0, index: i), into: scratch)
             let wide = wideOutput(scratch, channels: o)
-            if let fused {
-                tessera_shifted_conv_f32(fused.pointer(as: Float.self), scratch.pointer(as: Float.self),
-                                         wide.pointer(as: Float.self),
-                                         kh * kw, o, c, oh * sourceWidth, sourcePlane, offsets)
+            if let fused, let kernel {
+                kernel(fused.pointer(as: Float.self), scratch.pointer(as: Float.self), wide.pointer(as: Float.self),
+                       kh * kw, o, c, oh * sourceWidth, sourcePlane, offsets)
             } else {
                 for t in 0..<(kh * kw) {
                     Tensor.gemm(taps.select(axis: 0, index: t), tap(t, of: scratch), into: wide,
@@ -356,19 +367,13 @@ struct ConvLayout {
         return out
     }
 
-    /// Whether float32 correlations use CKernels' fused AVX-512 loop instead of one GEMM per tap:
-    /// each 8-channel × 48-pixel output tile stays in registers over all taps and channels, where
-    /// the per-tap GEMMs (K = C only) re-read and re-write the output kh·kw times. ResNet's
-    /// 64-channel 56×56 layer, batch 8: forward 8.6 → 4.0 ms, fwd+bwd (∂W fused too) 26.7 → 12.9 ms.
-    static let fusedKernel = tessera_shifted_conv_available() != 0
-
-    /// Taps [T, O, C] in the fused kernel's packed layout.
-    private func packedTaps(_ taps: Tensor) -> Tensor {
-        let (t, o) = (taps.shape[0], taps.shape[1])
-        let tile = Int(TESSERA_CONV_TILE_CHANNELS)
-        let packed = Tensor(empty: [(o + tile - 1) / tile * t * c * tile], dtype: .float32)
+    /// Taps [T, O, C] in the packed layout of a level's fused kernel.
+    private func packedTaps(_ taps: Tensor, for kernels: TesseraKernels) -> Tensor {
+        let (t, o, block) = (taps.shape[0], taps.shape[1], kernels.conv_tile_channels)
+        let packed = Tensor(empty: [(o + block - 1) / block * t * c * block], dtype: .float32)
         let source = taps.contiguous()
-        tessera_pack_conv_taps_f32(source.pointer(as: Float.self), t, o, c, packed.pointer(as: Float.self))
+        tessera_pack_conv_taps_f32(source.pointer(as: Float.self), t, o, c, block, kernels.conv_taps_inner,
+                                   packed.pointer(as: Float.self))
         return packed
     }
 
@@ -376,9 +381,11 @@ struct ConvLayout {
     /// with zero columns) · tapᵀ.
     /// With the fused kernel the padded image is transposed to [rows, C] after the widened gY, so
     /// that ∂W's 64 input channels are one vector per pixel (CKernels' weight-gradient loop).
-    func shiftedWeightGradient(_ x: Tensor, _ gy: Tensor, fusedKernel: Bool = Self.fusedKernel) -> Tensor {
+    func shiftedWeightGradient(_ x: Tensor, _ gy: Tensor, level: KernelLevel = .current, fused: Bool? = nil) -> Tensor {
         let (n, o) = (x.shape[0], gy.shape[1])
-        let fused = fusedKernel && x.dtype == .float32
+        let use = x.dtype == .float32 && (fused ?? fusesTaps(level))
+        let kernel = use ? level.kernels.shifted_conv_weight_grad : nil
+        let fused = kernel != nil
         let transposedRows = sourcePlane + kw
         let partials = Tensor(empty: [workers(n), kh * kw, o, c], dtype: x.dtype, zeroed: true)
         let scratchCount = sourceCount + o * oh * sourceWidth + (fused ? transposedRows * c : 0)
@@ -388,13 +395,12 @@ struct ConvLayout {
             copyRows(from: gy.select(axis: 0, index: i), widthFrom: ow, into: wide,
                      widthTo: sourceWidth, width: ow, zeroTail: true)
             let gw = partials.select(axis: 0, index: worker)
-            if fused {
+            if let kernel {
                 let transposed = scratch.pointer(as: Float.self) + sourceCount + o * oh * sourceWidth
                 tessera_pad_transpose_f32(x.select(axis: 0, index: i).pointer(as: Float.self), c, h, w, ph, pw,
                                           transposedRows, transposed)
-                tessera_shifted_conv_weight_grad_f32(wide.pointer(as: Float.self), transposed,
-                                                     gw.pointer(as: Float.self), kh * kw, o, c,
-                                                     oh * sourceWidth, offsets)
+                kernel(wide.pointer(as: Float.self), transposed, gw.pointer(as: Float.self), kh * kw, o, c,
+                       oh * sourceWidth, offsets)
                 return
             }
             pad(x.select(axis: 0, index: i), into: scratch)

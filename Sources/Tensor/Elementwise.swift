@@ -227,12 +227,12 @@ private func applyUnary(_ op: UnaryOp, from x: Tensor, into out: Tensor) {
     }
 }
 
-/// Runs the fastest kernel for `op` if it has one: a C kernel dispatched on the CPU's vector
-/// width (CKernels) or a SIMD16 Swift kernel.
+/// Runs the fastest kernel for `op` if it has one: CKernels' kernel for the current level or a
+/// SIMD16 Swift kernel.
 private func simdMap(_ op: UnaryOp, _ x: Tensor, _ out: Tensor) -> Bool {
     switch op {
-    case .exp: cKernel(x, out, tessera_exp_f32)
-    case .gelu: cKernel(x, out, tessera_gelu_f32)
+    case .exp: cKernel(x, out, currentKernels.exp)
+    case .gelu: cKernel(x, out, currentKernels.gelu)
     default: return swiftSIMDMap(op, x, out)
     }
     return true
@@ -242,7 +242,7 @@ private func simdMap(_ op: UnaryOp, _ x: Tensor, _ out: Tensor) -> Bool {
 private func derivativeMap(_ derivative: ActivationDerivative, _ x: Tensor) -> Tensor {
     let out = Tensor(empty: x.shape, dtype: x.dtype)
     switch (x.dtype, derivative) {
-    case (.float32, .gelu) where x.isContiguous: cKernel(x, out, tessera_gelu_derivative_f32)
+    case (.float32, .gelu) where x.isContiguous: cKernel(x, out, currentKernels.gelu_derivative)
     case (.float32, .geluTanh) where x.isContiguous: simdMapKernel(x, out, SIMDGeluTanhDerivative())
     case (.float32, _): mapKernel(x, out, cost: 16, Derivative<Float>(of: derivative))
     case (.float64, _): mapKernel(x, out, cost: 16, Derivative<Double>(of: derivative))
@@ -253,7 +253,7 @@ private func derivativeMap(_ derivative: ActivationDerivative, _ x: Tensor) -> T
 
 /// Splits a contiguous float32 map across cores through a C kernel.
 private func cKernel(_ x: Tensor, _ out: Tensor,
-                     _ kernel: @convention(c) (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void) {
+                     _ kernel: @convention(c) (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) {
     let xp = SendablePointer(x.pointer(as: Float.self)), op = SendablePointer(out.pointer(as: Float.self))
     let n = x.count
     parallelChunks(n / 256 + 1, costPerItem: 1024) { r in
@@ -295,10 +295,10 @@ extension Tensor {
         guard x.dtype == .float32, x.isContiguous, g.isContiguous else { return g * derivativeMap(.gelu, x) }
         let out = Tensor(empty: x.shape, dtype: .float32), n = x.count
         let xp = SendablePointer(x.pointer(as: Float.self)), gp = SendablePointer(g.pointer(as: Float.self))
-        let op = SendablePointer(out.pointer(as: Float.self))
+        let op = SendablePointer(out.pointer(as: Float.self)), kernel = currentKernels.gelu_backward
         parallelChunks(n / 256 + 1, costPerItem: 1024) { r in
             let lo = r.lowerBound * 256, hi = Swift.min(r.upperBound * 256, n)
-            if hi > lo { tessera_gelu_backward_f32(xp.p + lo, gp.p + lo, op.p + lo, hi - lo) }
+            if hi > lo { kernel(xp.p + lo, gp.p + lo, op.p + lo, hi - lo) }
         }
         return out
     }

@@ -74,12 +74,12 @@ private func layerNormForward<T: FloatElement>(_: T.Type, _ x: Tensor, _ w: Tens
     let xp = SendablePointer(x.pointer(as: T.self)), op = SendablePointer(out.pointer(as: T.self))
     let mp = SendablePointer(mean.pointer(as: T.self)), rp = SendablePointer(rstd.pointer(as: T.self))
     let wp = w.map { SendablePointer($0.pointer(as: T.self)) }, bp = b.map { SendablePointer($0.pointer(as: T.self)) }
-    if T.self == Float.self {  // the CKernels clone for this CPU
+    if T.self == Float.self {  // CKernels' kernel for the current level
+        let kernel = currentKernels.layer_norm_rows
         parallelChunks(rows, costPerItem: n * 4) { range in
             let lo = range.lowerBound
-            tessera_layer_norm_rows_f32(floats(xp.p + lo * n), wp.map { floats($0.p) }, bp.map { floats($0.p) },
-                                        floats(op.p + lo * n), floats(mp.p + lo), floats(rp.p + lo),
-                                        range.count, n, Float(eps))
+            kernel(floats(xp.p + lo * n), wp.map { floats($0.p) }, bp.map { floats($0.p) },
+                   floats(op.p + lo * n), floats(mp.p + lo), floats(rp.p + lo), range.count, n, Float(eps))
         }
         return
     }
@@ -121,17 +121,17 @@ private func layerNormBackwardKernel<T: FloatElement>(_: T.Type, _ g: Tensor, _ 
     let partials = Tensor(empty: [chunks, 2, n], dtype: x.dtype, zeroed: true)
     let pp = SendablePointer(partials.pointer(as: T.self))
     let invN = 1 / T(fromDouble: Double(n))
+    let kernel = currentKernels.layer_norm_backward_rows
     parallelChunks(chunks, costPerItem: 32_768) { chunkRange in
         let scratch = UnsafeMutablePointer<T>.allocate(capacity: n)
         defer { scratch.deallocate() }
         for c in chunkRange {
             let dwAcc = pp.p + c * 2 * n, dbAcc = dwAcc + n
             let lo = rows * c / chunks, hi = rows * (c + 1) / chunks
-            if T.self == Float.self {  // the CKernels clone for this CPU
-                tessera_layer_norm_backward_rows_f32(floats(gp.p + lo * n), floats(xp.p + lo * n),
-                                                     floats(mp.p + lo), floats(rp.p + lo), wp.map { floats($0.p) },
-                                                     floats(dxp.p + lo * n), floats(dwAcc), floats(dbAcc),
-                                                     floats(scratch), hi - lo, n)
+            if T.self == Float.self {  // CKernels' kernel for the current level
+                kernel(floats(gp.p + lo * n), floats(xp.p + lo * n), floats(mp.p + lo), floats(rp.p + lo),
+                       wp.map { floats($0.p) }, floats(dxp.p + lo * n), floats(dwAcc), floats(dbAcc),
+                       floats(scratch), hi - lo, n)
                 continue
             }
             for r in lo..<hi {
@@ -227,11 +227,12 @@ extension Tensor {
                                       rows: planes, channels: c, batchStatistics: batchStatistics)
                 return
             }
+            let kernel = currentKernels.batch_norm_backward_channel
             parallelChunks(c, costPerItem: 3 * planes * n) { channels in
                 for k in channels {
                     let o = k * n, (mu, rstd, w) = (stats.p[3 * k], stats.p[3 * k + 1], stats.p[3 * k + 2])
-                    if T.self == Float.self {  // the CKernels clone for this CPU
-                        tessera_batch_norm_backward_channel_f32(
+                    if T.self == Float.self {  // CKernels' kernel for the current level
+                        kernel(
                             floats(gp.p + o), floats(xp.p + o), floats(dxp.p + o), planes, n, c * n,
                             Float(mu.doubleValue), Float(rstd.doubleValue), Float(w.doubleValue),
                             batchStatistics ? 1 : 0, floats(dwp.p + k), floats(dbp.p + k))
@@ -286,14 +287,14 @@ extension Tensor {
                 return
             }
             let count = T(fromDouble: Double(planes * n))
+            let kernel = currentKernels.batch_norm_channel
             parallelChunks(c, costPerItem: 3 * planes * n) { channels in
                 for k in channels {
                     let o = k * n, scale = wp?.p[k] ?? 1, offset = bp?.p[k] ?? 0
-                    if T.self == Float.self {  // the CKernels clone for this CPU
-                        tessera_batch_norm_channel_f32(floats(xp.p + o), floats(op.p + o), planes, n, c * n,
-                                                       Float(scale.doubleValue), Float(offset.doubleValue),
-                                                       Float(epsilon), computeStatistics ? 1 : 0,
-                                                       floats(mp.p + k), floats(vp.p + k))
+                    if T.self == Float.self {  // CKernels' kernel for the current level
+                        kernel(floats(xp.p + o), floats(op.p + o), planes, n, c * n, Float(scale.doubleValue),
+                               Float(offset.doubleValue), Float(epsilon), computeStatistics ? 1 : 0,
+                               floats(mp.p + k), floats(vp.p + k))
                         continue
                     }
                     if computeStatistics {

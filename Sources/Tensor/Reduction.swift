@@ -212,6 +212,7 @@ private func reduceRow<T: NumericElement>(_ op: ReduceOp, _ p: UnsafeMutablePoin
 
 /// Sum of `n` floats, parallel for large `n`.
 func sumFloats(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+    let sum = currentKernels.sum   // CKernels' kernel for the current level
     let chunks = Swift.min(coreCount, n / 262_144)
     if chunks >= 2 {
         var partial = [Float](repeating: 0, count: chunks)
@@ -220,15 +221,10 @@ func sumFloats(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
             let out = SendablePointer(buf.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: chunks) { c in
                 let lo = n * c / chunks, hi = n * (c + 1) / chunks
-                out.p[c] = sumFloatsSerial(sp.p + lo, hi - lo)
+                out.p[c] = Float(sum(sp.p + lo, hi - lo))
             }
         }
         return partial.reduce(0, +)
     }
-    return sumFloatsSerial(p, n)
-}
-
-/// One core's share of a float sum: the CKernels clone for this CPU (AVX-512 / AVX2 / baseline).
-private func sumFloatsSerial(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
-    Float(tessera_sum_f32(p, n))
+    return Float(sum(p, n))
 }

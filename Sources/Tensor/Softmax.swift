@@ -52,11 +52,11 @@ private enum RowKernel { case softmax, logSoftmax, softmaxBackward, logSoftmaxBa
 private func rowKernel<T: FloatElement>(_: T.Type, _ kind: RowKernel, _ inputs: [Tensor], _ out: Tensor,
                                         _ rows: Int, _ n: Int) {
     if T.self == Float.self && (kind == .softmax || kind == .logSoftmax) {
-        // The C kernel compiled for the CPU's vector width (CKernels).
+        // CKernels' kernel for the current level.
         let x = SendablePointer(inputs[0].pointer(as: Float.self)), o = SendablePointer(out.pointer(as: Float.self))
+        let kernel = currentKernels.softmax_rows
         parallelChunks(rows, costPerItem: n * 8) { range in
-            tessera_softmax_rows_f32(x.p + range.lowerBound * n, o.p + range.lowerBound * n,
-                                     range.count, n, kind == .logSoftmax ? 1 : 0)
+            kernel(x.p + range.lowerBound * n, o.p + range.lowerBound * n, range.count, n, kind == .logSoftmax ? 1 : 0)
         }
         return
     }

@@ -8,6 +8,7 @@
 //   swift run -c release tessera-bench --torch torch.json   # adds the side-by-side PyTorch table
 //   swift run -c release tessera-bench loader FOLDER        # DINO multi-crop loader (scripts/bench_loader.py)
 //   swift run -c release tessera-bench models               # only the whole-model rows (ResNet-50, ViT-S/16)
+//   swift run -c release tessera-bench layers [--torch F]   # only the layer rows (bench_reference.py --layers)
 import CBLAS
 import CKernels
 import Dispatch
@@ -38,14 +39,36 @@ func format(_ v: Double, _ digits: Int = 1) -> String {
     return String((v * scale).rounded() / scale)
 }
 
+/// The side-by-side table, with PyTorch's times from the JSON file after `--torch` when given.
+func printSideBySide(_ cases: [(String, Double)]) throws {
+    var torch: [String: Double] = [:]
+    if let i = CommandLine.arguments.firstIndex(of: "--torch"), i + 1 < CommandLine.arguments.count {
+        let data = try Data(contentsOf: URL(fileURLWithPath: CommandLine.arguments[i + 1]))
+        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        torch = json?["ms"] as? [String: Double] ?? [:]
+    }
+    print("\n| case (ms, median) | Tessera | PyTorch | PyTorch time / Tessera time |")
+    print("|---|---|---|---|")
+    for (name, ms) in cases {
+        let reference = torch[name].map { format($0, 2) } ?? "—"
+        let ratio = torch[name].map { format($0 / ms, 2) + "×" } ?? "—"
+        print("| \(name) | \(format(ms, 2)) | \(reference) | \(ratio) |")
+    }
+}
+
 var rows: [String] = []
 @MainActor func report(_ name: String, _ ours: String, _ reference: String, _ ratio: Double) {
     rows.append("| \(name) | \(ours) | \(reference) | \(format(ratio * 100, 0))% |")
 }
 
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "layers" {
+    try printSideBySide(layerBenchmarks())
+    exit(0)
+}
+
 let core = String(cString: openblas_get_corename())
 print("OpenBLAS core: \(core), BLAS threads: \(openblas_get_num_threads()), cores: \(coreCount), "
-      + "fast kernels: \(String(cString: tessera_fast_kernels_level()))")
+      + "kernel level: \(KernelLevel.selected) (CPU: \(KernelLevel.cpu))")
 print("OPENBLAS_CORETYPE=\(String(cString: getenv("OPENBLAS_CORETYPE") ?? strdup("(unset)")))\n")
 
 // MARK: matmul against raw sgemm on the same buffers
@@ -142,16 +165,4 @@ var sideBySide: [(String, Double)] = [
     ("softmax 32×6×197×197", tAttention * 1000),
 ]
 sideBySide += layerBenchmarks() + modelBenchmarks()
-var torch: [String: Double] = [:]
-if let i = CommandLine.arguments.firstIndex(of: "--torch"), i + 1 < CommandLine.arguments.count {
-    let data = try Data(contentsOf: URL(fileURLWithPath: CommandLine.arguments[i + 1]))
-    let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
-    torch = json?["ms"] as? [String: Double] ?? [:]
-}
-print("\n| case (ms, median) | Tessera | PyTorch | PyTorch time / Tessera time |")
-print("|---|---|---|---|")
-for (name, ms) in sideBySide {
-    let reference = torch[name].map { format($0, 2) } ?? "—"
-    let ratio = torch[name].map { format($0 / ms, 2) + "×" } ?? "—"
-    print("| \(name) | \(format(ms, 2)) | \(reference) | \(ratio) |")
-}
+try printSideBySide(sideBySide)

@@ -10,6 +10,12 @@ struct TesseraCommand: ParsableCommand {
         subcommands: [CompareCommand.self, TrainCommand.self, EvalCommand.self, AttentionCommand.self,
                       ForwardCommand.self, ZooCommand.self, ExportCommand.self, BenchCommand.self],
         defaultSubcommand: CompareCommand.self)
+
+    /// Refuses a misspelt TESSERA_CPU_LEVEL before any command runs (the kernels would ignore it).
+    static func main() {
+        do { try KernelLevel.checkEnvironment() } catch { exit(withError: ValidationError("\(error)")) }
+        main(nil)
+    }
 }
 
 struct CompareCommand: ParsableCommand {

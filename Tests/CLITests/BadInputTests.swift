@@ -15,9 +15,10 @@ import TestSupport
     func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
 
     /// Runs `tessera arguments`; expects a normal non-zero exit whose output holds every one of `expected`.
-    func expectFailure(_ arguments: [String], saying expected: [String],
+    func expectFailure(_ arguments: [String], saying expected: [String], environment: [String: String]? = nil,
                        sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let child = try ChildProcess(builtExecutable("tessera"), arguments, standardError: true)
+        let child = try ChildProcess(builtExecutable("tessera"), arguments, standardError: true,
+                                     environment: environment)
         try child.wait(seconds: 120)
         let output = try child.output()
         let process = child.process
@@ -37,6 +38,13 @@ import TestSupport
         try json.write(toFile: path("config.json"), atomically: true, encoding: .utf8)
         return ["forward", "--config", path("config.json"), "--input", path("none.safetensors"),
                 "--output", path("out.safetensors")]
+    }
+
+    @Test func misspeltKernelLevel() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["TESSERA_CPU_LEVEL"] = "avx3"
+        try expectFailure(["zoo", "list"], saying: ["TESSERA_CPU_LEVEL = 'avx3'", "avx512, avx2 or baseline"],
+                          environment: environment)
     }
 
     @Test func zeroPatchSize() throws {

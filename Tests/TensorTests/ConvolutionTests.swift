@@ -1,10 +1,11 @@
 import Testing
 @testable import Tensor
 
-/// Float32 stride-1 convolutions (the fused AVX-512 loop where the CPU has it, one GEMM per tap
-/// otherwise) against the same convolution in float64, forward and both gradients, at sizes that
-/// leave partial tiles: output channels not a multiple of 8, rows not a multiple of 48 pixels;
-/// and a 1×1 convolution of 96 pixels (two full tiles: fused forward, GEMM backward).
+/// Float32 stride-1 convolutions at every kernel level this CPU runs (the fused AVX-512 and AVX2
+/// loops, one GEMM per tap at baseline) against the same convolution in float64, forward and both
+/// gradients, at sizes that leave partial tiles: output channels not a multiple of 8 (or 4), rows
+/// not a multiple of 48 (or 24) pixels; and a 1×1 convolution of 96 pixels (full tiles: fused
+/// forward, GEMM backward).
 @Suite struct ConvolutionTests {
     @Test(arguments: [(3, 5, 11, 9, 13, 3, 3, 1, 1), (4, 7, 16, 6, 20, 3, 5, 1, 2), (1, 64, 64, 12, 12, 3, 3, 1, 1),
                       (2, 70, 13, 8, 12, 1, 1, 0, 0)])
@@ -36,6 +37,14 @@ import Testing
 
     private func expectFloat32MatchesFloat64(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int,
                                              _ geometry: Conv2dGeometry) {
+        for level in KernelLevel.supported {
+            level.run { expectFloat32MatchesFloat64(n, c, o, h, w, kh, kw, geometry, level: level) }
+        }
+    }
+
+    private func expectFloat32MatchesFloat64(_ n: Int, _ c: Int, _ o: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int,
+                                             _ geometry: Conv2dGeometry, level: KernelLevel) {
+        #expect(KernelLevel.current == level)
         let x = Tensor.randn([n, c, h, w], generator: RandomGenerator(seed: 1))
         let weight = Tensor.randn([o, c, kh, kw], generator: RandomGenerator(seed: 2))
         let y32 = x.conv2d(weight: weight, geometry: geometry)
@@ -52,28 +61,33 @@ import Testing
     }
 }
 
-/// The fused AVX-512 loops (forward and ∂W) and the per-tap GEMMs agree on one layout
-/// (skipped on CPUs without AVX-512).
-@Test(.enabled(if: ConvLayout.fusedKernel)) func fusedConvolutionKernelMatchesPerTapGEMMs() {
+/// Each vector level's fused loops (forward and ∂W) agree with the per-tap GEMMs on one layout
+/// (the levels this CPU runs; none off x86-64).
+@Test(arguments: KernelLevel.supported.filter { $0 > .baseline })
+func fusedConvolutionKernelMatchesPerTapGEMMs(level: KernelLevel) {
+    #expect(level.kernels.shifted_conv != nil && KernelLevel.baseline.kernels.shifted_conv == nil)
     let x = Tensor.randn([2, 19, 10, 23], generator: RandomGenerator(seed: 4))
     let weight = Tensor.randn([13, 19, 3, 3], generator: RandomGenerator(seed: 5))
     let layout = ConvLayout(input: x.shape, weight: weight.shape,
                             geometry: Conv2dGeometry(padding: (1, 1)), output: (10, 23))
     #expect(layout.shifts)
     let taps = layout.taps(of: weight)
-    expectClose(layout.shiftedCorrelation(x, taps: taps, fusedKernel: true),
-                layout.shiftedCorrelation(x, taps: taps, fusedKernel: false), atol: 1e-4, rtol: 1e-5)
-    // 1×1 convolutions take the loop only when its 48-pixel tiles are at least 80% full.
+    expectClose(layout.shiftedCorrelation(x, taps: taps, level: level, fused: true),
+                layout.shiftedCorrelation(x, taps: taps, level: .baseline), atol: 1e-4, rtol: 1e-5)
+    // By default the loops run on AVX-512 only; 1×1 convolutions when its pixel tiles are at least 80% full.
+    #expect(layout.fusesTaps(level) == (level == .avx512) && !layout.fusesTaps(.baseline))
     func pointwise(_ h: Int, _ w: Int) -> ConvLayout {
         ConvLayout(input: [8, 16, h, w], weight: [8, 16, 1, 1], geometry: Conv2dGeometry(), output: (h, w))
     }
-    #expect(pointwise(8, 12).usesShifts(.float32) && !pointwise(7, 7).usesShifts(.float32)
-            && !pointwise(8, 12).usesShifts(.float64))
-    // ∂W with 70 input channels: a full and a partial group of 64 channel lanes.
+    #expect(pointwise(8, 12).usesShifts(.float32, level: level) == (level == .avx512))
+    #expect(!pointwise(7, 7).usesShifts(.float32, level: level))
+    #expect(!pointwise(8, 12).usesShifts(.float64, level: level))
+    #expect(!pointwise(8, 12).usesShifts(.float32, level: .baseline))
+    // ∂W with 70 input channels: full and partial groups of 64 (AVX-512) or 16 (AVX2) channel lanes.
     let x70 = Tensor.randn([3, 70, 10, 23], generator: RandomGenerator(seed: 6))
     let wide = ConvLayout(input: x70.shape, weight: [13, 70, 3, 3],
                           geometry: Conv2dGeometry(padding: (1, 1)), output: (10, 23))
     let gy = Tensor.randn([3, 13, 10, 23], generator: RandomGenerator(seed: 7))
-    expectClose(wide.shiftedWeightGradient(x70, gy, fusedKernel: true),
-                wide.shiftedWeightGradient(x70, gy, fusedKernel: false), atol: 1e-3, rtol: 1e-5)
+    expectClose(wide.shiftedWeightGradient(x70, gy, level: level, fused: true),
+                wide.shiftedWeightGradient(x70, gy, level: .baseline), atol: 1e-3, rtol: 1e-5)
 }

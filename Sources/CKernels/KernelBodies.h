@@ -1,0 +1,163 @@
+// The kernels of one CPU level, included once per level by FastKernels.c with LEVEL(name)
+// naming that level's copy (exp_avx2, …) under that level's target attribute.
+
+static void LEVEL(exp)(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = fast_exp(x[i]);
+}
+
+static void LEVEL(gelu)(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * phi(x[i]);
+}
+
+static void LEVEL(gelu_derivative)(const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = gelu_derivative(x[i]);
+}
+
+static void LEVEL(gelu_backward)(const float *x, const float *g, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = g[i] * gelu_derivative(x[i]);
+}
+
+/* Softmax (log = 0) or log-softmax (log = 1) of `rows` contiguous rows of length n. A NaN in a
+   row makes the row NaN; a row of -inf uses shift 0, as the Swift kernel does. */
+static void LEVEL(softmax_rows)(const float *x, float *y, size_t rows, size_t n, int log) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        float16v mv = -__builtin_inff();
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            float16v v;
+            memcpy(&v, xr + i, sizeof v);
+            mv = v > mv ? v : mv;
+        }
+        float m = -__builtin_inff();
+        for (int k = 0; k < 16; k++) m = mv[k] > m ? mv[k] : m;
+        for (; i < n; i++) m = xr[i] > m ? xr[i] : m;
+        int nan = 0;
+        for (i = 0; i < n; i++) nan |= xr[i] != xr[i];
+        if (nan) m = __builtin_nanf("");
+        else if (m == -__builtin_inff()) m = 0;
+        for (i = 0; i < n; i++) yr[i] = fast_exp(xr[i] - m);
+        float s = sum_f32(yr, n);
+        if (log) {
+            /* (x - m) - log s, as PyTorch: m + log s would round at the scale of m. */
+            float log_sum = __builtin_logf(s);
+            for (i = 0; i < n; i++) yr[i] = (xr[i] - m) - log_sum;
+        } else {
+            float inv = 1 / s;
+            for (i = 0; i < n; i++) yr[i] *= inv;
+        }
+    }
+}
+
+static double LEVEL(sum)(const float *x, size_t n) {
+    double total = 0;
+    size_t i = 0;
+    while (i + 64 <= n) {
+        float16v a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        size_t end = n - 63 < i + 4096 ? n - 63 : i + 4096;
+        for (; i < end; i += 64) {
+            float16v v0, v1, v2, v3;
+            memcpy(&v0, x + i, sizeof v0);
+            memcpy(&v1, x + i + 16, sizeof v1);
+            memcpy(&v2, x + i + 32, sizeof v2);
+            memcpy(&v3, x + i + 48, sizeof v3);
+            a0 += v0; a1 += v1; a2 += v2; a3 += v3;
+        }
+        float16v a = (a0 + a1) + (a2 + a3);
+        float block = 0;
+        for (int k = 0; k < 16; k++) block += a[k];
+        total += block;
+    }
+    for (; i < n; i++) total += x[i];
+    return total;
+}
+
+static void LEVEL(layer_norm_rows)(const float *x, const float *w, const float *b, float *y, float *mean,
+                                   float *rstd, size_t rows, size_t n, float eps) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        /* Two passes (mean, then centred squares) keep the variance accurate. */
+        float mu = sum_f32(xr, n) / (float)n;
+        float inv = 1 / __builtin_sqrtf(squared_deviations_f32(xr, n, mu) / (float)n + eps);
+        mean[r] = mu;
+        rstd[r] = inv;
+        if (w && b) {
+            for (size_t i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv * w[i] + b[i];
+        } else if (w) {
+            for (size_t i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv * w[i];
+        } else {
+            for (size_t i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv;
+        }
+    }
+}
+
+static void LEVEL(layer_norm_backward_rows)(const float *g, const float *x, const float *mean, const float *rstd,
+                                            const float *w, float *dx, float *dw, float *db, float *scratch,
+                                            size_t rows, size_t n) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n, *gr = g + r * n;
+        float *dxr = dx + r * n;
+        float mu = mean[r], inv = rstd[r];
+        /* dx holds x̂ first, then the gradient. */
+        for (size_t i = 0; i < n; i++) dxr[i] = (xr[i] - mu) * inv;
+        for (size_t i = 0; i < n; i++) {
+            dw[i] += gr[i] * dxr[i];
+            db[i] += gr[i];
+        }
+        const float *gh = gr;
+        if (w) {
+            for (size_t i = 0; i < n; i++) scratch[i] = gr[i] * w[i];
+            gh = scratch;
+        }
+        float meanG = sum_f32(gh, n) / (float)n, meanGX = dot_f32(gh, dxr, n) / (float)n;
+        for (size_t i = 0; i < n; i++) dxr[i] = inv * (gh[i] - meanG - dxr[i] * meanGX);
+    }
+}
+
+static void LEVEL(batch_norm_channel)(const float *x, float *y, size_t planes, size_t n, size_t stride, float w,
+                                      float b, float eps, int compute_statistics, float *mean, float *var) {
+    if (compute_statistics) {
+        /* Two passes (mean, then centred squares): the channel is usually in L2 for the second. */
+        double s = 0;
+        for (size_t p = 0; p < planes; p++) s += sum_f32(x + p * stride, n);
+        float mu = (float)(s / (double)(planes * n));
+        double ss = 0;
+        for (size_t p = 0; p < planes; p++) ss += squared_deviations_f32(x + p * stride, n, mu);
+        *mean = mu;
+        *var = (float)(ss / (double)(planes * n));
+    }
+    float scale = w / __builtin_sqrtf(*var + eps), shift = b - *mean * scale;
+    for (size_t p = 0; p < planes; p++) {
+        const float *xp = x + p * stride;
+        float *yp = y + p * stride;
+        for (size_t i = 0; i < n; i++) yp[i] = xp[i] * scale + shift;
+    }
+}
+
+static void LEVEL(batch_norm_backward_channel)(const float *g, const float *x, float *dx, size_t planes, size_t n,
+                                               size_t stride, float mean, float rstd, float w,
+                                               int batch_statistics, float *dw, float *db) {
+    double sg = 0, sgx = 0;
+    for (size_t p = 0; p < planes; p++) {
+        sg += sum_f32(g + p * stride, n);
+        sgx += dot_f32(g + p * stride, x + p * stride, n);
+    }
+    /* Σ g·x̂ = rstd·(Σ g·x − mean·Σ g), in double before the cancellation. */
+    float gradBias = (float)sg, gradWeight = (float)((double)rstd * (sgx - (double)mean * sg));
+    *db = gradBias;
+    *dw = gradWeight;
+    /* dx = a·g + c·x + d: the x̂ term expanded, so the pass reads g and x once. */
+    float a = w * rstd, c = 0, d = 0;
+    if (batch_statistics) {
+        float count = (float)(planes * n);
+        c = -a * rstd * gradWeight / count;
+        d = -a * gradBias / count - c * mean;
+    }
+    for (size_t p = 0; p < planes; p++) {
+        const float *gp = g + p * stride, *xp = x + p * stride;
+        float *dxp = dx + p * stride;
+        for (size_t i = 0; i < n; i++) dxp[i] = a * gp[i] + c * xp[i] + d;
+    }
+}

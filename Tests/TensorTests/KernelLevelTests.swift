@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+@testable import Tensor
+import TestSupport
+
+/// Every kernel level this CPU runs (AVX-512, AVX2, baseline; ``KernelLevel/run(_:)`` picks one)
+/// through the real float32 operations, against the same operations in float64. Convolutions are
+/// checked per level in ConvolutionTests.
+@Suite struct KernelLevelTests {
+    @Test(arguments: KernelLevel.supported)
+    func activationsMatchFloat64(level: KernelLevel) {
+        // Lengths past a multiple of the vector widths leave a scalar tail.
+        let x32 = Tensor.randn([4099], std: 3, generator: RandomGenerator(seed: 1)), x = x32.converted(to: .float64)
+        level.run {
+            #expect(KernelLevel.current == level)
+            expectClose(x32.exp().converted(to: .float64), x.exp(), atol: 1e-10, rtol: 2.5e-7)
+            expectClose(x32.gelu().converted(to: .float64), x.gelu(), atol: 1e-10, rtol: 1e-6)
+            let g32 = Tensor.randn([4099], generator: RandomGenerator(seed: 2)), g = g32.converted(to: .float64)
+            expectClose(Tensor.geluBackward(gradient: g32, input: x32).converted(to: .float64),
+                        Tensor.geluBackward(gradient: g, input: x), atol: 5e-7, rtol: 1e-6)
+            // A non-contiguous gradient takes GELU′ as its own pass (the derivative kernel).
+            let square32 = x32[0..<4096].reshaped([64, 64]), square = square32.converted(to: .float64)
+            let gt32 = g32[0..<4096].reshaped([64, 64]).transposed(), gt = gt32.converted(to: .float64)
+            expectClose(Tensor.geluBackward(gradient: gt32, input: square32).converted(to: .float64),
+                        Tensor.geluBackward(gradient: gt, input: square), atol: 5e-7, rtol: 1e-6)
+        }
+    }
+
+    @Test(arguments: KernelLevel.supported)
+    func softmaxAndSumsMatchFloat64(level: KernelLevel) {
+        let x32 = Tensor.randn([37, 301], std: 4, generator: RandomGenerator(seed: 3)), x = x32.converted(to: .float64)
+        let big32 = Tensor.randn([600_001], generator: RandomGenerator(seed: 4)), big = big32.converted(to: .float64)
+        level.run {
+            expectClose(x32.softmax().converted(to: .float64), x.softmax(), atol: 1e-9, rtol: 1e-5)
+            expectClose(x32.logSoftmax().converted(to: .float64), x.logSoftmax(), atol: 1e-5, rtol: 1e-6)
+            // Large enough to be split across cores.
+            #expect(abs(big32.sum().doubles[0] - big.sum().doubles[0]) < 1e-3)
+            expectClose(x32.sum(axes: [1]).converted(to: .float64), x.sum(axes: [1]), atol: 1e-4, rtol: 1e-6)
+        }
+    }
+
+    @Test(arguments: KernelLevel.supported)
+    func normalisationsMatchFloat64(level: KernelLevel) {
+        let f64 = { (t: Tensor) in t.converted(to: .float64) }
+        let x32 = Tensor.randn([50, 389], generator: RandomGenerator(seed: 5)) * 2 + 1
+        let w32 = Tensor.randn([389], generator: RandomGenerator(seed: 6))
+        let b32 = Tensor.randn([389], generator: RandomGenerator(seed: 7))
+        let g32 = Tensor.randn([50, 389], generator: RandomGenerator(seed: 8))
+        let images32 = Tensor.randn([4, 13, 7, 9], generator: RandomGenerator(seed: 9)) * 3 - 1
+        let gImages32 = Tensor.randn([4, 13, 7, 9], generator: RandomGenerator(seed: 10))
+        let c32 = Tensor.randn([13], generator: RandomGenerator(seed: 11))
+        level.run {
+            let ln32 = x32.layerNorm(weight: w32, bias: b32), ln = f64(x32).layerNorm(weight: f64(w32), bias: f64(b32))
+            expectClose(f64(ln32.output), ln.output, atol: 1e-5, rtol: 1e-5)
+            let back32 = Tensor.layerNormBackward(gradient: g32, input: x32, mean: ln32.mean, rstd: ln32.rstd,
+                                                  weight: w32)
+            let back = Tensor.layerNormBackward(gradient: f64(g32), input: f64(x32), mean: ln.mean, rstd: ln.rstd,
+                                                weight: f64(w32))
+            for (a, b) in [(back32.input, back.input), (back32.weight, back.weight), (back32.bias, back.bias)] {
+                expectClose(f64(a), b, atol: 1e-4, rtol: 1e-5)
+            }
+            let bn32 = images32.batchNorm(weight: c32, bias: c32), bn = f64(images32).batchNorm(weight: f64(c32),
+                                                                                               bias: f64(c32))
+            expectClose(f64(bn32.output), bn.output, atol: 1e-5, rtol: 1e-5)
+            expectClose(f64(bn32.variance), bn.variance, atol: 1e-5, rtol: 1e-5)
+            for batchStatistics in [true, false] {
+                let bnBack32 = Tensor.batchNormBackward(gradient: gImages32, input: images32, mean: bn32.mean,
+                                                        variance: bn32.variance, weight: c32,
+                                                        batchStatistics: batchStatistics)
+                let bnBack = Tensor.batchNormBackward(gradient: f64(gImages32), input: f64(images32), mean: bn.mean,
+                                                      variance: bn.variance, weight: f64(c32),
+                                                      batchStatistics: batchStatistics)
+                for (a, b) in [(bnBack32.input, bnBack.input), (bnBack32.weight, bnBack.weight),
+                               (bnBack32.bias, bnBack.bias)] {
+                    expectClose(f64(a), b, atol: 1e-4, rtol: 1e-5)
+                }
+            }
+        }
+    }
+
+    @Test func environmentNamesALevel() throws {
+        // The test process runs with TESSERA_CPU_LEVEL unset or set to a level's name.
+        try KernelLevel.checkEnvironment()
+        #expect(KernelLevel.selected <= KernelLevel.cpu && KernelLevel.supported.first == .baseline)
+        #expect(KernelLevel.allCases.map(\.description) == ["baseline", "avx2", "avx512"])
+    }
+}
