@@ -316,10 +316,10 @@ struct ConvLayout {
                           && 5 * hw >= 4 * tile * tiles)
     }
 
-    /// Whether `level`'s fused loop replaces the per-tap GEMMs: on AVX-512. The AVX2 loop (tested at
-    /// every call with `fused: true`) did not beat OpenBLAS's GEMMs on a Zen 3 EPYC (2 cores, batch 8,
-    /// quiet A/B): 64 channels 3×3 at 56² forward 26.5 against 16.8 ms, the 3-channel 7×7/2 stem
-    /// fwd+bwd 43.7 against 44.2 ms; it stays off until it wins on an AVX2 machine.
+    /// Whether `level`'s fused loop replaces the per-tap GEMMs: on AVX-512. The AVX2 loop (tested
+    /// through `fused: true`) did not beat OpenBLAS's GEMMs on a Zen 3 EPYC (2 cores, batch 8): 64
+    /// channels 3×3 at 56² forward 26.5 against 12.8–16.8 ms, the 3-channel 7×7/2 stem fwd+bwd 43.7
+    /// against 44.2 ms; it stays off until it wins on an AVX2 machine (Docs/Benchmarks.md).
     func fusesTaps(_ level: KernelLevel) -> Bool {
         level.kernels.shifted_conv != nil && level >= .avx512
     }
