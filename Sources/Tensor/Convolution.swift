@@ -2,7 +2,8 @@ import CKernels
 
 /// 2-D convolution as im2col + GEMM per image (torch.nn.functional.conv2d semantics), or for
 /// stride-1 convolutions as a sum over kernel taps of products with the padded image (see
-/// `shifts`): CKernels' fused loop in float32 on AVX-512 and AVX2, one GEMM per tap otherwise.
+/// `shifts`): CKernels' fused loop in float32 where `fusesTaps` (AVX-512), one
+/// GEMM per tap otherwise.
 ///
 /// An image's column buffer is laid out [groups, C/groups·kh·kw, Hout·Wout], so its product with
 /// the weight viewed as [groups, O/groups, C/groups·kh·kw] writes straight into the image's NCHW
@@ -309,10 +310,9 @@ struct ConvLayout {
     /// OpenBLAS's AVX2 kernels (batch 8, 256 → 64 at 56×56: 3.8 → 2.5 ms; 1024 → 256 at 14×14:
     /// 3.5 → 2.3 ms); at 7×7 (49 pixels in two tiles, the second nearly empty) the GEMM is as fast
     /// (2048 → 512: 3.9–4.0 against 4.0–4.1 ms).
-    /// On AVX-512 only: on AVX2 (Zen 3) OpenBLAS's K = C GEMM stays ahead of the fused loop.
     func usesShifts(_ dtype: DType, level: KernelLevel = .current) -> Bool {
         let tile = level.kernels.conv_tile_pixels, tiles = (hw + tile - 1) / max(tile, 1)
-        return shifts || (pointwise && groups == 1 && dtype == .float32 && level >= .avx512
+        return shifts || (pointwise && groups == 1 && dtype == .float32 && fusesTaps(level)
                           && 5 * hw >= 4 * tile * tiles)
     }
 
@@ -347,13 +347,13 @@ struct ConvLayout {
         let (n, o) = (x.shape[0], taps.shape[1])
         let out = Tensor(empty: [n, o, oh, ow], dtype: x.dtype)
         let kernel = x.dtype == .float32 && (fused ?? fusesTaps(level)) ? level.kernels.shifted_conv : nil
-        let fused = kernel != nil ? packedTaps(taps, for: level.kernels) : nil
+        let packed = kernel != nil ? packedTaps(taps, for: level.kernels) : nil
         let offsets = tapOffsets
         forEachImage(n, scratch: [sourceCount + o * oh * sourceWidth], dtype: x.dtype) { i, _, scratch in
             pad(x.select(axis: 0, index: i), into: scratch)
             let wide = wideOutput(scratch, channels: o)
-            if let fused, let kernel {
-                kernel(fused.pointer(as: Float.self), scratch.pointer(as: Float.self), wide.pointer(as: Float.self),
+            if let packed, let kernel {
+                kernel(packed.pointer(as: Float.self), scratch.pointer(as: Float.self), wide.pointer(as: Float.self),
                        kh * kw, o, c, oh * sourceWidth, sourcePlane, offsets)
             } else {
                 for t in 0..<(kh * kw) {
@@ -383,12 +383,10 @@ struct ConvLayout {
     /// that ∂W's 64 input channels are one vector per pixel (CKernels' weight-gradient loop).
     func shiftedWeightGradient(_ x: Tensor, _ gy: Tensor, level: KernelLevel = .current, fused: Bool? = nil) -> Tensor {
         let (n, o) = (x.shape[0], gy.shape[1])
-        let use = x.dtype == .float32 && (fused ?? fusesTaps(level))
-        let kernel = use ? level.kernels.shifted_conv_weight_grad : nil
-        let fused = kernel != nil
+        let kernel = x.dtype == .float32 && (fused ?? fusesTaps(level)) ? level.kernels.shifted_conv_weight_grad : nil
         let transposedRows = sourcePlane + kw
         let partials = Tensor(empty: [workers(n), kh * kw, o, c], dtype: x.dtype, zeroed: true)
-        let scratchCount = sourceCount + o * oh * sourceWidth + (fused ? transposedRows * c : 0)
+        let scratchCount = sourceCount + o * oh * sourceWidth + (kernel != nil ? transposedRows * c : 0)
         let offsets = tapOffsets
         forEachImage(n, scratch: [scratchCount], dtype: x.dtype) { i, worker, scratch in
             let wide = wideOutput(scratch, channels: o)

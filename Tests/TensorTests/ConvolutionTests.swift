@@ -1,11 +1,12 @@
 import Testing
 @testable import Tensor
 
-/// Float32 stride-1 convolutions at every kernel level this CPU runs (the fused AVX-512 and AVX2
-/// loops, one GEMM per tap at baseline) against the same convolution in float64, forward and both
-/// gradients, at sizes that leave partial tiles: output channels not a multiple of 8 (or 4), rows
-/// not a multiple of 48 (or 24) pixels; and a 1×1 convolution of 96 pixels (full tiles: fused
-/// forward, GEMM backward).
+/// Float32 stride-1 convolutions at every kernel level this CPU runs (the fused loop at AVX-512,
+/// one GEMM per tap at AVX2 and baseline by default) against the same convolution in float64,
+/// forward and both gradients, at sizes that leave partial tiles: output channels not a multiple
+/// of 8, rows not a multiple of 48 pixels; and a 1×1 convolution of 96 pixels (full tiles: fused
+/// forward on AVX-512, GEMM backward). Each level's fused loops, AVX2's included, are checked
+/// against the per-tap GEMMs below.
 @Suite struct ConvolutionTests {
     @Test(arguments: [(3, 5, 11, 9, 13, 3, 3, 1, 1), (4, 7, 16, 6, 20, 3, 5, 1, 2), (1, 64, 64, 12, 12, 3, 3, 1, 1),
                       (2, 70, 13, 8, 12, 1, 1, 0, 0)])
@@ -61,8 +62,9 @@ import Testing
     }
 }
 
-/// Each vector level's fused loops (forward and ∂W) agree with the per-tap GEMMs on one layout
-/// (the levels this CPU runs; none off x86-64).
+/// Each vector level's fused loops (forward and ∂W) agree with the per-tap GEMMs on one layout with
+/// partial tiles at both levels (6- and 8-channel blocks, 16- and 48-pixel rows), on the levels
+/// this CPU runs (none off x86-64).
 @Test(arguments: KernelLevel.supported.filter { $0 > .baseline })
 func fusedConvolutionKernelMatchesPerTapGEMMs(level: KernelLevel) {
     #expect(level.kernels.shifted_conv != nil && KernelLevel.baseline.kernels.shifted_conv == nil)
