@@ -4,13 +4,20 @@ import Tensor
 ///
 /// A `Variable` wraps a `Tensor` value. Leaves are made by you (`requiresGrad: true` for
 /// parameters); every op on variables records, beside its result, the rule that maps the
-/// result's gradient to its inputs' gradients. ``backward(_:retainGraph:)`` walks the graph
-/// in reverse topological order and accumulates `grad` on the leaves that require it.
+/// result's gradient to its inputs' gradients. ``backward(_:retainGraph:createGraph:)`` walks the
+/// graph in reverse topological order and accumulates `grad` on the leaves that require it;
+/// ``grad(of:with:gradients:createGraph:retainGraph:)`` returns the gradients of chosen inputs instead.
+/// Rules are written on variables, so with `createGraph` the gradient is itself in the graph and can be
+/// differentiated again (gradient penalties, Hessian-vector products).
 public final class Variable {
     /// The value.
     public var data: Tensor
     /// The accumulated gradient (leaves, and non-leaves with ``retainsGrad``), same shape as `data`.
     public var grad: Tensor?
+    /// The accumulated gradient as a variable in the graph, kept on leaves by
+    /// ``backward(_:retainGraph:createGraph:)`` with `createGraph` (PyTorch's `x.grad` after
+    /// `backward(create_graph=True)`); `grad` holds its value.
+    public var gradVariable: Variable?
     /// Whether gradients flow to this variable.
     public private(set) var requiresGrad: Bool
     /// Keep `grad` on this non-leaf too during backward (like `retain_grad()`).
@@ -19,7 +26,7 @@ public final class Variable {
     }
     /// The op that made this variable; `nil` for leaves.
     let node: Node?
-    /// Called on a leaf during ``backward(_:retainGraph:)`` as soon as this pass has accumulated all of
+    /// Called on a leaf during ``backward(_:retainGraph:createGraph:)`` as soon as this pass has accumulated all of
     /// its gradient (PyTorch's `register_post_accumulate_grad_hook`): data-parallel training starts a
     /// bucket's all-reduce there, while the rest of the backward pass runs.
     public var onGradientReady: ((Variable) -> Void)?
@@ -59,147 +66,48 @@ public final class Variable {
         requiresGrad = flag
     }
 
-    /// Records an op's result. `backward` maps the result's gradient to one gradient per input
-    /// (`nil` for inputs that need none); it captures only tensors, never the result variable.
+    /// Records an op's result with its vector-Jacobian product on variables: `rule` maps the result's
+    /// gradient to one gradient per input (`nil` for inputs that need none). It captures the inputs
+    /// (or constants) it reads, never the result (see ``record(_:_:inputs:ruleReadingOutput:)``).
+    /// An ordinary backward pass runs it with recording off, so it only computes tensors; with
+    /// `createGraph` it records, and the gradient it returns can be differentiated again.
     ///
-    /// The graph keeps what `backward` captures and links to the inputs' own graph nodes, not the
-    /// input variables: an intermediate value lives only as long as a rule (or your code) needs it.
+    /// The graph links to the inputs' own graph nodes, not to the input variables: an intermediate
+    /// value lives only as long as a rule (or your code) needs it.
     public static func record(_ name: String, _ value: Tensor, inputs: [Variable],
-                              backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
+                              rule: @escaping (Variable) -> [Variable?]) -> Variable {
+        record(name, value, inputs: inputs, savesOutput: false, differentiable: true) { g, _ in rule(g) }
+    }
+
+    /// Records an op whose rule reads its own result: `rule` gets the gradient and the result, the
+    /// latter as a variable made by this op while a graph is being created (so that its gradient
+    /// differentiates through the result too), as a constant otherwise.
+    public static func record(_ name: String, _ value: Tensor, inputs: [Variable],
+                              ruleReadingOutput rule: @escaping (Variable, Variable) -> [Variable?]) -> Variable {
+        record(name, value, inputs: inputs, savesOutput: true, differentiable: true) { g, y in rule(g, y!) }
+    }
+
+    /// Records an op with a rule on tensors (a custom op with a hand-written kernel): first-order only.
+    /// Its gradient is a constant, so a backward pass with `createGraph` through it stops with an error;
+    /// write the rule on variables (``record(_:_:inputs:rule:)``) to make it twice differentiable.
+    public static func recordFirstOrder(_ name: String, _ value: Tensor, inputs: [Variable],
+                                        backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
+        record(name, value, inputs: inputs, savesOutput: false, differentiable: false) { g, _ in
+            backward(g.data).map { $0.map { Variable($0) } }
+        }
+    }
+
+    private static func record(_ name: String, _ value: Tensor, inputs: [Variable], savesOutput: Bool,
+                               differentiable: Bool,
+                               rule: @escaping (Variable, Variable?) -> [Variable?]) -> Variable {
         guard GradMode.isEnabled, inputs.contains(where: \.requiresGrad) else { return Variable(value) }
         let edges = inputs.map { input -> Edge in
             guard input.requiresGrad else { return .none }
             return input.node.map(Edge.node) ?? .leaf(input)
         }
-        return Variable(value, node: Node(name: name, shape: value.shape, edges: edges, backward: backward))
-    }
-
-    /// Back-propagates from this variable. A scalar needs no `gradient` (it is 1); otherwise pass
-    /// the gradient of the final objective with respect to this variable. The graph is freed
-    /// afterwards unless `retainGraph` is set; each node's saved tensors go as soon as its rule has run.
-    public func backward(_ gradient: Tensor? = nil, retainGraph: Bool = false) {
-        check(requiresGrad, "backward", "this variable does not require gradients (no input requires them)")
-        let seed: Tensor
-        if let gradient {
-            check(gradient.shape == shape && gradient.dtype == dtype, "backward",
-                  "gradient \(gradient.shape) \(gradient.dtype) does not match the output \(shape) \(dtype)")
-            seed = gradient
-        } else {
-            check(data.count == 1, "backward",
-                  "gradient can be implied only for one-element outputs, got shape \(shape)")
-            seed = Tensor.ones(shape, dtype: dtype)
-        }
-        guard let root = node else {
-            grad = grad.map { $0 + seed } ?? seed.contiguous()
-            onGradientReady?(self)
-            return
-        }
-        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
-        let order = root.topologicalOrder()
-        var pendingEdges = Self.hookedLeafEdgeCounts(order)
-        for node in order.reversed() {
-            let edges = node.edges
-            defer { if !pendingEdges.isEmpty { Self.countDown(edges, &pendingEdges) } }
-            guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
-            if let retainer = node.retainer { retainer.grad = retainer.grad.map { $0 + g } ?? g.contiguous() }
-            guard let rule = node.backward else {
-                fail("backward",
-                     "the graph through \(node.name) was already freed; pass retainGraph: true to the first backward")
-            }
-            let inputGrads = GradMode.$isEnabled.withValue(false) { rule(g) }
-            for (edge, inputGrad) in zip(edges, inputGrads) {
-                guard let inputGrad else { continue }
-                switch edge {
-                case .none:
-                    continue
-                case .leaf(let leaf):
-                    guard leaf.requiresGrad else { continue }
-                    check(inputGrad.shape == leaf.shape, "backward",
-                          "rule of \(node.name) gave gradient \(inputGrad.shape) for input \(leaf.shape)")
-                    leaf.grad = leaf.grad.map { $0 + inputGrad } ?? inputGrad.contiguous()
-                case .node(let input):
-                    check(inputGrad.shape == input.shape, "backward",
-                          "rule of \(node.name) gave gradient \(inputGrad.shape) for input \(input.shape)")
-                    let key = ObjectIdentifier(input)
-                    grads[key] = grads[key].map { $0 + inputGrad } ?? inputGrad
-                }
-            }
-            if !retainGraph { node.release() }
-        }
-    }
-}
-
-extension Variable {
-    /// How many edges of `order` lead to each leaf that has an ``onGradientReady`` hook.
-    fileprivate static func hookedLeafEdgeCounts(_ order: [Node]) -> [ObjectIdentifier: Int] {
-        var counts: [ObjectIdentifier: Int] = [:]
-        for node in order {
-            for case .leaf(let leaf) in node.edges where leaf.onGradientReady != nil && leaf.requiresGrad {
-                counts[ObjectIdentifier(leaf), default: 0] += 1
-            }
-        }
-        return counts
-    }
-
-    /// Counts down the hooked leaves of a node that has run (or was skipped); runs the hook of each
-    /// leaf whose last edge this was, whether or not any gradient reached it (so that every process
-    /// of a data-parallel job runs the same hooks in the same order for the same graph).
-    fileprivate static func countDown(_ edges: [Edge], _ pending: inout [ObjectIdentifier: Int]) {
-        for case .leaf(let leaf) in edges {
-            let key = ObjectIdentifier(leaf)
-            guard let left = pending[key] else { continue }
-            if left > 1 {
-                pending[key] = left - 1
-            } else {
-                pending[key] = nil
-                leaf.onGradientReady?(leaf)
-            }
-        }
-    }
-}
-
-/// Where an op's input sends its gradient: a leaf's `grad`, the node that made the input, or
-/// nowhere (the input needs no gradient).
-enum Edge {
-    case none
-    case leaf(Variable)
-    case node(Node)
-}
-
-/// The op that produced a variable: the output's shape, links to its inputs' nodes and leaves,
-/// and its vector-Jacobian product with the tensors it saved.
-final class Node {
-    let name: String
-    let shape: [Int]
-    private(set) var edges: [Edge]
-    private(set) var backward: ((Tensor) -> [Tensor?])?
-    /// The output variable, while it asks to keep its gradient (``Variable/retainsGrad``).
-    weak var retainer: Variable?
-
-    init(name: String, shape: [Int], edges: [Edge], backward: @escaping (Tensor) -> [Tensor?]) {
-        (self.name, self.shape, self.edges, self.backward) = (name, shape, edges, backward)
-    }
-
-    /// Drops the saved tensors and the links to the inputs.
-    func release() {
-        backward = nil
-        edges = []
-    }
-
-    /// This node and every node it depends on, each after all of its inputs (iterative DFS).
-    func topologicalOrder() -> [Node] {
-        var order: [Node] = []
-        var visited: Set<ObjectIdentifier> = []
-        var stack: [(Node, Bool)] = [(self, false)]
-        while let (node, expanded) = stack.popLast() {
-            if expanded { order.append(node); continue }
-            guard visited.insert(ObjectIdentifier(node)).inserted else { continue }
-            stack.append((node, true))
-            for case .node(let input) in node.edges where !visited.contains(ObjectIdentifier(input)) {
-                stack.append((input, false))
-            }
-        }
-        return order
+        let node = Node(name: name, shape: value.shape, edges: edges, output: savesOutput ? value : nil,
+                        differentiable: differentiable, rule: rule)
+        return Variable(value, node: node)
     }
 }
 
@@ -214,6 +122,11 @@ public func noGrad<R>(_ body: () throws -> R) rethrows -> R {
     try GradMode.$isEnabled.withValue(false, operation: body)
 }
 
+/// Runs `body` recording the graph even inside ``noGrad(_:)`` (`torch.enable_grad`).
+public func enableGrad<R>(_ body: () throws -> R) rethrows -> R {
+    try GradMode.$isEnabled.withValue(true, operation: body)
+}
+
 extension Variable: CustomStringConvertible {
     public var description: String {
         var d = data.description
@@ -224,9 +137,16 @@ extension Variable: CustomStringConvertible {
 
 /// Sums `g` down to `shape`, undoing broadcasting (leading axes added, size-1 axes expanded).
 public func reduceToShape(_ g: Tensor, _ shape: [Int]) -> Tensor {
-    if g.shape == shape { return g }
-    let lead = g.rank - shape.count
-    var axes = Array(0..<lead)
-    for (i, d) in shape.enumerated() where d == 1 && g.shape[lead + i] != 1 { axes.append(lead + i) }
-    return g.sum(axes: axes, keepDim: true).reshaped(shape)
+    g.shape == shape ? g : g.sum(axes: broadcastAxes(g.shape, shape), keepDim: true).reshaped(shape)
+}
+
+/// Sums `g` down to `shape` as ``reduceToShape(_:_:)-(Tensor,_)`` does, in the graph.
+public func reduceToShape(_ g: Variable, _ shape: [Int]) -> Variable {
+    g.shape == shape ? g : g.sum(axes: broadcastAxes(g.shape, shape), keepDim: true).reshaped(shape)
+}
+
+/// The axes of `broadcast` that broadcasting `shape` to it added or expanded.
+private func broadcastAxes(_ broadcast: [Int], _ shape: [Int]) -> [Int] {
+    let lead = broadcast.count - shape.count
+    return Array(0..<lead) + shape.indices.filter { shape[$0] == 1 && broadcast[lead + $0] != 1 }.map { lead + $0 }
 }

@@ -123,7 +123,7 @@ import Tensor
     @Test func gradCheckCatchesAWrongRule() {
         func wrongSquare(_ v: Variable) -> Variable {
             let x = v.data
-            return Variable.record("wrongSquare", x * x, inputs: [v]) { g in [g * x] }  // should be 2x
+            return Variable.recordFirstOrder("wrongSquare", x * x, inputs: [v]) { g in [g * x] }  // should be 2x
         }
         let result = gradCheck({ wrongSquare($0[0]) }, inputs: [randn([3], seed: 1)])
         #expect(!result.passed)

@@ -11,12 +11,15 @@ extension Variable {
         let k = key.data, v = value.data
         let s = scale ?? 1 / Double(query.shape.last ?? 1).squareRoot()
         let r = Tensor.scaledDotProductAttention(query: query.data, key: k, value: v, bias: bias?.data, scale: s)
-        let biasShape = bias?.shape
-        let out = Variable.record("scaledDotProductAttention", r.output,
-                                  inputs: [query, key, value] + (bias.map { [$0] } ?? [])) { g in
-            let d = Tensor.scaledDotProductAttentionBackward(gradient: g, scaledQuery: r.scaledQuery, key: k, value: v,
-                                                             probabilities: r.probabilities, scale: s)
-            return [d.query, d.key, d.value] + (biasShape.map { [reduceToShape(d.scores, $0)] } ?? [])
+        let biasShape = bias?.shape, inputs = [query, key, value] + (bias.map { [$0] } ?? [])
+        let out = Variable.record("scaledDotProductAttention", r.output, inputs: inputs) { g in
+            Variable.fusedUnlessRecording({
+                let d = Tensor.scaledDotProductAttentionBackward(gradient: g.data, scaledQuery: r.scaledQuery, key: k,
+                                                                 value: v, probabilities: r.probabilities, scale: s)
+                return [d.query, d.key, d.value] + (biasShape.map { [reduceToShape(d.scores, $0)] } ?? [])
+            }, inputs: inputs, gradient: g) { x in
+                composedAttention(x[0], x[1], x[2], bias: x.count > 3 ? x[3] : nil, scale: s)
+            }
         }
         return (out, r.probabilities)
     }
@@ -30,10 +33,25 @@ extension Variable {
         let qkv = data.contiguous()
         let s = scale ?? 1 / Double(qkv.shape[2] / 3 / Swift.max(heads, 1)).squareRoot()
         let r = Tensor.packedAttention(qkv: qkv, heads: heads, scale: s)
-        let out = Variable.record("packedAttention", r.output, inputs: [self]) { g in
-            [Tensor.packedAttentionBackward(gradient: g, qkv: qkv, heads: heads, scaledQuery: r.scaledQuery,
-                                            probabilities: r.probabilities, scale: s)]
+        let out = Variable.record("packedAttention", r.output, inputs: [self]) { [self] g in
+            Variable.fusedUnlessRecording({
+                [Tensor.packedAttentionBackward(gradient: g.data, qkv: qkv, heads: heads, scaledQuery: r.scaledQuery,
+                                                probabilities: r.probabilities, scale: s)]
+            }, inputs: [self], gradient: g) { x in
+                let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
+                let parts = x[0].reshaped([b, n, 3, heads, c / heads]).permuted([2, 0, 3, 1, 4])
+                let y = Variable.composedAttention(parts.select(axis: 0, index: 0), parts.select(axis: 0, index: 1),
+                                                   parts.select(axis: 0, index: 2), bias: nil, scale: s)
+                return y.permuted([0, 2, 1, 3]).reshaped([b, n, c])
+            }
         }
         return (out, r.probabilities)
+    }
+
+    /// softmax(Q·Kᵀ·scale + bias)·V from primitives: the path a gradient with `createGraph` takes.
+    static func composedAttention(_ q: Variable, _ k: Variable, _ v: Variable, bias: Variable?,
+                                  scale: Double) -> Variable {
+        let scores = q.matmul(k.transposed()) * scale
+        return (bias.map { scores + $0 } ?? scores).softmax(axis: -1).matmul(v)
     }
 }

@@ -9,16 +9,15 @@ extension Variable {
     public func binary(_ op: BinaryOp, _ other: Variable) -> Variable {
         let y = data.binary(op, other.data)
         let (shapeA, shapeB) = (shape, other.shape)
-        let reads: (a: Bool, b: Bool, y: Bool) = switch op {
-        case .add, .sub: (false, false, false)
-        case .mul, .maximum, .minimum: (true, true, false)
-        case .div: (false, true, true)
-        case .pow, .logaddexp: (true, true, true)
+        let reads: (a: Bool, b: Bool) = switch op {
+        case .add, .sub: (false, false)
+        case .mul, .maximum, .minimum, .pow, .logaddexp: (true, true)
+        case .div: (false, true)
         }
-        let savedA = reads.a ? data : nil, savedB = reads.b ? other.data : nil, savedY = reads.y ? y : nil
-        return Variable.record(op.rawValue, y, inputs: [self, other]) { g in
-            let ga: Tensor, gb: Tensor
-            // `savedA`, `savedB` and `savedY` are saved exactly for the cases that read them (above).
+        let savedA = reads.a ? self : nil, savedB = reads.b ? other : nil
+        let rule = { (g: Variable, y: Variable?) -> [Variable?] in
+            let ga: Variable, gb: Variable
+            // `savedA`, `savedB` and `y` are there exactly for the cases that read them (above).
             switch op {
             case .add: (ga, gb) = (g, g)
             case .sub: (ga, gb) = (g, -g)
@@ -26,26 +25,32 @@ extension Variable {
                 let (a, b) = (savedA!, savedB!)
                 (ga, gb) = (g * b, g * a)
             case .div:
-                let (b, y) = (savedB!, savedY!)
+                let (b, y) = (savedB!, y!)
                 (ga, gb) = (g / b, -g * y / b)
             case .pow:
                 // d(a^b)/da = b·a^(b−1); d(a^b)/db = a^b·log a (0 where a = 0, as PyTorch).
                 let (a, b) = (savedA!, savedB!)
                 ga = g * b * a.pow(b - 1)
-                gb = g * savedY! * Tensor.where(a .== 0, a.zerosLike(), a.log())
+                gb = g * y! * Variable.where(a.data .== 0, Variable(a.data.zerosLike()), a.log())
             case .logaddexp:
                 // ∂y/∂a = exp(a − y) = σ(a − b), ∂y/∂b = exp(b − y).
-                let (a, b, y) = (savedA!, savedB!, savedY!)
+                let (a, b, y) = (savedA!, savedB!, y!)
                 (ga, gb) = (g * (a - y).exp(), g * (b - y).exp())
             case .maximum, .minimum:
                 // The gradient goes to the chosen input; ties split it evenly, as in PyTorch.
-                let (a, b) = (savedA!, savedB!)
+                let (a, b) = (savedA!.data, savedB!.data)
                 let pickA = (op == .maximum ? a .> b : a .< b).converted(to: a.dtype)
                 let tie = (a .== b).converted(to: a.dtype) * 0.5
-                ga = g * (pickA + tie)
-                gb = g * (1 - pickA - tie)
+                ga = g * Variable(pickA + tie)
+                gb = g * Variable(1 - pickA - tie)
             }
             return [reduceToShape(ga, shapeA), reduceToShape(gb, shapeB)]
+        }
+        switch op {
+        case .div, .pow, .logaddexp:
+            return Variable.record(op.rawValue, y, inputs: [self, other], ruleReadingOutput: rule)
+        default:
+            return Variable.record(op.rawValue, y, inputs: [self, other]) { g in rule(g, nil) }
         }
     }
 
@@ -59,6 +64,8 @@ extension Variable {
     public static func + (a: Variable, b: Double) -> Variable { a.binary(.add, a.constant(b)) }
     public static func - (a: Variable, b: Double) -> Variable { a.binary(.sub, a.constant(b)) }
     public static func * (a: Variable, b: Double) -> Variable { a.scaled(by: b) }
+    /// `a` times a constant tensor (a mask, a weight) that broadcasts with it.
+    public static func * (a: Variable, b: Tensor) -> Variable { a.binary(.mul, Variable(b)) }
     public static func / (a: Variable, b: Double) -> Variable { a.scaled(by: 1 / b) }
     public static func + (a: Double, b: Variable) -> Variable { b.constant(a).binary(.add, b) }
     public static func - (a: Double, b: Variable) -> Variable { b.constant(a).binary(.sub, b) }
@@ -68,7 +75,7 @@ extension Variable {
 
     /// `self * factor`, with one saved scalar rather than a broadcast operand.
     public func scaled(by factor: Double) -> Variable {
-        Variable.record("mul", data * factor, inputs: [self]) { g in [g * factor] }
+        Variable.record("mul", data * factor, inputs: [self]) { g in [g.scaled(by: factor)] }
     }
 
     /// `self ** exponent` elementwise.
@@ -84,12 +91,11 @@ extension Variable {
     /// the one value the backward reads (`savedValue(_:)`), so ReLU's input, for one, is freed.
     public func map(_ op: UnaryOp) -> Variable {
         let y = data.map(op)
-        let saved: Tensor? = switch Variable.savedValue(op) {
-        case .input: data
-        case .output: y
-        case .nothing: nil
+        switch Variable.savedValue(op) {
+        case .input: return Variable.record("\(op)", y, inputs: [self]) { [self] g in [Variable.backward(op, g, self)] }
+        case .output: return Variable.record("\(op)", y, inputs: [self]) { g, y in [Variable.backward(op, g, y)] }
+        case .nothing: return Variable.record("\(op)", y, inputs: [self]) { g in [op == .neg ? -g : g.zerosLike()] }
         }
-        return Variable.record("\(op)", y, inputs: [self]) { g in [Variable.backward(op, gradient: g, saved: saved)] }
     }
 
     /// What a unary op's backward reads: its input x, its output y, or nothing.
@@ -104,16 +110,17 @@ extension Variable {
         }
     }
 
-    /// g · dy/dx of a unary op, from the value `savedValue(_:)` names: x = `saved` for ops that
-    /// read their input, y = `saved` for those that read their output (ReLU and GELU in one fused pass).
-    static func backward(_ op: UnaryOp, gradient g: Tensor, saved: Tensor?) -> Tensor {
-        guard let v = saved else { return op == .neg ? -g : g.zerosLike() }
+    /// g · dy/dx of a unary op from the value `savedValue(_:)` names: x = `v` for ops that read their
+    /// input, y = `v` for those that read their output. Every term is an op on variables, so the
+    /// result differentiates again; ReLU and GELU keep their fused kernels (see `Activations.swift`).
+    static func backward(_ op: UnaryOp, _ g: Variable, _ v: Variable) -> Variable {
         let (x, y) = (v, v)
         switch op {
-        case .relu: return Tensor.reluBackward(gradient: g, input: y)
-        case .gelu: return Tensor.geluBackward(gradient: g, input: x)
+        case .relu: return g.reluBackward(output: y.data)
+        case .gelu: return g.geluBackward(input: x, approximate: false)
+        case .geluTanh: return g.geluBackward(input: x, approximate: true)
         case .neg: return -g
-        case .abs: return g * x.map(.sign)
+        case .abs: return g * x.data.map(.sign)
         case .sign: return g.zerosLike()
         case .exp: return g * y
         case .expm1: return g * (y + 1)
@@ -128,13 +135,15 @@ extension Variable {
         case .sigmoid: return g * (y * (1 - y))
         case .sin: return g * x.cos()
         case .cos: return g * -x.sin()
-        case .geluTanh: return Tensor.geluTanhBackward(gradient: g, input: x)
         case let .clamp(low, high):
-            return g * (x .>= low).logicalAnd(x .<= high).converted(to: x.dtype)
+            return g * (x.data .>= low).logicalAnd(x.data .<= high).converted(to: x.dtype)
         case let .power(e):
             return g * (e == 2 ? 2 * x : e * x.pow(e - 1))
         }
     }
+
+    /// Zeros of this variable's shape and dtype, outside the graph.
+    public func zerosLike() -> Variable { Variable(data.zerosLike()) }
 
     public func exp() -> Variable { map(.exp) }
     public func log() -> Variable { map(.log) }
@@ -160,10 +169,11 @@ extension Variable {
     /// Picks `a` where `condition` (a bool tensor) holds and `b` elsewhere.
     public static func `where`(_ condition: Tensor, _ a: Variable, _ b: Variable) -> Variable {
         let y = Tensor.where(condition, a.data, b.data)
+        let (shapeA, shapeB) = (a.shape, b.shape)
         return record("where", y, inputs: [a, b]) { g in
             let zero = g.zerosLike()
-            return [reduceToShape(Tensor.where(condition, g, zero), a.shape),
-                    reduceToShape(Tensor.where(condition, zero, g), b.shape)]
+            return [reduceToShape(Variable.where(condition, g, zero), shapeA),
+                    reduceToShape(Variable.where(condition, zero, g), shapeB)]
         }
     }
 }

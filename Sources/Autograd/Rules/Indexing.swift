@@ -8,7 +8,7 @@ extension Variable {
         let y = Tensor.concat(parts.map(\.data), axis: axis)
         let a = normalizeAxis(axis, rank: y.rank, op: "concat")
         let sizes = parts.map { $0.shape[a] }
-        return record("concat", y, inputs: parts) { g in g.split(sizes: sizes, axis: a).map { $0 } }
+        return record("concat", y, inputs: parts) { g in g.split(sizes: sizes, axis: a) }
     }
 
     /// Stacks variables of equal shape along a new axis.
@@ -47,21 +47,21 @@ extension Variable {
 
     /// Slices at integer `indices` along `axis`; the gradient is scatter-added back.
     public func indexSelect(axis: Int, indices: Tensor) -> Variable {
-        let x = data
+        let zeros = Tensor.zeros(shape, dtype: dtype)
         let a = normalizeAxis(axis, rank: rank, op: "indexSelect")
-        return Variable.record("indexSelect", x.indexSelect(axis: a, indices: indices), inputs: [self]) { g in
-            var shape = Array(repeating: 1, count: x.rank)
+        return Variable.record("indexSelect", data.indexSelect(axis: a, indices: indices), inputs: [self]) { g in
+            var shape = Array(repeating: 1, count: zeros.rank)
             shape[a] = indices.count
             let index = indices.reshaped(shape).expanded(to: g.shape).contiguous()
-            return [x.zerosLike().scatterAdding(axis: a, index: index, source: g)]
+            return [Variable(zeros).scatterAdding(axis: a, index: index, source: g)]
         }
     }
 
     /// `torch.gather` along `axis`; the gradient is scatter-added back.
     public func gather(axis: Int, index: Tensor) -> Variable {
-        let x = data
-        return Variable.record("gather", x.gather(axis: axis, index: index), inputs: [self]) { g in
-            [x.zerosLike().scatterAdding(axis: axis, index: index, source: g)]
+        let zeros = Tensor.zeros(shape, dtype: dtype)
+        return Variable.record("gather", data.gather(axis: axis, index: index), inputs: [self]) { g in
+            [Variable(zeros).scatterAdding(axis: axis, index: index, source: g)]
         }
     }
 

@@ -7,7 +7,7 @@ extension Variable {
     public static func solve(_ a: Variable, _ b: Variable) throws -> Variable {
         let x = try Tensor.solve(a.data, b.data)
         let at = a.data.transposed().contiguous()
-        return record("solve", x, inputs: [a, b]) { g in
+        return recordFirstOrder("solve", x, inputs: [a, b]) { g in
             let gb = try! Tensor.solve(at, g)  // A was invertible in the forward pass
             let x2 = x.rank == 1 ? x.unsqueezed(1) : x, gb2 = gb.rank == 1 ? gb.unsqueezed(1) : gb
             return [-(gb2.matmul(x2.transposed())), gb]
@@ -18,7 +18,7 @@ extension Variable {
     /// VJP (as PyTorch): ∂A = L⁻ᵀ·Φ·L⁻¹ with Φ = ½(tril(Lᵀg) + tril(Lᵀg, −1)ᵀ).
     public func cholesky() throws -> Variable {
         let l = try data.cholesky()
-        return Variable.record("cholesky", l, inputs: [self]) { g in
+        return Variable.recordFirstOrder("cholesky", l, inputs: [self]) { g in
             let lInv = try! Tensor.solve(l, Tensor.eye(l.shape[0], dtype: l.dtype))
             let p = l.transposed().matmul(g).lowerTriangle()
             let phi = 0.5 * (p + p.lowerTriangle(diagonal: -1).transposed())
@@ -33,7 +33,7 @@ extension Variable {
         // One node produces both outputs: values and vectors are slices of a joint result.
         let n = w.count
         let joint = Tensor.concat([w.unsqueezed(0), v], axis: 0)
-        let node = Variable.record("symmetricEigen", joint, inputs: [self]) { g in
+        let node = Variable.recordFirstOrder("symmetricEigen", joint, inputs: [self]) { g in
             let gw = g.select(axis: 0, index: 0), gv = g.slice(axis: 0, start: 1)
             var vtgv = v.transposed().matmul(gv)
             vtgv = 0.5 * (vtgv - vtgv.transposed())

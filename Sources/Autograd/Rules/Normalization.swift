@@ -7,10 +7,17 @@ extension Variable {
         let x = data, w = weight?.data
         let r = x.layerNorm(normalizedRank: normalizedRank, weight: w, bias: bias?.data, epsilon: epsilon)
         let inputs = [self] + [weight, bias].compactMap { $0 }
+        let axes = Array((rank - normalizedRank)..<rank)
         return Variable.record("layerNorm", r.output, inputs: inputs) { g in
-            let grads = Tensor.layerNormBackward(gradient: g, input: x, mean: r.mean, rstd: r.rstd,
-                                                 normalizedRank: normalizedRank, weight: w)
-            return Variable.affineGradients(grads, weight: weight, bias: bias)
+            Variable.fusedUnlessRecording({
+                let grads = Tensor.layerNormBackward(gradient: g.data, input: x, mean: r.mean, rstd: r.rstd,
+                                                     normalizedRank: normalizedRank, weight: w)
+                return Variable.affineGradients(grads, weight: weight, bias: bias)
+            }, inputs: inputs, gradient: g) { v in
+                let centred = v[0] - v[0].mean(axes: axes, keepDim: true)
+                let normalised = centred * ((centred * centred).mean(axes: axes, keepDim: true) + epsilon).rsqrt()
+                return Variable.affine(normalised, v, weight: weight, bias: bias, shape: nil)
+            }
         }
     }
 
@@ -20,10 +27,18 @@ extension Variable {
         -> (output: Variable, mean: Tensor, variance: Tensor) {
         let x = data, w = weight?.data
         let r = x.batchNorm(weight: w, bias: bias?.data, epsilon: epsilon)
-        let output = Variable.record("batchNorm", r.output, inputs: [self] + [weight, bias].compactMap { $0 }) { g in
-            let grads = Tensor.batchNormBackward(gradient: g, input: x, mean: r.mean, variance: r.variance, weight: w,
-                                                 epsilon: epsilon, batchStatistics: true)
-            return Variable.affineGradients(grads, weight: weight, bias: bias)
+        let inputs = [self] + [weight, bias].compactMap { $0 }, channel = Variable.channelShape(shape)
+        let axes = [0] + Array(2..<rank)
+        let output = Variable.record("batchNorm", r.output, inputs: inputs) { g in
+            Variable.fusedUnlessRecording({
+                let grads = Tensor.batchNormBackward(gradient: g.data, input: x, mean: r.mean, variance: r.variance,
+                                                     weight: w, epsilon: epsilon, batchStatistics: true)
+                return Variable.affineGradients(grads, weight: weight, bias: bias)
+            }, inputs: inputs, gradient: g) { v in
+                let centred = v[0] - v[0].mean(axes: axes, keepDim: true)
+                let normalised = centred * ((centred * centred).mean(axes: axes, keepDim: true) + epsilon).rsqrt()
+                return Variable.affine(normalised, v, weight: weight, bias: bias, shape: channel)
+            }
         }
         return (output, r.mean, r.variance)
     }
@@ -46,7 +61,9 @@ extension Variable {
         let deviation = x - mean.reshaped(broadcast)
         let variance = sumOverProcesses((deviation * deviation).sum(axes: axes)) * (1 / n)
         let y = x.batchNorm(mean: mean, variance: variance, weight: w, bias: bias?.data, epsilon: epsilon)
-        let output = Variable.record("syncBatchNorm", y, inputs: [self] + [weight, bias].compactMap { $0 }) { g in
+        // First order only: its rule sums over processes, so a second derivative would need them too.
+        let inputs = [self] + [weight, bias].compactMap { $0 }
+        let output = Variable.recordFirstOrder("syncBatchNorm", y, inputs: inputs) { g in
             // Local dx = w·g/σ, Σg·x̂ and Σg; then the terms of the global statistics.
             let grads = Tensor.batchNormBackward(gradient: g, input: x, mean: mean, variance: variance, weight: w,
                                                  epsilon: epsilon, batchStatistics: false)
@@ -65,11 +82,36 @@ extension Variable {
                           epsilon: Double = 1e-5) -> Variable {
         let x = data, w = weight?.data
         let y = x.batchNorm(mean: mean, variance: variance, weight: w, bias: bias?.data, epsilon: epsilon)
-        return Variable.record("batchNorm", y, inputs: [self] + [weight, bias].compactMap { $0 }) { g in
-            let grads = Tensor.batchNormBackward(gradient: g, input: x, mean: mean, variance: variance, weight: w,
-                                                 epsilon: epsilon, batchStatistics: false)
-            return Variable.affineGradients(grads, weight: weight, bias: bias)
+        let inputs = [self] + [weight, bias].compactMap { $0 }, channel = Variable.channelShape(shape)
+        return Variable.record("batchNorm", y, inputs: inputs) { g in
+            Variable.fusedUnlessRecording({
+                let grads = Tensor.batchNormBackward(gradient: g.data, input: x, mean: mean, variance: variance,
+                                                     weight: w, epsilon: epsilon, batchStatistics: false)
+                return Variable.affineGradients(grads, weight: weight, bias: bias)
+            }, inputs: inputs, gradient: g) { v in
+                let rstd = (variance + epsilon).rsqrt().reshaped(channel)
+                let normalised = (v[0] - Variable(mean.reshaped(channel))) * rstd
+                return Variable.affine(normalised, v, weight: weight, bias: bias, shape: channel)
+            }
         }
+    }
+
+    /// [1, C, 1, …] for an input [N, C, …]: how per-channel values broadcast.
+    private static func channelShape(_ shape: [Int]) -> [Int] {
+        [1, shape[1]] + Array(repeating: 1, count: shape.count - 2)
+    }
+
+    /// `normalised`·w + b with the weight and bias (where the layer has them) taken from `v` after the
+    /// input, reshaped to `shape` when given.
+    private static func affine(_ normalised: Variable, _ v: [Variable], weight: Variable?, bias: Variable?,
+                               shape: [Int]?) -> Variable {
+        var y = normalised, next = 1
+        for (parameter, isWeight) in [(weight, true), (bias, false)] where parameter != nil {
+            let p = shape.map { v[next].reshaped($0) } ?? v[next]
+            y = isWeight ? y * p : y + p
+            next += 1
+        }
+        return y
     }
 
     /// The input's gradient, then the weight's and the bias's where the layer has them.

@@ -55,8 +55,7 @@ extension Variable {
         let kept = x.reduce(op, axes: axes, keepDim: true)
         return Variable.record(op.rawValue, keepDim ? kept : dropReduced(kept, axes), inputs: [self]) { g in
             let mask = (x .== kept).converted(to: x.dtype)
-            let share = mask / mask.sum(axes: axes, keepDim: true)
-            return [share * g.reshaped(kept.shape)]
+            return [g.reshaped(kept.shape) * (mask / mask.sum(axes: axes, keepDim: true))]
         }
     }
 
@@ -70,21 +69,20 @@ extension Variable {
     }
 
     private func selectExtreme(axis: Int, keepDim: Bool, largest: Bool) -> (values: Variable, indices: Tensor) {
-        let x = data
         let a = normalizeAxis(axis, rank: rank, op: largest ? "max" : "min")
-        let (values, indices) = largest ? x.max(axis: a, keepDim: true) : x.min(axis: a, keepDim: true)
+        let (values, indices) = largest ? data.max(axis: a, keepDim: true) : data.min(axis: a, keepDim: true)
+        let zeros = Tensor.zeros(shape, dtype: dtype)
         let v = Variable.record(largest ? "max" : "min", keepDim ? values : values.squeezed(a), inputs: [self]) { g in
-            [x.zerosLike().scatterAdding(axis: a, index: indices, source: g.reshaped(values.shape))]
+            [Variable(zeros).scatterAdding(axis: a, index: indices, source: g.reshaped(values.shape))]
         }
         return (v, keepDim ? indices : indices.squeezed(a))
     }
 
     /// log Σ exp over `axes`; its gradient is the softmax of the input.
     public func logSumExp(axes: [Int] = [], keepDim: Bool = false) -> Variable {
-        let x = data
-        let kept = x.logSumExp(axes: axes, keepDim: true)
-        return Variable.record("logSumExp", keepDim ? kept : dropReduced(kept, axes), inputs: [self]) { g in
-            [(x - kept).exp() * g.reshaped(kept.shape)]
+        let kept = data.logSumExp(axes: axes, keepDim: true), keptShape = kept.shape
+        return Variable.record("logSumExp", keepDim ? kept : dropReduced(kept, axes), inputs: [self]) { [self] g, y in
+            [(self - y.reshaped(keptShape)).exp() * g.reshaped(keptShape)]
         }
     }
 

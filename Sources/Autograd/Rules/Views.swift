@@ -59,12 +59,16 @@ extension Variable {
 
     /// Any view of the input made by `view`; the gradient is scattered back through the same view.
     private func viewed(_ name: String, _ view: @escaping (Tensor) -> Tensor) -> Variable {
-        let inShape = shape, dtype = self.dtype
-        return Variable.record(name, view(data), inputs: [self]) { g in
-            let gx = Tensor.zeros(inShape, dtype: dtype)
-            view(gx).assign(g)
-            return [gx]
-        }
+        let inShape = shape
+        return Variable.record(name, view(data), inputs: [self]) { g in [g.scattered(name, into: inShape, view)] }
+    }
+
+    /// Zeros of `shape` with `self` written through `view`: the view's adjoint, so its own gradient is
+    /// the view again (which keeps gradients of views differentiable).
+    private func scattered(_ name: String, into shape: [Int], _ view: @escaping (Tensor) -> Tensor) -> Variable {
+        let result = Tensor.zeros(shape, dtype: dtype)
+        view(result).assign(data)
+        return Variable.record(name + "Backward", result, inputs: [self]) { u in [u.viewed(name, view)] }
     }
 
     /// Elements `start..<end` by `step` along `axis` (Python slicing rules).
