@@ -25,8 +25,8 @@ public enum GenerativeMetrics {
                                        covariance2: Tensor) throws -> Double {
         let d = mean1.count
         let shapesMatch = mean2.count == d && covariance1.shape == [d, d] && covariance2.shape == [d, d]
-        try ConfigurationError.require(shapesMatch, "statistics", "\(describe(mean1.shape)), \(describe(covariance1.shape)), "
-                                       + "\(describe(mean2.shape)), \(describe(covariance2.shape))",
+        let shapes = [mean1, covariance1, mean2, covariance2].map { describe($0.shape) }.joined(separator: ", ")
+        try ConfigurationError.require(shapesMatch, "statistics", shapes,
                                        "must be means [d] and covariances [d, d] of one d")
         let (s1, s2) = (covariance1.converted(to: .float64), covariance2.converted(to: .float64))
         let root = try s1.symmetricSquareRoot()

@@ -21,7 +21,8 @@ import Training
 
     @Test func inceptionScoreMatchesTheOriginal() throws {
         for splits in [1, 4] {
-            let score = try GenerativeMetrics.inceptionScore(probabilities: fixture.t("is.probabilities"), splits: splits)
+            let probabilities = fixture.t("is.probabilities")
+            let score = try GenerativeMetrics.inceptionScore(probabilities: probabilities, splits: splits)
             let reference = fixture.t("is.splits\(splits)").doubles
             #expect(Swift.abs(score.mean - reference[0]) < 1e-12 && Swift.abs(score.std - reference[1]) < 1e-12)
         }
