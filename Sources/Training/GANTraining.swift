@@ -70,7 +70,9 @@ public struct DiffAugment: Sendable {
                     return (saturated - mean) * uniform(0.5, 1.5) + mean
                 case .translation:
                     let (sh, sw) = (Int(Double(h) * translationRatio + 0.5), Int(Double(w) * translationRatio + 0.5))
-                    let shifts = (0..<n).map { _ in (g.nextInt(below: 2 * sh + 1) - sh, g.nextInt(below: 2 * sw + 1) - sw) }
+                    let shifts = (0..<n).map { _ in
+                        (g.nextInt(below: 2 * sh + 1) - sh, g.nextInt(below: 2 * sw + 1) - sw)
+                    }
                     return Self.translated(images, shifts: shifts)
                 case .cutout:
                     let size = (Int(Double(h) * cutoutRatio + 0.5), Int(Double(w) * cutoutRatio + 0.5))

@@ -17,23 +17,30 @@ public enum ViTGANVariant: String, Sendable {
 /// `.official` (the code's `Attention` with `l2_attn`): q, k from one `qkv`; scores
 /// (mean(q²)ᵢ − 2qᵢ·kⱼ + mean(q²)ⱼ)·τ/√d — q's mean square on both sides, k only in the cross term,
 /// a learnable temperature τ (`temperature`, starting at 1), and no minus sign.
+///
+/// With `spectralNorm` every projection is a ``SpectralNormLinear`` in its improved form (the paper's
+/// discriminator; keys `weight_orig`, `weight_u`, `weight_v`, `weight_initial_sigma`).
 public final class L2SelfAttention: Module {
-    public let qkv: Linear?
-    public let qv: Linear?
-    public let proj: Linear
+    public let qkv: Module?
+    public let qv: Module?
+    public let proj: Module
     public let temperature: Variable?
     public let heads: Int
     public let variant: ViTGANVariant
 
     public init(_ dim: Int, heads: Int = 4, tied: Bool = true, variant: ViTGANVariant = .paper,
-                dtype: DType = .float32) {
+                spectralNorm: Bool = false, dtype: DType = .float32) {
         check(heads > 0 && dim % heads == 0, "L2SelfAttention", "heads (\(heads)) must divide dim (\(dim))")
         check(variant == .paper || !tied, "L2SelfAttention",
               "tied: true is the paper's form; the official code projects k separately (pass tied: false)")
         (self.heads, self.variant) = (heads, variant)
-        qv = tied ? Linear(dim, 2 * dim, bias: false, dtype: dtype) : nil
-        qkv = tied ? nil : Linear(dim, 3 * dim, bias: false, dtype: dtype)
-        proj = Linear(dim, dim, dtype: dtype)
+        func linear(_ out: Int, bias: Bool) -> Module {
+            spectralNorm ? SpectralNormLinear(dim, out, bias: bias, improved: true, dtype: dtype)
+                : Linear(dim, out, bias: bias, dtype: dtype)
+        }
+        qv = tied ? linear(2 * dim, bias: false) : nil
+        qkv = tied ? nil : linear(3 * dim, bias: false)
+        proj = linear(dim, bias: true)
         temperature = variant == .official ? .parameter(.ones([1], dtype: dtype)) : nil
     }
 
