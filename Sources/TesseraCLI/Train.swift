@@ -63,17 +63,19 @@ struct ModelAndData: ParsableArguments {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a model supervised, with DINO, EsViT, MoCo v3 or SiT, or for retrieval (IRT).",
+        abstract: "Train a model supervised, with DINO, EsViT, MoCo v3 or SiT, for retrieval (IRT), or a ViTGAN.",
         discussion: """
             retrieval: IRT's contrastive loss (margin 0.5) plus KoLeo (0.7) on class-balanced batches, \
             trained on the first half of the classes (the CUB-200 convention); `tessera eval recall` tests \
             on the other half. sit: SiT's GMML corruption, reconstruction and contrastive loss with an EMA \
             teacher (ViTs only); figures of its reconstructions in reconstruction/ of the output folder. \
             esvit: DINO plus EsViT's region-level loss on the last stage's tokens (--arch swin-t, or a ViT \
-            or ResNet); at 32 px swin-t takes patch 2 and window 4.
+            or ResNet); at 32 px swin-t takes patch 2 and window 4. vitgan: ViTGAN's generator and \
+            discriminator (--gan-dim, --gan-depth, --gan-patch) with R1 and bCR; sample grids of the EMA \
+            generator in samples/ of the output folder.
             """)
 
-    @Argument(help: "supervised, dino, esvit, mocov3, sit or retrieval") var recipe: String
+    @Argument(help: "supervised, dino, esvit, mocov3, sit, retrieval or vitgan") var recipe: String
     @OptionGroup var source: ModelAndData
     @Option(help: "Epochs.") var epochs = 20
     @Option(help: "Batch size per process (under mpirun the batch of a step is this × the processes).")
@@ -89,8 +91,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "retrieval: images per class in a batch (default: 2, or the fewest that fill a batch).")
     var imagesPerClass: Int?
     @OptionGroup(title: "SiT") var sit: SiTArguments
+    @OptionGroup(title: "ViTGAN") var gan: ViTGANArguments
 
-    static let recipes = ["supervised", "dino", "esvit", "mocov3", "sit", "retrieval"]
+    static let recipes = ["supervised", "dino", "esvit", "mocov3", "sit", "retrieval", "vitgan"]
     static let recipeList = recipes.dropLast().joined(separator: ", ") + " or " + recipes.last!
 
     func validate() throws {
@@ -203,6 +206,8 @@ struct TrainCommand: ParsableCommand {
             history = try trainSiT(train, test: test, name: name, options: options, group: group, run: run)
         case "retrieval":
             history = try trainRetrieval(train, name: name, options: options, group: group, run: run)
+        case "vitgan":
+            history = try trainViTGAN(train, test: test, name: name, options: options, group: group, run: run)
         default:
             throw ValidationError("the recipe must be \(Self.recipeList)")
         }

@@ -18,7 +18,7 @@ public enum ViTGANVariant: String, Sendable {
 /// (mean(q²)ᵢ − 2qᵢ·kⱼ + mean(q²)ⱼ)·τ/√d — q's mean square on both sides, k only in the cross term,
 /// a learnable temperature τ (`temperature`, starting at 1), and no minus sign.
 ///
-/// With `spectralNorm` every projection is a ``SpectralNormLinear`` in its improved form (the paper's
+/// With `spectralNorm` every projection is a `SpectralNormLinear` in its improved form (the paper's
 /// discriminator; keys `weight_orig`, `weight_u`, `weight_v`, `weight_initial_sigma`).
 public final class L2SelfAttention: Module {
     public let qkv: Module?

@@ -103,7 +103,7 @@ import TestSupport
         try expectFailure(["train", "dino", "--arch", "resnet18", "--batch-size", "1"],
                           saying: ["--batch-size must be at least 2"])
         try expectFailure(["train", "byol", "--arch", "resnet18"],
-                          saying: ["supervised, dino, esvit, mocov3, sit or retrieval, got byol"])
+                          saying: ["supervised, dino, esvit, mocov3, sit, retrieval or vitgan, got byol"])
         try expectFailure(["train", "sit", "--drop-type", "blur"], saying: ["blur", "--drop-type"])
         try expectFailure(["train", "sit", "--arch", "vit-ti/8", "--drop-replace", "1", "--epochs", "1"],
                           saying: ["drop-replace = 1.0", "must be in 0 ..< 1"])

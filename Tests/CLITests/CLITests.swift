@@ -244,7 +244,8 @@ extension CLITests {
                                     fixturesDirectory.appendingPathComponent("images/coffee.png").path]).run()
         #expect(try ImageFile.read(URL(fileURLWithPath: path("a.png"))).shape[0] == 3)
         #expect { try TrainCommand.parse(["mocov2", "--arch", "vit-ti/16"]) } throws: {
-            TrainCommand.message(for: $0).contains("supervised, dino, esvit, mocov3, sit or retrieval, got mocov2")
+            TrainCommand.message(for: $0)
+                .contains("supervised, dino, esvit, mocov3, sit, retrieval or vitgan, got mocov2")
         }
         for recipe in ["dino", "mocov3"] {
             try TrainCommand.parse([recipe, "--config", path("tiny.json"), "--train-images", "32",
