@@ -47,7 +47,7 @@ public func grad(of outputs: [Variable], with inputs: [Variable], gradients: [Va
     let found = Variable.propagate(seeds, createGraph: createGraph, retainGraph: retainGraph ?? createGraph,
                                    targets: targets)
     return inputs.map { input in
-        found[targets.key(input)] ?? Variable(input.data.zerosLike())
+        found[Targets.key(input)] ?? input.zerosLike()
     }
 }
 
@@ -58,7 +58,6 @@ struct Targets {
     init(_ inputs: [Variable]) { keys = Set(inputs.map(Targets.key)) }
 
     static func key(_ v: Variable) -> ObjectIdentifier { v.node.map(ObjectIdentifier.init) ?? ObjectIdentifier(v) }
-    func key(_ v: Variable) -> ObjectIdentifier { Targets.key(v) }
 }
 
 extension Variable {

@@ -17,9 +17,10 @@ public enum GenerativeMetrics {
         return (mean, centred.transposed().matmul(centred) / Double(x.shape[0] - 1))
     }
 
-    /// The Fréchet distance ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½) between two Gaussians (FID on
-    /// Inception features). Tr (Σ₁Σ₂)^½ is Σ √λ over the eigenvalues λ of the symmetric Σ₁^½·Σ₂·Σ₁^½,
-    /// which has those of Σ₁Σ₂: two symmetric eigendecompositions instead of SciPy's general `sqrtm`,
+    /// The Fréchet distance ‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½) between two Gaussians
+    /// (FID on Inception features). Tr (Σ₁Σ₂)^½ is Σ √λ over the eigenvalues λ of the
+    /// symmetric Σ₁^½·Σ₂·Σ₁^½, which has those of Σ₁Σ₂: two symmetric eigendecompositions
+    /// instead of SciPy's general `sqrtm`,
     /// and the same value (λ below 0 by rounding count as 0).
     public static func frechetDistance(mean1: Tensor, covariance1: Tensor, mean2: Tensor,
                                        covariance2: Tensor) throws -> Double {

@@ -65,7 +65,8 @@ public final class L2SelfAttention: Module {
             let qq = (q * q).mean(axes: [-1], keepDim: true)
             scores = (qq - 2 * cross + qq.transposed()) * (1 / Double(d).squareRoot()) * temperature
         } else {
-            let qq = (q * q).sum(axes: [-1], keepDim: true), kk = (k * k).sum(axes: [-1], keepDim: true)
+            let qq = (q * q).sum(axes: [-1], keepDim: true)
+            let kk = k === q ? qq : (k * k).sum(axes: [-1], keepDim: true)  // tied: the same norms
             scores = (qq - 2 * cross + kk.transposed()) * (-1 / Double(d).squareRoot())
         }
         let out = scores.softmax(axis: -1).matmul(v).permuted([0, 2, 1, 3]).reshaped([b, n, c])

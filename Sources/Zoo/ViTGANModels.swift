@@ -97,6 +97,8 @@ public final class ViTGANGenerator: Module {
     public let pixelFeatures: FourierFeatures
     public let pixelLayers: [ModulatedLinear]
     public let toRGB: ModulatedLinear
+    /// The token grid's and a patch's pixel coordinates, the inputs of the two Fourier features.
+    let tokenGrid: Tensor, pixelGrid: Tensor
 
     public init(_ config: ViTGANConfig, dtype: DType = .float32) throws {
         try config.validate()
@@ -110,6 +112,8 @@ public final class ViTGANGenerator: Module {
         pixelLayers = [ModulatedLinear(config.pixelFeatures, config.pixelHidden, styleDim: d, dtype: dtype),
                        ModulatedLinear(config.pixelHidden, config.pixelHidden, styleDim: d, dtype: dtype)]
         toRGB = ModulatedLinear(config.pixelHidden, 3, styleDim: d, demodulate: false, dtype: dtype)
+        tokenGrid = FourierFeatures.grid(config.grid, dtype: dtype)
+        pixelGrid = FourierFeatures.grid(config.patchSize, dtype: dtype)
     }
 
     /// Images [B, 3, size, size] for latents z [B, latentDim].
@@ -118,11 +122,11 @@ public final class ViTGANGenerator: Module {
               "expects latents [B, \(config.latentDim)], got \(describe(z.shape))")
         let (b, g, p) = (z.shape[0], config.grid, config.patchSize)
         let w = mapping(z)
-        let start = positions(Variable(FourierFeatures.grid(g, dtype: z.dtype))).unsqueezed(0)
+        let start = positions(Variable(tokenGrid)).unsqueezed(0)
         var h = start.expanded(to: [b, g * g, config.dim])
         for block in blocks { h = block(h, latent: w) }
         let tokens = norm(h, latent: w)  // [B, N, D]
-        var pixels = pixelFeatures(Variable(FourierFeatures.grid(p, dtype: z.dtype))).reshaped([1, 1, p * p, -1])
+        var pixels = pixelFeatures(Variable(pixelGrid)).reshaped([1, 1, p * p, -1])
         pixels = pixels.expanded(to: [b, g * g, p * p, config.pixelFeatures])
         for layer in pixelLayers { pixels = layer(pixels, style: tokens).leakyReLU(negativeSlope: 0.2) }
         let rgb = toRGB(pixels, style: tokens)  // [B, N, P², 3]

@@ -31,7 +31,8 @@ import Zoo
         #expect(r1.data.item().isFinite && r1.data.item() > 0)
         discriminator.zeroGrad()
         r1.backward()
-        // ∇ₓD does not depend on the additive constants before the (linear) head: the final norm's and head's biases.
+        // ∇ₓD does not depend on the additive constants before the (linear) head:
+        // the final norm's and the head's biases.
         for (name, p) in discriminator.namedParameters() where !["head.bias", "norm.bias"].contains(name) {
             #expect((p.grad?.abs().doubles.max() ?? 0) > 0, "R1 did not reach discriminator \(name)")
         }

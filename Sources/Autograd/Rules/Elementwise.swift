@@ -31,7 +31,7 @@ extension Variable {
                 // d(a^b)/da = b·a^(b−1); d(a^b)/db = a^b·log a (0 where a = 0, as PyTorch).
                 let (a, b) = (savedA!, savedB!)
                 ga = g * b * a.pow(b - 1)
-                gb = g * y! * Variable.where(a.data .== 0, Variable(a.data.zerosLike()), a.log())
+                gb = g * y! * Variable.where(a.data .== 0, a.zerosLike(), a.log())
             case .logaddexp:
                 // ∂y/∂a = exp(a − y) = σ(a − b), ∂y/∂b = exp(b − y).
                 let (a, b, y) = (savedA!, savedB!, y!)

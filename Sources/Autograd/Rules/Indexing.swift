@@ -47,21 +47,21 @@ extension Variable {
 
     /// Slices at integer `indices` along `axis`; the gradient is scatter-added back.
     public func indexSelect(axis: Int, indices: Tensor) -> Variable {
-        let zeros = Tensor.zeros(shape, dtype: dtype)
+        let (inShape, dtype) = (shape, self.dtype)
         let a = normalizeAxis(axis, rank: rank, op: "indexSelect")
         return Variable.record("indexSelect", data.indexSelect(axis: a, indices: indices), inputs: [self]) { g in
-            var shape = Array(repeating: 1, count: zeros.rank)
+            var shape = Array(repeating: 1, count: inShape.count)
             shape[a] = indices.count
             let index = indices.reshaped(shape).expanded(to: g.shape).contiguous()
-            return [Variable(zeros).scatterAdding(axis: a, index: index, source: g)]
+            return [Variable(Tensor.zeros(inShape, dtype: dtype)).scatterAdding(axis: a, index: index, source: g)]
         }
     }
 
     /// `torch.gather` along `axis`; the gradient is scatter-added back.
     public func gather(axis: Int, index: Tensor) -> Variable {
-        let zeros = Tensor.zeros(shape, dtype: dtype)
+        let (inShape, dtype) = (shape, self.dtype)
         return Variable.record("gather", data.gather(axis: axis, index: index), inputs: [self]) { g in
-            [Variable(zeros).scatterAdding(axis: axis, index: index, source: g)]
+            [Variable(Tensor.zeros(inShape, dtype: dtype)).scatterAdding(axis: axis, index: index, source: g)]
         }
     }
 

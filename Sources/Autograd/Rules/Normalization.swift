@@ -14,9 +14,8 @@ extension Variable {
                                                      normalizedRank: normalizedRank, weight: w)
                 return Variable.affineGradients(grads, weight: weight, bias: bias)
             }, inputs: inputs, gradient: g) { v in
-                let centred = v[0] - v[0].mean(axes: axes, keepDim: true)
-                let normalised = centred * ((centred * centred).mean(axes: axes, keepDim: true) + epsilon).rsqrt()
-                return Variable.affine(normalised, v, weight: weight, bias: bias, shape: nil)
+                Variable.affine(v[0].standardised(axes: axes, epsilon: epsilon), v, weight: weight, bias: bias,
+                                shape: nil)
             }
         }
     }
@@ -35,9 +34,8 @@ extension Variable {
                                                      weight: w, epsilon: epsilon, batchStatistics: true)
                 return Variable.affineGradients(grads, weight: weight, bias: bias)
             }, inputs: inputs, gradient: g) { v in
-                let centred = v[0] - v[0].mean(axes: axes, keepDim: true)
-                let normalised = centred * ((centred * centred).mean(axes: axes, keepDim: true) + epsilon).rsqrt()
-                return Variable.affine(normalised, v, weight: weight, bias: bias, shape: channel)
+                Variable.affine(v[0].standardised(axes: axes, epsilon: epsilon), v, weight: weight, bias: bias,
+                                shape: channel)
             }
         }
         return (output, r.mean, r.variance)
@@ -94,6 +92,12 @@ extension Variable {
                 return Variable.affine(normalised, v, weight: weight, bias: bias, shape: channel)
             }
         }
+    }
+
+    /// (x − mean) / √(biased variance + ε) over `axes` from primitives: the composed route of the norms.
+    private func standardised(axes: [Int], epsilon: Double) -> Variable {
+        let centred = self - mean(axes: axes, keepDim: true)
+        return centred * ((centred * centred).mean(axes: axes, keepDim: true) + epsilon).rsqrt()
     }
 
     /// [1, C, 1, …] for an input [N, C, …]: how per-channel values broadcast.

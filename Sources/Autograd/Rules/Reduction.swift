@@ -71,9 +71,10 @@ extension Variable {
     private func selectExtreme(axis: Int, keepDim: Bool, largest: Bool) -> (values: Variable, indices: Tensor) {
         let a = normalizeAxis(axis, rank: rank, op: largest ? "max" : "min")
         let (values, indices) = largest ? data.max(axis: a, keepDim: true) : data.min(axis: a, keepDim: true)
-        let zeros = Tensor.zeros(shape, dtype: dtype)
+        let (inShape, dtype) = (shape, self.dtype)
         let v = Variable.record(largest ? "max" : "min", keepDim ? values : values.squeezed(a), inputs: [self]) { g in
-            [Variable(zeros).scatterAdding(axis: a, index: indices, source: g.reshaped(values.shape))]
+            [Variable(Tensor.zeros(inShape, dtype: dtype))
+                .scatterAdding(axis: a, index: indices, source: g.reshaped(values.shape))]
         }
         return (v, keepDim ? indices : indices.squeezed(a))
     }

@@ -52,7 +52,7 @@ public final class SpectralNormLinear: Module {
         }
         let sigma = (Variable(weightU.value.unsqueezed(0)).matmul(w).matmul(Variable(weightV.value.unsqueezed(1))))
         let normalised = w / sigma.reshaped([1, 1])
-        return weightInitialSigma.map { normalised * Variable($0.value.reshaped([1, 1])) } ?? normalised
+        return weightInitialSigma.map { normalised * $0.value.reshaped([1, 1]) } ?? normalised
     }
 
     public override func callAsFunction(_ x: Variable) -> Variable {
