@@ -29,6 +29,8 @@ let package = Package(
         ),
         // zlib (Debian's zlib1g-dev) for gzip-compressed data files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // Cairo (Debian's libcairo2-dev) draws the report's figures: antialiased PNG and SVG, real fonts.
+        .systemLibrary(name: "CCairo", path: "Sources/CCairo", providers: [.apt(["libcairo2-dev"])]),
         // Compute-bound float32 kernels compiled per CPU level and dispatched at load time.
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
@@ -46,7 +48,7 @@ let package = Package(
         .target(name: "Distributed", dependencies: ["CMPI", "Tensor", "Autograd", "NN"]),
         .target(name: "Training", dependencies: ["Tensor", "Autograd", "NN", "Vision", "Zoo", "Distributed"]),
         .target(name: "Experiments", dependencies: [
-            "Tensor", "Autograd", "NN", "Vision", "Zoo", "Distributed", "Training",
+            "CCairo", "Tensor", "Autograd", "NN", "Vision", "Zoo", "Distributed", "Training",
         ]),
         .target(name: "Tessera", dependencies: [
             "Tensor", "Autograd", "NN", "Vision", "Zoo", "Distributed", "Training", "Experiments",

@@ -11,36 +11,39 @@ enum Report {
     static func write(_ r: CompareResult, dinoViT: VisionTransformer?, test: AnyImageDataset,
                       masks: ((Int) -> Tensor)?, normalize: Normalize, to folder: URL) throws {
         let images = r.fractions.map { Double(Int(Double(r.trainCount) * $0)) }
-        try LineChart(title: "Supervised top-1 vs training images", xLabel: "training images", yLabel: "top-1 %",
-                      series: [LineChart.Series("ViT", zip(images, r.vit.supervisedAccuracy).map { ($0, $1 * 100) }),
-                               LineChart.Series("ResNet",
-                                                zip(images, r.resnet.supervisedAccuracy).map { ($0, $1 * 100) })],
-                      yRange: 0...100, logX: true)
-            .render().writePNG(to: folder.appendingPathComponent("data_scaling.png"))
-        try LineChart(title: "Supervised training loss (all data)", xLabel: "step", yLabel: "loss",
-                      series: [curve("ViT", r.vit.supervisedLosses), curve("ResNet", r.resnet.supervisedLosses)])
-            .render().writePNG(to: folder.appendingPathComponent("supervised_loss.png"))
-        try LineChart(title: "DINO training loss", xLabel: "step", yLabel: "loss",
-                      series: [curve("ViT", r.vit.dinoLosses), curve("ResNet", r.resnet.dinoLosses)])
-            .render().writePNG(to: folder.appendingPathComponent("dino_loss.png"))
-        try LineChart(title: "k-NN top-1 during DINO pre-training", xLabel: "epoch", yLabel: "k-NN top-1 %",
-                      series: [LineChart.Series("ViT", r.vit.dinoKNNCurve.map { ($0[0], $0[1] * 100) }),
-                               LineChart.Series("ResNet", r.resnet.dinoKNNCurve.map { ($0[0], $0[1] * 100) })])
-            .render().writePNG(to: folder.appendingPathComponent("dino_knn.png"))
-        var figures = ["data_scaling.png", "supervised_loss.png", "dino_loss.png", "dino_knn.png"]
+        var figures: [String] = []
+        figures.append(try LineChart(
+            title: "Supervised top-1 against training set size", xLabel: "training images (log scale)",
+            yLabel: "test top-1 (%)",
+            series: [LineChart.Series("ViT", zip(images, r.vit.supervisedAccuracy).map { ($0, $1 * 100) }),
+                     LineChart.Series("ResNet", zip(images, r.resnet.supervisedAccuracy).map { ($0, $1 * 100) })],
+            yRange: 0...100, xScale: .log, xTicks: images
+        ).figure().write(to: folder, name: "data_scaling"))
+        figures.append(try LineChart(
+            title: "Supervised training loss (all data)", xLabel: "step", yLabel: "cross-entropy",
+            series: [curve("ViT", r.vit.supervisedLosses), curve("ResNet", r.resnet.supervisedLosses)]
+        ).figure().write(to: folder, name: "supervised_loss"))
+        figures.append(try LineChart(
+            title: "DINO training loss", xLabel: "step", yLabel: "DINO loss",
+            series: [curve("ViT", r.vit.dinoLosses), curve("ResNet", r.resnet.dinoLosses)]
+        ).figure().write(to: folder, name: "dino_loss"))
+        figures.append(try LineChart(
+            title: "k-NN top-1 of the DINO teacher (epoch 0: initialisation)", xLabel: "epoch",
+            yLabel: "k-NN top-1 (%)",
+            series: [LineChart.Series("ViT", r.vit.dinoKNNCurve.map { ($0[0], $0[1] * 100) }),
+                     LineChart.Series("ResNet", r.resnet.dinoKNNCurve.map { ($0[0], $0[1] * 100) })],
+            yRange: 0...100
+        ).figure().write(to: folder, name: "dino_knn"))
         if let vit = dinoViT {
             let count = Swift.min(6, test.count)
             let batch = Tensor.stack(try (0..<count).map { normalize(try test.image(at: $0), seed: 0) })
             let raw = try (0..<count).map { try test.image(at: $0) }
-            try attentionFigure(vit, images: batch, raw: raw, masks: masks)
-                .writePNG(to: folder.appendingPathComponent("attention_maps.png"))
-            try positionSimilarityFigure(vit)
-                .writePNG(to: folder.appendingPathComponent("position_embedding_similarity.png"))
-            try attentionDistanceChart(vit, images: batch).render()
-                .writePNG(to: folder.appendingPathComponent("attention_distance.png"))
-            try pcaFigure(vit, images: batch, raw: raw).writePNG(to: folder.appendingPathComponent("patch_pca.png"))
-            figures += ["attention_maps.png", "position_embedding_similarity.png",
-                        "attention_distance.png", "patch_pca.png"]
+            figures.append(try attentionFigure(vit, images: batch, raw: raw, masks: masks)
+                .write(to: folder, name: "attention_maps"))
+            figures.append(try positionSimilarityFigure(vit).write(to: folder, name: "position_embedding_similarity"))
+            figures.append(try attentionDistanceChart(vit, images: batch).figure()
+                .write(to: folder, name: "attention_distance"))
+            figures.append(try pcaFigure(vit, images: batch, raw: raw).write(to: folder, name: "patch_pca"))
         }
         try markdown(r, figures: figures)
             .write(to: folder.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
@@ -54,74 +57,61 @@ enum Report {
         for end in stride(from: window, through: losses.count, by: window) {
             points.append((Double(end), losses[(end - window)..<end].reduce(0, +) / Double(window)))
         }
-        return LineChart.Series(name, points)
+        return LineChart.Series(name, points, style: .line)
     }
 
-    /// Per image: the image, its object mask, each head's class attention and the 60%-mass mask.
+    /// Per image: the image, its object mask, each head's class attention and the union of the
+    /// heads' 60%-mass masks over the image.
     static func attentionFigure(_ vit: VisionTransformer, images: Tensor, raw: [Tensor],
-                                masks: ((Int) -> Tensor)?) -> Canvas {
+                                masks: ((Int) -> Tensor)?) -> Figure {
         let attention = AttentionMaps.classAttention(vit, images: images)
         let thresholded = AttentionMaps.thresholdMasks(attention)
-        let heads = attention.shape[1], s = images.shape[2], scale = Swift.max(1, 96 / s), cell = s * scale + 6
-        let columns = 2 + heads + 1
-        var canvas = Canvas(width: columns * cell + 6, height: raw.count * cell + 30)
-        canvas.text("image   mask   heads 1-\(heads) (class attention)   60% mass", x: 6, y: 8)
-        func up(_ t: Tensor) -> Tensor {
-            Resize(.exactly(height: s * scale, width: s * scale), interpolation: .nearest)(t, seed: 0)
-        }
+        let heads = attention.shape[1], s = images.shape[2]
+        var rows: [[Tensor?]] = []
         for i in 0..<raw.count {
-            let y = 24 + i * cell
-            canvas.draw(up(raw[i]), x: 6, y: y)
-            if let masks { canvas.draw(up(masks(i).unsqueezed(0)), x: 6 + cell, y: y) }
             var union = Tensor.zeros([attention.shape[2], attention.shape[3]])
+            var row: [Tensor?] = [raw[i], masks.map { $0(i).unsqueezed(0) }]
             for h in 0..<heads {
-                let map = attention.select(axis: 0, index: i).select(axis: 0, index: h)
-                canvas.draw(up(heatMap(map)), x: 6 + (2 + h) * cell, y: y)
+                row.append(heatMap(attention.select(axis: 0, index: i).select(axis: 0, index: h)))
                 union = union.maximum(thresholded.select(axis: 0, index: i).select(axis: 0, index: h))
             }
-            let overlay = raw[i] * 0.35
-                + Resize(.exactly(height: s, width: s), interpolation: .nearest)(union.unsqueezed(0), seed: 0) * 0.65
-            canvas.draw(up(overlay), x: 6 + (2 + heads) * cell, y: y)
+            row.append(raw[i] * 0.35
+                + Resize(.exactly(height: s, width: s), interpolation: .nearest)(union.unsqueezed(0), seed: 0) * 0.65)
+            rows.append(row)
         }
-        return canvas
+        return ImagePanels(rows: rows, title: "Class-token attention in the DINO ViT's last block",
+                           columnTitles: ["image", "object mask"] + (1...heads).map { "head \($0)" } + ["60% mass"],
+                           panelSize: 72).figure()
     }
 
     /// Each image beside its patch features' first three principal components as RGB (DINO's PCA figure).
-    static func pcaFigure(_ vit: VisionTransformer, images: Tensor, raw: [Tensor]) throws -> Canvas {
+    static func pcaFigure(_ vit: VisionTransformer, images: Tensor, raw: [Tensor]) throws -> Figure {
         let colours = try AttentionMaps.patchPCA(vit, images: images)
-        let s = images.shape[2], scale = Swift.max(1, 96 / s), cell = s * scale + 6
-        var canvas = Canvas(width: 2 * cell + 6, height: raw.count * cell + 30)
-        canvas.text("image   patch PCA", x: 6, y: 8)
-        let up = Resize(.exactly(height: s * scale, width: s * scale), interpolation: .nearest)
-        for i in 0..<raw.count {
-            canvas.draw(up(raw[i], seed: 0), x: 6, y: 24 + i * cell)
-            canvas.draw(up(colours.select(axis: 0, index: i), seed: 0), x: 6 + cell, y: 24 + i * cell)
-        }
-        return canvas
+        let rows: [[Tensor?]] = [raw, raw.indices.map { colours.select(axis: 0, index: $0) }]
+        return ImagePanels(rows: rows, title: "DINO ViT patch features: first 3 principal components as RGB",
+                           rowTitles: ["image", "patch PCA"], panelSize: 80).figure()
     }
 
     /// The ViT paper's figure: for each patch position, the cosine similarity of its position
-    /// embedding with every other position's, as a small heat map in a grid.
-    static func positionSimilarityFigure(_ vit: VisionTransformer) -> Canvas {
+    /// embedding with every other position's, on one colour scale from −1 to 1.
+    static func positionSimilarityFigure(_ vit: VisionTransformer) -> Figure {
         let pos = vit.posEmbed.data.select(axis: 0, index: 0).slice(axis: 0, start: 1)  // [N, D]
         let g = Int(Double(pos.shape[0]).squareRoot())
         let unit = Evaluation.l2Normalized(pos)
         let similarity = unit.matmul(unit.T)  // [N, N]
-        let tile = Swift.max(6, 48 / Swift.max(g, 1)), cell = g * tile + 3, title = "position embedding similarity"
-        var canvas = Canvas(width: Swift.max(g * cell, Canvas.textWidth(title)) + 20, height: g * cell + 40)
-        canvas.text(title, x: 10, y: 8)
-        for r in 0..<g {
-            for c in 0..<g {
-                let map = similarity.select(axis: 0, index: r * g + c).reshaped([g, g])
-                let img = Resize(.exactly(height: g * tile, width: g * tile),
-                                 interpolation: .nearest)(heatMap(map), seed: 0)
-                canvas.draw(img, x: 10 + c * cell, y: 28 + r * cell)
+        let rows = (0..<g).map { r in
+            (0..<g).map { c in
+                colorMapped(similarity.select(axis: 0, index: r * g + c).reshaped([g, g]), range: -1...1) as Tensor?
             }
         }
-        return canvas
+        return ImagePanels(rows: rows, title: "Position embedding similarity (DINO ViT)",
+                           columnTitles: (1...g).map { "col \($0)" }, rowTitles: (1...g).map { "row \($0)" },
+                           colorBar: ("cosine similarity", -1...1), panelSize: Swift.max(28, 320 / Double(g)),
+                           gap: 3).figure()
     }
 
-    /// Mean attention distance (pixels) of every head in every layer, averaged over images and query patches.
+    /// Mean attention distance (pixels) of every head in every layer, averaged over images and
+    /// query patches: the ViT paper's figure, one point per head, on an axis from 0 to the image width.
     static func attentionDistanceChart(_ vit: VisionTransformer, images: Tensor) -> LineChart {
         let maps = noGrad { vit.attentionMaps(Variable(images)) }
         let p = vit.config.patchSize, g = images.shape[2] / p, n = g * g
@@ -139,11 +129,20 @@ enum Report {
                 let patches = attention.select(axis: 1, index: h)
                     .slice(axis: 1, start: 1).slice(axis: 2, start: 1)  // [B, N, N]
                 let weights = patches / patches.sum(axes: [2], keepDim: true)
-                points.append((Double(layer + 1), (weights * d).sum(axes: [2]).mean().item()))
+                // Heads side by side around their layer, so that equal values stay visible.
+                let offset = (Double(h) - Double(vit.config.numHeads - 1) / 2) * 0.1
+                points.append((Double(layer + 1) + offset, (weights * d).sum(axes: [2]).mean().item()))
             }
-            series.append(LineChart.Series("head \(h + 1)", points))
+            series.append(LineChart.Series("head \(h + 1)", points, style: .markers))
         }
-        return LineChart(title: "Mean attention distance (DINO ViT)", xLabel: "layer", yLabel: "pixels", series: series)
+        let depth = Double(maps.count)
+        var chart = LineChart(title: "Mean attention distance per head (DINO ViT)", xLabel: "layer",
+                              yLabel: "mean attention distance (pixels)", series: series,
+                              xRange: 0.5...depth + 0.5, yRange: 0...Double(images.shape[2]),
+                              xTicks: (1...maps.count).map(Double.init))
+        // Where a head attending to every patch alike would sit.
+        chart.referenceLines = [("uniform attention", distance.reduce(0, +) / Double(n * n))]
+        return chart
     }
 
     static func markdown(_ r: CompareResult, figures: [String]) -> String {

@@ -20,6 +20,10 @@ import Zoo
         #expect(report.contains(figure))
         let image = try ImageFile.read(folder.appendingPathComponent(figure))
         #expect(image.shape[1] > 100 && image.shape[2] > 100, "\(figure)")
+        let svg = try String(contentsOf: folder.appendingPathComponent(figure.replacingOccurrences(of: ".png",
+                                                                                                    with: ".svg")),
+                             encoding: .utf8)
+        #expect(svg.hasPrefix("<?xml") && svg.contains("<svg"), "\(figure)")
     }
     #expect(result.vit.supervisedAccuracy.count == options.supervised.fractions.count)
     // Both models learn something supervised; the ResNet's and ViT's sizes are comparable.
@@ -30,14 +34,6 @@ import Zoo
     for m in [result.vit, result.resnet] {
         #expect(m.dinoKNNCurve.first?.first == 0 && m.dinoKNNCurve.last == [Double(options.dino.epochs), m.dinoKNN])
     }
-}
-
-/// `tessera compare --patch 8` on 32-pixel images: a 4 × 4 grid, whose similarity figure is
-/// narrower than its title (this trapped in the canvas before the title set the width).
-@Test func positionSimilarityFigureOfACoarseGrid() {
-    let vit = VisionTransformer(ViTConfig(imageSize: 32, patchSize: 8, embedDim: 24, depth: 1, numHeads: 2))
-    let canvas = Report.positionSimilarityFigure(vit)
-    #expect(canvas.width >= Canvas.textWidth("position embedding similarity"))
 }
 
 /// The report's interpretive sentences come from the numbers, whichever way they fall.
