@@ -25,6 +25,9 @@ public struct ModelSummary: Codable, Sendable {
     public var dinoLosses: [Double]
     /// k-NN top-1 of the teacher during DINO pre-training as [epoch, accuracy] pairs (epoch 0: initialisation).
     public var dinoKNNCurve: [[Double]] = []
+    /// Linear probes on the final DINO teacher's frozen features, trained on the labels of each
+    /// supervised subset (the same images the supervised runs learnt from): label efficiency.
+    public var dinoLinearPerSubset: [Double] = []
 }
 
 /// Everything `tessera compare` measured.
@@ -32,6 +35,8 @@ public struct CompareResult: Codable, Sendable {
     public var dataset: String
     public var trainCount: Int, testCount: Int, classes: Int, imageSize: Int
     public var fractions: [Double]
+    /// Labelled images of each supervised subset (a fraction of the training set, at least one batch).
+    public var subsetCounts: [Int] = []
     public var vit: ModelSummary
     public var resnet: ModelSummary
     /// Mean Jaccard of thresholded attention masks with object masks: per head of the DINO ViT, and best heads.
@@ -81,6 +86,7 @@ public enum Compare {
         var result = CompareResult(dataset: name, trainCount: train.count, testCount: test.count, classes: run.classes,
                                    imageSize: o.imageSize, fractions: o.supervised.fractions, vit: summaries[0],
                                    resnet: summaries[1], seconds: 0)
+        result.subsetCounts = o.supervised.fractions.map(run.subsetCount)
         if let masks, let dinoViT {
             (result.dinoJaccardPerHead, result.jaccardBest)
                 = try run.attentionStage(dino: dinoViT, supervised: supervisedViT, masks: masks)
@@ -133,6 +139,11 @@ public enum Compare {
 
         func kind(_ isViT: Bool) -> String { isViT ? "ViT" : "ResNet" }
 
+        /// The first images of the training set that a supervised subset holds: at least one batch.
+        func subsetCount(_ fraction: Double) -> Int {
+            Swift.min(train.count, Swift.max(o.batchSize, Int(Double(train.count) * fraction)))
+        }
+
         /// The model's name, size and cost, before any training.
         func summary(isViT: Bool) -> ModelSummary {
             let name = isViT ? "ViT (patch \(o.vit.patchSize), dim \(o.vit.embedDim), depth \(o.vit.depth))"
@@ -158,8 +169,7 @@ public enum Compare {
             for fraction in s.fractions {
                 Random.seed(o.seed &+ UInt64(index))
                 let model = makeModel(isViT: isViT, classes: classes)
-                let subset = Subset(train,
-                                    indices: Array(0..<Swift.max(o.batchSize, Int(Double(train.count) * fraction))))
+                let subset = Subset(train, indices: Array(0..<subsetCount(fraction)))
                 var loader = DataLoader(subset, batchSize: localBatch, dropLast: true, seed: o.seed,
                                         transform: transform)
                 loader.shard = group.dataShard
@@ -246,8 +256,17 @@ public enum Compare {
             (summary.dinoKNN, summary.dinoKNNTop5) = (last.knn.top1, last.knn.top5)
             summary.dinoLinear = Evaluation.linearProbe(train: last.train, test: last.test, classes: classes,
                                                         epochs: d.linearProbeEpochs)
+            // Label efficiency: the same probe trained only on each supervised subset's labels, with
+            // at least about 100 steps however few the images.
+            summary.dinoLinearPerSubset = o.supervised.fractions.map { fraction in
+                let n = subsetCount(fraction)
+                let labelled = (last.train.features.slice(axis: 0, end: n), last.train.labels.slice(axis: 0, end: n))
+                let epochs = Swift.max(d.linearProbeEpochs, 100 / ((n + 255) / 256))
+                return Evaluation.linearProbe(train: labelled, test: last.test, classes: classes, epochs: epochs)
+            }
             log("    k-NN top-1 \(percent(last.knn.top1)) (random init \(percent(summary.randomKNN))), "
-                + "linear \(percent(summary.dinoLinear))")
+                + "linear \(percent(summary.dinoLinear)); on the subsets' labels "
+                + summary.dinoLinearPerSubset.map(percent).joined(separator: ", "))
             return backbone
         }
 

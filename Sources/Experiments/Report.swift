@@ -10,7 +10,7 @@ import Zoo
 enum Report {
     static func write(_ r: CompareResult, dinoViT: VisionTransformer?, test: AnyImageDataset,
                       masks: ((Int) -> Tensor)?, normalize: Normalize, to folder: URL) throws {
-        let images = r.fractions.map { Double(Int(Double(r.trainCount) * $0)) }
+        let images = subsetCounts(r).map(Double.init)
         var figures: [String] = []
         figures.append(try LineChart(
             title: "Supervised top-1 against training set size", xLabel: "training images (log scale)",
@@ -19,6 +19,21 @@ enum Report {
                      LineChart.Series("ResNet", zip(images, r.resnet.supervisedAccuracy).map { ($0, $1 * 100) })],
             yRange: 0...100, xScale: .log, xTicks: images
         ).figure().write(to: folder, name: "data_scaling"))
+        if r.vit.dinoLinearPerSubset.count == images.count && r.resnet.dinoLinearPerSubset.count == images.count {
+            func series(_ name: String, _ values: [Double]) -> LineChart.Series {
+                LineChart.Series(name, zip(images, values).map { ($0, $1 * 100) })
+            }
+            var chart = LineChart(
+                title: "Label efficiency: frozen DINO features against supervised training",
+                xLabel: "labelled training images (log scale)", yLabel: "test top-1 (%)",
+                series: [series("DINO ViT, linear probe", r.vit.dinoLinearPerSubset),
+                         series("DINO ResNet, linear probe", r.resnet.dinoLinearPerSubset),
+                         series("ViT, supervised", r.vit.supervisedAccuracy),
+                         series("ResNet, supervised", r.resnet.supervisedAccuracy)],
+                yRange: 0...100, xScale: .log, xTicks: images, width: 640)
+            chart.referenceLines = [("chance", 100 / Double(r.classes))]
+            figures.append(try chart.figure().write(to: folder, name: "label_efficiency"))
+        }
         figures.append(try LineChart(
             title: "Supervised training loss (all data)", xLabel: "step", yLabel: "cross-entropy",
             series: [curve("ViT", r.vit.supervisedLosses), curve("ResNet", r.resnet.supervisedLosses)]
@@ -175,11 +190,30 @@ enum Report {
         |---|---|---|
 
         """
-        for (k, f) in r.fractions.enumerated() {
-            s += "| \(Int(Double(r.trainCount) * f)) | \(percent(r.vit.supervisedAccuracy[k])) | "
+        for (k, count) in subsetCounts(r).enumerated() {
+            s += "| \(count) | \(percent(r.vit.supervisedAccuracy[k])) | "
                 + "\(percent(r.resnet.supervisedAccuracy[k])) |\n"
         }
         s += "\n" + dataScalingFinding(r) + "\n"
+        if r.vit.dinoLinearPerSubset.count == r.fractions.count && r.resnet.dinoLinearPerSubset.count == r.fractions.count {
+            s += """
+
+            ## Label efficiency
+
+            Frozen DINO features with a linear probe trained on the labels of each subset, against the
+            same architectures trained supervised from scratch on those images (the data-scaling runs):
+
+            | labelled images | DINO ViT, linear | DINO ResNet, linear | ViT, supervised | ResNet, supervised |
+            |---|---|---|---|---|
+
+            """
+            for (k, count) in subsetCounts(r).enumerated() {
+                s += "| \(count) | \(percent(r.vit.dinoLinearPerSubset[k])) | "
+                    + "\(percent(r.resnet.dinoLinearPerSubset[k])) | \(percent(r.vit.supervisedAccuracy[k])) | "
+                    + "\(percent(r.resnet.supervisedAccuracy[k])) |\n"
+            }
+            s += "\n" + labelEfficiencyFinding(r) + "\n"
+        }
         if !r.vit.dinoKNNCurve.isEmpty && r.vit.dinoKNNCurve.map(\.first) == r.resnet.dinoKNNCurve.map(\.first) {
             s += "\n## DINO pre-training\n\n"
                 + "k-NN top-1 of the teacher's features during pre-training (epoch 0: the initialisation):\n\n"
@@ -237,6 +271,33 @@ enum Report {
         return "With the fewest images " + lead(gapSmall) + "; with all of them " + lead(gapLarge) + ": " + trend + ". "
             + "This run \(shown ? "shows" : "does not show") the ViT paper's finding that a CNN wins on little data "
             + "and the ViT catches up as data grows" + why + "."
+    }
+
+    /// The labelled images of each supervised subset (older results: the fraction of the training set).
+    static func subsetCounts(_ r: CompareResult) -> [Int] {
+        r.subsetCounts.count == r.fractions.count ? r.subsetCounts : r.fractions.map { Int(Double(r.trainCount) * $0) }
+    }
+
+    /// Whether frozen DINO ViT features beat supervised training when labels are few (the seeds'
+    /// prediction that self-supervised ViTs will replace pre-trained CNNs as feature encoders).
+    static func labelEfficiencyFinding(_ r: CompareResult) -> String {
+        guard let probe = r.vit.dinoLinearPerSubset.first, let vit = r.vit.supervisedAccuracy.first,
+              let resnet = r.resnet.supervisedAccuracy.first, let cnnProbe = r.resnet.dinoLinearPerSubset.first
+        else { return "" }
+        let count = subsetCounts(r).first ?? 0
+        func against(_ other: Double, _ name: String) -> String {
+            let gap = (probe - other) * 100
+            if Swift.abs(gap) < 0.05 { return "level with the \(name) (\(percent(other)))" }
+            return "\(gap > 0 ? "above" : "below") the \(name) (\(percent(other)), "
+                + "\(String(format: "%.1f", Swift.abs(gap))) points)"
+        }
+        let wins = probe > vit && probe > resnet
+        return "With \(count) labelled images the linear probe on frozen DINO ViT features reaches \(percent(probe)): "
+            + against(resnet, "ResNet trained on them") + ", " + against(vit, "ViT trained on them") + ", and "
+            + against(cnnProbe, "probe on DINO ResNet features") + ". This run "
+            + (wins ? "shows" : "does not show")
+            + " self-supervised ViT features doing better with few labels than supervised training of either "
+            + "architecture."
     }
 
     /// What DINO did to each model's k-NN accuracy, against the same network at initialisation.

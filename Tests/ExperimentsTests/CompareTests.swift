@@ -14,8 +14,9 @@ import Zoo
     let result = try Random.withGenerator(RandomGenerator(seed: 0)) { try Compare.run(options) { _ in } }
     let report = try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8)
     #expect(report.contains("| model | parameters |") && report.contains("## Data scaling")
-            && report.contains("Jaccard") && report.contains("## DINO pre-training"))
-    for figure in ["data_scaling.png", "supervised_loss.png", "dino_loss.png", "dino_knn.png", "attention_maps.png",
+            && report.contains("Jaccard") && report.contains("## DINO pre-training")
+            && report.contains("## Label efficiency"))
+    for figure in ["data_scaling.png", "label_efficiency.png", "supervised_loss.png", "dino_loss.png", "dino_knn.png", "attention_maps.png",
                    "position_embedding_similarity.png", "attention_distance.png", "patch_pca.png"] {
         #expect(report.contains(figure))
         let image = try ImageFile.read(folder.appendingPathComponent(figure))
@@ -26,6 +27,13 @@ import Zoo
         #expect(svg.hasPrefix("<?xml") && svg.contains("<svg"), "\(figure)")
     }
     #expect(result.vit.supervisedAccuracy.count == options.supervised.fractions.count)
+    #expect(result.vit.dinoLinearPerSubset.count == options.supervised.fractions.count
+            && result.subsetCounts == [64, 400, 1600])
+    // The report's numbers are those of results.json.
+    let saved = try JSONDecoder().decode(CompareResult.self,
+                                         from: Data(contentsOf: folder.appendingPathComponent("results.json")))
+    #expect(report.contains("| 64 | \(percent(saved.vit.dinoLinearPerSubset[0])) | "
+                            + "\(percent(saved.resnet.dinoLinearPerSubset[0])) | "))
     // Both models learn something supervised; the ResNet's and ViT's sizes are comparable.
     #expect(result.resnet.supervisedAccuracy.last! > 0.15)
     #expect(Double(result.vit.parameters) / Double(result.resnet.parameters) < 3)
@@ -55,6 +63,14 @@ import Zoo
             && reversed.contains("not behind on the smallest subset"))
     #expect(Report.dinoFinding(r) == "DINO lifts the ViT's k-NN top-1 from 20.0% at initialisation to 35.0% and "
             + "leaves the ResNet's k-NN top-1 within a point of its initialisation (30.0% → 30.5%).")
+    r.vit.dinoLinearPerSubset = [0.45, 0.6]
+    r.resnet.dinoLinearPerSubset = [0.3, 0.5]
+    r.subsetCounts = [100, 1000]
+    #expect(Report.labelEfficiencyFinding(r) == "With 100 labelled images the linear probe on frozen DINO ViT "
+            + "features reaches 45.0%: above the ResNet trained on them (40.0%, 5.0 points), below the ViT trained "
+            + "on them (50.0%, 5.0 points), and above the probe on DINO ResNet features (30.0%, 15.0 points). This "
+            + "run does not show self-supervised ViT features doing better with few labels than supervised "
+            + "training of either architecture.")
     let attention = Report.attentionFinding(["DINO ViT": 0.4, "supervised ViT": 0.3, "random-init ViT": 0.5])
     #expect(attention.contains("more than the supervised ViT's, but no more than the random-init ViT's"))
 }
