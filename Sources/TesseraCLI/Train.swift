@@ -158,6 +158,9 @@ struct TrainCommand: ParsableCommand {
                                                                   optimizer: optimizer),
                                      epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: globalBatch)
             history = try run(TrainingLoop(recipe: r, loader: loader, options: options, group: group))
+            if group.isPrimary {
+                try SafeTensors.write(model.stateDict(), to: folder.appendingPathComponent("model.safetensors"))
+            }
         case "dino", "esvit":
             let probe = try source.model(classes: 0)
             let featureDim = noGrad {

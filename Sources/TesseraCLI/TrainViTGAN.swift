@@ -10,11 +10,40 @@ struct ViTGANArguments: ParsableArguments {
     @Option(help: "vitgan: R1 penalty's γ (0: off).") var r1Gamma = 1.0
     @Option(help: "vitgan: bCR weight on real and generated images (0: off).") var bcr = 10.0
     @Option(help: "vitgan: learning rate of both networks (Adam, β = (0, 0.99)).") var ganLr = 0.002
+    @Option(help: """
+        vitgan: a classifier trained on the same data (the model.safetensors of `tessera train supervised`) \
+        whose features give the Fréchet distance and whose softmax the Inception Score, in place of Inception-v3.
+        """)
+    var fdClassifier: String?
+    @Option(help: "vitgan: the classifier's architecture (a registry name).") var fdArch: String?
+    @Option(help: "vitgan: the classifier's JSON config, instead of --fd-arch.") var fdConfig: String?
+
+    func validate() throws {
+        if fdClassifier == nil && (fdArch != nil || fdConfig != nil) {
+            throw ValidationError("--fd-arch and --fd-config describe the --fd-classifier, which is missing")
+        }
+        if fdClassifier != nil && fdArch == nil && fdConfig == nil {
+            throw ValidationError("--fd-classifier needs the classifier's --fd-arch NAME or --fd-config FILE")
+        }
+    }
+
+    /// The classifier scoring samples, when one was given.
+    func scores(classes: Int, imageSize: Int) throws -> ClassifierScores? {
+        guard let fdClassifier else { return nil }
+        let model = try ModelSpec.load(config: fdConfig, arch: fdArch, classes: classes, imageSize: imageSize)
+        try ModelSpec.loadWeights(model, from: URL(fileURLWithPath: fdClassifier))
+        guard let classifier = model as? any DenseFeatureBackbone else {
+            throw ValidationError("--fd-classifier: \(type(of: model)) has no pooled features to score with; "
+                                  + "use a ResNet, ViT or Swin")
+        }
+        return ClassifierScores(classifier: classifier)
+    }
 }
 
 extension TrainCommand {
     /// ViTGAN on the images (labels unused): sample grids of the EMA generator in samples/ every
-    /// fifth of the run, and the Fréchet distance of pooled pixels to the test images in the log.
+    /// fifth of the run, and the Fréchet distance of pooled pixels to the test images in the log (with
+    /// `--fd-classifier`, also the Fréchet distance and Inception Score on that classifier).
     func trainViTGAN(_ train: AnyImageDataset, test: AnyImageDataset, name: String, options: TrainingOptions,
                      group: ProcessGroup,
                      run: (TrainingLoop<AnyImageDataset>) throws -> [StepRecord]) throws -> [StepRecord] {
@@ -40,6 +69,13 @@ extension TrainCommand {
             toUnitRange(try test.image(at: $0), seed: 0)
         })
         let realFeatures = ViTGANRecipe.pooledPixels(reals)
+        // The classifier's features of the real test images, and their own Inception Score for scale.
+        let reference = try gan.scores(classes: train.classes.count, imageSize: source.imageSize).map { scorer in
+            let (features, probabilities) = try scorer.evaluate(reals)
+            let score = try GenerativeMetrics.inceptionScore(probabilities: probabilities,
+                                                             splits: Swift.min(10, reals.shape[0])).mean
+            return (scorer: scorer, features: features, inceptionScore: score)
+        }
         let figures = URL(fileURLWithPath: output).appendingPathComponent("samples")
         try FileManager.default.createDirectory(at: figures, withIntermediateDirectories: true)
         let loop = TrainingLoop(recipe: recipe, loader: loader, options: options, group: group)
@@ -47,8 +83,13 @@ extension TrainCommand {
             let samples = recipe.samples(reals.shape[0])
             try ImageFile.writePNG(ViTGANRecipe.grid(samples.slice(axis: 0, end: 64)),
                                    to: figures.appendingPathComponent(String(format: "epoch_%04d.png", epoch)))
-            let distance = try GenerativeMetrics.frechetDistance(ViTGANRecipe.pooledPixels(samples), realFeatures)
-            return ["pixel_fd": distance].merging(recipe.lastLosses) { a, _ in a }
+            var metrics = ["pixel_fd": try GenerativeMetrics.frechetDistance(ViTGANRecipe.pooledPixels(samples),
+                                                                             realFeatures)]
+            if let reference {
+                let s = try reference.scorer.scores(generated: samples, referenceFeatures: reference.features)
+                (metrics["classifier_fd"], metrics["inception_score"]) = (s.frechetDistance, s.inceptionScore)
+            }
+            return metrics.merging(recipe.lastLosses) { a, _ in a }
         })
         let history = try run(loop)
         let distances = loop.evaluations.compactMap { $0.metrics["pixel_fd"] }
@@ -56,6 +97,14 @@ extension TrainCommand {
             print(String(format: "Fréchet distance of 4×4-pooled pixels to %d test images: %.4f after the first "
                          + "evaluation, %.4f at the end; sample grids in %@", reals.shape[0], first, last,
                          figures.path))
+        }
+        let classifierDistances = loop.evaluations.compactMap { $0.metrics["classifier_fd"] }
+        let inceptionScores = loop.evaluations.compactMap { $0.metrics["inception_score"] }
+        if let first = classifierDistances.first, let last = classifierDistances.last, let score = inceptionScores.last,
+           let reference {
+            print(String(format: "On the classifier's features: Fréchet distance %.4f after the first evaluation, "
+                         + "%.4f at the end; Inception Score %.3f at the end (real test images: %.3f)", first, last,
+                         score, reference.inceptionScore))
         }
         return history
     }

@@ -230,6 +230,16 @@ extension CLITests {
         let log = try String(contentsOfFile: path("run/log.jsonl"), encoding: .utf8)
         #expect(log.split(separator: "\n").count == 8)
         #expect(FileManager.default.fileExists(atPath: path("run/checkpoint.safetensors")))
+        // The trained classifier scores a short ViTGAN run (Fréchet distance and Inception Score on its features).
+        try TrainCommand.parse(["vitgan", "--train-images", "64", "--epochs", "1", "--batch-size", "16",
+                                "--gan-dim", "16", "--gan-depth", "1", "--gan-patch", "8", "--output", path("gan"),
+                                "--fd-classifier", path("run/model.safetensors"), "--fd-config", path("tiny.json")])
+            .run()
+        let ganLog = try String(contentsOfFile: path("gan/log.jsonl"), encoding: .utf8)
+        #expect(ganLog.contains("\"classifier_fd\"") && ganLog.contains("\"inception_score\""))
+        #expect { try TrainCommand.parse(["vitgan", "--fd-classifier", path("run/model.safetensors")]) } throws: {
+            TrainCommand.message(for: $0).contains("--fd-classifier needs the classifier's --fd-arch NAME")
+        }
         // Resuming a finished run trains no further.
         try TrainCommand.parse(["supervised", "--config", path("tiny.json"), "--train-images", "64",
                                 "--epochs", "2", "--batch-size", "16", "--output", path("run"), "--resume"]).run()
