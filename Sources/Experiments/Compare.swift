@@ -42,6 +42,10 @@ public struct CompareResult: Codable, Sendable {
     /// Mean Jaccard of thresholded attention masks with object masks: per head of the DINO ViT, and best heads.
     public var dinoJaccardPerHead: [Double]?
     public var jaccardBest: [String: Double]?
+    /// The DINO ViT's mean attention distance in pixels, [layer][head], over the scored test images,
+    /// and that of attention spread evenly over the patches (the ViT paper's Figure 11).
+    public var attentionDistance: [[Double]]?
+    public var uniformAttentionDistance: Double?
     public var seconds: Double
 }
 
@@ -71,9 +75,14 @@ public enum Compare {
         let (train, test, name, masks) = try datasets(o)
         try ConfigurationError.require(train.count >= o.batchSize, "data", "\(train.count) training images",
                                        "needs at least the batch size \(o.batchSize)")
-        let run = Run(options: o, train: train, test: test, masks: masks, observer: observer, group: group, log: log)
+        var run = Run(options: o, train: train, test: test, masks: masks, observer: nil, group: group, log: log)
         log("tessera compare: \(name), \(train.count) training / \(test.count) test images of "
             + "\(o.imageSize)×\(o.imageSize), \(run.classes) classes")
+        let plan = try run.plan()
+        log("expected time: about \(formatDuration(plan.expectedSeconds)) on this machine "
+            + "(\(plan.stages.count) training runs of \(plan.stages.reduce(0) { $0 + $1.steps }) steps, "
+            + "each kind timed over its first steps)")
+        run.observer = observer.map { CompareProgress(inner: $0, plan: plan) }
         var summaries: [ModelSummary] = []
         var dinoViT: VisionTransformer?, supervisedViT: VisionTransformer?
         for (index, isViT) in [true, false].enumerated() {
@@ -91,6 +100,12 @@ public enum Compare {
             (result.dinoJaccardPerHead, result.jaccardBest)
                 = try run.attentionStage(dino: dinoViT, supervised: supervisedViT, masks: masks)
         }
+        if let dinoViT {
+            let count = Swift.min(o.attention.images, test.count)
+            let images = Tensor.stack(try (0..<count).map { run.normalize(try test.image(at: $0), seed: 0) })
+            (result.attentionDistance, result.uniformAttentionDistance)
+                = Report.meanAttentionDistances(dinoViT, images: images)
+        }
         result.seconds = Date().timeIntervalSince(start)
         if group.isPrimary {
             try Report.write(result, dinoViT: dinoViT, test: test, masks: masks, normalize: run.normalize,
@@ -105,7 +120,7 @@ public enum Compare {
         let o: CompareOptions
         let train: AnyImageDataset, test: AnyImageDataset
         let masks: ((Int) -> Tensor)?
-        let observer: (any TrainingObserver)?
+        var observer: (any TrainingObserver)?
         let group: ProcessGroup
         let log: (String) -> Void
         let classes: Int
@@ -159,26 +174,34 @@ public enum Compare {
                                 supervisedLosses: [], dinoLosses: [])
         }
 
+        /// A supervised run's model, recipe and loader on the first `fraction` of the training set.
+        func supervisedSetup(isViT: Bool, fraction: Double)
+            -> (Module, SupervisedRecipe, DataLoader<Subset<AnyImageDataset>>) {
+            let s = o.supervised
+            let transform = Compose([RandomResizedCrop(o.imageSize, scale: s.cropScale),
+                                     RandomHorizontalFlip(), normalize])
+            let model = makeModel(isViT: isViT, classes: classes)
+            let subset = Subset(train, indices: Array(0..<subsetCount(fraction)))
+            var loader = DataLoader(subset, batchSize: localBatch, dropLast: true, seed: o.seed, transform: transform)
+            loader.shard = group.dataShard
+            let optimization = OptimizationOptions(learningRate: isViT ? s.vitLearningRate : s.resnetLearningRate,
+                                                   warmupEpochs: s.warmupEpochs, weightDecay: s.weightDecay,
+                                                   weightDecayEnd: s.weightDecay, clipGradient: s.clipGradient,
+                                                   labelSmoothing: s.labelSmoothing)
+            let recipe = SupervisedRecipe(model: model, options: optimization, epochs: s.epochs,
+                                          iterationsPerEpoch: loader.batchCount, batchSize: o.batchSize)
+            return (model, recipe, loader)
+        }
+
         /// Supervised runs on growing fractions of the training set (same epochs, so fewer steps on
         /// less data); returns the model trained on all of it.
         func supervisedStage(isViT: Bool, index: Int, into summary: inout ModelSummary) throws -> Module? {
             let s = o.supervised
-            let transform = Compose([RandomResizedCrop(o.imageSize, scale: s.cropScale),
-                                     RandomHorizontalFlip(), normalize])
             var full: Module?
             for fraction in s.fractions {
                 Random.seed(o.seed &+ UInt64(index))
-                let model = makeModel(isViT: isViT, classes: classes)
-                let subset = Subset(train, indices: Array(0..<subsetCount(fraction)))
-                var loader = DataLoader(subset, batchSize: localBatch, dropLast: true, seed: o.seed,
-                                        transform: transform)
-                loader.shard = group.dataShard
-                let optimization = OptimizationOptions(learningRate: isViT ? s.vitLearningRate : s.resnetLearningRate,
-                                                       warmupEpochs: s.warmupEpochs, weightDecay: s.weightDecay,
-                                                       weightDecayEnd: s.weightDecay, clipGradient: s.clipGradient,
-                                                       labelSmoothing: s.labelSmoothing)
-                let recipe = SupervisedRecipe(model: model, options: optimization, epochs: s.epochs,
-                                              iterationsPerEpoch: loader.batchCount, batchSize: o.batchSize)
+                let (model, recipe, loader) = supervisedSetup(isViT: isViT, fraction: fraction)
+                let subset = loader.dataset
                 log("  \(kind(isViT)) supervised on \(subset.count) images (\(Int(fraction * 100))%), "
                     + "\(s.epochs) epochs")
                 let logFile = o.output
@@ -202,11 +225,9 @@ public enum Compare {
             return full
         }
 
-        /// DINO pre-training on the whole training set without labels, with the teacher's k-NN
-        /// accuracy during training and a linear probe at the end; returns the teacher's backbone.
-        func dinoStage(isViT: Bool, index: Int, into summary: inout ModelSummary) throws -> Module {
+        /// DINO's recipe and multi-crop loader over the whole training set.
+        func dinoSetup(isViT: Bool) -> (DINORecipe, DataLoader<AnyImageDataset>) {
             let d = o.dino
-            Random.seed(o.seed &+ 20 &+ UInt64(index))
             let localSize = Swift.max(o.vit.patchSize * 2, o.imageSize / 2)
             let augmentation = DINOAugmentation(globalSize: o.imageSize, localSize: localSize, localCrops: d.localCrops,
                                                 globalScale: d.globalScale, localScale: d.localScale,
@@ -225,6 +246,16 @@ public enum Compare {
                                     warmupTeacherTemperature: d.warmupTeacherTemperature,
                                     teacherTemperature: d.teacherTemperature,
                                     warmupTeacherEpochs: Swift.max(1, d.epochs / 3))
+            return (recipe, loader)
+        }
+
+        /// DINO pre-training on the whole training set without labels, with the teacher's k-NN
+        /// accuracy during training and a linear probe at the end; returns the teacher's backbone.
+        func dinoStage(isViT: Bool, index: Int, into summary: inout ModelSummary) throws -> Module {
+            let d = o.dino
+            Random.seed(o.seed &+ 20 &+ UInt64(index))
+            let (recipe, loader) = dinoSetup(isViT: isViT)
+            let localSize = Swift.max(o.vit.patchSize * 2, o.imageSize / 2)
             log("  \(kind(isViT)) DINO pre-training: \(d.epochs) epochs, "
                 + "2 × \(o.imageSize)² + \(d.localCrops) × \(localSize)² crops")
             let name = kind(isViT).lowercased()

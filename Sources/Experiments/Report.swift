@@ -56,8 +56,10 @@ enum Report {
             figures.append(try attentionFigure(vit, images: batch, raw: raw, masks: masks)
                 .write(to: folder, name: "attention_maps"))
             figures.append(try positionSimilarityFigure(vit).write(to: folder, name: "position_embedding_similarity"))
-            figures.append(try attentionDistanceChart(vit, images: batch).figure()
-                .write(to: folder, name: "attention_distance"))
+            if let distances = r.attentionDistance, let uniform = r.uniformAttentionDistance {
+                figures.append(try attentionDistanceChart(distances, uniform: uniform, imageSize: r.imageSize)
+                    .figure().write(to: folder, name: "attention_distance"))
+            }
             figures.append(try pcaFigure(vit, images: batch, raw: raw).write(to: folder, name: "patch_pca"))
         }
         try markdown(r, figures: figures)
@@ -125,9 +127,9 @@ enum Report {
                            gap: 3).figure()
     }
 
-    /// Mean attention distance (pixels) of every head in every layer, averaged over images and
-    /// query patches: the ViT paper's figure, one point per head, on an axis from 0 to the image width.
-    static func attentionDistanceChart(_ vit: VisionTransformer, images: Tensor) -> LineChart {
+    /// Mean attention distance (pixels) of every head in every layer, [layer][head], averaged over
+    /// images and query patches, and the distance of attention spread evenly over the patches.
+    static func meanAttentionDistances(_ vit: VisionTransformer, images: Tensor) -> ([[Double]], Double) {
         let maps = noGrad { vit.attentionMaps(Variable(images)) }
         let p = vit.config.patchSize, g = images.shape[2] / p, n = g * g
         var distance = [Double](repeating: 0, count: n * n)
@@ -137,27 +139,51 @@ enum Report {
             }
         }
         let d = Tensor(distance, shape: [n, n]).converted(to: .float32)
-        var series: [LineChart.Series] = []
-        for h in 0..<vit.config.numHeads {
-            var points: [(x: Double, y: Double)] = []
-            for (layer, attention) in maps.enumerated() {
+        let perLayer = maps.map { attention in
+            (0..<vit.config.numHeads).map { h -> Double in
                 let patches = attention.select(axis: 1, index: h)
                     .slice(axis: 1, start: 1).slice(axis: 2, start: 1)  // [B, N, N]
                 let weights = patches / patches.sum(axes: [2], keepDim: true)
-                // Heads side by side around their layer, so that equal values stay visible.
-                let offset = (Double(h) - Double(vit.config.numHeads - 1) / 2) * 0.1
-                points.append((Double(layer + 1) + offset, (weights * d).sum(axes: [2]).mean().item()))
+                return (weights * d).sum(axes: [2]).mean().item()
             }
-            series.append(LineChart.Series("head \(h + 1)", points, style: .markers))
         }
-        let depth = Double(maps.count)
+        return (perLayer, distance.reduce(0, +) / Double(n * n))
+    }
+
+    /// The ViT paper's figure: one point per head and layer, on an axis from 0 to the image width,
+    /// with the level of uniform attention.
+    static func attentionDistanceChart(_ distances: [[Double]], uniform: Double, imageSize: Int) -> LineChart {
+        let heads = distances.first?.count ?? 0
+        let series = (0..<heads).map { h in
+            // Heads side by side around their layer, so that equal values stay visible.
+            let offset = (Double(h) - Double(heads - 1) / 2) * 0.1
+            return LineChart.Series("head \(h + 1)", distances.enumerated().map { (Double($0 + 1) + offset, $1[h]) },
+                                    style: .markers)
+        }
         var chart = LineChart(title: "Mean attention distance per head (DINO ViT)", xLabel: "layer",
                               yLabel: "mean attention distance (pixels)", series: series,
-                              xRange: 0.5...depth + 0.5, yRange: 0...Double(images.shape[2]),
-                              xTicks: (1...maps.count).map(Double.init))
-        // Where a head attending to every patch alike would sit.
-        chart.referenceLines = [("uniform attention", distance.reduce(0, +) / Double(n * n))]
+                              xRange: 0.5...Double(distances.count) + 0.5, yRange: 0...Double(imageSize),
+                              xTicks: (1...Swift.max(1, distances.count)).map(Double.init))
+        chart.referenceLines = [("uniform attention", uniform)]
         return chart
+    }
+
+    /// Whether any head attends locally: its mean distance clearly (by 10% or more) below uniform attention's.
+    static func attentionDistanceFinding(_ distances: [[Double]], uniform: Double) -> String {
+        let all = distances.enumerated().flatMap { layer, heads in heads.map { (layer: layer + 1, value: $0) } }
+        guard let closest = all.min(by: { $0.value < $1.value }), let farthest = all.max(by: { $0.value < $1.value })
+        else { return "" }
+        let local = all.filter { $0.value < 0.9 * uniform }
+        let range = String(format: "%.1f–%.1f pixels against %.1f for uniform attention", closest.value,
+                           farthest.value, uniform)
+        if local.isEmpty {
+            return "Every head's mean attention distance lies within 10% of uniform attention's (\(range)): "
+                + "no head attends locally, so this run does not show the ViT paper's local heads in early layers."
+        }
+        let layers = Set(local.map(\.layer)).sorted().map(String.init).joined(separator: ", ")
+        return "\(local.count) of \(all.count) heads attend locally (more than 10% closer than uniform attention; "
+            + "\(range)), in layer\(layers.contains(",") ? "s" : "") \(layers); the closest is in layer "
+            + "\(closest.layer)."
     }
 
     static func markdown(_ r: CompareResult, figures: [String]) -> String {
@@ -238,6 +264,17 @@ enum Report {
             for (k, v) in best.sorted(by: { $0.value > $1.value }) { s += "| \(k) | \(String(format: "%.3f", v)) |\n" }
             s += "\n" + attentionFinding(best) + "\n"
             s += "\nDINO ViT per head: " + perHead.map { String(format: "%.3f", $0) }.joined(separator: ", ") + "\n"
+        }
+        if let distances = r.attentionDistance, let uniform = r.uniformAttentionDistance {
+            s += "\n## Mean attention distance\n\n"
+                + "The DINO ViT's mean attention distance in pixels per layer (heads from closest to farthest), "
+                + "over the scored test images; uniform attention: \(String(format: "%.1f", uniform)).\n\n"
+                + "| layer | heads |\n|---|---|\n"
+            for (layer, heads) in distances.enumerated() {
+                s += "| \(layer + 1) | " + heads.sorted().map { String(format: "%.1f", $0) }.joined(separator: ", ")
+                    + " |\n"
+            }
+            s += "\n" + attentionDistanceFinding(distances, uniform: uniform) + "\n"
         }
         s += "\n## Figures\n\n"
         for f in figures { s += "![\(f)](\(f))\n\n" }

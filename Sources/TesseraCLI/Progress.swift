@@ -9,6 +9,8 @@ final class ProgressObserver: TrainingObserver {
     private let drawsBar: Bool
     private let interrupt: InterruptFlag
     private var total = 0, start = Date(), lastDraw = Date.distantPast, smoothedRate = 0.0, drawn = false
+    /// Where a multi-run experiment stands (run k of n, time left in all), shown after the bar.
+    private var experiment = ""
 
     /// Installs the Ctrl-C handler for as long as this observer lives.
     init(drawsBar: Bool = isatty(STDERR_FILENO) != 0) {
@@ -35,10 +37,14 @@ final class ProgressObserver: TrainingObserver {
         let left = step > 0 ? elapsed / Double(step) * Double(total - step) : 0
         let width = 24, filled = total > 0 ? width * Swift.min(step, total) / total : width
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let line = String(format: "\r%@ %d/%d  loss %.4f  lr %.2e  %.0f img/s  %@ left ", bar, step, total,
-                          record.loss, record.learningRate, smoothedRate, formatDuration(left))
+        let line = String(format: "\r%@ %d/%d  loss %.4f  lr %.2e  %.0f img/s  %@ left%@ ", bar, step, total,
+                          record.loss, record.learningRate, smoothedRate, formatDuration(left), experiment)
         FileHandle.standardError.write(Data(line.utf8))
         drawn = true
+    }
+
+    func experimentDidProgress(run: String, index: Int, of count: Int, secondsLeft: Double) {
+        experiment = "  · run \(index + 1)/\(count), \(formatDuration(secondsLeft)) in all"
     }
 
     func trainingDidEnd(atStep step: Int) {

@@ -45,6 +45,10 @@ public protocol TrainingObserver: AnyObject {
     /// Asked after every step: `true` makes the loop write its checkpoint and throw
     /// ``TrainingError/interrupted(step:checkpoint:)``.
     var shouldStop: Bool { get }
+    /// For experiments of several training runs (`tessera compare`), after every step: the run in
+    /// progress (its name, index from 0 and the number of runs) and the time the whole experiment
+    /// has left by its plan.
+    func experimentDidProgress(run: String, index: Int, of count: Int, secondsLeft: Double)
 }
 
 public extension TrainingObserver {
@@ -53,6 +57,7 @@ public extension TrainingObserver {
     func trainingDidEvaluate(_ record: EvaluationRecord) {}
     func trainingDidEnd(atStep step: Int) {}
     var shouldStop: Bool { false }
+    func experimentDidProgress(run: String, index: Int, of count: Int, secondsLeft: Double) {}
 }
 
 /// One logged step.

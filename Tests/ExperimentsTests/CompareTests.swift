@@ -11,7 +11,21 @@ import Zoo
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-compare-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: folder) }
     let options = CompareOptions(output: folder, quick: true)
-    let result = try Random.withGenerator(RandomGenerator(seed: 0)) { try Compare.run(options) { _ in } }
+    let progress = ProgressRecorder()
+    var lines: [String] = []
+    let result = try Random.withGenerator(RandomGenerator(seed: 0)) {
+        try Compare.run(options, observer: progress) { lines.append($0) }
+    }
+    // The plan is stated before the first run, and the progress walks through its 8 runs in order
+    // (3 supervised and DINO for each model), the time left in all falling to the last step.
+    #expect(lines.count > 1 && lines[1].hasPrefix("expected time: about ")
+            && lines[1].contains("8 training runs of 940 steps"))
+    #expect(progress.runs.map(\.index) == Array(0..<8) && progress.runs.allSatisfy { $0.count == 8 })
+    #expect(progress.runs.map(\.name) == ["ViT supervised on 64 images", "ViT supervised on 400 images",
+                                          "ViT supervised on 1600 images", "ViT DINO",
+                                          "ResNet supervised on 64 images", "ResNet supervised on 400 images",
+                                          "ResNet supervised on 1600 images", "ResNet DINO"])
+    #expect(progress.steps == 940 && progress.lastSecondsLeft < progress.firstSecondsLeft)
     let report = try String(contentsOf: folder.appendingPathComponent("report.md"), encoding: .utf8)
     #expect(report.contains("| model | parameters |") && report.contains("## Data scaling")
             && report.contains("Jaccard") && report.contains("## DINO pre-training")
@@ -38,6 +52,10 @@ import Zoo
     #expect(result.resnet.supervisedAccuracy.last! > 0.15)
     #expect(Double(result.vit.parameters) / Double(result.resnet.parameters) < 3)
     #expect(result.jaccardBest?["DINO ViT"] != nil)
+    #expect(result.attentionDistance?.count == options.vit.depth
+            && result.attentionDistance?.allSatisfy { $0.count == options.vit.numHeads } == true)
+    #expect(report.contains("## Mean attention distance")
+            && report.contains(String(format: "uniform attention: %.1f", result.uniformAttentionDistance ?? -1)))
     // The k-NN curve starts at the initialisation and ends at the reported result.
     for m in [result.vit, result.resnet] {
         #expect(m.dinoKNNCurve.first?.first == 0 && m.dinoKNNCurve.last == [Double(options.dino.epochs), m.dinoKNN])
@@ -71,6 +89,27 @@ import Zoo
             + "on them (50.0%, 5.0 points), and above the probe on DINO ResNet features (30.0%, 15.0 points). This "
             + "run does not show self-supervised ViT features doing better with few labels than supervised "
             + "training of either architecture.")
+    #expect(Report.attentionDistanceFinding([[15.9, 16.2], [16.0, 15.5]], uniform: 16) == "Every head's mean "
+            + "attention distance lies within 10% of uniform attention's (15.5–16.2 pixels against 16.0 for uniform "
+            + "attention): no head attends locally, so this run does not show the ViT paper's local heads in early "
+            + "layers.")
+    #expect(Report.attentionDistanceFinding([[8, 16.2], [16.0, 14]], uniform: 16).hasPrefix("2 of 4 heads attend "
+            + "locally (more than 10% closer than uniform attention; 8.0–16.2 pixels against 16.0 for uniform "
+            + "attention), in layers 1, 2; the closest is in layer 1."))
     let attention = Report.attentionFinding(["DINO ViT": 0.4, "supervised ViT": 0.3, "random-init ViT": 0.5])
     #expect(attention.contains("more than the supervised ViT's, but no more than the random-init ViT's"))
+}
+
+/// Records what a multi-run experiment reports of its progress.
+final class ProgressRecorder: TrainingObserver {
+    var runs: [(name: String, index: Int, count: Int)] = []
+    var steps = 0, firstSecondsLeft = -1.0, lastSecondsLeft = -1.0
+
+    func trainingDidStep(_ record: StepRecord, totalSteps: Int) { steps += 1 }
+
+    func experimentDidProgress(run: String, index: Int, of count: Int, secondsLeft: Double) {
+        if runs.last?.index != index { runs.append((run, index, count)) }
+        if firstSecondsLeft < 0 { firstSecondsLeft = secondsLeft }
+        lastSecondsLeft = secondsLeft
+    }
 }

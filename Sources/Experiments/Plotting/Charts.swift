@@ -64,12 +64,15 @@ public struct LineChart {
     /// One axis: its range in scale space (log10 on a log axis) and its scale.
     struct Axis {
         var lo = 0.0, hi = 1.0, scale = Scale.linear
+        /// Every value a whole number (epochs, layers): ticks too.
+        var integral = false
         func transform(_ v: Double) -> Double { scale == .log ? log10(Swift.max(v, 1e-300)) : v }
         func fraction(_ v: Double) -> Double { (transform(v) - lo) / (hi - lo) }
 
         init() {}
         init(values: [Double], range: ClosedRange<Double>?, scale: Scale) {
             self.scale = scale
+            integral = !values.isEmpty && values.allSatisfy { $0 == $0.rounded() }
             if let range { (lo, hi) = (transform(range.lowerBound), transform(range.upperBound)); return }
             let t = values.filter { scale == .linear || $0 > 0 }.map(transform)
             (lo, hi) = (t.min() ?? 0, t.max() ?? 1)
@@ -81,7 +84,7 @@ public struct LineChart {
         /// Round tick values inside the range: 1-2-2.5-5 steps, or decades (with 2 and 5 between
         /// when the range spans less than two) on a log axis.
         var ticks: [Double] {
-            guard scale == .log else { return niceTicks(lo, hi) }
+            guard scale == .log else { return niceTicks(lo, hi, integers: integral) }
             let decades = (Int(lo.rounded(.down))...Int(hi.rounded(.up)))
             for multiples in [[1.0], [1, 2, 5], [1, 1.5, 2, 3, 5, 7]] {
                 let ticks = decades.flatMap { d in multiples.map { $0 * pow(10, Double(d)) } }
@@ -239,13 +242,14 @@ public struct LineChart {
     }
 }
 
-/// Four to six round tick values covering lo…hi.
-func niceTicks(_ lo: Double, _ hi: Double) -> [Double] {
+/// Four to six round tick values covering lo…hi; whole numbers only with `integers`.
+func niceTicks(_ lo: Double, _ hi: Double, integers: Bool = false) -> [Double] {
     let raw = (hi - lo) / 6
     guard raw > 0, raw.isFinite else { return [lo] }
-    // The smallest 1-2-2.5-5 step that gives at most six ticks.
+    // The smallest 1-2-2.5-5 step that gives at most six ticks (whole steps only for whole numbers).
     let magnitude = pow(10, floor(log10(raw)))
-    let step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first {
+    let steps = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.filter { !integers || ($0 >= 1 && $0 == $0.rounded()) }
+    let step = steps.first {
         Int((hi / $0 + 1e-9).rounded(.down)) - Int((lo / $0 - 1e-9).rounded(.up)) + 1 <= 6
     } ?? 10 * magnitude
     var ticks: [Double] = []

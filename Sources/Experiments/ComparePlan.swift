@@ -1,0 +1,110 @@
+import Autograd
+import Foundation
+import NN
+import Tensor
+import Training
+import Vision
+
+/// What `tessera compare` will run, timed on this machine in its first seconds: every training run
+/// with its steps and measured seconds per step, and the evaluations' feature passes.
+struct ComparePlan {
+    struct Stage {
+        var name: String
+        var steps: Int
+        var secondsPerStep: Double
+        var seconds: Double { Double(steps) * secondsPerStep }
+    }
+
+    var stages: [Stage]
+    /// Forward passes of the evaluations: test accuracy after each supervised run, and the teacher's
+    /// k-NN on training and test images during DINO.
+    var evaluationSeconds: Double
+    var expectedSeconds: Double { stages.reduce(0) { $0 + $1.seconds } + evaluationSeconds }
+}
+
+extension Compare.Run {
+    /// Times `timedSteps` steps (after one warm-up) of each kind of run on a throw-away copy, and
+    /// one forward batch of each model; the stages reseed before they start, so the runs' results
+    /// do not depend on this.
+    func plan(timedSteps: Int = 2) throws -> ComparePlan {
+        var stages: [ComparePlan.Stage] = [], evaluation = 0.0
+        for isViT in [true, false] {
+            let fractions = o.supervised.fractions
+            let (_, recipe, loader) = supervisedSetup(isViT: isViT, fraction: fractions.last ?? 1)
+            let supervised = try secondsPerStep(recipe, loader, timedSteps: timedSteps)
+            for fraction in fractions {
+                let steps = o.supervised.epochs * supervisedSetup(isViT: isViT, fraction: fraction).2.batchCount
+                stages.append(.init(name: "\(kind(isViT)) supervised on \(subsetCount(fraction)) images", steps: steps,
+                                    secondsPerStep: supervised))
+            }
+            let (dino, dinoLoader) = dinoSetup(isViT: isViT)
+            stages.append(.init(name: "\(kind(isViT)) DINO", steps: o.dino.epochs * dinoLoader.batchCount,
+                                secondsPerStep: try secondsPerStep(dino, dinoLoader, timedSteps: timedSteps)))
+            let model = makeModel(isViT: isViT, classes: classes)
+            model.eval()
+            let images = Tensor.zeros([localBatch, 3, o.imageSize, o.imageSize])
+            _ = noGrad { model(Variable(images)) }
+            let start = Date()
+            _ = noGrad { model(Variable(images)) }
+            let perImage = Date().timeIntervalSince(start) / Double(localBatch)
+            let knnPoints = o.dino.epochs / Swift.max(1, o.dino.epochs / 4) + 1
+            evaluation += perImage * Double(test.count * fractions.count + (train.count + test.count) * knnPoints)
+        }
+        return ComparePlan(stages: stages, evaluationSeconds: evaluation)
+    }
+
+    /// Mean seconds of a step, loading its batch included, over `timedSteps` after a warm-up step.
+    func secondsPerStep<D>(_ recipe: any TrainingRecipe, _ loader: DataLoader<D>, timedSteps: Int) throws -> Double {
+        let batches = loader.batches()
+        var durations: [Double] = []
+        for iteration in 0...timedSteps {
+            let start = Date()
+            guard let batch = try batches.next() else { break }
+            _ = try recipe.step(batch, iteration: iteration, epoch: 0, iterationsPerEpoch: loader.batchCount)
+            if iteration > 0 { durations.append(Date().timeIntervalSince(start)) }
+        }
+        return durations.isEmpty ? 0 : durations.reduce(0, +) / Double(durations.count)
+    }
+}
+
+/// Forwards every run's reports to the caller's observer and, after each step, tells it which run
+/// of the plan is training and how long the whole comparison has left: this run at its measured
+/// rate, the runs to come at their timed cost scaled by how the finished runs compared with theirs,
+/// and the evaluations still to come.
+final class CompareProgress: TrainingObserver {
+    let inner: any TrainingObserver
+    let plan: ComparePlan
+    private var index = -1, runStart = Date(), actualSeconds = 0.0, plannedSeconds = 0.0
+
+    init(inner: any TrainingObserver, plan: ComparePlan) { (self.inner, self.plan) = (inner, plan) }
+
+    var shouldStop: Bool { inner.shouldStop }
+
+    func trainingWillStart(totalSteps: Int, resumingAt step: Int) {
+        (index, runStart) = (index + 1, Date())
+        inner.trainingWillStart(totalSteps: totalSteps, resumingAt: step)
+    }
+
+    func trainingDidStep(_ record: StepRecord, totalSteps: Int) {
+        inner.trainingDidStep(record, totalSteps: totalSteps)
+        guard plan.stages.indices.contains(index) else { return }
+        let stage = plan.stages[index], done = Double(record.step + 1), total = Double(Swift.max(totalSteps, 1))
+        // The plan's rate until a few steps have shown this run's own.
+        let thisRun = done < 5 ? stage.seconds * (1 - done / total)
+            : Date().timeIntervalSince(runStart) / done * (total - done)
+        let scale = plannedSeconds > 0 ? actualSeconds / plannedSeconds : 1
+        let later = plan.stages[(index + 1)...].reduce(0) { $0 + $1.seconds } * scale
+        let evaluations = plan.evaluationSeconds * Double(plan.stages.count - index) / Double(plan.stages.count)
+        inner.experimentDidProgress(run: stage.name, index: index, of: plan.stages.count,
+                                    secondsLeft: thisRun + later + evaluations)
+    }
+
+    func trainingDidEvaluate(_ record: EvaluationRecord) { inner.trainingDidEvaluate(record) }
+
+    func trainingDidEnd(atStep step: Int) {
+        inner.trainingDidEnd(atStep: step)
+        guard plan.stages.indices.contains(index) else { return }
+        actualSeconds += Date().timeIntervalSince(runStart)
+        plannedSeconds += plan.stages[index].seconds
+    }
+}
