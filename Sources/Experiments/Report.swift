@@ -92,12 +92,14 @@ enum Report {
                 row.append(heatMap(attention.select(axis: 0, index: i).select(axis: 0, index: h)))
                 union = union.maximum(thresholded.select(axis: 0, index: i).select(axis: 0, index: h))
             }
-            row.append(raw[i] * 0.35
-                + Resize(.exactly(height: s, width: s), interpolation: .nearest)(union.unsqueezed(0), seed: 0) * 0.65)
+            // The image where the heads' masks keep it, dimmed elsewhere (DINO's masked images).
+            let kept = Resize(.exactly(height: s, width: s), interpolation: .nearest)(union.unsqueezed(0), seed: 0)
+            row.append(raw[i] * (kept * 0.8 + 0.2))
             rows.append(row)
         }
         return ImagePanels(rows: rows, title: "Class-token attention in the DINO ViT's last block",
-                           columnTitles: ["image", "object mask"] + (1...heads).map { "head \($0)" } + ["60% mass"],
+                           columnTitles: ["image", "object mask"] + (1...heads).map { "head \($0)" }
+                               + ["kept: 60% mass"],
                            panelSize: 72).figure()
     }
 
@@ -221,7 +223,8 @@ enum Report {
                 + "\(percent(r.resnet.supervisedAccuracy[k])) |\n"
         }
         s += "\n" + dataScalingFinding(r) + "\n"
-        if r.vit.dinoLinearPerSubset.count == r.fractions.count && r.resnet.dinoLinearPerSubset.count == r.fractions.count {
+        if r.vit.dinoLinearPerSubset.count == r.fractions.count
+            && r.resnet.dinoLinearPerSubset.count == r.fractions.count {
             s += """
 
             ## Label efficiency

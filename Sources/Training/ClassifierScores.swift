@@ -26,7 +26,8 @@ public struct ClassifierScores {
     /// pixels lie in `range` (−1…1 for a generator's output, 0…1 for images as read).
     public func evaluate(_ images: Tensor,
                          range: ClosedRange<Double> = -1...1) throws -> (features: Tensor, probabilities: Tensor) {
-        try ConfigurationError.require(images.rank == 4 && images.shape[1] == normalize.mean.count && images.shape[0] > 0,
+        try ConfigurationError.require(images.rank == 4 && images.shape[1] == normalize.mean.count
+                                       && images.shape[0] > 0,
                                        "images", describe(images.shape),
                                        "must be [n, \(normalize.mean.count), height, width] with n ≥ 1")
         try ConfigurationError.require(range.upperBound > range.lowerBound, "range", "\(range)", "must not be empty")
@@ -40,7 +41,9 @@ public struct ClassifierScores {
                 .converted(to: .float32)
             let unit = ((batch - range.lowerBound) / (range.upperBound - range.lowerBound)).clamped(min: 0, max: 1)
             let x = Variable((unit - mean) / std)
-            let (f, logits): (Tensor, Tensor) = noGrad { (classifier.viewAndTokenFeatures(x).view.data, classifier(x).data) }
+            let (f, logits): (Tensor, Tensor) = noGrad {
+                (classifier.viewAndTokenFeatures(x).view.data, classifier(x).data)
+            }
             // A headless network returns its features as they are.
             let headless = logits.shape == f.shape && (logits - f).abs().max().item() == 0
             try ConfigurationError.require(logits.rank == 2 && logits.shape[1] > 1 && !headless, "classifier",

@@ -281,3 +281,24 @@ extension CLITests {
         #expect(Int((dino.forwardGigaMultiplyAdds * 1e9).rounded()) == 4_620_780_544 && dino.parameters == 44_017_792)
     }
 }
+
+extension CLITests {
+    /// `tessera train vitgan --data FOLDER`: an image folder of PNG files (one subfolder per class)
+    /// trains like the built-in data, with sample grids and a log.
+    @Test func vitganTrainsOnAnImageFolder() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let shapes = Shapes(count: 40, imageSize: 16)
+        for i in 0..<shapes.count {
+            let classFolder = folder.appendingPathComponent("images/\(shapes.classes[shapes.label(at: i)])")
+            try FileManager.default.createDirectory(at: classFolder, withIntermediateDirectories: true)
+            try ImageFile.writePNG(shapes.image(at: i), to: classFolder.appendingPathComponent("\(i).png"))
+        }
+        try TrainCommand.parse(["vitgan", "--data", path("images"), "--image-size", "16", "--epochs", "2",
+                                "--batch-size", "8", "--gan-dim", "16", "--gan-depth", "1", "--gan-patch", "8",
+                                "--output", path("gan")]).run()
+        let log = try String(contentsOfFile: path("gan/log.jsonl"), encoding: .utf8)
+        #expect(log.contains("\"pixel_fd\""))
+        let samples = try FileManager.default.contentsOfDirectory(atPath: path("gan/samples"))
+        #expect(samples.contains("epoch_0002.png"))
+    }
+}

@@ -30,8 +30,8 @@ import Zoo
     #expect(report.contains("| model | parameters |") && report.contains("## Data scaling")
             && report.contains("Jaccard") && report.contains("## DINO pre-training")
             && report.contains("## Label efficiency"))
-    for figure in ["data_scaling.png", "label_efficiency.png", "supervised_loss.png", "dino_loss.png", "dino_knn.png", "attention_maps.png",
-                   "position_embedding_similarity.png", "attention_distance.png", "patch_pca.png"] {
+    for figure in ["data_scaling.png", "label_efficiency.png", "supervised_loss.png", "dino_loss.png", "dino_knn.png",
+                   "attention_maps.png", "position_embedding_similarity.png", "attention_distance.png", "patch_pca.png"] {
         #expect(report.contains(figure))
         let image = try ImageFile.read(folder.appendingPathComponent(figure))
         #expect(image.shape[1] > 100 && image.shape[2] > 100, "\(figure)")

@@ -37,8 +37,8 @@ import Zoo
         let labels = Tensor((0..<heldOut.count).map { Int64(heldOut.label(at: $0)) }, shape: [heldOut.count])
         let accuracy = (predicted .== labels).converted(to: .float64).mean().item()
         print("classifier held-out accuracy \(accuracy)")
-        let noise = try scorer.scores(generated: Tensor.uniform([256, 3, 16, 16]), referenceFeatures: reference.features,
-                                      range: 0...1)
+        let noise = try scorer.scores(generated: Tensor.uniform([256, 3, 16, 16]),
+                                      referenceFeatures: reference.features, range: 0...1)
         #expect(heldOutScores.frechetDistance < 0.2 * noise.frechetDistance,
                 "FD held-out \(heldOutScores.frechetDistance), noise \(noise.frechetDistance)")
         #expect(accuracy > 0.35, "held-out accuracy \(accuracy)")

@@ -68,7 +68,8 @@ public struct Figure {
         let status = cairo_surface_status(surface)
         guard status == CAIRO_STATUS_SUCCESS else {
             cairo_surface_destroy(surface)
-            throw FigureError(description: "drawing a figure failed: " + String(cString: cairo_status_to_string(status)))
+            throw FigureError(description: "drawing a figure failed: "
+                              + String(cString: cairo_status_to_string(status)))
         }
         return surface
     }
