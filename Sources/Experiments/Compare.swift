@@ -28,6 +28,9 @@ public struct ModelSummary: Codable, Sendable {
     /// Linear probes on the final DINO teacher's frozen features, trained on the labels of each
     /// supervised subset (the same images the supervised runs learnt from): label efficiency.
     public var dinoLinearPerSubset: [Double] = []
+    /// The DINO ViT's best-head attention Jaccard against the objects' masks at each k-NN evaluation,
+    /// as [epoch, Jaccard] pairs (empty for the ResNet and for data without masks).
+    public var dinoJaccardCurve: [[Double]] = []
 }
 
 /// Everything `tessera compare` measured.
@@ -265,6 +268,12 @@ public enum Compare {
             let loop = TrainingLoop(recipe: recipe, loader: loader, options: options, observer: observer, group: group)
             // The teacher's k-NN accuracy during pre-training; the last evaluation is the final result.
             let backbone = recipe.teacher.backbone
+            // The attention stage's images and masks, scored at every evaluation to show the trend.
+            let scoring = try isViT ? masks.map { masks in
+                let count = Swift.min(o.attention.images, test.count)
+                return (images: Tensor.stack(try (0..<count).map { normalize(try test.image(at: $0), seed: 0) }),
+                        masks: Tensor.stack((0..<count).map { masks($0) }))
+            } : nil
             var last: (train: (features: Tensor, labels: Tensor), test: (features: Tensor, labels: Tensor),
                        knn: Evaluation.KNNResult)?
             loop.evaluation = (Swift.max(1, d.epochs / 4), { _ in
@@ -273,11 +282,16 @@ public enum Compare {
                 let testFeatures = try features(of: test) { backbone($0) }
                 let knn = Evaluation.knn(train: trainFeatures, test: testFeatures, classes: classes)
                 last = (trainFeatures, testFeatures, knn)
-                return ["knn_top1": knn.top1]
+                guard let scoring, let vit = backbone as? VisionTransformer else { return ["knn_top1": knn.top1] }
+                let jaccard = AttentionMaps.headJaccard(vit, images: scoring.images, objectMasks: scoring.masks).best
+                return ["knn_top1": knn.top1, "jaccard_best": jaccard]
             })
             let history = try loop.run()
             summary.dinoLosses = history.map(\.loss)
             summary.dinoKNNCurve = loop.evaluations.map { [Double($0.epoch), $0.metrics["knn_top1"] ?? .nan] }
+            summary.dinoJaccardCurve = loop.evaluations.compactMap { e in
+                e.metrics["jaccard_best"].map { [Double(e.epoch), $0] }
+            }
             // The floor DINO must beat: the same network at random initialisation, the teacher
             // before its first step (a second random draw of the ResNet differs by up to 10 points).
             summary.randomKNN = summary.dinoKNNCurve.first { $0[0] == 0 }?[1] ?? .nan

@@ -23,10 +23,10 @@ struct ComparePlan {
 }
 
 extension Compare.Run {
-    /// Times `timedSteps` steps (after one warm-up) of each kind of run on a throw-away copy, and
-    /// one forward batch of each model; the stages reseed before they start, so the runs' results
-    /// do not depend on this.
-    func plan(timedSteps: Int = 2) throws -> ComparePlan {
+    /// Times `timedSteps` steps (after two warm-up steps, which fill the allocator's caches) of each
+    /// kind of run on a throw-away copy, and one forward batch of each model; the stages reseed before
+    /// they start, so the runs' results do not depend on this.
+    func plan(timedSteps: Int = 3) throws -> ComparePlan {
         var stages: [ComparePlan.Stage] = [], evaluation = 0.0
         for isViT in [true, false] {
             let fractions = o.supervised.fractions
@@ -53,17 +53,17 @@ extension Compare.Run {
         return ComparePlan(stages: stages, evaluationSeconds: evaluation)
     }
 
-    /// Mean seconds of a step, loading its batch included, over `timedSteps` after a warm-up step.
+    /// Median seconds of a step, loading its batch included, over `timedSteps` after two warm-up steps.
     func secondsPerStep<D>(_ recipe: any TrainingRecipe, _ loader: DataLoader<D>, timedSteps: Int) throws -> Double {
         let batches = loader.batches()
         var durations: [Double] = []
-        for iteration in 0...timedSteps {
+        for iteration in 0..<(timedSteps + 2) {
             let start = Date()
             guard let batch = try batches.next() else { break }
             _ = try recipe.step(batch, iteration: iteration, epoch: 0, iterationsPerEpoch: loader.batchCount)
-            if iteration > 0 { durations.append(Date().timeIntervalSince(start)) }
+            if iteration >= 2 { durations.append(Date().timeIntervalSince(start)) }
         }
-        return durations.isEmpty ? 0 : durations.reduce(0, +) / Double(durations.count)
+        return durations.isEmpty ? 0 : durations.sorted()[durations.count / 2]
     }
 }
 

@@ -55,6 +55,10 @@ enum Report {
             let raw = try (0..<count).map { try test.image(at: $0) }
             figures.append(try attentionFigure(vit, images: batch, raw: raw, masks: masks)
                 .write(to: folder, name: "attention_maps"))
+            if !r.vit.dinoJaccardCurve.isEmpty, let best = r.jaccardBest {
+                figures.append(try jaccardChart(r.vit.dinoJaccardCurve, best: best)
+                    .figure().write(to: folder, name: "attention_jaccard"))
+            }
             figures.append(try positionSimilarityFigure(vit).write(to: folder, name: "position_embedding_similarity"))
             if let distances = r.attentionDistance, let uniform = r.uniformAttentionDistance {
                 figures.append(try attentionDistanceChart(distances, uniform: uniform, imageSize: r.imageSize)
@@ -170,6 +174,33 @@ enum Report {
         return chart
     }
 
+    /// The DINO ViT's best-head Jaccard during pre-training, with the supervised and random-init ViTs' levels.
+    static func jaccardChart(_ curve: [[Double]], best: [String: Double]) -> LineChart {
+        var chart = LineChart(title: "Attention as segmentation during DINO pre-training",
+                              xLabel: "DINO epoch", yLabel: "best head's Jaccard with the object",
+                              series: [LineChart.Series("DINO ViT", curve.map { ($0[0], $0[1]) })],
+                              yRange: 0...Swift.max(0.5, (curve.map { $0[1] } + best.values).max() ?? 0))
+        chart.referenceLines = best.filter { $0.key != "DINO ViT" }.sorted { $0.key > $1.key }
+            .map { ($0.key, $0.value) }
+        return chart
+    }
+
+    /// The DINO ViT's Jaccard trend against the supervised ViT's.
+    static func jaccardTrendFinding(_ curve: [[Double]], best: [String: Double]) -> String {
+        guard let first = curve.first, let last = curve.last, curve.count > 1 else { return "" }
+        let peak = curve.max { $0[1] < $1[1] }!
+        var s = String(format: "During pre-training the DINO ViT's best head goes from %.3f at epoch %d to %.3f at "
+                       + "epoch %d (highest %.3f, epoch %d)", first[1], Int(first[0]), last[1], Int(last[0]),
+                       peak[1], Int(peak[0]))
+        if let supervised = best["supervised ViT"] {
+            s += String(format: "; the supervised ViT's is %.3f, which it ", supervised)
+                + (peak[1] > supervised ? "passes." : "does not reach.")
+        } else {
+            s += "."
+        }
+        return s
+    }
+
     /// Whether any head attends locally: its mean distance clearly (by 10% or more) below uniform attention's.
     static func attentionDistanceFinding(_ distances: [[Double]], uniform: Double) -> String {
         let all = distances.enumerated().flatMap { layer, heads in heads.map { (layer: layer + 1, value: $0) } }
@@ -267,6 +298,13 @@ enum Report {
             for (k, v) in best.sorted(by: { $0.value > $1.value }) { s += "| \(k) | \(String(format: "%.3f", v)) |\n" }
             s += "\n" + attentionFinding(best) + "\n"
             s += "\nDINO ViT per head: " + perHead.map { String(format: "%.3f", $0) }.joined(separator: ", ") + "\n"
+            if r.vit.dinoJaccardCurve.count > 1 {
+                s += "\n| DINO epoch | " + r.vit.dinoJaccardCurve.map { String(Int($0[0])) }.joined(separator: " | ")
+                    + " |\n|---|" + String(repeating: "---|", count: r.vit.dinoJaccardCurve.count) + "\n"
+                    + "| DINO ViT, best head | "
+                    + r.vit.dinoJaccardCurve.map { String(format: "%.3f", $0[1]) }.joined(separator: " | ") + " |\n"
+                s += "\n" + jaccardTrendFinding(r.vit.dinoJaccardCurve, best: best) + "\n"
+            }
         }
         if let distances = r.attentionDistance, let uniform = r.uniformAttentionDistance {
             s += "\n## Mean attention distance\n\n"

@@ -31,7 +31,8 @@ import Zoo
             && report.contains("Jaccard") && report.contains("## DINO pre-training")
             && report.contains("## Label efficiency"))
     for figure in ["data_scaling.png", "label_efficiency.png", "supervised_loss.png", "dino_loss.png", "dino_knn.png",
-                   "attention_maps.png", "position_embedding_similarity.png", "attention_distance.png", "patch_pca.png"] {
+                   "attention_maps.png", "attention_jaccard.png", "position_embedding_similarity.png",
+                   "attention_distance.png", "patch_pca.png"] {
         #expect(report.contains(figure))
         let image = try ImageFile.read(folder.appendingPathComponent(figure))
         #expect(image.shape[1] > 100 && image.shape[2] > 100, "\(figure)")
@@ -52,6 +53,11 @@ import Zoo
     #expect(result.resnet.supervisedAccuracy.last! > 0.15)
     #expect(Double(result.vit.parameters) / Double(result.resnet.parameters) < 3)
     #expect(result.jaccardBest?["DINO ViT"] != nil)
+    // The Jaccard trend is scored at every k-NN evaluation; its last point is the reported result.
+    #expect(result.vit.dinoJaccardCurve.map { $0[0] } == result.vit.dinoKNNCurve.map { $0[0] }
+            && result.resnet.dinoJaccardCurve.isEmpty)
+    #expect(abs((result.vit.dinoJaccardCurve.last?[1] ?? -1) - (result.jaccardBest?["DINO ViT"] ?? -2)) < 1e-9)
+    #expect(report.contains("| DINO ViT, best head | ") && report.contains("During pre-training the DINO ViT's"))
     #expect(result.attentionDistance?.count == options.vit.depth
             && result.attentionDistance?.allSatisfy { $0.count == options.vit.numHeads } == true)
     #expect(report.contains("## Mean attention distance")
@@ -96,6 +102,9 @@ import Zoo
     #expect(Report.attentionDistanceFinding([[8, 16.2], [16.0, 14]], uniform: 16).hasPrefix("2 of 4 heads attend "
             + "locally (more than 10% closer than uniform attention; 8.0–16.2 pixels against 16.0 for uniform "
             + "attention), in layers 1, 2; the closest is in layer 1."))
+    #expect(Report.jaccardTrendFinding([[0, 0.2], [3, 0.3], [6, 0.25]], best: ["supervised ViT": 0.28])
+            == "During pre-training the DINO ViT's best head goes from 0.200 at epoch 0 to 0.250 at epoch 6 "
+            + "(highest 0.300, epoch 3); the supervised ViT's is 0.280, which it passes.")
     let attention = Report.attentionFinding(["DINO ViT": 0.4, "supervised ViT": 0.3, "random-init ViT": 0.5])
     #expect(attention.contains("more than the supervised ViT's, but no more than the random-init ViT's"))
 }

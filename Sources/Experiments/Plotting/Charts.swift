@@ -221,12 +221,15 @@ public struct LineChart {
                 draw(b, on: p)
             }
         }
+        // Reference lines apart from the series and from each other: grey, each with its own dash.
+        let dashes: [[Double]] = [[5, 3], [1.5, 2.5], [8, 3, 2, 3]]
         for (k, reference) in referenceLines.enumerated() {
-            let y = l.py(reference.y)
-            p.line([(left, y), (right, y)], color: Painter.grey, width: 1.2, dash: [5, 3])
+            let y = l.py(reference.y), dash = dashes[k % dashes.count]
+            let color: Painter.Color = k % 2 == 0 ? Painter.grey : (0.2, 0.2, 0.2)
+            p.line([(left, y), (right, y)], color: color, width: 1.2, dash: dash)
             if series.count + k < l.legend.count {
                 let b = l.legend[series.count + k], y = b.y + b.height / 2
-                p.line([(b.x - 26, y), (b.x - 6, y)], color: Painter.grey, width: 1.2, dash: [5, 3])
+                p.line([(b.x - 26, y), (b.x - 6, y)], color: color, width: 1.2, dash: dash)
                 draw(b, on: p)
             }
         }
