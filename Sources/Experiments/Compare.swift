@@ -49,6 +49,12 @@ public struct CompareResult: Codable, Sendable {
     /// and that of attention spread evenly over the patches (the ViT paper's Figure 11).
     public var attentionDistance: [[Double]]?
     public var uniformAttentionDistance: Double?
+    /// Finding b: accuracy against training compute (`--full`).
+    public var computeScaling: ComputeScalingResult?
+    /// Finding e: MoCo v3 with a learnt against a frozen random patch projection (`--full`).
+    public var stability: StabilityResult?
+    /// Supervised steps of every data-scaling run (nil: equal epochs).
+    public var supervisedSteps: Int?
     public var seconds: Double
 }
 
@@ -78,8 +84,8 @@ public enum Compare {
         let (train, test, name, masks) = try datasets(o)
         try ConfigurationError.require(train.count >= o.batchSize, "data", "\(train.count) training images",
                                        "needs at least the batch size \(o.batchSize)")
-        var run = Run(options: o, train: train, test: test, masks: masks, observer: nil, group: group, log: log)
-        log("tessera compare: \(name), \(train.count) training / \(test.count) test images of "
+        var run = try Run(options: o, train: train, test: test, masks: masks, observer: nil, group: group, log: log)
+        log("tessera compare (\(o.mode.rawValue)): \(name), \(train.count) training / \(test.count) test images of "
             + "\(o.imageSize)×\(o.imageSize), \(run.classes) classes")
         let plan = try run.plan()
         log("expected time: about \(formatDuration(plan.expectedSeconds)) on this machine "
@@ -99,20 +105,24 @@ public enum Compare {
                                    imageSize: o.imageSize, fractions: o.supervised.fractions, vit: summaries[0],
                                    resnet: summaries[1], seconds: 0)
         result.subsetCounts = o.supervised.fractions.map(run.subsetCount)
-        if let masks, let dinoViT {
+        result.supervisedSteps = o.supervised.steps
+        if let scored = run.scored, let dinoViT {
             (result.dinoJaccardPerHead, result.jaccardBest)
-                = try run.attentionStage(dino: dinoViT, supervised: supervisedViT, masks: masks)
+                = run.attentionStage(dino: dinoViT, supervised: supervisedViT, scored: scored)
         }
         if let dinoViT {
-            let count = Swift.min(o.attention.images, test.count)
-            let images = Tensor.stack(try (0..<count).map { run.normalize(try test.image(at: $0), seed: 0) })
             (result.attentionDistance, result.uniformAttentionDistance)
-                = Report.meanAttentionDistances(dinoViT, images: images)
+                = Report.meanAttentionDistances(dinoViT, images: run.scoredImages)
         }
+        var finestViT: VisionTransformer?
+        if !o.compute.vits.isEmpty || !o.compute.resnets.isEmpty {
+            (result.computeScaling, finestViT) = try run.computeStage(main: (result.vit, result.resnet))
+        }
+        if o.stability.enabled { result.stability = try run.stabilityStage() }
         result.seconds = Date().timeIntervalSince(start)
         if group.isPrimary {
-            try Report.write(result, dinoViT: dinoViT, test: test, masks: masks, normalize: run.normalize,
-                             to: o.output)
+            try Report.write(result, dinoViT: dinoViT, finestViT: finestViT, test: test, masks: masks,
+                             normalize: run.normalize, to: o.output)
         }
         log("report: \(o.output.appendingPathComponent("report.md").path) (\(formatDuration(result.seconds)))")
         return result
@@ -128,14 +138,23 @@ public enum Compare {
         let log: (String) -> Void
         let classes: Int
         let normalize = ExperimentData.normalize
+        /// The first test images, normalised: the attention maps' scoring set (Jaccard, distances).
+        let scoredImages: Tensor
+        /// Those images with their object masks, when the data has masks.
+        var scored: (images: Tensor, masks: Tensor)? { scoredMasks.map { (scoredImages, $0) } }
+        private let scoredMasks: Tensor?
         /// Images per step on each process.
         var localBatch: Int { o.batchSize / group.size }
 
         init(options: CompareOptions, train: AnyImageDataset, test: AnyImageDataset, masks: ((Int) -> Tensor)?,
-             observer: (any TrainingObserver)?, group: ProcessGroup, log: @escaping (String) -> Void) {
+             observer: (any TrainingObserver)?, group: ProcessGroup, log: @escaping (String) -> Void) throws {
             (o, self.train, self.test, self.masks, self.observer, self.group, self.log)
                 = (options, train, test, masks, observer, group, log)
             classes = train.classes.count
+            let count = Swift.min(options.attention.images, test.count)
+            let normalize = ExperimentData.normalize
+            scoredImages = Tensor.stack(try (0..<count).map { normalize(try test.image(at: $0), seed: 0) })
+            scoredMasks = masks.map { masks in Tensor.stack((0..<count).map { masks($0) }) }
         }
 
         /// Features of `dataset` gathered over the processes.
@@ -145,12 +164,17 @@ public enum Compare {
         }
 
         func makeModel(isViT: Bool, classes: Int) -> Module {
-            if isViT {
-                var c = o.vit
-                c.numClasses = classes
-                return VisionTransformer(c)
-            }
-            var c = o.resnet
+            isViT ? makeViT(o.vit, classes: classes) : makeResNet(o.resnet, classes: classes)
+        }
+
+        func makeViT(_ config: ViTConfig, classes: Int) -> VisionTransformer {
+            var c = config
+            (c.imageSize, c.numClasses) = (o.imageSize, classes)
+            return VisionTransformer(c)
+        }
+
+        func makeResNet(_ config: ResNetConfig, classes: Int) -> ResNet {
+            var c = config
             c.numClasses = classes
             return ResNet(c)
         }
@@ -164,36 +188,57 @@ public enum Compare {
 
         /// The model's name, size and cost, before any training.
         func summary(isViT: Bool) -> ModelSummary {
-            let name = isViT ? "ViT (patch \(o.vit.patchSize), dim \(o.vit.embedDim), depth \(o.vit.depth))"
-                : "ResNet (\(o.resnet.block.rawValue), \(o.resnet.layers.map(String.init).joined(separator: "-")), "
-                    + "width \(o.resnet.width))"
             let sample = makeModel(isViT: isViT, classes: classes)
-            sample.eval()
-            let probe = Tensor.zeros([1, 3, o.imageSize, o.imageSize])
-            let gflops = Double(FlopCounter.count { _ = noGrad { sample(Variable(probe)) } }) / 1e9
-            return ModelSummary(name: name, parameters: sample.parameterCount(), gflops: gflops, supervisedAccuracy: [],
-                                supervisedImagesPerSecond: 0, supervisedSeconds: 0, dinoImagesPerSecond: 0,
-                                dinoSeconds: 0, randomKNN: 0, dinoKNN: 0, dinoKNNTop5: 0, dinoLinear: 0,
-                                supervisedLosses: [], dinoLosses: [])
+            return ModelSummary(name: isViT ? describe(o.vit) : describe(o.resnet),
+                                parameters: sample.parameterCount(), gflops: forwardGFLOPs(sample),
+                                supervisedAccuracy: [], supervisedImagesPerSecond: 0, supervisedSeconds: 0,
+                                dinoImagesPerSecond: 0, dinoSeconds: 0, randomKNN: 0, dinoKNN: 0, dinoKNNTop5: 0,
+                                dinoLinear: 0, supervisedLosses: [], dinoLosses: [])
         }
 
-        /// A supervised run's model, recipe and loader on the first `fraction` of the training set.
-        func supervisedSetup(isViT: Bool, fraction: Double)
-            -> (Module, SupervisedRecipe, DataLoader<Subset<AnyImageDataset>>) {
-            let s = o.supervised
-            let transform = Compose([RandomResizedCrop(o.imageSize, scale: s.cropScale),
+        /// The loader of a supervised run on the first `fraction` of the training set.
+        func supervisedLoader(fraction: Double) -> DataLoader<Subset<AnyImageDataset>> {
+            let transform = Compose([RandomResizedCrop(o.imageSize, scale: o.supervised.cropScale),
                                      RandomHorizontalFlip(), normalize])
-            let model = makeModel(isViT: isViT, classes: classes)
             let subset = Subset(train, indices: Array(0..<subsetCount(fraction)))
             var loader = DataLoader(subset, batchSize: localBatch, dropLast: true, seed: o.seed, transform: transform)
             loader.shard = group.dataShard
+            return loader
+        }
+
+        /// Steps of a supervised run whose loader has `batchCount` batches an epoch.
+        func supervisedSteps(batchCount: Int) -> Int { o.supervised.steps ?? o.supervised.epochs * batchCount }
+
+        /// A supervised run of `model` on the first `fraction` of the training set: its recipe, loader
+        /// and loop options. With equal steps the schedule spans exactly those steps (its epochs are
+        /// `supervised.epochs` slices of them) and the loop stops there, mid-epoch if need be.
+        func supervisedSetup(_ model: Module, isViT: Bool, fraction: Double, log: URL?)
+            -> (SupervisedRecipe, DataLoader<Subset<AnyImageDataset>>, TrainingOptions) {
+            let s = o.supervised
+            let loader = supervisedLoader(fraction: fraction)
+            let steps = supervisedSteps(batchCount: loader.batchCount)
             let optimization = OptimizationOptions(learningRate: isViT ? s.vitLearningRate : s.resnetLearningRate,
                                                    warmupEpochs: s.warmupEpochs, weightDecay: s.weightDecay,
                                                    weightDecayEnd: s.weightDecay, clipGradient: s.clipGradient,
                                                    labelSmoothing: s.labelSmoothing)
+            let perEpoch = s.steps == nil ? loader.batchCount : (steps + s.epochs - 1) / s.epochs
             let recipe = SupervisedRecipe(model: model, options: optimization, epochs: s.epochs,
-                                          iterationsPerEpoch: loader.batchCount, batchSize: o.batchSize)
-            return (model, recipe, loader)
+                                          iterationsPerEpoch: perEpoch, batchSize: o.batchSize)
+            let epochs = (steps + loader.batchCount - 1) / loader.batchCount
+            let options = TrainingOptions(epochs: epochs, log: log, stopAfter: s.steps == nil ? nil : steps)
+            return (recipe, loader, options)
+        }
+
+        /// Trains `model` supervised on the first `fraction` of the training set and returns its test
+        /// top-1 and the loop (for its losses and time).
+        func trainSupervised(_ model: Module, isViT: Bool, fraction: Double, log logFile: URL?) throws
+            -> (accuracy: Double, history: [StepRecord], seconds: Double) {
+            let (recipe, loader, options) = supervisedSetup(model, isViT: isViT, fraction: fraction, log: logFile)
+            let loop = TrainingLoop(recipe: recipe, loader: loader, options: options, observer: observer, group: group)
+            let history = try loop.run()
+            model.eval()
+            let (logits, labels) = try features(of: test) { model($0) }
+            return (Evaluation.accuracy(logits: logits, labels: labels), history, loop.trainingSeconds)
         }
 
         /// Supervised runs on growing fractions of the training set (same epochs, so fewer steps on
@@ -203,25 +248,19 @@ public enum Compare {
             var full: Module?
             for fraction in s.fractions {
                 Random.seed(o.seed &+ UInt64(index))
-                let (model, recipe, loader) = supervisedSetup(isViT: isViT, fraction: fraction)
-                let subset = loader.dataset
-                log("  \(kind(isViT)) supervised on \(subset.count) images (\(Int(fraction * 100))%), "
-                    + "\(s.epochs) epochs")
-                let logFile = o.output
-                    .appendingPathComponent("\(kind(isViT).lowercased())-supervised-\(Int(fraction * 100)).jsonl")
-                let loop = TrainingLoop(recipe: recipe, loader: loader,
-                                        options: TrainingOptions(epochs: s.epochs, log: logFile),
-                                        observer: observer, group: group)
-                let history = try loop.run()
-                model.eval()
-                let (logits, labels) = try features(of: test) { model($0) }
-                summary.supervisedAccuracy.append(Evaluation.accuracy(logits: logits, labels: labels))
-                log("    top-1 \(percent(summary.supervisedAccuracy.last!))")
+                let model = makeModel(isViT: isViT, classes: classes)
+                let count = subsetCount(fraction)
+                log("  \(kind(isViT)) supervised on \(count) images (\(String(format: "%g", fraction * 100))%), "
+                    + (s.steps.map { "\($0) steps" } ?? "\(s.epochs) epochs"))
+                let logFile = o.output.appendingPathComponent("\(kind(isViT).lowercased())-supervised-\(count).jsonl")
+                let run = try trainSupervised(model, isViT: isViT, fraction: fraction, log: logFile)
+                summary.supervisedAccuracy.append(run.accuracy)
+                log("    top-1 \(percent(run.accuracy))")
                 if fraction == s.fractions.last {
-                    summary.supervisedLosses = history.map(\.loss)
-                    summary.supervisedSeconds = loop.trainingSeconds
-                    summary.supervisedImagesPerSecond = Double(history.count * o.batchSize)
-                        / Swift.max(loop.trainingSeconds, 1e-9)
+                    summary.supervisedLosses = run.history.map(\.loss)
+                    summary.supervisedSeconds = run.seconds
+                    summary.supervisedImagesPerSecond = Double(run.history.count * o.batchSize)
+                        / Swift.max(run.seconds, 1e-9)
                     full = model
                 }
             }
@@ -229,13 +268,14 @@ public enum Compare {
         }
 
         /// DINO's recipe and multi-crop loader over the whole training set.
-        func dinoSetup(isViT: Bool) -> (DINORecipe, DataLoader<AnyImageDataset>) {
+        func dinoSetup(isViT: Bool) -> (DINORecipe, DataLoader<Subset<AnyImageDataset>>) {
             let d = o.dino
             let localSize = Swift.max(o.vit.patchSize * 2, o.imageSize / 2)
             let augmentation = DINOAugmentation(globalSize: o.imageSize, localSize: localSize, localCrops: d.localCrops,
                                                 globalScale: d.globalScale, localScale: d.localScale,
                                                 normalize: normalize, rotation: masks == nil ? 0 : d.rotationOnShapes)
-            var loader = DataLoader(train, batchSize: localBatch, dropLast: true, seed: o.seed &+ 1,
+            let images = Subset(train, indices: Array(0..<Swift.min(train.count, d.trainImages ?? train.count)))
+            var loader = DataLoader(images, batchSize: localBatch, dropLast: true, seed: o.seed &+ 1,
                                     views: augmentation)
             loader.shard = group.dataShard
             let featureDim = isViT ? o.vit.embedDim : o.resnet.featureDim
@@ -269,11 +309,7 @@ public enum Compare {
             // The teacher's k-NN accuracy during pre-training; the last evaluation is the final result.
             let backbone = recipe.teacher.backbone
             // The attention stage's images and masks, scored at every evaluation to show the trend.
-            let scoring = try isViT ? masks.map { masks in
-                let count = Swift.min(o.attention.images, test.count)
-                return (images: Tensor.stack(try (0..<count).map { normalize(try test.image(at: $0), seed: 0) }),
-                        masks: Tensor.stack((0..<count).map { masks($0) }))
-            } : nil
+            let scoring = isViT ? scored : nil
             var last: (train: (features: Tensor, labels: Tensor), test: (features: Tensor, labels: Tensor),
                        knn: Evaluation.KNNResult)?
             loop.evaluation = (Swift.max(1, d.epochs / 4), { _ in
@@ -317,19 +353,15 @@ public enum Compare {
 
         /// Attention maps against object masks: the DINO, supervised and random-init ViTs' best heads.
         func attentionStage(dino: VisionTransformer, supervised: VisionTransformer?,
-                            masks: (Int) -> Tensor) throws -> (perHead: [Double], best: [String: Double]) {
-            let count = Swift.min(o.attention.images, test.count)
-            let images = Tensor.stack(try (0..<count).map { normalize(try test.image(at: $0), seed: 0) })
-            let objectMasks = Tensor.stack((0..<count).map { masks($0) })
-            let scores = AttentionMaps.headJaccard(dino, images: images, objectMasks: objectMasks)
-            var best = ["DINO ViT": scores.best]
-            if let supervised {
-                best["supervised ViT"] = AttentionMaps.headJaccard(supervised, images: images,
-                                                                   objectMasks: objectMasks).best
+                            scored: (images: Tensor, masks: Tensor)) -> (perHead: [Double], best: [String: Double]) {
+            func score(_ vit: VisionTransformer) -> (perHead: [Double], best: Double) {
+                AttentionMaps.headJaccard(vit, images: scored.images, objectMasks: scored.masks)
             }
+            let scores = score(dino)
+            var best = ["DINO ViT": scores.best]
+            if let supervised { best["supervised ViT"] = score(supervised).best }
             Random.seed(o.seed &+ 30)
-            let random = makeModel(isViT: true, classes: 0) as! VisionTransformer
-            best["random-init ViT"] = AttentionMaps.headJaccard(random, images: images, objectMasks: objectMasks).best
+            best["random-init ViT"] = score(makeViT(o.vit, classes: 0)).best
             log("  attention Jaccard (best head): "
                 + best.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3f", $0.value))" }
                     .joined(separator: ", "))

@@ -7,9 +7,20 @@ import Zoo
 /// default says why it is what it is, the way `main_dino.py`'s argument parser documents each
 /// hyper-parameter.
 public struct CompareOptions: Sendable {
+    /// How much of the design runs, and at what scale.
+    public enum Mode: String, Sendable, CaseIterable {
+        /// 1600 / 500 images, 10 supervised and 6 DINO epochs, fractions 4%, 25% and 100%: for CI.
+        case quick
+        /// The default: data scaling, label efficiency, DINO and attention (findings a, c, d, f).
+        case standard
+        /// 20 000 training images at equal steps per data size (finding a over more than two decades),
+        /// accuracy against training compute for three sizes of each family plus a patch-4 ViT, whose
+        /// 8 × 8 grid shows the position embeddings (b, c), and MoCo v3's instability (e).
+        case full
+    }
+
     public var output: URL
-    /// The smaller run of `--quick`: 1600 / 500 images, 10 supervised and 6 DINO epochs, fractions 4%, 25% and 100%.
-    public var quick = false
+    public var mode = Mode.standard
     /// Training images and test images of the built-in Shapes set (ignored with `data`): sized so
     /// that the whole job stays under 10 minutes on 2 cores.
     public var trainCount = 3000, testCount = 1000
@@ -35,13 +46,33 @@ public struct CompareOptions: Sendable {
     public var dino = SelfSupervised()
     public var attention = Attention()
 
-    public init(output: URL, quick: Bool = false) {
+    public var compute = ComputeScaling()
+    public var stability = Stability()
+
+    public init(output: URL, mode: Mode = .standard) {
         self.output = output
-        self.quick = quick
-        if quick {
+        self.mode = mode
+        switch mode {
+        case .quick:
             (trainCount, testCount, supervised.epochs, dino.epochs) = (1600, 500, 10, 6)
             supervised.fractions = [0.04, 0.25, 1.0]
             dino.linearProbeEpochs = 30
+        case .standard:
+            break
+        case .full:
+            // 64 to 20 000 labelled images, each run 1000 steps (about 21 epochs of the default's
+            // 3000 images); DINO pre-trains as the default does, on the first 3000.
+            trainCount = 20_000
+            supervised.fractions = [0.0032, 0.015, 0.1, 1.0]
+            supervised.steps = 1000
+            dino.trainImages = 3000
+            compute.vits = [ViTConfig(imageSize: 32, patchSize: 8, embedDim: 48, depth: 4, numHeads: 3, mlpRatio: 2),
+                            ViTConfig(imageSize: 32, patchSize: 8, embedDim: 144, depth: 4, numHeads: 3, mlpRatio: 2),
+                            ViTConfig(imageSize: 32, patchSize: 4, embedDim: 96, depth: 4, numHeads: 3, mlpRatio: 2)]
+            compute.resnets = [6, 20].map {
+                ResNetConfig(block: .basic, layers: [1, 1, 1, 1], width: $0, smallInputStem: true)
+            }
+            stability.enabled = true
         }
     }
 
@@ -49,7 +80,10 @@ public struct CompareOptions: Sendable {
     /// cosine schedule, as DeiT trains ViTs).
     public struct Supervised: Sendable {
         /// Epochs on every fraction, so smaller subsets get fewer steps, as in the ViT paper's subsets.
+        /// With `steps`, the epochs of the learning-rate schedule (its warm-up is one of them).
         public var epochs = 15
+        /// Steps of every run whatever its data size (equal compute); nil: `epochs` passes over each subset.
+        public var steps: Int?
         /// Fractions of the training set, smallest first: the points of the data-scaling curve and
         /// the labelled subsets of the label-efficiency comparison (each holds at least one batch, so
         /// 2% of 3000 is 64 images: about 6 per class, the scale of ImageNet's 1% in the DINO paper).
@@ -74,6 +108,8 @@ public struct CompareOptions: Sendable {
     /// evaluation by weighted k-NN and a linear probe.
     public struct SelfSupervised: Sendable {
         public var epochs = 12
+        /// Pre-train on the first this many training images (nil: all); k-NN and the probes still use all.
+        public var trainImages: Int?
         /// Local crops per image besides the two global crops (DINO's multi-crop, scaled down: 10 in the paper).
         public var localCrops = 2
         /// DINO's global and local crop scales at 32 pixels; the local range starts at 0.1, not DINO's
@@ -99,6 +135,30 @@ public struct CompareOptions: Sendable {
         public var rotationOnShapes = 180.0
     }
 
+    /// Finding b (the ViT paper's Figure 5, right): more sizes of each family, trained supervised on
+    /// all images with the main runs' recipe; the main models are the middle points. Empty: not run.
+    public struct ComputeScaling: Sendable {
+        public var vits: [ViTConfig] = []
+        public var resnets: [ResNetConfig] = []
+        public init() {}
+    }
+
+    /// Finding e (MoCo v3's Figures 1 and 5): MoCo v3 on the ViT at a high learning rate, once with
+    /// the patch projection learnt and once frozen at its random initialisation, with the k-NN
+    /// accuracy after every epoch and the loss at every step.
+    public struct Stability: Sendable {
+        public var enabled = false
+        /// The first training images: 3000, so an epoch is 46 steps and k-NN is scored often.
+        public var trainImages = 3000
+        public var epochs = 16
+        /// AdamW's peak rate at batch 256 (scaled by batch / 256, as MoCo v3's `--lr`): 10× what the
+        /// DINO runs use, where the learnt projection's training becomes unstable.
+        public var learningRate = 0.1
+        /// MoCo v3's ViT momentum and temperature.
+        public var momentum = 0.99, temperature = 0.2
+        public init() {}
+    }
+
     /// Scoring the ViTs' attention maps as segmentations (Shapes only: it has object masks).
     public struct Attention: Sendable {
         /// The first test images scored: 200 keep the scoring to seconds.
@@ -121,6 +181,30 @@ extension CompareOptions {
         try R.require(imageSize % vit.patchSize == 0 || vit.patchSize <= 0, "image-size", imageSize,
                       "must be a multiple of the patch size \(vit.patchSize)")
         try R.require(attention.images >= 1, "attention.images", attention.images, "must be at least 1")
+        if let images = dino.trainImages {
+            try R.require(images >= batchSize, "dino.trainImages", images,
+                          "must be at least the batch size \(batchSize)")
+        }
+        if let steps = supervised.steps {
+            try R.require(steps >= supervised.epochs, "supervised.steps", steps,
+                          "must be at least the schedule's \(supervised.epochs) epochs")
+        }
+        if stability.enabled {
+            try R.require(stability.trainImages >= batchSize, "stability.trainImages", stability.trainImages,
+                          "must be at least the batch size \(batchSize)")
+            try R.require(stability.epochs >= 1, "stability.epochs", stability.epochs, "must be at least 1")
+            try R.require(stability.learningRate > 0, "stability.learningRate", stability.learningRate,
+                          "must be positive")
+        }
+        for (k, config) in compute.vits.enumerated() {
+            var vit = config
+            vit.imageSize = imageSize
+            do { try vit.validate() } catch var error as ConfigurationError {
+                error.field = "compute.vits[\(k)]." + error.field
+                throw error
+            }
+        }
+        for config in compute.resnets { try config.validate() }
         if data == nil {
             try R.require(trainCount >= batchSize, "train-images", trainCount,
                           "must be at least the batch size \(batchSize)")

@@ -28,29 +28,54 @@ extension Compare.Run {
     /// they start, so the runs' results do not depend on this.
     func plan(timedSteps: Int = 3) throws -> ComparePlan {
         var stages: [ComparePlan.Stage] = [], evaluation = 0.0
-        for isViT in [true, false] {
-            let fractions = o.supervised.fractions
-            let (_, recipe, loader) = supervisedSetup(isViT: isViT, fraction: fractions.last ?? 1)
-            let supervised = try secondsPerStep(recipe, loader, timedSteps: timedSteps)
+        let fractions = o.supervised.fractions, all = fractions.last ?? 1
+        /// A supervised run of `model` on all images, timed; its steps for each of `fractions`.
+        func supervised(_ model: Module, isViT: Bool, name: String, fractions: [Double]) throws {
+            let (recipe, loader, _) = supervisedSetup(model, isViT: isViT, fraction: all, log: nil)
+            let perStep = try secondsPerStep(recipe, loader, timedSteps: timedSteps)
             for fraction in fractions {
-                let steps = o.supervised.epochs * supervisedSetup(isViT: isViT, fraction: fraction).2.batchCount
-                stages.append(.init(name: "\(kind(isViT)) supervised on \(subsetCount(fraction)) images", steps: steps,
-                                    secondsPerStep: supervised))
+                let steps = supervisedSteps(batchCount: supervisedLoader(fraction: fraction).batchCount)
+                stages.append(.init(name: "\(name) supervised on \(subsetCount(fraction)) images", steps: steps,
+                                    secondsPerStep: perStep))
             }
+            evaluation += try forwardSeconds(model) * Double(test.count * fractions.count)
+        }
+        for isViT in [true, false] {
+            try supervised(makeModel(isViT: isViT, classes: classes), isViT: isViT, name: kind(isViT),
+                           fractions: fractions)
             let (dino, dinoLoader) = dinoSetup(isViT: isViT)
             stages.append(.init(name: "\(kind(isViT)) DINO", steps: o.dino.epochs * dinoLoader.batchCount,
                                 secondsPerStep: try secondsPerStep(dino, dinoLoader, timedSteps: timedSteps)))
-            let model = makeModel(isViT: isViT, classes: classes)
-            model.eval()
-            let images = Tensor.zeros([localBatch, 3, o.imageSize, o.imageSize])
-            _ = noGrad { model(Variable(images)) }
-            let start = Date()
-            _ = noGrad { model(Variable(images)) }
-            let perImage = Date().timeIntervalSince(start) / Double(localBatch)
             let knnPoints = o.dino.epochs / Swift.max(1, o.dino.epochs / 4) + 1
-            evaluation += perImage * Double(test.count * fractions.count + (train.count + test.count) * knnPoints)
+            evaluation += try forwardSeconds(dino.teacher.backbone) * Double((train.count + test.count) * knnPoints)
+        }
+        for c in o.compute.vits {
+            try supervised(makeViT(c, classes: classes), isViT: true, name: describe(c), fractions: [all])
+        }
+        for c in o.compute.resnets {
+            try supervised(makeResNet(c, classes: classes), isViT: false, name: describe(c), fractions: [all])
+        }
+        if o.stability.enabled {
+            let (recipe, loader) = mocoSetup(frozenPatchProjection: false)
+            let perStep = try secondsPerStep(recipe, loader, timedSteps: timedSteps)
+            for name in ["learnt", "frozen random"] {
+                stages.append(.init(name: "MoCo v3, \(name) patch projection",
+                                    steps: o.stability.epochs * loader.batchCount, secondsPerStep: perStep))
+            }
+            evaluation += try forwardSeconds(recipe.model.baseEncoder) * 2 * Double(o.stability.epochs + 1)
+                * Double(loader.dataset.count + test.count)
         }
         return ComparePlan(stages: stages, evaluationSeconds: evaluation)
+    }
+
+    /// Seconds per image of a forward batch through `model` in evaluation mode (after one warm-up batch).
+    func forwardSeconds(_ model: Module) throws -> Double {
+        model.eval()
+        let images = Variable(Tensor.zeros([localBatch, 3, o.imageSize, o.imageSize]))
+        _ = noGrad { model(images) }
+        let start = Date()
+        _ = noGrad { model(images) }
+        return Date().timeIntervalSince(start) / Double(localBatch)
     }
 
     /// Median seconds of a step, loading its batch included, over `timedSteps` after two warm-up steps.

@@ -8,8 +8,8 @@ import Zoo
 
 /// The figures and the Markdown report of `tessera compare`.
 enum Report {
-    static func write(_ r: CompareResult, dinoViT: VisionTransformer?, test: AnyImageDataset,
-                      masks: ((Int) -> Tensor)?, normalize: Normalize, to folder: URL) throws {
+    static func write(_ r: CompareResult, dinoViT: VisionTransformer?, finestViT: VisionTransformer?,
+                      test: AnyImageDataset, masks: ((Int) -> Tensor)?, normalize: Normalize, to folder: URL) throws {
         let images = subsetCounts(r).map(Double.init)
         var figures: [String] = []
         figures.append(try LineChart(
@@ -59,12 +59,28 @@ enum Report {
                 figures.append(try jaccardChart(r.vit.dinoJaccardCurve, best: best)
                     .figure().write(to: folder, name: "attention_jaccard"))
             }
-            figures.append(try positionSimilarityFigure(vit).write(to: folder, name: "position_embedding_similarity"))
+            figures.append(try positionSimilarityFigure(vit, of: "DINO ViT")
+                .write(to: folder, name: "position_embedding_similarity"))
             if let distances = r.attentionDistance, let uniform = r.uniformAttentionDistance {
-                figures.append(try attentionDistanceChart(distances, uniform: uniform, imageSize: r.imageSize)
+                figures.append(try attentionDistanceChart(distances, uniform: uniform, imageSize: r.imageSize,
+                                                          of: "DINO ViT")
                     .figure().write(to: folder, name: "attention_distance"))
             }
             figures.append(try pcaFigure(vit, images: batch, raw: raw).write(to: folder, name: "patch_pca"))
+        }
+        if let compute = r.computeScaling {
+            figures.append(try computeChart(compute).figure().write(to: folder, name: "accuracy_vs_compute"))
+            if let vit = finestViT, let fine = compute.finest {
+                figures.append(try positionSimilarityFigure(vit, of: "supervised " + fine.name)
+                    .write(to: folder, name: "position_embedding_similarity_fine"))
+                figures.append(try attentionDistanceChart(fine.distances, uniform: fine.uniform, imageSize: r.imageSize,
+                                                          of: "supervised " + fine.name)
+                    .figure().write(to: folder, name: "attention_distance_fine"))
+            }
+        }
+        if let stability = r.stability {
+            figures.append(try stabilityKNNChart(stability).figure().write(to: folder, name: "mocov3_knn"))
+            figures.append(try stabilityLossChart(stability).figure().write(to: folder, name: "mocov3_loss"))
         }
         try markdown(r, figures: figures)
             .write(to: folder.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
@@ -117,17 +133,17 @@ enum Report {
 
     /// The ViT paper's figure: for each patch position, the cosine similarity of its position
     /// embedding with every other position's, on one colour scale from −1 to 1.
-    static func positionSimilarityFigure(_ vit: VisionTransformer) -> Figure {
+    static func positionSimilarityFigure(_ vit: VisionTransformer, of name: String) -> Figure {
         let pos = vit.posEmbed.data.select(axis: 0, index: 0).slice(axis: 0, start: 1)  // [N, D]
         let g = Int(Double(pos.shape[0]).squareRoot())
         let unit = Evaluation.l2Normalized(pos)
         let similarity = unit.matmul(unit.T)  // [N, N]
         let rows = (0..<g).map { r in
             (0..<g).map { c in
-                colorMapped(similarity.select(axis: 0, index: r * g + c).reshaped([g, g]), range: -1...1) as Tensor?
+                heatMap(similarity.select(axis: 0, index: r * g + c).reshaped([g, g]), range: -1...1) as Tensor?
             }
         }
-        return ImagePanels(rows: rows, title: "Position embedding similarity (DINO ViT)",
+        return ImagePanels(rows: rows, title: "Position embedding similarity (\(name), \(g) × \(g) patches)",
                            columnTitles: (1...g).map { "col \($0)" }, rowTitles: (1...g).map { "row \($0)" },
                            colorBar: ("cosine similarity", -1...1), panelSize: Swift.max(28, 320 / Double(g)),
                            gap: 3).figure()
@@ -158,7 +174,8 @@ enum Report {
 
     /// The ViT paper's figure: one point per head and layer, on an axis from 0 to the image width,
     /// with the level of uniform attention.
-    static func attentionDistanceChart(_ distances: [[Double]], uniform: Double, imageSize: Int) -> LineChart {
+    static func attentionDistanceChart(_ distances: [[Double]], uniform: Double, imageSize: Int,
+                                       of name: String) -> LineChart {
         let heads = distances.first?.count ?? 0
         let series = (0..<heads).map { h in
             // Heads side by side around their layer, so that equal values stay visible.
@@ -166,7 +183,7 @@ enum Report {
             return LineChart.Series("head \(h + 1)", distances.enumerated().map { (Double($0 + 1) + offset, $1[h]) },
                                     style: .markers)
         }
-        var chart = LineChart(title: "Mean attention distance per head (DINO ViT)", xLabel: "layer",
+        var chart = LineChart(title: "Mean attention distance per head (\(name))", xLabel: "layer",
                               yLabel: "mean attention distance (pixels)", series: series,
                               xRange: 0.5...Double(distances.count) + 0.5, yRange: 0...Double(imageSize),
                               xTicks: (1...Swift.max(1, distances.count)).map(Double.init))
@@ -245,6 +262,9 @@ enum Report {
 
         ## Data scaling
 
+        \(r.supervisedSteps.map { "Every run takes \($0) steps whatever its data size (equal compute)." }
+            ?? "Every run takes the same epochs over its images (fewer steps on less data).")
+
         | training images | ViT top-1 | ResNet top-1 |
         |---|---|---|
 
@@ -317,6 +337,16 @@ enum Report {
             }
             s += "\n" + attentionDistanceFinding(distances, uniform: uniform) + "\n"
         }
+        if let compute = r.computeScaling {
+            s += computeSection(compute)
+            if let fine = compute.finest {
+                s += "\nThe supervised \(fine.name) sees the image as \(fine.grid) × \(fine.grid) patches: its "
+                    + "position embeddings and mean attention distances are in the figures "
+                    + "`position_embedding_similarity_fine.png` and `attention_distance_fine.png`. "
+                    + attentionDistanceFinding(fine.distances, uniform: fine.uniform) + "\n"
+            }
+        }
+        if let stability = r.stability { s += stabilitySection(stability) }
         s += "\n## Figures\n\n"
         for f in figures { s += "![\(f)](\(f))\n\n" }
         s += "Per-step logs: `*-supervised-*.jsonl`, `*-dino.jsonl`; DINO checkpoints: `*-dino.safetensors`; "

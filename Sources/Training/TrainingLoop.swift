@@ -171,7 +171,8 @@ public final class TrainingLoop<D: ImageDataset> {
         try ConfigurationError.require(perEpoch > 0, "batch-size", loader.batchSize,
                                        "must not exceed the \(loader.dataset.count) images of the data set when the "
                                        + "last partial batch is dropped")
-        let total = perEpoch * options.epochs
+        // A run stopped early reports the steps it will take.
+        let total = Swift.min(perEpoch * options.epochs, options.stopAfter ?? .max)
         if group.isDistributed && !distributed {
             try recipe.distribute(over: group)
             distributed = true

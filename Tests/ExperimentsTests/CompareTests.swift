@@ -10,7 +10,7 @@ import Zoo
 @Test func compareQuickWritesTheReport() throws {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-compare-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: folder) }
-    let options = CompareOptions(output: folder, quick: true)
+    let options = CompareOptions(output: folder, mode: .quick)
     let progress = ProgressRecorder()
     var lines: [String] = []
     let result = try Random.withGenerator(RandomGenerator(seed: 0)) {

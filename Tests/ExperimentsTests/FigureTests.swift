@@ -72,8 +72,8 @@ import Zoo
     }
 
     /// The shared colour scale: −1 and 1 map to the colour map's ends whatever the map's own range.
-    @Test func colorMappedUsesTheGivenRange() {
-        let image = colorMapped(Tensor([-1.0, 0.5, 1.0], shape: [1, 3]), range: -1...1)
+    @Test func heatMapUsesTheGivenRange() {
+        let image = heatMap(Tensor([-1.0, 0.5, 1.0], shape: [1, 3]), range: -1...1)
         let low = viridis(0), high = viridis(1)
         #expect(abs(Double(image[element: 0, 0, 0]) - low.red) < 1e-6)
         #expect(abs(Double(image[element: 2, 0, 2]) - high.blue) < 1e-6)
@@ -82,9 +82,10 @@ import Zoo
     /// A 4 × 4 grid of position embeddings: the figure is at least as wide as its title.
     @Test func positionSimilarityFigureOfACoarseGrid() {
         let vit = VisionTransformer(ViTConfig(imageSize: 32, patchSize: 8, embedDim: 24, depth: 1, numHeads: 2))
-        let figure = Report.positionSimilarityFigure(vit)
+        let figure = Report.positionSimilarityFigure(vit, of: "DINO ViT")
         let titleWidth = Painter.measuring {
-            $0.measure("Position embedding similarity (DINO ViT)", size: ImagePanels.titleSize, bold: true).width
+            $0.measure("Position embedding similarity (DINO ViT, 4 × 4 patches)", size: ImagePanels.titleSize,
+                       bold: true).width
         }
         #expect(figure.width >= titleWidth && figure.height > 4 * 28)
     }

@@ -10,7 +10,7 @@ public struct ImagePanels {
     public var title: String
     public var columnTitles: [String]
     public var rowTitles: [String]
-    /// A viridis colour bar for heat maps drawn with ``colorMapped(_:range:)`` over this range.
+    /// A viridis colour bar for heat maps drawn with `heatMap(_:range:)` over this range.
     public var colorBar: (label: String, range: ClosedRange<Double>)?
     /// The side of one panel and the gap between panels, in points.
     public var panelSize: Double, gap: Double
@@ -71,7 +71,7 @@ public struct ImagePanels {
             }
             if let bar = colorBar {
                 let x = left + gridWidth + 12, barHeight = Swift.min(gridHeight, 220)
-                let ramp = colorMapped(Tensor((0..<64).map { 1 - Double($0) / 63 }, shape: [64, 1]), range: 0...1)
+                let ramp = heatMap(Tensor((0..<64).map { 1 - Double($0) / 63 }, shape: [64, 1]), range: 0...1)
                 p.image(ramp, x: x, y: top, width: 12, height: barHeight, smooth: true)
                 p.rectangle(x: x, y: top, width: 12, height: barHeight, stroke: Painter.grey, lineWidth: 0.5)
                 p.text(tickLabel(bar.range.upperBound), x: x + 16, y: top, size: Self.headingSize)
@@ -83,19 +83,4 @@ public struct ImagePanels {
             }
         }
     }
-}
-
-/// Values [h, w] as a viridis RGB image [3, h, w]: `range` maps to the colour map's ends (values
-/// outside it are clipped); nil scales each map to its own minimum and maximum.
-public func colorMapped(_ values: Tensor, range: ClosedRange<Double>?) -> Tensor {
-    guard let range else { return heatMap(values) }
-    let v = values.converted(to: .float64).contiguous()
-    let (h, w) = (v.shape[0], v.shape[1])
-    let (lo, hi) = (range.lowerBound, range.upperBound)
-    var out = [Float](repeating: 0, count: 3 * h * w)
-    for (i, x) in v.scalars(as: Double.self).enumerated() {
-        let c = viridis(hi > lo ? (x - lo) / (hi - lo) : 0)
-        (out[i], out[h * w + i], out[2 * h * w + i]) = (Float(c.red), Float(c.green), Float(c.blue))
-    }
-    return Tensor(out, shape: [3, h, w])
 }

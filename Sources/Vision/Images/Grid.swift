@@ -26,12 +26,13 @@ public func viridis(_ t: Double) -> (red: Double, green: Double, blue: Double) {
     return (a.0 + (b.0 - a.0) * f, a.1 + (b.1 - a.1) * f, a.2 + (b.2 - a.2) * f)
 }
 
-/// A heat map [h, w] (values scaled to its own min…max) as an RGB image [3, h, w].
-public func heatMap(_ values: Tensor) -> Tensor {
+/// A heat map [h, w] as an RGB image [3, h, w]: `range` maps to the colour map's ends (values
+/// outside it are clipped); nil scales the map to its own minimum and maximum.
+public func heatMap(_ values: Tensor, range: ClosedRange<Double>? = nil) -> Tensor {
     let v = values.converted(to: .float64).contiguous()
     let (h, w) = (v.shape[0], v.shape[1])
     let flat = v.scalars(as: Double.self)
-    let lo = flat.min() ?? 0, hi = flat.max() ?? 1
+    let lo = range?.lowerBound ?? flat.min() ?? 0, hi = range?.upperBound ?? flat.max() ?? 1
     var out = [Float](repeating: 0, count: 3 * h * w)
     for (i, x) in flat.enumerated() {
         let c = viridis(hi > lo ? (x - lo) / (hi - lo) : 0)
