@@ -14,7 +14,7 @@ public struct ComputeScalingResult: Codable, Sendable {
         public var family: String
         public var name: String
         public var parameters: Int
-        /// Forward GFLOPs per image (``FlopCounter``: a multiply-add counts two).
+        /// Forward GFLOPs per image (`FlopCounter` in NN: a multiply-add counts two).
         public var gflops: Double
         /// Training compute in TFLOPs: three forward passes' FLOPs (forward and backward) per image seen.
         public var trainingTFLOPs: Double
