@@ -43,6 +43,8 @@ p.add_argument("--batch-size", type=int, default=64)
 p.add_argument("--seeds", type=int, nargs="+", default=[0])
 p.add_argument("--arch", choices=["vit", "resnet", "both"], default="both")
 p.add_argument("--threads", type=int, default=2)
+p.add_argument("--vit-lr", type=float, default=4e-3, help="peak learning rate at batch 256 (compare: 4e-3)")
+p.add_argument("--resnet-lr", type=float, default=1.2e-2, help="peak learning rate at batch 256 (compare: 1.2e-2)")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 
@@ -79,7 +81,7 @@ def train(arch, count, seed):
     model = make_model(arch)
     decay = [q for n, q in model.named_parameters() if not n.endswith(".bias") and q.ndim > 1]
     no_decay = [q for n, q in model.named_parameters() if n.endswith(".bias") or q.ndim <= 1]
-    peak = (4e-3 if arch == "vit" else 1.2e-2) * a.batch_size / 256
+    peak = (a.vit_lr if arch == "vit" else a.resnet_lr) * a.batch_size / 256
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=peak)
     batches = count // a.batch_size
@@ -118,6 +120,7 @@ archs = ["vit", "resnet"] if a.arch == "both" else [a.arch]
 results = {arch: [] for arch in archs}
 for seed in a.seeds:
     line = {"seed": seed, "counts": counts, "steps": a.steps or f"{a.epochs} epochs"}
+    line.update({arch + "_lr": a.vit_lr if arch == "vit" else a.resnet_lr for arch in archs})
     for arch in archs:
         runs = [train(arch, count, seed) for count in counts]
         line[arch] = [round(accuracy, 4) for accuracy, _ in runs]

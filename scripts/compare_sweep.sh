@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The runs behind `tessera compare`'s supervised design and its PyTorch reference; each stage appends
+# one JSON line per run to Docs/compare-sweep/<stage>.jsonl (see Docs/compare-sweep/README.md).
+#
+#   scripts/compare_sweep.sh [stage ...]      stages: reference lr tessera-seeds full-reference (default: all)
+#
+# PYTHON names the interpreter with torch, torchvision, timm and safetensors (default python3; it is
+# split into words, so a wrapper command works). Each stage takes 5–15 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=Docs/compare-sweep
+work=${SWEEP_WORK:-runs/compare-sweep}
+python=(${PYTHON:-python3})
+mkdir -p "$out" "$work"
+tessera=${TESSERA:-}  # a built tessera binary; otherwise one is built
+if [ -z "$tessera" ]; then swift build -c release --product tessera >/dev/null; tessera=.build/release/tessera; fi
+
+# The default design in PyTorch, three seeds (compare's data: 3000 training and 1000 test images).
+reference() {
+    [ -f "$work/shapes.safetensors" ] || $tessera export --train-images 3000 --output "$work/shapes.safetensors"
+    "${python[@]}" scripts/compare_reference.py "$work/shapes.safetensors" --seeds 0 1 2 | tee -a "$out/reference.jsonl"
+}
+
+# The peak learning rates around compare's (4e-3 ViT, 1.2e-2 ResNet), PyTorch, seed 0.
+lr() {
+    [ -f "$work/shapes.safetensors" ] || $tessera export --train-images 3000 --output "$work/shapes.safetensors"
+    for rate in 2e-3 8e-3 1.6e-2; do
+        "${python[@]}" scripts/compare_reference.py "$work/shapes.safetensors" --arch vit --vit-lr $rate | grep '"seed"' \
+            | tee -a "$out/lr.jsonl"
+    done
+    for rate in 4e-3 3e-2; do
+        "${python[@]}" scripts/compare_reference.py "$work/shapes.safetensors" --arch resnet --resnet-lr $rate \
+            | grep '"seed"' | tee -a "$out/lr.jsonl"
+    done
+}
+
+# Tessera's default run at seeds 1 and 2 (seed 0 is Docs/example-report): the supervised numbers.
+tessera-seeds() {
+    for seed in 1 2; do
+        $tessera compare --seed $seed --output "$work/tessera-seed-$seed" >/dev/null
+        python3 - "$work/tessera-seed-$seed/results.json" $seed <<'EOF' | tee -a "$out/tessera.jsonl"
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(json.dumps({"seed": int(sys.argv[2]), "counts": r["subsetCounts"], "vit": r["vit"]["supervisedAccuracy"],
+                  "resnet": r["resnet"]["supervisedAccuracy"], "vit_dino_knn": r["vit"]["dinoKNN"],
+                  "resnet_dino_knn": r["resnet"]["dinoKNN"], "seconds": round(r["seconds"], 1)}))
+EOF
+    done
+}
+
+# --full's data-scaling stage in PyTorch: 20 000 training images, 1000 steps per size, seed 0.
+full-reference() {
+    [ -f "$work/shapes-20k.safetensors" ] \
+        || $tessera export --train-images 20000 --output "$work/shapes-20k.safetensors"
+    "${python[@]}" scripts/compare_reference.py "$work/shapes-20k.safetensors" --fractions 0.0032 0.015 0.1 1 \
+        --steps 1000 | grep '"seed"' | tee -a "$out/full-reference.jsonl"
+}
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(reference lr tessera-seeds full-reference)
+for stage in "${stages[@]}"; do "$stage"; done
