@@ -25,8 +25,8 @@ reference() {
 lr() {
     [ -f "$work/shapes.safetensors" ] || $tessera export --train-images 3000 --output "$work/shapes.safetensors"
     for rate in 2e-3 8e-3 1.6e-2; do
-        "${python[@]}" scripts/compare_reference.py "$work/shapes.safetensors" --arch vit --vit-lr $rate | grep '"seed"' \
-            | tee -a "$out/lr.jsonl"
+        "${python[@]}" scripts/compare_reference.py "$work/shapes.safetensors" --arch vit --vit-lr $rate \
+            | grep '"seed"' | tee -a "$out/lr.jsonl"
     done
     for rate in 4e-3 3e-2; do
         "${python[@]}" scripts/compare_reference.py "$work/shapes.safetensors" --arch resnet --resnet-lr $rate \
