@@ -22,7 +22,6 @@ the 1000 test images per subset size) and a last line with the means and standar
 """
 import argparse
 import json
-import math
 import time
 
 import timm
@@ -32,7 +31,7 @@ import torch.nn.functional as F
 import torchvision.transforms.v2 as T
 from safetensors.torch import load_file
 
-from dino_models import ResNet
+from dino_models import ResNet, cosine_schedule
 
 p = argparse.ArgumentParser()
 p.add_argument("data", help="a file written by `tessera export`")
@@ -68,14 +67,6 @@ def make_model(arch):
     return nn.Sequential(ResNet(12), nn.Linear(96, classes))
 
 
-def cosine(base, final, epochs, per_epoch, warmup_epochs):
-    """DINO's cosine_scheduler: a linear warm-up from 0, then a cosine from base to final."""
-    warmup = torch.linspace(0, base, warmup_epochs * per_epoch) if warmup_epochs else torch.zeros(0)
-    rest = epochs * per_epoch - len(warmup)
-    i = torch.arange(rest, dtype=torch.float64)
-    return torch.cat([warmup.double(), final + 0.5 * (base - final) * (1 + torch.cos(math.pi * i / rest))])
-
-
 def train(arch, count, seed):
     torch.manual_seed(seed)
     model = make_model(arch)
@@ -87,7 +78,7 @@ def train(arch, count, seed):
     batches = count // a.batch_size
     steps = a.steps or a.epochs * batches
     per_epoch = batches if a.steps is None else -(-steps // a.epochs)
-    rates = cosine(peak, 1e-6, a.epochs, per_epoch, 1)
+    rates = cosine_schedule(peak, 1e-6, a.epochs * per_epoch, per_epoch)
     generator = torch.Generator().manual_seed(seed)
     model.train()
     step, start = 0, time.time()

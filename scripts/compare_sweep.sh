@@ -15,21 +15,26 @@ mkdir -p "$out" "$work"
 tessera=${TESSERA:-}  # a built tessera binary; otherwise one is built
 if [ -z "$tessera" ]; then swift build -c release --product tessera >/dev/null; tessera=.build/release/tessera; fi
 
+# The path of compare's data with N training images, exported once.
+shapes() {
+    local file="$work/shapes-$1.safetensors"
+    [ -f "$file" ] || $tessera export --train-images "$1" --output "$file" >&2
+    echo "$file"
+}
+
 # The default design in PyTorch, three seeds (compare's data: 3000 training and 1000 test images).
 reference() {
-    [ -f "$work/shapes.safetensors" ] || $tessera export --train-images 3000 --output "$work/shapes.safetensors"
-    "${python[@]}" scripts/compare_reference.py "$work/shapes.safetensors" --seeds 0 1 2 | tee -a "$out/reference.jsonl"
+    "${python[@]}" scripts/compare_reference.py "$(shapes 3000)" --seeds 0 1 2 | tee -a "$out/reference.jsonl"
 }
 
 # The peak learning rates around compare's (4e-3 ViT, 1.2e-2 ResNet), PyTorch, seed 0.
 lr() {
-    [ -f "$work/shapes.safetensors" ] || $tessera export --train-images 3000 --output "$work/shapes.safetensors"
     for rate in 2e-3 8e-3 1.6e-2; do
-        "${python[@]}" scripts/compare_reference.py "$work/shapes.safetensors" --arch vit --vit-lr $rate \
+        "${python[@]}" scripts/compare_reference.py "$(shapes 3000)" --arch vit --vit-lr $rate \
             | grep '"seed"' | tee -a "$out/lr.jsonl"
     done
     for rate in 4e-3 3e-2; do
-        "${python[@]}" scripts/compare_reference.py "$work/shapes.safetensors" --arch resnet --resnet-lr $rate \
+        "${python[@]}" scripts/compare_reference.py "$(shapes 3000)" --arch resnet --resnet-lr $rate \
             | grep '"seed"' | tee -a "$out/lr.jsonl"
     done
 }
@@ -50,9 +55,7 @@ EOF
 
 # --full's data-scaling stage in PyTorch: 20 000 training images, 1000 steps per size, seed 0.
 full-reference() {
-    [ -f "$work/shapes-20k.safetensors" ] \
-        || $tessera export --train-images 20000 --output "$work/shapes-20k.safetensors"
-    "${python[@]}" scripts/compare_reference.py "$work/shapes-20k.safetensors" --fractions 0.0032 0.015 0.1 1 \
+    "${python[@]}" scripts/compare_reference.py "$(shapes 20000)" --fractions 0.0032 0.015 0.1 1 \
         --steps 1000 | grep '"seed"' | tee -a "$out/full-reference.jsonl"
 }
 

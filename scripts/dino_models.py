@@ -1,8 +1,10 @@
 """The small ResNet and DINO heads of Tessera's DINO tests and fixtures, in PyTorch, shared by
-dino_shapes_reference.py, dino_sweep.py and make_moco_fixtures.py: torchvision's layout with basic
+dino_shapes_reference.py, dino_sweep.py, compare_reference.py and make_moco_fixtures.py: torchvision's layout with basic
 blocks, one per stage, a 3×3 stem without pooling, pooled features of 8 × width; the sweeps' DINO
 head (3-layer MLP, normalised bottleneck, weight-normalised last layer with its norm fixed at 1)
-and DINO's own DINOHead with every option."""
+and DINO's own DINOHead with every option; and DINO's cosine schedule."""
+import math
+
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -79,3 +81,11 @@ class DINOHead(nn.Module):
 
     def forward(self, x):
         return self.last_layer(F.normalize(self.mlp(x), dim=-1, p=2))
+
+
+def cosine_schedule(base, final, steps, warmup_steps=0):
+    """DINO's utils.cosine_scheduler, one value per step: a linear warm-up from 0 to base over
+    warmup_steps, then a cosine from base to final."""
+    warm = [base * i / max(1, warmup_steps - 1) for i in range(warmup_steps)]
+    rest = steps - warmup_steps
+    return warm + [final + 0.5 * (base - final) * (1 + math.cos(math.pi * i / max(1, rest))) for i in range(rest)]

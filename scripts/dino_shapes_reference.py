@@ -37,7 +37,7 @@ import torch.nn.functional as F
 import torchvision.transforms.v2 as T
 from safetensors.torch import load_file
 
-from dino_models import Head, ResNet
+from dino_models import Head, ResNet, cosine_schedule
 
 p = argparse.ArgumentParser()
 p.add_argument("data", help="a file written by `tessera export`, or `digits`")
@@ -140,9 +140,7 @@ def knn(backbone, k=20, t=0.07):
 
 
 def cosine(base, final, warmup_epochs=0):
-    n, w = a.epochs * steps_per_epoch, warmup_epochs * steps_per_epoch
-    warm = [base * i / max(1, w - 1) for i in range(w)]
-    return warm + [final + 0.5 * (base - final) * (1 + math.cos(math.pi * i / (n - w))) for i in range(n - w)]
+    return cosine_schedule(base, final, a.epochs * steps_per_epoch, warmup_epochs * steps_per_epoch)
 
 
 @torch.no_grad()

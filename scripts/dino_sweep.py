@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dino_models import Head, ResNet
+from dino_models import Head, ResNet, cosine_schedule as cosine
 
 BASE = dict(method="dino", images=1000, steps=180, batch=64, width=12, lr=1e-2, warmup=0.083, wd=0.04, wd_end=0.4,
             momentum=0.99, tt_start=0.04, tt=0.02, tt_warmup=0.25, out_dim=256, hidden=512, bottleneck=128,
@@ -228,11 +228,6 @@ def calibrated_knn(backbone, data):
     for i in range(0, len(data["train_x"]), 100):
         copy((data["train_x"][i:i + 100] - 0.5) / 0.25)
     return knn(copy, data)
-
-
-def cosine(base, final, n, w=0):
-    warm = [base * i / max(1, w - 1) for i in range(w)]
-    return warm + [final + 0.5 * (base - final) * (1 + math.cos(math.pi * i / max(1, n - w))) for i in range(n - w)]
 
 
 def run(name, c, all_data, device):
