@@ -27,13 +27,15 @@ let package = Package(
             path: "Sources/CBLAS",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // oneDNN (Debian's libdnnl-dev): float32 matrix products on the CPU's own ISA (see Tensor/MatMul.swift).
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // zlib (Debian's zlib1g-dev) for gzip-compressed data files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Cairo (Debian's libcairo2-dev) draws the report's figures: antialiased PNG and SVG, real fonts.
         .systemLibrary(name: "CCairo", path: "Sources/CCairo", providers: [.apt(["libcairo2-dev"])]),
         // Compute-bound float32 kernels compiled per CPU level and dispatched at load time.
         .target(name: "CKernels", path: "Sources/CKernels"),
-        .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CDNNL", "CKernels"]),
         .target(name: "Autograd", dependencies: ["Tensor"]),
         .target(name: "NN", dependencies: ["Tensor", "Autograd"]),
         // libpng / libjpeg(-turbo) behind a C shim that turns their longjmp errors into messages.

@@ -128,19 +128,25 @@ INLINE float squared_deviations_f32(const float *x, size_t n, float mu) {
 #define LEVEL(name) CONCAT(name, SUFFIX)
 
 #define SUFFIX baseline
+#define PEAK_LANES 4
 #include "KernelBodies.h"
+#undef PEAK_LANES
 #undef SUFFIX
 
 #if defined(__x86_64__) && defined(__clang__)
 #define SUFFIX avx2
+#define PEAK_LANES 8
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #include "KernelBodies.h"
+#undef PEAK_LANES
 #pragma clang attribute pop
 #undef SUFFIX
 
 #define SUFFIX avx512
+#define PEAK_LANES 16
 #pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
 #include "KernelBodies.h"
+#undef PEAK_LANES
 #pragma clang attribute pop
 #undef SUFFIX
 #endif
@@ -149,7 +155,7 @@ INLINE float squared_deviations_f32(const float *x, size_t n, float mu) {
     #level, exp_##level, gelu_##level, gelu_derivative_##level, gelu_backward_##level,                \
     softmax_rows_##level, sum_##level, layer_norm_rows_##level, layer_norm_backward_rows_##level,     \
     batch_norm_channel_##level, batch_norm_backward_channel_##level, conv, conv_weight_grad,            \
-    tile_channels, tile_pixels, taps_inner }
+    tile_channels, tile_pixels, taps_inner, fma_peak_##level }
 
 static const TesseraKernels tables[] = {
     TABLE(baseline, NULL, NULL, 0, 0, 0),

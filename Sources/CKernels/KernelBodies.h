@@ -161,3 +161,22 @@ static void LEVEL(batch_norm_backward_channel)(const float *g, const float *x, f
         for (size_t i = 0; i < n; i++) dxp[i] = a * gp[i] + c * xp[i] + d;
     }
 }
+
+/* The FMA units' peak: `iterations` rounds of 12 independent multiply-add chains on vectors of PEAK_LANES floats
+   (the level's register width, so 12 chains cover the latency of two FMA pipes without spilling). Returns the
+   floating-point operations done; the chains' sum goes to *sink so that the compiler keeps them. */
+static size_t LEVEL(fma_peak)(size_t iterations, float *sink) {
+    typedef float vector __attribute__((ext_vector_type(PEAK_LANES)));
+    vector m = 0.999999f, c = 1e-6f;
+    vector a0 = 1.f, a1 = 2.f, a2 = 3.f, a3 = 4.f, a4 = 5.f, a5 = 6.f, a6 = 7.f, a7 = 8.f, a8 = 9.f, a9 = 10.f,
+           a10 = 11.f, a11 = 12.f;
+    for (size_t i = 0; i < iterations; i++) {
+        a0 = a0 * m + c; a1 = a1 * m + c; a2 = a2 * m + c; a3 = a3 * m + c; a4 = a4 * m + c; a5 = a5 * m + c;
+        a6 = a6 * m + c; a7 = a7 * m + c; a8 = a8 * m + c; a9 = a9 * m + c; a10 = a10 * m + c; a11 = a11 * m + c;
+    }
+    vector s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
+    float total = 0;
+    for (int k = 0; k < PEAK_LANES; k++) total += s[k];
+    *sink = total;
+    return iterations * 12 * 2 * PEAK_LANES;
+}

@@ -1,4 +1,6 @@
 import CKernels
+import Dispatch
+import Synchronization
 
 /// The CPU instruction-set levels that Tessera's compute-bound float32 kernels are built for.
 ///
@@ -50,6 +52,28 @@ public enum KernelLevel: Int, Comparable, CaseIterable, Sendable, CustomStringCo
         throw ConfigurationError(field: "TESSERA_CPU_LEVEL", value: "'\(value)'",
                                  rule: "must be avx512, avx2 or baseline (or unset for the CPU's own level)",
                                  source: "environment")
+    }
+
+    /// The peak floating-point rate of this level's fused multiply-adds on `threads` cores, in GFLOP/s: the bound a
+    /// float32 GEMM approaches (best of three runs of about 0.1 s, after one to size them). The work is cut into
+    /// 16 pieces per thread so that every core has its share even while Dispatch is still starting workers.
+    public func measuredPeakGFLOPS(threads: Int = coreCount) -> Double {
+        if self > Self.cpu { fail("KernelLevel.measuredPeakGFLOPS", "\(self) is above this CPU's level, \(Self.cpu)") }
+        let peak = kernels.fma_peak, pieces = 16 * Swift.max(threads, 1)
+        func rate(_ iterations: Int) -> (gflops: Double, seconds: Double) {
+            let flops = Mutex(0)
+            let start = DispatchTime.now().uptimeNanoseconds
+            DispatchQueue.concurrentPerform(iterations: pieces) { _ in
+                var sink: Float = 0
+                let done = Int(peak(iterations, &sink))
+                flops.withLock { $0 += sink.isNaN ? 0 : done }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            return (Double(flops.withLock { $0 }) / seconds / 1e9, seconds)
+        }
+        let probe = rate(1 << 12).seconds
+        let iterations = Swift.max(1 << 12, Int(Double(1 << 12) * 0.1 / Swift.max(probe, 1e-6)))
+        return (0..<3).map { _ in rate(iterations).gflops }.max()!
     }
 
     /// This level's kernels (levels above ``cpu`` were refused by ``run(_:)``).

@@ -2,7 +2,7 @@ import CBLAS
 import Dispatch
 import Synchronization
 
-/// Matrix products through OpenBLAS `cblas_sgemm` / `cblas_dgemm`.
+/// Matrix products through oneDNN's `dnnl_sgemm` (float32, see ``GEMMBackend``) and OpenBLAS's `cblas_dgemm`.
 ///
 /// Transposed and sliced operands are passed to BLAS as transpose flags and leading dimensions,
 /// never copied, whenever one of their two innermost strides is 1. A batch sharing one right-hand
@@ -51,13 +51,14 @@ extension Tensor {
         if la == nil { a = a.contiguous(); la = BLASOperand(a) }
         if lb == nil { b = b.contiguous(); lb = BLASOperand(b) }
         guard let opA = la, let opB = lb else { fail("gemm", "unreachable: contiguous operand has no BLAS layout") }
+        let backend = GEMMBackend.current, threads = serial ? 1 : coreCount
 
         // Fold the batch into M when b is shared across the batch and a's rows are evenly spaced.
         let bShared = b.strides.dropLast(2).allSatisfy { $0 == 0 }
         if batchCount > 1, bShared, !opA.transposed, foldsIntoRows(a, m: m, ld: opA.ld) {
             withBLASThreads(serial: serial) {
-                runGEMM(dtype: out.dtype, opA, opB, m: m * batchCount, n: n, k: k,
-                        a: a.storage.base, aOffset: a.offset, b: b.storage.base, bOffset: b.offset,
+                runGEMM(dtype: out.dtype, backend: backend, threads: threads, opA, opB, m: m * batchCount,
+                        n: n, k: k, a: a.storage.base, aOffset: a.offset, b: b.storage.base, bOffset: b.offset,
                         c: out.storage.base, cOffset: out.offset, beta: beta)
             }
             return
@@ -74,18 +75,19 @@ extension Tensor {
             return (oa, ob)
         }
         let ab = UncheckedBox((a.storage.base, b.storage.base, out.storage.base))
-        let one = { (i: Int) in
+        let one = { (i: Int, threads: Int) in
             let (oa, ob) = offsets(i)
-            runGEMM(dtype: out.dtype, opA, opB, m: m, n: n, k: k, a: ab.value.0, aOffset: oa,
-                    b: ab.value.1, bOffset: ob, c: ab.value.2, cOffset: out.offset + i * m * n, beta: beta)
+            runGEMM(dtype: out.dtype, backend: backend, threads: threads, opA, opB, m: m, n: n, k: k,
+                    a: ab.value.0, aOffset: oa, b: ab.value.1, bOffset: ob, c: ab.value.2,
+                    cOffset: out.offset + i * m * n, beta: beta)
         }
         if !serial && batchCount >= coreCount && coreCount > 1 && m * n * k <= 8_000_000 {
             let work = UncheckedBox(one)
             withSingleThreadedBLASPerCore { c in
-                for i in stride(from: c, to: batchCount, by: coreCount) { work.value(i) }
+                for i in stride(from: c, to: batchCount, by: coreCount) { work.value(i, 1) }
             }
         } else {
-            withBLASThreads(serial: serial) { for i in 0..<batchCount { one(i) } }
+            withBLASThreads(serial: serial) { for i in 0..<batchCount { one(i, threads) } }
         }
     }
 
@@ -151,22 +153,5 @@ struct BLASOperand: Equatable {
         } else {
             return nil
         }
-    }
-}
-
-private func runGEMM(dtype: DType, _ opA: BLASOperand, _ opB: BLASOperand, m: Int, n: Int, k: Int,
-                     a: UnsafeMutableRawPointer, aOffset: Int, b: UnsafeMutableRawPointer, bOffset: Int,
-                     c: UnsafeMutableRawPointer, cOffset: Int, beta: Double) {
-    let ta = opA.transposed ? CblasTrans : CblasNoTrans, tb = opB.transposed ? CblasTrans : CblasNoTrans
-    if dtype == .float32 {
-        cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1,
-                    a.assumingMemoryBound(to: Float.self) + aOffset, Int32(opA.ld),
-                    b.assumingMemoryBound(to: Float.self) + bOffset, Int32(opB.ld), Float(beta),
-                    c.assumingMemoryBound(to: Float.self) + cOffset, Int32(n))
-    } else {
-        cblas_dgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), 1,
-                    a.assumingMemoryBound(to: Double.self) + aOffset, Int32(opA.ld),
-                    b.assumingMemoryBound(to: Double.self) + bOffset, Int32(opB.ld), beta,
-                    c.assumingMemoryBound(to: Double.self) + cOffset, Int32(n))
     }
 }

@@ -1,5 +1,5 @@
-// Release-mode benchmarks of the Tensor kernels against the machine's own limits:
-// Tensor.matmul against raw cblas_sgemm on the same operands, elementwise ops against memcpy
+// Release-mode benchmarks of the Tensor kernels against the machine's own limits: the FMA peak, Tensor.matmul
+// (oneDNN and OpenBLAS) against raw cblas_sgemm on the same operands, elementwise ops against memcpy
 // bandwidth, softmax and reductions. Prints a Markdown table (see Docs/Benchmarks.md).
 //
 //   swift run -c release tessera-bench            # full sizes
@@ -68,27 +68,32 @@ if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "layers" {
 
 let core = String(cString: openblas_get_corename())
 print("OpenBLAS core: \(core), BLAS threads: \(openblas_get_num_threads()), cores: \(coreCount), "
-      + "kernel level: \(KernelLevel.selected) (CPU: \(KernelLevel.cpu))")
+      + "kernel level: \(KernelLevel.selected) (CPU: \(KernelLevel.cpu)), float32 GEMM: \(GEMMBackend.selected)")
 print("OPENBLAS_CORETYPE=\(String(cString: getenv("OPENBLAS_CORETYPE") ?? strdup("(unset)")))\n")
 
-// MARK: matmul against raw sgemm on the same buffers
+// MARK: matmul against the FMA peak and raw OpenBLAS sgemm on the same buffers
+let peak = KernelLevel.cpu.measuredPeakGFLOPS()
+rows.append("| FMA peak, \(coreCount) cores, \(KernelLevel.cpu) (GFLOP/s) | \(format(peak)) | — | — |")
 for (m, k, n) in [(2048, 2048, 2048), (1576, 384, 1152), (1576, 384, 1536), (1576, 1536, 384)] {
     let a = Tensor.randn([m, k]), b = Tensor.randn([k, n])
     let c = Tensor.zeros([m, n])
     let flops = 2.0 * Double(m * n * k)
-    let ours = measure { _ = a.matmul(b) }
     let raw = measure {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
                     a.pointer(as: Float.self), Int32(k), b.pointer(as: Float.self), Int32(n), 0,
                     c.pointer(as: Float.self), Int32(n))
     }
-    report("matmul \(m)×\(k)·\(k)×\(n) (GFLOP/s)", format(flops / ours / 1e9),
-           format(flops / raw / 1e9) + " (sgemm)", raw / ours)
-    // The transposed right operand goes to BLAS as a flag: same speed expected.
+    // Each backend on the same operands; the transposed right operand goes to the library as a flag.
     let bt = Tensor.randn([n, k])
-    let oursT = measure { _ = a.matmul(bt.transposed()) }
-    report("matmul \(m)×\(k)·(\(n)×\(k))ᵀ (GFLOP/s)", format(flops / oursT / 1e9),
-           format(flops / raw / 1e9) + " (sgemm)", raw / oursT)
+    for backend in GEMMBackend.allCases {
+        let ours = backend.run { measure { _ = a.matmul(b) } }
+        let oursT = backend.run { measure { _ = a.matmul(bt.transposed()) } }
+        let of = "\(format(100 * flops / ours / 1e9 / peak, 0))% of peak"
+        report("matmul \(m)×\(k)·\(k)×\(n), \(backend) (GFLOP/s)", "\(format(flops / ours / 1e9)), \(of)",
+               format(flops / raw / 1e9) + " (sgemm)", raw / ours)
+        report("matmul \(m)×\(k)·(\(n)×\(k))ᵀ, \(backend) (GFLOP/s)", format(flops / oursT / 1e9),
+               format(flops / raw / 1e9) + " (sgemm)", raw / oursT)
+    }
 }
 
 // Attention-shaped batch: 32 images × 6 heads of 197×64 · 64×197.

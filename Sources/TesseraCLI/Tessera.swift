@@ -11,9 +11,12 @@ struct TesseraCommand: ParsableCommand {
                       ForwardCommand.self, ZooCommand.self, ExportCommand.self, BenchCommand.self],
         defaultSubcommand: CompareCommand.self)
 
-    /// Refuses a misspelt TESSERA_CPU_LEVEL before any command runs (the kernels would ignore it).
+    /// Refuses a misspelt TESSERA_CPU_LEVEL or TESSERA_GEMM before any command runs (they would be ignored).
     static func main() {
-        do { try KernelLevel.checkEnvironment() } catch { exit(withError: ValidationError("\(error)")) }
+        do {
+            try KernelLevel.checkEnvironment()
+            try GEMMBackend.checkEnvironment()
+        } catch { exit(withError: ValidationError("\(error)")) }
         main(nil)
     }
 }

@@ -26,6 +26,17 @@ import TestSupport
         }
     }
 
+    /// The peak micro-benchmark does the work it counts: 12 chains × 2 operations × the level's lanes per round.
+    @Test(arguments: KernelLevel.supported)
+    func fmaPeakCountsItsWork(level: KernelLevel) {
+        var sink: Float = 0
+        let flops = level.kernels.fma_peak(1000, &sink)
+        #expect(flops == 1000 * 12 * 2 * [4, 8, 16][level.rawValue])
+        // Each chain a ← 0.999999·a + 1e-6 stays near its start (1 … 12): their sum is near 78 per lane.
+        #expect(abs(Double(sink) / Double([4, 8, 16][level.rawValue]) - 78) < 0.1)
+        #expect(level.measuredPeakGFLOPS(threads: 1) > 0.5)
+    }
+
     @Test(arguments: KernelLevel.supported)
     func softmaxAndSumsMatchFloat64(level: KernelLevel) {
         let x32 = Tensor.randn([37, 301], std: 4, generator: RandomGenerator(seed: 3)), x = x32.converted(to: .float64)

@@ -57,6 +57,10 @@ typedef struct TesseraKernels {
     size_t conv_tile_channels, conv_tile_pixels;
     /// Whether the loop runs over the taps inside each input channel (the packing's order).
     int conv_taps_inner;
+    /// `iterations` rounds of independent fused multiply-adds in this level's widest registers: the floating-point
+    /// operations done (returned) over the time taken is the core's peak, the bound a GEMM approaches.
+    /// `sink` receives a result so that the work is kept.
+    size_t (*fma_peak)(size_t iterations, float *sink);
 } TesseraKernels;
 
 /// The kernels of `level`, or NULL where this CPU cannot run them.
