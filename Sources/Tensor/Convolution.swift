@@ -386,7 +386,8 @@ struct ConvLayout {
         let kernel = x.dtype == .float32 && (fused ?? fusesTaps(level)) ? level.kernels.shifted_conv_weight_grad : nil
         let transposedRows = sourcePlane + kw
         let partials = Tensor(empty: [workers(n), kh * kw, o, c], dtype: x.dtype, zeroed: true)
-        let scratchCount = sourceCount + o * oh * sourceWidth + (kernel != nil ? transposedRows * c : 0)
+        let length = oh * sourceWidth  // the kernel's scratch: 24 output channels' gradients interleaved
+        let scratchCount = sourceCount + o * length + (kernel != nil ? transposedRows * c + 24 * length : 0)
         let offsets = tapOffsets
         forEachImage(n, scratch: [scratchCount], dtype: x.dtype) { i, worker, scratch in
             let wide = wideOutput(scratch, channels: o)
@@ -398,7 +399,7 @@ struct ConvLayout {
                 tessera_pad_transpose_f32(x.select(axis: 0, index: i).pointer(as: Float.self), c, h, w, ph, pw,
                                           transposedRows, transposed)
                 kernel(wide.pointer(as: Float.self), transposed, gw.pointer(as: Float.self), kh * kw, o, c,
-                       oh * sourceWidth, offsets)
+                       length, offsets, transposed + transposedRows * c)
                 return
             }
             pad(x.select(axis: 0, index: i), into: scratch)

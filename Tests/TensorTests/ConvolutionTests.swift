@@ -85,11 +85,14 @@ func fusedConvolutionKernelMatchesPerTapGEMMs(level: KernelLevel) {
     #expect(!pointwise(7, 7).usesShifts(.float32, level: level))
     #expect(!pointwise(8, 12).usesShifts(.float64, level: level))
     #expect(!pointwise(8, 12).usesShifts(.float32, level: .baseline))
-    // ∂W with 70 input channels: full and partial groups of 64 (AVX-512) or 16 (AVX2) channel lanes.
-    let x70 = Tensor.randn([3, 70, 10, 23], generator: RandomGenerator(seed: 6))
-    let wide = ConvLayout(input: x70.shape, weight: [13, 70, 3, 3],
-                          geometry: Conv2dGeometry(padding: (1, 1)), output: (10, 23))
-    let gy = Tensor.randn([3, 13, 10, 23], generator: RandomGenerator(seed: 7))
-    expectClose(wide.shiftedWeightGradient(x70, gy, level: level, fused: true),
-                wide.shiftedWeightGradient(x70, gy, level: .baseline), atol: 1e-3, rtol: 1e-5)
+    // ∂W at channel counts that take each AVX-512 tile (24 × 16, 12 × 32, 8 × 48 and 6 × 64 channels, and 70 = 64 + 6)
+    // and AVX2's 16-channel groups, full and partial, with 13 and 30 output channels (partial tiles of each height).
+    for (channels, outputs) in [(3, 30), (12, 13), (24, 30), (40, 13), (70, 13)] {
+        let xc = Tensor.randn([3, channels, 10, 23], generator: RandomGenerator(seed: 6))
+        let wide = ConvLayout(input: xc.shape, weight: [outputs, channels, 3, 3],
+                              geometry: Conv2dGeometry(padding: (1, 1)), output: (10, 23))
+        let gy = Tensor.randn([3, outputs, 10, 23], generator: RandomGenerator(seed: 7))
+        expectClose(wide.shiftedWeightGradient(xc, gy, level: level, fused: true),
+                    wide.shiftedWeightGradient(xc, gy, level: .baseline), atol: 1e-3, rtol: 1e-5)
+    }
 }

@@ -49,9 +49,11 @@ typedef struct TesseraKernels {
     void (*_Nullable shifted_conv)(const float *packed, const float *input, float *output, size_t t, size_t o,
                                    size_t c, size_t length, size_t plane, const size_t *offsets);
     /// gw[k, oi, ci] += Σ over p < length of gy[oi, p] · transposed[offsets[k] + p, ci]: the weight
-    /// gradient of shifted_conv (gy at padded width with zero tail columns). NULL with shifted_conv.
+    /// gradient of shifted_conv (gy at padded width with zero tail columns). `scratch` holds 24 · length floats.
+    /// NULL with shifted_conv.
     void (*_Nullable shifted_conv_weight_grad)(const float *gy, const float *transposed, float *gw, size_t t,
-                                               size_t o, size_t c, size_t length, const size_t *offsets);
+                                               size_t o, size_t c, size_t length, const size_t *offsets,
+                                               float *scratch);
     /// The fused forward loop's register tile: output channels (the packing's block) × pixels; 0 × 0
     /// without one.
     size_t conv_tile_channels, conv_tile_pixels;
