@@ -105,7 +105,8 @@ static inline void weight_grad_tile_avx512(const int R, const int V, const float
 
 /* ∂W over groups of up to 64 input channels. A group of 64 takes 6 output channels per tile; a narrower one (the
    last of 70 channels, or all of a 12-channel layer) fewer vectors and more output channels, so that the
-   accumulators stay 24 full-width registers instead of 24 mostly masked ones (12 channels: 19% → 75% of the lanes). */
+   accumulators stay 24 full-width registers instead of 24 mostly masked ones (12 channels: 19% → 75% of the
+   lanes). */
 __attribute__((target("avx512f")))
 void tessera_shifted_conv_weight_grad_f32_avx512(const float *gy, const float *transposed, float *gw, size_t t,
                                                  size_t o, size_t c, size_t length, const size_t *offsets,

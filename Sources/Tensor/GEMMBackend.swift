@@ -8,7 +8,7 @@ import Synchronization
 /// OpenBLAS chooses its kernels once, from `OPENBLAS_CORETYPE` when that is set: this project's
 /// AVX-512 machines set it to `Haswell`, which halves OpenBLAS's speed there (AVX2 kernels). oneDNN's
 /// `dnnl_sgemm` dispatches on the CPU's own ISA flags, so it runs AVX-512 kernels on AVX-512 CPUs and
-/// reaches the FMA limit on AVX2 ones (see Docs/Benchmarks.md, "Matrix products"). Float64 products
+/// reaches the FMA limit on AVX2 ones (Docs/Benchmarks.md, "Float32 products through oneDNN"). Float64 products
 /// (gradient checks) and LAPACK always use OpenBLAS. The environment variable `TESSERA_GEMM=openblas`
 /// selects OpenBLAS for a whole process, and ``run(_:)`` for a block of work (tests, benchmarks).
 public enum GEMMBackend: String, CaseIterable, Sendable {
@@ -87,5 +87,7 @@ private func oneDNNProduct(_ opA: BLASOperand, _ opB: BLASOperand, m: Int, n: In
     if parts == 1 { one(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: one) }
     let status = failed.withLock { $0 }
     // The operands' layouts were checked (BLASOperand): oneDNN refuses only invalid dimensions.
-    if status != dnnl_success { fail("gemm", "oneDNN refused a \(m)×\(k)·\(k)×\(n) product (status \(status.rawValue))") }
+    if status != dnnl_success {
+        fail("gemm", "oneDNN refused a \(m)×\(k)·\(k)×\(n) product (status \(status.rawValue))")
+    }
 }
