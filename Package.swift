@@ -27,7 +27,7 @@ let package = Package(
             path: "Sources/CBLAS",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
-        // oneDNN (Debian's libdnnl-dev): float32 matrix products on the CPU's own ISA (see Tensor/MatMul.swift).
+        // oneDNN (Debian's libdnnl-dev): float32 matrix products on the CPU's own ISA (Tensor/GEMMBackend.swift).
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // zlib (Debian's zlib1g-dev) for gzip-compressed data files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),

@@ -14,9 +14,11 @@ import Synchronization
 public enum GEMMBackend: String, CaseIterable, Sendable {
     case oneDNN = "onednn", openBLAS = "openblas"
 
+    /// `TESSERA_GEMM`, when set.
+    private static let requested = System.environment(["TESSERA_GEMM"])["TESSERA_GEMM"]
+
     /// The process's backend: `TESSERA_GEMM`'s, or oneDNN.
-    public static let selected: GEMMBackend =
-        System.environment(["TESSERA_GEMM"])["TESSERA_GEMM"].flatMap(GEMMBackend.init(rawValue:)) ?? .oneDNN
+    public static let selected: GEMMBackend = requested.flatMap(GEMMBackend.init(rawValue:)) ?? .oneDNN
 
     /// The backend products use here: ``selected``, unless ``run(_:)`` bound another.
     @TaskLocal public static var current: GEMMBackend = selected
@@ -28,8 +30,7 @@ public enum GEMMBackend: String, CaseIterable, Sendable {
 
     /// Throws when `TESSERA_GEMM` is set to something that is not a backend's name (it would be ignored).
     public static func checkEnvironment() throws {
-        guard let value = System.environment(["TESSERA_GEMM"])["TESSERA_GEMM"],
-              GEMMBackend(rawValue: value) == nil else { return }
+        guard let value = requested, GEMMBackend(rawValue: value) == nil else { return }
         throw ConfigurationError(field: "TESSERA_GEMM", value: "'\(value)'",
                                  rule: "must be onednn or openblas (or unset for oneDNN)", source: "environment")
     }

@@ -1,6 +1,5 @@
 import CKernels
 import Dispatch
-import Synchronization
 
 /// The CPU instruction-set levels that Tessera's compute-bound float32 kernels are built for.
 ///
@@ -35,7 +34,7 @@ public enum KernelLevel: Int, Comparable, CaseIterable, Sendable, CustomStringCo
     /// Runs `body` with this level's kernels (on the calling thread and the workers its operations
     /// start). The level must be one this CPU runs (``supported``).
     public func run<R>(_ body: () throws -> R) rethrows -> R {
-        if self > Self.cpu { fail("KernelLevel.run", "\(self) is above this CPU's level, \(Self.cpu)") }
+        requireSupported("KernelLevel.run")
         return try Self.$current.withValue(self, operation: body)
     }
 
@@ -58,22 +57,26 @@ public enum KernelLevel: Int, Comparable, CaseIterable, Sendable, CustomStringCo
     /// float32 GEMM approaches (best of three runs of about 0.1 s, after one to size them). The work is cut into
     /// 16 pieces per thread so that every core has its share even while Dispatch is still starting workers.
     public func measuredPeakGFLOPS(threads: Int = coreCount) -> Double {
-        if self > Self.cpu { fail("KernelLevel.measuredPeakGFLOPS", "\(self) is above this CPU's level, \(Self.cpu)") }
-        let peak = kernels.fma_peak, pieces = 16 * Swift.max(threads, 1)
+        requireSupported("KernelLevel.measuredPeakGFLOPS")
+        var sink: Float = 0
+        let peak = kernels.fma_peak, pieces = 16 * Swift.max(threads, 1), perIteration = Int(peak(1, &sink))
         func rate(_ iterations: Int) -> (gflops: Double, seconds: Double) {
-            let flops = Mutex(0)
             let start = DispatchTime.now().uptimeNanoseconds
             DispatchQueue.concurrentPerform(iterations: pieces) { _ in
-                var sink: Float = 0
-                let done = Int(peak(iterations, &sink))
-                flops.withLock { $0 += sink.isNaN ? 0 : done }
+                var sink: Float = 0  // written by the kernel, so that its work is kept
+                _ = peak(iterations, &sink)
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            return (Double(flops.withLock { $0 }) / seconds / 1e9, seconds)
+            return (Double(pieces * iterations * perIteration) / seconds / 1e9, seconds)
         }
         let probe = rate(1 << 12).seconds
         let iterations = Swift.max(1 << 12, Int(Double(1 << 12) * 0.1 / Swift.max(probe, 1e-6)))
         return (0..<3).map { _ in rate(iterations).gflops }.max()!
+    }
+
+    /// Stops with a message naming `caller` when this level is above the CPU's (its kernels cannot run here).
+    private func requireSupported(_ caller: String) {
+        if self > Self.cpu { fail(caller, "\(self) is above this CPU's level, \(Self.cpu)") }
     }
 
     /// This level's kernels (levels above ``cpu`` were refused by ``run(_:)``).
