@@ -1,15 +1,16 @@
 /// Scaled dot-product attention softmax(Q·Kᵀ·scale)·V over [batch…, tokens, dim], forward and
 /// backward as batched GEMMs around the fused softmax kernels.
 ///
-/// The scale is applied to Q (tokens × dim) rather than to the scores (tokens × tokens), and the
-/// backward reuses that scaled Q for ∂K, so no pass ever runs over the score matrix for it.
+/// The scale is applied to Q (tokens × dim) rather than to the scores (tokens × tokens), and in the
+/// backward to ∂Q and ∂K, so no pass ever runs over the score matrix for it; nothing but the
+/// probabilities is kept for the backward.
 extension Tensor {
-    /// The attention output [batch…, Tq, Dv], the probabilities [batch…, Tq, Tk] and the scaled query.
+    /// The attention output [batch…, Tq, Dv] and the probabilities [batch…, Tq, Tk].
     /// `bias`, broadcast to the scores [batch…, Tq, Tk], is added before the softmax (a relative
     /// position bias, or a mask of large negative values: PyTorch's float `attn_mask`).
     public static func scaledDotProductAttention(query q: Tensor, key k: Tensor, value v: Tensor, bias: Tensor? = nil,
                                                  scale: Double? = nil)
-        -> (output: Tensor, probabilities: Tensor, scaledQuery: Tensor) {
+        -> (output: Tensor, probabilities: Tensor) {
         let op = "scaledDotProductAttention"
         check(q.rank >= 2 && k.rank == q.rank && v.rank == q.rank, op,
               "expects query, key, value of equal rank ≥ 2, got "
@@ -20,27 +21,27 @@ extension Tensor {
               "query/key dims or key/value token counts differ: "
               + "\(describe(q.shape)), \(describe(k.shape)), \(describe(v.shape))")
         let s = scale ?? 1 / Double(q.shape.last!).squareRoot()
-        let qs = q * s
-        var scores = qs.matmul(k.transposed())
+        var scores = (q * s).matmul(k.transposed())
         if let bias {
             check(bias.rank <= scores.rank, op, "bias \(describe(bias.shape)) has more axes than the scores "
                   + "\(describe(scores.shape))")
             scores.binaryInPlace(.add, bias.converted(to: scores.dtype).expanded(to: scores.shape))
         }
         let p = scores.softmax(axis: -1)
-        return (p.matmul(v), p, qs)
+        return (p.matmul(v), p)
     }
 
     /// ∂Q, ∂K, ∂V and ∂scores (the gradient of an additive bias before it is summed to the bias's
-    /// shape) from the output gradient `g`, the saved probabilities and scaled query.
-    public static func scaledDotProductAttentionBackward(gradient g: Tensor, scaledQuery qs: Tensor, key k: Tensor,
+    /// shape) from the output gradient `g` and the saved probabilities.
+    public static func scaledDotProductAttentionBackward(gradient g: Tensor, query q: Tensor, key k: Tensor,
                                                          value v: Tensor, probabilities p: Tensor, scale: Double)
         -> (query: Tensor, key: Tensor, value: Tensor, scores: Tensor) {
         let dv = p.transposed().matmul(g)
         let dScores = softmaxBackward(output: p, gradient: g.matmul(v.transposed()), axis: -1)
         let dq = dScores.matmul(k)
         dq.binaryInPlace(.mul, dq.scalarLike(scale))
-        let dk = dScores.transposed().matmul(qs)
+        let dk = dScores.transposed().matmul(q)
+        dk.binaryInPlace(.mul, dk.scalarLike(scale))
         return (dq, dk, dv, dScores)
     }
 }
@@ -49,21 +50,21 @@ extension Tensor {
     /// Multi-head attention on a packed projection `qkv` [B, N, 3·C] (timm's layout: q, k, v, then
     /// heads): heads are strided views, never copied; the output is [B, N, C] with heads merged.
     public static func packedAttention(qkv: Tensor, heads: Int, scale: Double? = nil)
-        -> (output: Tensor, probabilities: Tensor, scaledQuery: Tensor) {
+        -> (output: Tensor, probabilities: Tensor) {
         let (q, k, v) = unpackHeads(qkv, heads: heads)
         let r = scaledDotProductAttention(query: q, key: k, value: v, scale: scale)
         let (b, n) = (qkv.shape[0], qkv.shape[1])
         return (r.output.transposed(1, 2).contiguous().reshaped([b, n, qkv.shape[2] / 3]),
-                r.probabilities, r.scaledQuery)
+                r.probabilities)
     }
 
     /// The gradient of ``packedAttention(qkv:heads:scale:)`` with respect to the packed `qkv`.
-    public static func packedAttentionBackward(gradient g: Tensor, qkv: Tensor, heads: Int, scaledQuery: Tensor,
-                                               probabilities: Tensor, scale: Double) -> Tensor {
-        let (_, k, v) = unpackHeads(qkv, heads: heads)
+    public static func packedAttentionBackward(gradient g: Tensor, qkv: Tensor, heads: Int, probabilities: Tensor,
+                                               scale: Double) -> Tensor {
+        let (q, k, v) = unpackHeads(qkv, heads: heads)
         let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
         let gHeads = g.reshaped([b, n, heads, c / heads]).permuted([0, 2, 1, 3])
-        let d = scaledDotProductAttentionBackward(gradient: gHeads, scaledQuery: scaledQuery, key: k, value: v,
+        let d = scaledDotProductAttentionBackward(gradient: gHeads, query: q, key: k, value: v,
                                                   probabilities: probabilities, scale: scale)
         let dqkv = Tensor(empty: qkv.shape, dtype: qkv.dtype)
         let (dq, dk, dv) = unpackHeads(dqkv, heads: heads)

@@ -1,6 +1,7 @@
 import Testing
 @testable import Autograd
 import Tensor
+import TestSupport
 
 /// Float64 gradient checks of the fused layer kernels' backward rules.
 @Suite struct LayerKernelGradientTests {
@@ -9,6 +10,18 @@ import Tensor
             $0[0].linear(weight: $0[1], bias: $0[2])
         }
         expectGradients([randn([3, 4], seed: 4), randn([2, 4], seed: 5)]) { $0[0].linear(weight: $0[1]) }
+    }
+
+    /// GELU into a Linear as one node (GELU recomputed in the backward), erf and tanh forms, against
+    /// finite differences and against the two ops apart.
+    @Test(arguments: [false, true])
+    func geluLinear(approximate: Bool) {
+        let x = randn([2, 3, 4], seed: 41), w = randn([5, 4], seed: 42), b = randn([5], seed: 43)
+        expectGradients([x, w, b]) { $0[0].geluLinear(weight: $0[1], bias: $0[2], approximate: approximate) }
+        expectGradients([x, w]) { $0[0].geluLinear(weight: $0[1], approximate: approximate) }
+        let fused = x.gelu(approximate: approximate).reshaped([6, 4]).matmul(w.transposed()) + b
+        let apart = Variable(x).gelu(approximate: approximate).linear(weight: Variable(w), bias: Variable(b))
+        expectClose(fused.reshaped([2, 3, 5]), apart.data, atol: 1e-12, rtol: 1e-12)
     }
 
     @Test(arguments: [

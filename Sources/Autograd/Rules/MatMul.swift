@@ -22,24 +22,53 @@ extension Variable {
     /// x·Wᵀ + b over the last axis of `self` [..., in] with `weight` [out, in] and `bias` [out]:
     /// one GEMM forward; ∂x = g·W, ∂W = gᵀ·x (written directly in W's layout), ∂b = Σ g.
     public func linear(weight: Variable, bias: Variable? = nil) -> Variable {
-        let w = weight.data, x = self
-        check(rank >= 1 && w.rank == 2 && shape.last == w.shape[1], "linear",
-              "input \(describe(shape)) does not match weight \(describe(w.shape)) "
+        let x = self, y = Variable.linearForward(data, weight, bias, op: "linear")
+        return Variable.record("linear", y, inputs: [self, weight] + (bias.map { [$0] } ?? [])) { g in
+            let (gx, gw, gb) = Variable.linearBackward(g, input: x, weight: weight, hasBias: bias != nil)
+            return [gx, gw] + (gb.map { [$0] } ?? [])
+        }
+    }
+
+    /// GELU(x)·Wᵀ + b — `gelu(approximate:)` then `linear(weight:bias:)` (fc2 of timm's `Mlp`) as one
+    /// node that keeps only x and recomputes GELU(x) in the backward for ∂W: the MLP's widest
+    /// activation is then held once instead of twice (GELU's input and fc2's), for one more GELU pass.
+    public func geluLinear(weight: Variable, bias: Variable? = nil, approximate: Bool = false) -> Variable {
+        let x = self, inputs = [self, weight] + (bias.map { [$0] } ?? [])
+        let y = Variable.linearForward(data.gelu(approximate: approximate), weight, bias, op: "geluLinear")
+        return Variable.record("geluLinear", y, inputs: inputs) { g in
+            Variable.fusedUnlessRecording({
+                let activated = Variable(x.data.gelu(approximate: approximate))
+                let (ga, gw, gb) = Variable.linearBackward(g, input: activated, weight: weight, hasBias: bias != nil)
+                let gx = approximate ? Tensor.geluTanhBackward(gradient: ga.data, input: x.data)
+                    : Tensor.geluBackward(gradient: ga.data, input: x.data)
+                return [gx, gw.data] + (gb.map { [$0.data] } ?? [])
+            }, inputs: inputs, gradient: g) { v in
+                v[0].gelu(approximate: approximate).linear(weight: v[1], bias: v.count > 2 ? v[2] : nil)
+            }
+        }
+    }
+
+    /// The forward of ``linear(weight:bias:)`` on tensors, after checking the shapes.
+    private static func linearForward(_ x: Tensor, _ weight: Variable, _ bias: Variable?, op: String) -> Tensor {
+        let w = weight.data
+        check(x.rank >= 1 && w.rank == 2 && x.shape.last == w.shape[1], op,
+              "input \(describe(x.shape)) does not match weight \(describe(w.shape)) "
               + "(expects [..., \(w.shape.count == 2 ? w.shape[1] : 0)])")
         if let bias {
-            check(bias.shape == [w.shape[0]], "linear",
+            check(bias.shape == [w.shape[0]], op,
                   "bias \(describe(bias.shape)) does not match weight \(describe(w.shape))")
         }
-        let inputShape = shape, outShape = Array(shape.dropLast()) + [w.shape[0]]
-        let flatShape = [data.count / Swift.max(w.shape[1], 1), w.shape[1]]
-        var y = data.reshaped(flatShape).matmul(w.transposed())
+        var y = x.reshaped([x.count / Swift.max(w.shape[1], 1), w.shape[1]]).matmul(w.transposed())
         if let bias { y += bias.data }
-        let inputs = [self, weight] + (bias.map { [$0] } ?? []), hasBias = bias != nil
-        return Variable.record("linear", y.reshaped(outShape), inputs: inputs) { g in
-            let g2 = g.reshaped([flatShape[0], weight.shape[0]])
-            let gx = g2.matmul(weight).reshaped(inputShape)
-            let gw = g2.transposed().matmul(x.reshaped(flatShape))
-            return [gx, gw] + (hasBias ? [g2.sum(axes: [0])] : [])
-        }
+        return y.reshaped(Array(x.shape.dropLast()) + [w.shape[0]])
+    }
+
+    /// ∂x, ∂W and ∂b of x·Wᵀ + b for the output gradient `g`.
+    private static func linearBackward(_ g: Variable, input x: Variable, weight: Variable, hasBias: Bool)
+        -> (input: Variable, weight: Variable, bias: Variable?) {
+        let flat = [x.data.count / Swift.max(weight.shape[1], 1), weight.shape[1]]
+        let g2 = g.reshaped([flat[0], weight.shape[0]])
+        return (g2.matmul(weight).reshaped(x.shape), g2.transposed().matmul(x.reshaped(flat)),
+                hasBias ? g2.sum(axes: [0]) : nil)
     }
 }

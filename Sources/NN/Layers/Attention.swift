@@ -58,5 +58,11 @@ public final class MLP: Module {
         drop = Dropout(dropout)
     }
 
-    public override func callAsFunction(_ x: Variable) -> Variable { drop(fc2(drop(act(fc1(x))))) }
+    public override func callAsFunction(_ x: Variable) -> Variable {
+        let hidden = fc1(x)
+        if let gelu = act as? GELU, !(drop.isTraining && drop.p > 0) {
+            return drop(fc2(geluOf: hidden, approximate: gelu.approximate))  // GELU's output is not kept
+        }
+        return drop(fc2(drop(act(hidden))))
+    }
 }

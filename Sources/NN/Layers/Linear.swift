@@ -17,6 +17,13 @@ public final class Linear: Module {
         return x.linear(weight: weight, bias: bias)
     }
 
+    /// `self(GELU(x))` as one graph node that keeps only x, recomputing GELU(x) in the backward
+    /// (`Variable.geluLinear`): what ``MLP`` runs, so that its hidden activation is saved once.
+    public func callAsFunction(geluOf x: Variable, approximate: Bool = false) -> Variable {
+        FlopCounter.add(x.data.count / Swift.max(inFeatures, 1) * inFeatures * outFeatures)
+        return x.geluLinear(weight: weight, bias: bias, approximate: approximate)
+    }
+
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 }
