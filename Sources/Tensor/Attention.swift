@@ -2,8 +2,9 @@
 /// backward as batched GEMMs around the fused softmax kernels.
 ///
 /// The scale is applied to Q (tokens × dim) rather than to the scores (tokens × tokens), and in the
-/// backward to ∂Q and ∂K, so no pass ever runs over the score matrix for it; nothing but the
-/// probabilities is kept for the backward.
+/// backward to ∂Q and ∂K, so no pass ever runs over the score matrix for it. Nothing of the size of
+/// the scores is kept for the backward: it recomputes the probabilities (one more Q·Kᵀ and softmax,
+/// bit for bit the forward's), as PyTorch's fused CPU attention does.
 extension Tensor {
     /// The attention output [batch…, Tq, Dv] and the probabilities [batch…, Tq, Tk].
     /// `bias`, broadcast to the scores [batch…, Tq, Tk], is added before the softmax (a relative
@@ -20,22 +21,28 @@ extension Tensor {
         check(q.shape.last == k.shape.last && k.shape[k.rank - 2] == v.shape[v.rank - 2], op,
               "query/key dims or key/value token counts differ: "
               + "\(describe(q.shape)), \(describe(k.shape)), \(describe(v.shape))")
-        let s = scale ?? 1 / Double(q.shape.last!).squareRoot()
-        var scores = (q * s).matmul(k.transposed())
         if let bias {
-            check(bias.rank <= scores.rank, op, "bias \(describe(bias.shape)) has more axes than the scores "
-                  + "\(describe(scores.shape))")
-            scores.binaryInPlace(.add, bias.converted(to: scores.dtype).expanded(to: scores.shape))
+            check(bias.rank <= q.rank, op, "bias \(describe(bias.shape)) has more axes than the scores "
+                  + "\(describe(q.shape.dropLast() + [k.shape[k.rank - 2]]))")
         }
-        let p = scores.softmax(axis: -1)
+        let s = scale ?? 1 / Double(q.shape.last!).squareRoot()
+        let p = attentionProbabilities(query: q, key: k, bias: bias, scale: s)
         return (p.matmul(v), p)
     }
 
+    /// softmax(Q·scale·Kᵀ + bias) over the last axis.
+    private static func attentionProbabilities(query q: Tensor, key k: Tensor, bias: Tensor?, scale: Double) -> Tensor {
+        var scores = (q * scale).matmul(k.transposed())
+        if let bias { scores.binaryInPlace(.add, bias.converted(to: scores.dtype).expanded(to: scores.shape)) }
+        return scores.softmax(axis: -1)
+    }
+
     /// ∂Q, ∂K, ∂V and ∂scores (the gradient of an additive bias before it is summed to the bias's
-    /// shape) from the output gradient `g` and the saved probabilities.
+    /// shape) from the output gradient `g`, with the forward's probabilities recomputed.
     public static func scaledDotProductAttentionBackward(gradient g: Tensor, query q: Tensor, key k: Tensor,
-                                                         value v: Tensor, probabilities p: Tensor, scale: Double)
+                                                         value v: Tensor, bias: Tensor?, scale: Double)
         -> (query: Tensor, key: Tensor, value: Tensor, scores: Tensor) {
+        let p = attentionProbabilities(query: q, key: k, bias: bias, scale: scale)
         let dv = p.transposed().matmul(g)
         let dScores = softmaxBackward(output: p, gradient: g.matmul(v.transposed()), axis: -1)
         let dq = dScores.matmul(k)
@@ -59,13 +66,11 @@ extension Tensor {
     }
 
     /// The gradient of ``packedAttention(qkv:heads:scale:)`` with respect to the packed `qkv`.
-    public static func packedAttentionBackward(gradient g: Tensor, qkv: Tensor, heads: Int, probabilities: Tensor,
-                                               scale: Double) -> Tensor {
+    public static func packedAttentionBackward(gradient g: Tensor, qkv: Tensor, heads: Int, scale: Double) -> Tensor {
         let (q, k, v) = unpackHeads(qkv, heads: heads)
         let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
         let gHeads = g.reshaped([b, n, heads, c / heads]).permuted([0, 2, 1, 3])
-        let d = scaledDotProductAttentionBackward(gradient: gHeads, query: q, key: k, value: v,
-                                                  probabilities: probabilities, scale: scale)
+        let d = scaledDotProductAttentionBackward(gradient: gHeads, query: q, key: k, value: v, bias: nil, scale: scale)
         let dqkv = Tensor(empty: qkv.shape, dtype: qkv.dtype)
         let (dq, dk, dv) = unpackHeads(dqkv, heads: heads)
         dq.assign(d.query)

@@ -8,14 +8,14 @@ extension Variable {
     public static func scaledDotProductAttention(query: Variable, key: Variable, value: Variable,
                                                  bias: Variable? = nil, scale: Double? = nil)
         -> (output: Variable, probabilities: Tensor) {
-        let q = query.data, k = key.data, v = value.data
+        let q = query.data, k = key.data, v = value.data, b = bias?.data
         let s = scale ?? 1 / Double(query.shape.last ?? 1).squareRoot()
-        let r = Tensor.scaledDotProductAttention(query: q, key: k, value: v, bias: bias?.data, scale: s)
+        let r = Tensor.scaledDotProductAttention(query: q, key: k, value: v, bias: b, scale: s)
         let biasShape = bias?.shape, inputs = [query, key, value] + (bias.map { [$0] } ?? [])
         let out = Variable.record("scaledDotProductAttention", r.output, inputs: inputs) { g in
             Variable.fusedUnlessRecording({
                 let d = Tensor.scaledDotProductAttentionBackward(gradient: g.data, query: q, key: k, value: v,
-                                                                 probabilities: r.probabilities, scale: s)
+                                                                 bias: b, scale: s)
                 return [d.query, d.key, d.value] + (biasShape.map { [reduceToShape(d.scores, $0)] } ?? [])
             }, inputs: inputs, gradient: g) { x in
                 composedAttention(x[0], x[1], x[2], bias: x.count > 3 ? x[3] : nil, scale: s)
@@ -35,8 +35,7 @@ extension Variable {
         let r = Tensor.packedAttention(qkv: qkv, heads: heads, scale: s)
         let out = Variable.record("packedAttention", r.output, inputs: [self]) { [self] g in
             Variable.fusedUnlessRecording({
-                [Tensor.packedAttentionBackward(gradient: g.data, qkv: qkv, heads: heads,
-                                                probabilities: r.probabilities, scale: s)]
+                [Tensor.packedAttentionBackward(gradient: g.data, qkv: qkv, heads: heads, scale: s)]
             }, inputs: [self], gradient: g) { x in
                 let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
                 let parts = x[0].reshaped([b, n, 3, heads, c / heads]).permuted([2, 0, 3, 1, 4])
