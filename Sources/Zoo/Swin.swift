@@ -202,7 +202,7 @@ public final class SwinBlock: Module {
 
     public override func callAsFunction(_ x: Variable) -> Variable {
         let y = x + dropPath1(windowAttention(norm1(x)))
-        return y + dropPath2(mlp(norm2(y)))
+        return y + dropPath2(mlp(y, normalizedBy: norm2))
     }
 
     /// Cyclic shift, padding to whole windows, attention per window, and back.

@@ -198,9 +198,9 @@ public final class Block: Module {
 
     /// The block's output and its attention probabilities [B, heads, N, N].
     public func forward(_ x: Variable) -> (output: Variable, attention: Tensor) {
-        let (a, probabilities) = attn.attend(norm1(x))
+        let (a, probabilities) = attn.attend(x, normalizedBy: norm1)
         let h = x + dropPath1(ls1(a))
-        return (h + dropPath2(ls2(mlp(norm2(h)))), probabilities)
+        return (h + dropPath2(ls2(mlp(h, normalizedBy: norm2))), probabilities)
     }
 }
 

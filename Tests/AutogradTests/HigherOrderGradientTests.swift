@@ -87,6 +87,10 @@ import Tensor
         expectSecondDerivatives([a, w, randn([5], seed: 11)], "linear") {
             $0[0].tanh().linear(weight: $0[1], bias: $0[2])
         }
+        expectSecondDerivatives([a, randn([4], seed: 34), randn([4], seed: 35), w, randn([5], seed: 11)],
+                                "layerNormLinear") {
+            $0[0].layerNormLinear(normWeight: $0[1], normBias: $0[2], weight: $0[3], bias: $0[4])
+        }
         expectSecondDerivatives([a, w, randn([5], seed: 11)], "geluLinear") {
             $0[0].geluLinear(weight: $0[1], bias: $0[2])
         }

@@ -12,6 +12,22 @@ import TestSupport
         expectGradients([randn([3, 4], seed: 4), randn([2, 4], seed: 5)]) { $0[0].linear(weight: $0[1]) }
     }
 
+    /// LayerNorm into a Linear as one node (the normalised input recomputed in the backward), with and
+    /// without the norm's affine parameters (`LayerNorm(affine:)`: both or neither) and the Linear's bias.
+    @Test func layerNormLinear() {
+        let x = randn([2, 3, 4], seed: 44), gamma = randn([4], seed: 45), beta = randn([4], seed: 46)
+        let w = randn([5, 4], seed: 47), b = randn([5], seed: 48)
+        expectGradients([x, gamma, beta, w, b]) {
+            $0[0].layerNormLinear(normWeight: $0[1], normBias: $0[2], weight: $0[3], bias: $0[4])
+        }
+        expectGradients([x, w]) { $0[0].layerNormLinear(normWeight: nil, normBias: nil, weight: $0[1]) }
+        let apart = Variable(x).layerNorm(weight: Variable(gamma), bias: Variable(beta))
+            .linear(weight: Variable(w), bias: Variable(b))
+        let fused = Variable(x).layerNormLinear(normWeight: Variable(gamma), normBias: Variable(beta),
+                                                weight: Variable(w), bias: Variable(b))
+        expectClose(fused.data, apart.data, atol: 1e-12, rtol: 1e-12)
+    }
+
     /// GELU into a Linear as one node (GELU recomputed in the backward), erf and tanh forms, against
     /// finite differences and against the two ops apart.
     @Test(arguments: [false, true])

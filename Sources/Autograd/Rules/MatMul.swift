@@ -48,6 +48,33 @@ extension Variable {
         }
     }
 
+    /// LayerNorm(x)·Wᵀ + b — `layerNorm(weight:bias:epsilon:)` over the last axis, then
+    /// `linear(weight:bias:)` (a pre-norm Transformer's qkv and fc1) as one node that keeps x, which
+    /// the norm's backward reads anyway, and recomputes the normalised x there for ∂W instead of keeping it.
+    public func layerNormLinear(normWeight: Variable?, normBias: Variable?, epsilon: Double = 1e-5,
+                                weight: Variable, bias: Variable? = nil) -> Variable {
+        let x = data, gamma = normWeight?.data, beta = normBias?.data
+        let norm = x.layerNorm(weight: gamma, bias: beta, epsilon: epsilon), (mean, rstd) = (norm.mean, norm.rstd)
+        let y = Variable.linearForward(norm.output, weight, bias, op: "layerNormLinear")
+        let normInputs = [normWeight, normBias].compactMap { $0 }
+        let inputs = [self] + normInputs + [weight] + (bias.map { [$0] } ?? [])
+        return Variable.record("layerNormLinear", y, inputs: inputs) { g in
+            Variable.fusedUnlessRecording({
+                let normalised = Variable(x.layerNorm(weight: gamma, bias: beta, epsilon: epsilon).output)
+                let (gn, gw, gb) = Variable.linearBackward(g, input: normalised, weight: weight, hasBias: bias != nil)
+                let d = Tensor.layerNormBackward(gradient: gn.data, input: x, mean: mean, rstd: rstd,
+                                                 weight: gamma)
+                return [d.input] + (normWeight == nil ? [] : [d.weight]) + (normBias == nil ? [] : [d.bias])
+                    + [gw.data] + (gb.map { [$0.data] } ?? [])
+            }, inputs: inputs, gradient: g) { v in
+                let gammaVariable = normWeight == nil ? nil : v[1]
+                let betaVariable = normBias == nil ? nil : v[normInputs.count]
+                return v[0].layerNorm(weight: gammaVariable, bias: betaVariable, epsilon: epsilon)
+                    .linear(weight: v[1 + normInputs.count], bias: bias == nil ? nil : v.last)
+            }
+        }
+    }
+
     /// The forward of ``linear(weight:bias:)`` on tensors, after checking the shapes.
     private static func linearForward(_ x: Tensor, _ weight: Variable, _ bias: Variable?, op: String) -> Tensor {
         let w = weight.data

@@ -22,11 +22,13 @@ public final class Attention: Module {
 
     public override func callAsFunction(_ x: Variable) -> Variable { attend(x).output }
 
-    /// The output [B, N, C] and the attention probabilities [B, heads, N, N].
-    public func attend(_ x: Variable) -> (output: Variable, probabilities: Tensor) {
+    /// The output [B, N, C] and the attention probabilities [B, heads, N, N], of `norm(x)` when a
+    /// norm is given (a pre-norm block's: fused into the qkv projection, which then keeps only x).
+    public func attend(_ x: Variable, normalizedBy norm: LayerNorm? = nil)
+        -> (output: Variable, probabilities: Tensor) {
         check(x.rank == 3, "Attention", "expects [batch, tokens, dim], got \(describe(x.shape))")
         let (b, n, c) = (x.shape[0], x.shape[1], x.shape[2])
-        let packed = qkv(x)
+        let packed = norm.map { qkv(x, normalizedBy: $0) } ?? qkv(x)
         FlopCounter.add(2 * b * n * n * c)  // Q·Kᵀ and P·V
         let merged: Variable, probs: Tensor
         if isTraining && attnDrop.p > 0 {
@@ -58,8 +60,11 @@ public final class MLP: Module {
         drop = Dropout(dropout)
     }
 
-    public override func callAsFunction(_ x: Variable) -> Variable {
-        let hidden = fc1(x)
+    public override func callAsFunction(_ x: Variable) -> Variable { callAsFunction(x, normalizedBy: nil) }
+
+    /// The MLP of `norm(x)` when a norm is given, fused into fc1 (which then keeps only x).
+    public func callAsFunction(_ x: Variable, normalizedBy norm: LayerNorm?) -> Variable {
+        let hidden = norm.map { fc1(x, normalizedBy: $0) } ?? fc1(x)
         if let gelu = act as? GELU, !(drop.isTraining && drop.p > 0) {
             return drop(fc2(geluOf: hidden, approximate: gelu.approximate))  // GELU's output is not kept
         }

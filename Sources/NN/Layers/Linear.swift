@@ -17,6 +17,14 @@ public final class Linear: Module {
         return x.linear(weight: weight, bias: bias)
     }
 
+    /// `self(norm(x))` as one graph node that keeps only x, recomputing the normalised x in the backward
+    /// (`Variable.layerNormLinear`): what a pre-norm block's qkv and fc1 run.
+    public func callAsFunction(_ x: Variable, normalizedBy norm: LayerNorm) -> Variable {
+        FlopCounter.add(x.data.count / Swift.max(inFeatures, 1) * inFeatures * outFeatures)
+        return x.layerNormLinear(normWeight: norm.weight, normBias: norm.bias, epsilon: norm.epsilon,
+                                 weight: weight, bias: bias)
+    }
+
     /// `self(GELU(x))` as one graph node that keeps only x, recomputing GELU(x) in the backward
     /// (`Variable.geluLinear`): what ``MLP`` runs, so that its hidden activation is saved once.
     public func callAsFunction(geluOf x: Variable, approximate: Bool = false) -> Variable {
