@@ -137,7 +137,7 @@ func viewCorrespondence(_ backbone: DenseFeatureBackbone, images: Int = 200, siz
     let epochs = Int(env["ESVIT_EPOCHS"] ?? "8")!, n = Int(env["ESVIT_N"] ?? "1500")!
     let seed = UInt64(env["ESVIT_SEED"] ?? "3")!
     let train = Shapes(count: 2000, seed: 1), test = Shapes(count: 500, seed: 2)
-    let random = try Random.withGenerator(RandomGenerator(seed: seed)) { SwinTransformer(smallSwin) }
+    let random = Random.withGenerator(RandomGenerator(seed: seed)) { SwinTransformer(smallSwin) }
     let knnRandom = try knnTop1OfShapes(random, train: train, test: test)
     var start = Date()
     let esvit = try shortRun(regionLevel: true, epochs: epochs, n: n, seed: seed)
