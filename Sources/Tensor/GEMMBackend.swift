@@ -85,7 +85,7 @@ private func oneDNNProduct(_ opA: BLASOperand, _ opB: BLASOperand, m: Int, n: In
                                 pb, Int64(opB.ld), beta, c + (byRows ? start * n : start), Int64(n))
         if status != dnnl_success { failed.withLock { $0 = status } }
     }
-    if parts == 1 { one(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: one) }
+    parallelFor(parts, threads: threads, one)
     let status = failed.withLock { $0 }
     // The operands' layouts were checked (BLASOperand): oneDNN refuses only invalid dimensions.
     if status != dnnl_success {

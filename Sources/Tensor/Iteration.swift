@@ -111,7 +111,7 @@ enum System {
 }
 
 /// Runs `body` over `0..<count` split into one chunk per core when `count × costPerItem` is large
-/// enough to pay for the thread hand-off (≈ 10 µs), serially otherwise.
+/// enough to pay for handing work to another core, serially otherwise.
 @inlinable
 public func parallelChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
     let chunks = min(coreCount, count, count * costPerItem / 32_768)
@@ -119,11 +119,20 @@ public func parallelChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<In
         body(0..<count)
         return
     }
+    parallelFor(chunks) { c in body(count * c / chunks..<count * (c + 1) / chunks) }
+}
+
+/// Runs `body(i)` for every `i` in `0..<count` on up to `threads` threads — the caller and the workers of
+/// CKernels' pool, which stay awake for a moment after each region so that the next one starts without a
+/// hand-off — and returns when all have finished. Nested regions, and a region begun while another thread's
+/// holds the pool, run serially on their caller.
+public func parallelFor(_ count: Int, threads: Int = coreCount, _ body: (Int) -> Void) {
     withoutActuallyEscaping(body) { body in
-        let box = UncheckedBox(body)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = count * c / chunks, hi = count * (c + 1) / chunks
-            box.value(lo..<hi)
+        var body = body
+        withUnsafeMutablePointer(to: &body) { pointer in
+            tessera_parallel_for(count, Int32(clamping: threads), { context, index in
+                context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(index)
+            }, pointer)
         }
     }
 }

@@ -55,14 +55,14 @@ public enum KernelLevel: Int, Comparable, CaseIterable, Sendable, CustomStringCo
 
     /// The peak floating-point rate of this level's fused multiply-adds on `threads` cores, in GFLOP/s: the bound a
     /// float32 GEMM approaches (best of three runs of about 0.1 s, after one to size them). The work is cut into
-    /// 16 pieces per thread so that every core has its share even while Dispatch is still starting workers.
+    /// 16 pieces per thread so that every core has its share even while the pool is still starting workers.
     public func measuredPeakGFLOPS(threads: Int = coreCount) -> Double {
         requireSupported("KernelLevel.measuredPeakGFLOPS")
         var sink: Float = 0
         let peak = kernels.fma_peak, pieces = 16 * Swift.max(threads, 1), perIteration = Int(peak(1, &sink))
         func rate(_ iterations: Int) -> (gflops: Double, seconds: Double) {
             let start = DispatchTime.now().uptimeNanoseconds
-            DispatchQueue.concurrentPerform(iterations: pieces) { _ in
+            parallelFor(pieces, threads: threads) { _ in
                 var sink: Float = 0  // written by the kernel, so that its work is kept
                 _ = peak(iterations, &sink)
             }

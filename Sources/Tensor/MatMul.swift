@@ -115,10 +115,7 @@ extension Tensor {
         withBLASThreads {
             let saved = openblas_get_num_threads()
             openblas_set_num_threads(1)
-            withoutActuallyEscaping(body) { body in
-                let box = UncheckedBox(body)
-                DispatchQueue.concurrentPerform(iterations: coreCount) { box.value($0) }
-            }
+            parallelFor(coreCount, body)
             openblas_set_num_threads(saved)
         }
     }

@@ -219,7 +219,7 @@ func sumFloats(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
         let sp = SendablePointer(p)
         partial.withUnsafeMutableBufferPointer { buf in
             let out = SendablePointer(buf.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            parallelFor(chunks) { c in
                 let lo = n * c / chunks, hi = n * (c + 1) / chunks
                 out.p[c] = Float(sum(sp.p + lo, hi - lo))
             }

@@ -89,4 +89,11 @@ void tessera_pad_transpose_f32(const float *image, size_t c, size_t h, size_t w,
 /// The number of CPUs in this process's affinity mask, or -1 where it cannot be read.
 int tessera_affinity_cpu_count(void);
 
+/// One task of a parallel region: `index` runs from 0 to the region's count.
+typedef void (*tessera_task)(void *_Nullable context, long index);
+/// Runs task(context, i) for every i in 0..<count, spread over `threads` threads (the caller and up to threads − 1
+/// pool workers), and returns when all have finished. Runs serially on the caller when threads < 2, count > 65535,
+/// inside another region, or while another thread's region holds the pool.
+void tessera_parallel_for(long count, int threads, tessera_task _Nonnull task, void *_Nullable context);
+
 #endif
