@@ -32,7 +32,7 @@ extension Tensor {
 
     /// softmax(Q·scale·Kᵀ + bias) over the last axis.
     private static func attentionProbabilities(query q: Tensor, key k: Tensor, bias: Tensor?, scale: Double) -> Tensor {
-        var scores = (q * scale).matmul(k.transposed())
+        let scores = (q * scale).matmul(k.transposed())
         if let bias { scores.binaryInPlace(.add, bias.converted(to: scores.dtype).expanded(to: scores.shape)) }
         return scores.softmax(axis: -1)
     }
@@ -55,36 +55,119 @@ extension Tensor {
 
 extension Tensor {
     /// Multi-head attention on a packed projection `qkv` [B, N, 3·C] (timm's layout: q, k, v, then
-    /// heads): heads are strided views, never copied; the output is [B, N, C] with heads merged.
+    /// heads): the output is [B, N, C] with heads merged, and the probabilities [B, heads, N, N].
+    ///
+    /// One parallel region runs every head's products and softmax in turn, single-threaded per core, on the
+    /// packed rows in place (heads are leading-dimension views, the scale is the product's alpha, the output is
+    /// written straight into its merged columns): no copy, no scaling pass, one hand-off to the workers.
     public static func packedAttention(qkv: Tensor, heads: Int, scale: Double? = nil)
         -> (output: Tensor, probabilities: Tensor) {
-        let (q, k, v) = unpackHeads(qkv, heads: heads)
-        let r = scaledDotProductAttention(query: q, key: k, value: v, scale: scale)
-        let (b, n) = (qkv.shape[0], qkv.shape[1])
-        return (r.output.transposed(1, 2).contiguous().reshaped([b, n, qkv.shape[2] / 3]),
-                r.probabilities)
+        let layout = PackedHeads(qkv, heads: heads), n = layout.tokens
+        let qkv = qkv.contiguous(), s = scale ?? 1 / Double(layout.width).squareRoot()
+        let output = Tensor(empty: [layout.batch, n, layout.channels], dtype: qkv.dtype)
+        let probabilities = Tensor(empty: [layout.batch, heads, n, n], dtype: qkv.dtype)
+        layout.forEachHead(scratch: [n, n], dtype: qkv.dtype) { item, scores in
+            layout.probabilities(item, qkv: qkv, scale: s, scores: scores, into: probabilities, at: item * n * n)
+            // O = P·V, into the head's columns of the merged output.
+            layout.product(BLASOperand(transposed: false, ld: n), BLASOperand(transposed: false, ld: layout.rowStride),
+                           m: n, n: layout.width, k: n, probabilities, item * n * n,
+                           qkv, layout.packed(2, item), into: output, layout.merged(item), ldc: layout.channels)
+        }
+        return (output, probabilities)
     }
 
-    /// The gradient of ``packedAttention(qkv:heads:scale:)`` with respect to the packed `qkv`.
+    /// The gradient of ``packedAttention(qkv:heads:scale:)`` with respect to the packed `qkv`, with the
+    /// probabilities recomputed (bit for bit the forward's) one head at a time in a per-core scratch.
     public static func packedAttentionBackward(gradient g: Tensor, qkv: Tensor, heads: Int, scale: Double) -> Tensor {
-        let (q, k, v) = unpackHeads(qkv, heads: heads)
-        let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
-        let gHeads = g.reshaped([b, n, heads, c / heads]).permuted([0, 2, 1, 3])
-        let d = scaledDotProductAttentionBackward(gradient: gHeads, query: q, key: k, value: v, bias: nil, scale: scale)
-        let dqkv = Tensor(empty: qkv.shape, dtype: qkv.dtype)
-        let (dq, dk, dv) = unpackHeads(dqkv, heads: heads)
-        dq.assign(d.query)
-        dk.assign(d.key)
-        dv.assign(d.value)
-        return dqkv
+        let layout = PackedHeads(qkv, heads: heads), n = layout.tokens, d = layout.width
+        check(g.shape == [layout.batch, n, layout.channels], "packedAttentionBackward",
+              "gradient \(describe(g.shape)) is not the output's shape [\(layout.batch), \(n), \(layout.channels)]")
+        let qkv = qkv.contiguous(), g = g.contiguous(), gradient = Tensor(empty: qkv.shape, dtype: qkv.dtype)
+        let rows = BLASOperand(transposed: false, ld: layout.rowStride), square = BLASOperand(transposed: false, ld: n)
+        let gRows = BLASOperand(transposed: false, ld: layout.channels)
+        let rowsT = BLASOperand(transposed: true, ld: layout.rowStride), squareT = BLASOperand(transposed: true, ld: n)
+        layout.forEachHead(scratch: [3, n, n], dtype: qkv.dtype) { item, p in
+            // Scratch: the scores (then ∂S), P, ∂P; no kernel writes over its own input (that stops vectorisation).
+            let sOffset = 0, pOffset = n * n, dOffset = 2 * n * n
+            layout.probabilities(item, qkv: qkv, scale: scale, scores: p, into: p, at: pOffset)
+            // ∂V = Pᵀ·G; ∂P = G·Vᵀ; ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P)); ∂Q = scale·∂S·K; ∂K = scale·∂Sᵀ·Q.
+            layout.product(squareT, gRows, m: n, n: d, k: n, p, pOffset, g, layout.merged(item),
+                           into: gradient, layout.packed(2, item), ldc: layout.rowStride)
+            layout.product(gRows, rowsT, m: n, n: n, k: d, g, layout.merged(item), qkv, layout.packed(2, item),
+                           into: p, dOffset, ldc: n)
+            layout.rows(.softmaxBackward, p, pOffset, gradient: p, dOffset, into: p, sOffset)
+            layout.product(square, rows, m: n, n: d, k: n, alpha: scale, p, sOffset, qkv, layout.packed(1, item),
+                           into: gradient, layout.packed(0, item), ldc: layout.rowStride)
+            layout.product(squareT, rows, m: n, n: d, k: n, alpha: scale, p, sOffset, qkv, layout.packed(0, item),
+                           into: gradient, layout.packed(1, item), ldc: layout.rowStride)
+        }
+        return gradient
+    }
+}
+
+/// Where each head of a packed [B, N, 3·C] projection and of the merged [B, N, C] output lies: head `h` of image
+/// `b` (item b·heads + h) is a N × C/heads block of rows `rowStride` (or C) apart.
+private struct PackedHeads {
+    let batch, tokens, channels, heads: Int
+    /// The caller's backend (a task-local value, which the pool's workers do not see).
+    let backend = GEMMBackend.current
+    var width: Int { channels / heads }
+    var rowStride: Int { 3 * channels }
+
+    init(_ qkv: Tensor, heads: Int) {
+        check(qkv.dtype.isFloatingPoint, "packedAttention", "expects a floating-point qkv, got \(qkv.dtype)")
+        check(heads > 0 && qkv.rank == 3 && qkv.shape[2] % (3 * heads) == 0, "packedAttention",
+              "expects qkv [B, N, 3·C] with C divisible by \(heads) heads, got \(describe(qkv.shape))")
+        (batch, tokens, channels, self.heads) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3, heads)
     }
 
-    /// Views q, k, v [B, heads, N, C/heads] of a packed [B, N, 3·C] projection.
-    private static func unpackHeads(_ qkv: Tensor, heads: Int) -> (Tensor, Tensor, Tensor) {
-        check(qkv.rank == 3 && qkv.shape[2] % (3 * heads) == 0, "packedAttention",
-              "expects qkv [B, N, 3·C] with C divisible by \(heads) heads, got \(describe(qkv.shape))")
-        let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
-        let parts = qkv.contiguous().reshaped([b, n, 3, heads, c / heads]).permuted([2, 0, 3, 1, 4])
-        return (parts.select(axis: 0, index: 0), parts.select(axis: 0, index: 1), parts.select(axis: 0, index: 2))
+    /// The offset of q (part 0), k (1) or v (2) of `item` in a contiguous packed tensor.
+    func packed(_ part: Int, _ item: Int) -> Int {
+        let (b, h) = item.quotientAndRemainder(dividingBy: heads)
+        return b * tokens * rowStride + part * channels + h * width
+    }
+
+    /// The offset of `item`'s columns in the contiguous merged output.
+    func merged(_ item: Int) -> Int {
+        let (b, h) = item.quotientAndRemainder(dividingBy: heads)
+        return b * tokens * channels + h * width
+    }
+
+    /// Runs `body(item, scratch)` for every head of every image, the items dealt out to the cores, each core with
+    /// single-threaded BLAS and its own scratch tensor of `scratch` shape.
+    func forEachHead(scratch: [Int], dtype: DType, _ body: (Int, Tensor) -> Void) {
+        let items = batch * heads
+        Tensor.withSingleThreadedBLASPerCore { core in
+            let buffer = Tensor(empty: scratch, dtype: dtype)
+            for item in stride(from: core, to: items, by: coreCount) { body(item, buffer) }
+        }
+    }
+
+    /// P = softmax(scale·Q·Kᵀ) of `item`, written as N × N rows at `offset` of `out`; the scores go to the
+    /// first N × N of `scores`.
+    func probabilities(_ item: Int, qkv: Tensor, scale: Double, scores: Tensor, into out: Tensor, at offset: Int) {
+        product(BLASOperand(transposed: false, ld: rowStride), BLASOperand(transposed: true, ld: rowStride),
+                m: tokens, n: tokens, k: width, alpha: scale, qkv, packed(0, item), qkv, packed(1, item),
+                into: scores, 0, ldc: tokens)
+        rows(.softmax, scores, 0, gradient: scores, 0, into: out, offset)
+    }
+
+    /// The row kernel `kind` over N rows of N at the given element offsets.
+    func rows(_ kind: RowKernel, _ x: Tensor, _ xOffset: Int, gradient g: Tensor, _ gOffset: Int, into out: Tensor,
+              _ outOffset: Int) {
+        func run<T: FloatElement>(_: T.Type) {
+            runRows(kind, x.pointer(as: T.self) + xOffset, gradient: g.pointer(as: T.self) + gOffset,
+                    into: out.pointer(as: T.self) + outOffset, rows: tokens, length: tokens)
+        }
+        if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+    }
+
+    /// c[cOffset…] = alpha·op(a[aOffset…])·op(b[bOffset…]) on the calling thread (offsets from each tensor's first
+    /// element; every tensor contiguous).
+    func product(_ opA: BLASOperand, _ opB: BLASOperand, m: Int, n: Int, k: Int, alpha: Double = 1,
+                 _ a: Tensor, _ aOffset: Int, _ b: Tensor, _ bOffset: Int, into c: Tensor, _ cOffset: Int, ldc: Int) {
+        runGEMM(dtype: c.dtype, backend: backend, threads: 1, opA, opB, m: m, n: n, k: k, alpha: alpha,
+                a: a.storage.base, aOffset: a.offset + aOffset, b: b.storage.base, bOffset: b.offset + bOffset,
+                c: c.storage.base, cOffset: c.offset + cOffset, ldc: ldc, beta: 0)
     }
 }

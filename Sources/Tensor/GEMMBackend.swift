@@ -36,36 +36,40 @@ public enum GEMMBackend: String, CaseIterable, Sendable {
     }
 }
 
-/// `c = a·b + beta·c` on row-major operands at the given offsets, on `threads` threads (1 inside regions
-/// that already run one product per core).
+/// `c = alpha·a·b + beta·c` on row-major operands at the given offsets, on `threads` threads (1 inside regions
+/// that already run one product per core); rows of `c` start `ldc` apart (`n` when nil).
 func runGEMM(dtype: DType, backend: GEMMBackend, threads: Int, _ opA: BLASOperand, _ opB: BLASOperand,
-             m: Int, n: Int, k: Int, a: UnsafeMutableRawPointer, aOffset: Int, b: UnsafeMutableRawPointer,
-             bOffset: Int, c: UnsafeMutableRawPointer, cOffset: Int, beta: Double) {
+             m: Int, n: Int, k: Int, alpha: Double = 1, a: UnsafeMutableRawPointer, aOffset: Int,
+             b: UnsafeMutableRawPointer, bOffset: Int, c: UnsafeMutableRawPointer, cOffset: Int, ldc: Int? = nil,
+             beta: Double) {
+    let ldc = ldc ?? n
     if dtype == .float32 {
         let pa = a.assumingMemoryBound(to: Float.self) + aOffset, pb = b.assumingMemoryBound(to: Float.self) + bOffset
         let pc = c.assumingMemoryBound(to: Float.self) + cOffset
         if backend == .oneDNN {
-            oneDNNProduct(opA, opB, m: m, n: n, k: k, a: pa, b: pb, c: pc, beta: Float(beta), threads: threads)
+            oneDNNProduct(opA, opB, m: m, n: n, k: k, alpha: Float(alpha), a: pa, b: pb, c: pc, ldc: ldc,
+                          beta: Float(beta), threads: threads)
             return
         }
         cblas_sgemm(CblasRowMajor, opA.transposed ? CblasTrans : CblasNoTrans,
-                    opB.transposed ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
-                    pa, Int32(opA.ld), pb, Int32(opB.ld), Float(beta), pc, Int32(n))
+                    opB.transposed ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), Float(alpha),
+                    pa, Int32(opA.ld), pb, Int32(opB.ld), Float(beta), pc, Int32(ldc))
     } else {
         cblas_dgemm(CblasRowMajor, opA.transposed ? CblasTrans : CblasNoTrans,
-                    opB.transposed ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), 1,
+                    opB.transposed ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
                     a.assumingMemoryBound(to: Double.self) + aOffset, Int32(opA.ld),
                     b.assumingMemoryBound(to: Double.self) + bOffset, Int32(opB.ld), beta,
-                    c.assumingMemoryBound(to: Double.self) + cOffset, Int32(n))
+                    c.assumingMemoryBound(to: Double.self) + cOffset, Int32(ldc))
     }
 }
 
 /// oneDNN's product on `threads` cores without OpenMP's team: `c` cut into blocks of rows (or of columns when it is
-/// wider than tall), one single-threaded `dnnl_sgemm` per core on Dispatch's workers. OpenMP's idle workers spin for
+/// wider than tall), one single-threaded `dnnl_sgemm` per core on the pool's workers. OpenMP's idle workers spin for
 /// about a millisecond after each threaded call (libgomp's default wait policy, read once when it loads), taking
 /// their core from the elementwise work that follows: a ViT-S/16 forward ran 11% faster without that spinning.
-private func oneDNNProduct(_ opA: BLASOperand, _ opB: BLASOperand, m: Int, n: Int, k: Int, a: UnsafePointer<Float>,
-                           b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, beta: Float, threads: Int) {
+private func oneDNNProduct(_ opA: BLASOperand, _ opB: BLASOperand, m: Int, n: Int, k: Int, alpha: Float,
+                           a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                           beta: Float, threads: Int) {
     // Below about a million multiply-adds (≈ 10 µs on one core) a second core costs more than it saves.
     let parts = m * n * k < 1 << 20 ? 1 : Swift.max(1, Swift.min(threads, Swift.max(m, n) / 16))
     let byRows = m >= n, length = byRows ? m : n, block = (length + parts - 1) / parts
@@ -81,8 +85,8 @@ private func oneDNNProduct(_ opA: BLASOperand, _ opB: BLASOperand, m: Int, n: In
         let pa = byRows ? a + start * (opA.transposed ? 1 : opA.ld) : a
         let pb = byRows ? b : b + start * (opB.transposed ? opB.ld : 1)
         let status = dnnl_sgemm(opA.transposed ? 84 : 78, opB.transposed ? 84 : 78,  // "T" / "N"
-                                Int64(byRows ? size : m), Int64(byRows ? n : size), Int64(k), 1, pa, Int64(opA.ld),
-                                pb, Int64(opB.ld), beta, c + (byRows ? start * n : start), Int64(n))
+                                Int64(byRows ? size : m), Int64(byRows ? n : size), Int64(k), alpha, pa,
+                                Int64(opA.ld), pb, Int64(opB.ld), beta, c + (byRows ? start * ldc : start), Int64(ldc))
         if status != dnnl_success { failed.withLock { $0 = status } }
     }
     parallelFor(parts, threads: threads, one)

@@ -136,6 +136,12 @@ struct BLASOperand: Equatable {
     let transposed: Bool
     let ld: Int
 
+    /// A matrix stored row-major with rows `ld` apart (`transposed`: its transpose is).
+    init(transposed: Bool, ld: Int) {
+        self.transposed = transposed
+        self.ld = ld
+    }
+
     /// The layout of the innermost two axes, or nil when neither inner stride is 1.
     init?(_ t: Tensor) {
         let r = t.rank

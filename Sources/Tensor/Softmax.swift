@@ -47,45 +47,53 @@ extension Tensor {
     }
 }
 
-private enum RowKernel { case softmax, logSoftmax, softmaxBackward, logSoftmaxBackward }
+enum RowKernel { case softmax, logSoftmax, softmaxBackward, logSoftmaxBackward }
 
 private func rowKernel<T: FloatElement>(_: T.Type, _ kind: RowKernel, _ inputs: [Tensor], _ out: Tensor,
                                         _ rows: Int, _ n: Int) {
-    if T.self == Float.self && (kind == .softmax || kind == .logSoftmax) {
-        // CKernels' kernel for the current level.
-        let x = SendablePointer(inputs[0].pointer(as: Float.self)), o = SendablePointer(out.pointer(as: Float.self))
-        let kernel = currentKernels.softmax_rows
-        parallelChunks(rows, costPerItem: n * 8) { range in
-            kernel(x.p + range.lowerBound * n, o.p + range.lowerBound * n, range.count, n, kind == .logSoftmax ? 1 : 0)
-        }
-        return
-    }
     let x = SendablePointer(inputs[0].pointer(as: T.self)), o = SendablePointer(out.pointer(as: T.self))
     let g = SendablePointer(inputs.count > 1 ? inputs[1].pointer(as: T.self) : x.p)
     parallelChunks(rows, costPerItem: n * 8) { range in
-        for r in range {
-            let xr = x.p + r * n, orow = o.p + r * n, gr = g.p + r * n
-            switch kind {
-            case .softmax:
-                let m = rowMax(xr, n)
-                let s = expShiftedRow(xr, orow, n, shift: m)
-                let inv = 1 / s
-                for i in 0..<n { orow[i] *= inv }
-            case .logSoftmax:
-                let m = rowMax(xr, n)
-                let s = expShiftedRow(xr, orow, n, shift: m)  // exp values are scratch, overwritten below
-                // (x − m) − log s, as PyTorch: m + log s would round at the scale of m.
-                let logSum = T.log(s)
-                for i in 0..<n { orow[i] = (xr[i] - m) - logSum }
-            case .softmaxBackward:
-                let dot = rowDot(gr, xr, n)
-                for i in 0..<n { orow[i] = xr[i] * (gr[i] - dot) }
-            case .logSoftmaxBackward:
-                var total: T = 0
-                for i in 0..<n { total += gr[i] }
-                expShiftedRow(xr, orow, n, shift: 0)
-                for i in 0..<n { orow[i] = gr[i] - orow[i] * total }
-            }
+        let start = range.lowerBound * n
+        runRows(kind, x.p + start, gradient: g.p + start, into: o.p + start, rows: range.count, length: n)
+    }
+}
+
+/// The row kernel `kind` over `rows` contiguous rows of `length`, on the calling thread: `x` is the input (the
+/// forward's output for the backward kernels) and `gradient` the incoming gradient (backward kernels only).
+/// `out` must not overlap the inputs: the compilers' vectorised loops check for overlap and fall back to scalar
+/// code (a 197-wide softmax in place ran 3× slower).
+func runRows<T: FloatElement>(_ kind: RowKernel, _ x: UnsafeMutablePointer<T>, gradient g: UnsafeMutablePointer<T>,
+                              into o: UnsafeMutablePointer<T>, rows: Int, length n: Int) {
+    if T.self == Float.self && (kind == .softmax || kind == .logSoftmax) {
+        // CKernels' kernel for the current level.
+        currentKernels.softmax_rows(UnsafeMutableRawPointer(x).assumingMemoryBound(to: Float.self),
+                                    UnsafeMutableRawPointer(o).assumingMemoryBound(to: Float.self),
+                                    rows, n, kind == .logSoftmax ? 1 : 0)
+        return
+    }
+    for r in 0..<rows {
+        let xr = x + r * n, orow = o + r * n, gr = g + r * n
+        switch kind {
+        case .softmax:
+            let m = rowMax(xr, n)
+            let s = expShiftedRow(xr, orow, n, shift: m)
+            let inv = 1 / s
+            for i in 0..<n { orow[i] *= inv }
+        case .logSoftmax:
+            let m = rowMax(xr, n)
+            let s = expShiftedRow(xr, orow, n, shift: m)  // exp values are scratch, overwritten below
+            // (x − m) − log s, as PyTorch: m + log s would round at the scale of m.
+            let logSum = T.log(s)
+            for i in 0..<n { orow[i] = (xr[i] - m) - logSum }
+        case .softmaxBackward:
+            let dot = rowDot(gr, xr, n)
+            for i in 0..<n { orow[i] = xr[i] * (gr[i] - dot) }
+        case .logSoftmaxBackward:
+            var total: T = 0
+            for i in 0..<n { total += gr[i] }
+            expShiftedRow(xr, orow, n, shift: 0)
+            for i in 0..<n { orow[i] = gr[i] - orow[i] * total }
         }
     }
 }

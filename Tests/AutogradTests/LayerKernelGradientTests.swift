@@ -210,6 +210,34 @@ import TestSupport
                     reference.transposed(1, 2).reshaped([2, 5, 4]).data, atol: 1e-12)
     }
 
+    /// The fused float32 kernel (one head at a time, scale as the products' alpha, output written into merged
+    /// columns) against the composed primitives, forward and backward, on a view that starts inside its storage,
+    /// under both GEMM backends.
+    @Test(arguments: GEMMBackend.allCases)
+    func packedAttentionFloat32MatchesComposedPrimitives(backend: GEMMBackend) {
+        let stored = Tensor.randn([4, 17, 288], dtype: .float32, generator: RandomGenerator(seed: 31))
+        let qkv = stored[1..<2], batch = stored[1...]  // batch 1 and 3, both starting past the storage's first row
+        let upstream = Tensor.randn([3, 17, 96], dtype: .float32, generator: RandomGenerator(seed: 32))
+        for input in [qkv, batch] {
+            backend.run {
+                let fused = Variable(input, requiresGrad: true), composed = Variable(input, requiresGrad: true)
+                let (b, n) = (input.shape[0], input.shape[1])
+                let out = fused.packedAttention(heads: 3).output
+                let parts = composed.reshaped([b, n, 3, 3, 32]).permuted([2, 0, 3, 1, 4])
+                let reference = Variable.composedAttention(parts.select(axis: 0, index: 0),
+                                                           parts.select(axis: 0, index: 1),
+                                                           parts.select(axis: 0, index: 2), bias: nil,
+                                                           scale: 1 / 32.0.squareRoot())
+                    .permuted([0, 2, 1, 3]).reshaped([b, n, 96])
+                expectClose(out.data, reference.data, atol: 1e-5, rtol: 1e-4)
+                let g = upstream[0..<b]
+                out.backward(g)
+                reference.backward(g)
+                expectClose(fused.grad!, composed.grad!, atol: 1e-5, rtol: 1e-4)
+            }
+        }
+    }
+
     /// "SAME" padding, asymmetric for an even kernel or a stride, against PyTorch's `padding="same"`
     /// and timm's `pad_same` (scripts/make_primitive_fixtures.py), and its gradients.
     @Test func convolutionWithSamePadding() {
