@@ -86,19 +86,19 @@ extension Tensor {
         let rows = BLASOperand(transposed: false, ld: layout.rowStride), square = BLASOperand(transposed: false, ld: n)
         let gRows = BLASOperand(transposed: false, ld: layout.channels)
         let rowsT = BLASOperand(transposed: true, ld: layout.rowStride), squareT = BLASOperand(transposed: true, ld: n)
-        layout.forEachHead(scratch: [3, n, n], dtype: qkv.dtype) { item, p in
+        layout.forEachHead(scratch: [3, n, n], dtype: qkv.dtype) { item, scratch in
             // Scratch: the scores (then ∂S), P, ∂P; no kernel writes over its own input (that stops vectorisation).
             let sOffset = 0, pOffset = n * n, dOffset = 2 * n * n
-            layout.probabilities(item, qkv: qkv, scale: scale, scores: p, into: p, at: pOffset)
+            layout.probabilities(item, qkv: qkv, scale: scale, scores: scratch, into: scratch, at: pOffset)
             // ∂V = Pᵀ·G; ∂P = G·Vᵀ; ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P)); ∂Q = scale·∂S·K; ∂K = scale·∂Sᵀ·Q.
-            layout.product(squareT, gRows, m: n, n: d, k: n, p, pOffset, g, layout.merged(item),
+            layout.product(squareT, gRows, m: n, n: d, k: n, scratch, pOffset, g, layout.merged(item),
                            into: gradient, layout.packed(2, item), ldc: layout.rowStride)
             layout.product(gRows, rowsT, m: n, n: n, k: d, g, layout.merged(item), qkv, layout.packed(2, item),
-                           into: p, dOffset, ldc: n)
-            layout.rows(.softmaxBackward, p, pOffset, gradient: p, dOffset, into: p, sOffset)
-            layout.product(square, rows, m: n, n: d, k: n, alpha: scale, p, sOffset, qkv, layout.packed(1, item),
+                           into: scratch, dOffset, ldc: n)
+            layout.rows(.softmaxBackward, scratch, pOffset, gradient: scratch, dOffset, into: scratch, sOffset)
+            layout.product(square, rows, m: n, n: d, k: n, alpha: scale, scratch, sOffset, qkv, layout.packed(1, item),
                            into: gradient, layout.packed(0, item), ldc: layout.rowStride)
-            layout.product(squareT, rows, m: n, n: d, k: n, alpha: scale, p, sOffset, qkv, layout.packed(0, item),
+            layout.product(squareT, rows, m: n, n: d, k: n, alpha: scale, scratch, sOffset, qkv, layout.packed(0, item),
                            into: gradient, layout.packed(1, item), ldc: layout.rowStride)
         }
         return gradient

@@ -18,9 +18,12 @@ import Tensor
 /// Shapes, on which neither a random network's features nor self-supervision separated the
 /// classes at this scale (Docs/Tutorial.md).
 public struct Shapes: ImageDataset {
-    public static let classNames = [
-        "disc", "square", "triangle", "star", "cross", "ring", "tee", "diamond", "crescent", "arrow"
-    ]
+    public static let classNames = Shape.allCases.map { "\($0)" }
+
+    /// The classes, in label order (a label is its raw value).
+    enum Shape: Int, CaseIterable {
+        case disc, square, triangle, star, cross, ring, tee, diamond, crescent, arrow
+    }
 
     public let count: Int
     public let imageSize: Int
@@ -225,19 +228,19 @@ public struct Shapes: ImageDataset {
     /// Whether point (u, v) of the object's frame (unit radius) lies inside shape `label`.
     static func contains(_ label: Int, _ u: Double, _ v: Double) -> Bool {
         let r2 = u * u + v * v
-        switch classNames[label] {
-        case "disc": return r2 <= 0.8
-        case "square": return Swift.abs(u) <= 0.72 && Swift.abs(v) <= 0.72
-        case "triangle": return inside(polygons.triangle, u, v)
-        case "star": return inside(polygons.star, u, v)
-        case "cross": return (Swift.abs(u) <= 0.3 && Swift.abs(v) <= 0.95)
-                          || (Swift.abs(v) <= 0.3 && Swift.abs(u) <= 0.95)
-        case "ring": return r2 <= 0.9 && r2 >= 0.3
-        case "tee": return (Swift.abs(u) <= 0.9 && v >= -0.85 && v <= -0.4)
-                        || (Swift.abs(u) <= 0.22 && v >= -0.85 && v <= 0.9)
-        case "diamond": return Swift.abs(u) / 0.65 + Swift.abs(v) <= 1
-        case "crescent": return r2 <= 0.85 && (u - 0.45) * (u - 0.45) + v * v > 0.5
-        default: return inside(polygons.arrow, u, v)
+        switch Shape(rawValue: label) ?? .arrow {
+        case .disc: return r2 <= 0.8
+        case .square: return Swift.abs(u) <= 0.72 && Swift.abs(v) <= 0.72
+        case .triangle: return inside(polygons.triangle, u, v)
+        case .star: return inside(polygons.star, u, v)
+        case .cross: return (Swift.abs(u) <= 0.3 && Swift.abs(v) <= 0.95)
+                         || (Swift.abs(v) <= 0.3 && Swift.abs(u) <= 0.95)
+        case .ring: return r2 <= 0.9 && r2 >= 0.3
+        case .tee: return (Swift.abs(u) <= 0.9 && v >= -0.85 && v <= -0.4)
+                       || (Swift.abs(u) <= 0.22 && v >= -0.85 && v <= 0.9)
+        case .diamond: return Swift.abs(u) / 0.65 + Swift.abs(v) <= 1
+        case .crescent: return r2 <= 0.85 && (u - 0.45) * (u - 0.45) + v * v > 0.5
+        case .arrow: return inside(polygons.arrow, u, v)
         }
     }
 
