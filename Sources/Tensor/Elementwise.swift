@@ -289,8 +289,9 @@ extension Tensor {
         return out
     }
 
-    /// The backward of exact (erf) `gelu`: gradient · GELU′(input).
-    public static func geluBackward(gradient g: Tensor, input x: Tensor) -> Tensor {
+    /// The backward of `gelu(approximate:)`: gradient · GELU′(input), of the tanh form when `approximate`.
+    public static func geluBackward(gradient g: Tensor, input x: Tensor, approximate: Bool = false) -> Tensor {
+        if approximate { return geluTanhBackward(gradient: g, input: x) }
         checkActivationBackward("geluBackward", g, x)
         guard x.dtype == .float32, x.isContiguous, g.isContiguous else { return g * derivativeMap(.gelu, x) }
         let out = Tensor(empty: x.shape, dtype: .float32), n = x.count

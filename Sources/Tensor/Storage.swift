@@ -83,9 +83,18 @@ final class BlockCache: @unchecked Sendable {
     private static func slack(_ highWater: Int) -> Int { Swift.max(highWater / 8, 256 << 20) }
 
     private struct State {
-        /// Free blocks by bucket size, in the order they were freed, as addresses (raw pointers are not Sendable).
+        /// Free blocks by bucket size, in the order they were freed, as addresses (raw pointers are not Sendable);
+        /// a size without free blocks has no entry.
         var free: [Int: [(address: UInt, age: Int)]] = [:]
         var cachedBytes = 0, liveBytes = 0, highWater = 0, clock = 0
+
+        /// Takes the most recently freed block of `size` out of the cache.
+        mutating func take(_ size: Int) -> UInt {
+            let block = free[size]!.removeLast()
+            if free[size]!.isEmpty { free[size] = nil }
+            cachedBytes -= size
+            return block.address
+        }
     }
 
     private let state = Mutex(State())
@@ -101,18 +110,14 @@ final class BlockCache: @unchecked Sendable {
         var size = bucket(bytes)
         var evicted: [(address: UInt, size: Int)] = []
         let reused = state.withLock { s -> UInt? in
-            let fit = s.free.filter { $0.key >= size && $0.key <= size + size / 8 && !$0.value.isEmpty }.keys.min()
+            let fit = s.free.keys.filter { $0 >= size && $0 <= size + size / 8 }.min()
             size = fit ?? size
             s.liveBytes += size
             s.highWater = Swift.max(s.highWater, s.liveBytes)
-            if fit != nil, let block = s.free[size]?.popLast() {
-                s.cachedBytes -= size
-                return block.address
-            }
+            if let fit { return s.take(fit) }
             while s.cachedBytes > 0 && s.liveBytes + s.cachedBytes > s.highWater + Self.slack(s.highWater) {
-                let newest = s.free.filter { !$0.value.isEmpty }.max { $0.value.last!.age < $1.value.last!.age }!.key
-                evicted.append((s.free[newest]!.removeLast().address, newest))
-                s.cachedBytes -= newest
+                let newest = s.free.max { $0.value.last!.age < $1.value.last!.age }!.key
+                evicted.append((s.take(newest), newest))
             }
             return nil
         }

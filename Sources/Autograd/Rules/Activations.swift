@@ -31,8 +31,7 @@ extension Variable {
 
     /// g · GELU′(x) by the fused kernel; its rule needs GELU″, written on variables below.
     func geluBackward(input x: Variable, approximate: Bool) -> Variable {
-        let value = approximate ? Tensor.geluTanhBackward(gradient: data, input: x.data)
-            : Tensor.geluBackward(gradient: data, input: x.data)
+        let value = Tensor.geluBackward(gradient: data, input: x.data, approximate: approximate)
         return Variable.record("geluBackward", value, inputs: [self, x]) { [self] u in
             [u.geluBackward(input: x, approximate: approximate),
              u * self * Variable.geluSecondDerivative(x, approximate)]

@@ -39,8 +39,7 @@ extension Variable {
             Variable.fusedUnlessRecording({
                 let activated = Variable(x.data.gelu(approximate: approximate))
                 let (ga, gw, gb) = Variable.linearBackward(g, input: activated, weight: weight, hasBias: bias != nil)
-                let gx = approximate ? Tensor.geluTanhBackward(gradient: ga.data, input: x.data)
-                    : Tensor.geluBackward(gradient: ga.data, input: x.data)
+                let gx = Tensor.geluBackward(gradient: ga.data, input: x.data, approximate: approximate)
                 return [gx, gw.data] + (gb.map { [$0.data] } ?? [])
             }, inputs: inputs, gradient: g) { v in
                 v[0].gelu(approximate: approximate).linear(weight: v[1], bias: v.count > 2 ? v[2] : nil)
