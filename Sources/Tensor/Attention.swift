@@ -66,7 +66,7 @@ extension Tensor {
         let qkv = qkv.contiguous(), s = scale ?? 1 / Double(layout.width).squareRoot()
         let output = Tensor(empty: [layout.batch, n, layout.channels], dtype: qkv.dtype)
         let probabilities = Tensor(empty: [layout.batch, heads, n, n], dtype: qkv.dtype)
-        layout.forEachHead(scratch: [n, n], dtype: qkv.dtype) { item, scores in
+        Tensor.forEachItemPerCore(layout.items, scratch: [n, n], dtype: qkv.dtype) { item, _, scores in
             layout.probabilities(item, qkv: qkv, scale: s, scores: scores, into: probabilities, at: item * n * n)
             // O = P·V, into the head's columns of the merged output.
             layout.product(BLASOperand(transposed: false, ld: n), BLASOperand(transposed: false, ld: layout.rowStride),
@@ -86,11 +86,12 @@ extension Tensor {
         let rows = BLASOperand(transposed: false, ld: layout.rowStride), square = BLASOperand(transposed: false, ld: n)
         let gRows = BLASOperand(transposed: false, ld: layout.channels)
         let rowsT = BLASOperand(transposed: true, ld: layout.rowStride), squareT = BLASOperand(transposed: true, ld: n)
-        layout.forEachHead(scratch: [3, n, n], dtype: qkv.dtype) { item, scratch in
+        Tensor.forEachItemPerCore(layout.items, scratch: [3, n, n], dtype: qkv.dtype) { item, _, scratch in
             // Scratch: the scores (then ∂S), P, ∂P; no kernel writes over its own input (that stops vectorisation).
             let sOffset = 0, pOffset = n * n, dOffset = 2 * n * n
             layout.probabilities(item, qkv: qkv, scale: scale, scores: scratch, into: scratch, at: pOffset)
-            // ∂V = Pᵀ·G; ∂P = G·Vᵀ; ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P)); ∂Q = scale·∂S·K; ∂K = scale·∂Sᵀ·Q.
+            // ∂V = Pᵀ·G; ∂P = G·Vᵀ; ∂S = P ⊙ (∂P − rowsum(∂P ⊙ P));
+            // ∂Q = scale·∂S·K; ∂K = scale·∂Sᵀ·Q.
             layout.product(squareT, gRows, m: n, n: d, k: n, scratch, pOffset, g, layout.merged(item),
                            into: gradient, layout.packed(2, item), ldc: layout.rowStride)
             layout.product(gRows, rowsT, m: n, n: n, k: d, g, layout.merged(item), qkv, layout.packed(2, item),
@@ -113,6 +114,8 @@ private struct PackedHeads {
     let backend = GEMMBackend.current
     var width: Int { channels / heads }
     var rowStride: Int { 3 * channels }
+    /// Heads of all images.
+    var items: Int { batch * heads }
 
     init(_ qkv: Tensor, heads: Int) {
         check(qkv.dtype.isFloatingPoint, "packedAttention", "expects a floating-point qkv, got \(qkv.dtype)")
@@ -131,16 +134,6 @@ private struct PackedHeads {
     func merged(_ item: Int) -> Int {
         let (b, h) = item.quotientAndRemainder(dividingBy: heads)
         return b * tokens * channels + h * width
-    }
-
-    /// Runs `body(item, scratch)` for every head of every image, the items dealt out to the cores, each core with
-    /// single-threaded BLAS and its own scratch tensor of `scratch` shape.
-    func forEachHead(scratch: [Int], dtype: DType, _ body: (Int, Tensor) -> Void) {
-        let items = batch * heads
-        Tensor.withSingleThreadedBLASPerCore { core in
-            let buffer = Tensor(empty: scratch, dtype: dtype)
-            for item in stride(from: core, to: items, by: coreCount) { body(item, buffer) }
-        }
     }
 
     /// P = softmax(scale·Q·Kᵀ) of `item`, written as N × N rows at `offset` of `out`; the scores go to the
@@ -162,8 +155,8 @@ private struct PackedHeads {
         if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
     }
 
-    /// c[cOffset…] = alpha·op(a[aOffset…])·op(b[bOffset…]) on the calling thread (offsets from each tensor's first
-    /// element; every tensor contiguous).
+    /// c[cOffset…] = alpha·op(a[aOffset…])·op(b[bOffset…]) on the calling thread (offsets from each
+    /// tensor's first element; every tensor contiguous).
     func product(_ opA: BLASOperand, _ opB: BLASOperand, m: Int, n: Int, k: Int, alpha: Double = 1,
                  _ a: Tensor, _ aOffset: Int, _ b: Tensor, _ bOffset: Int, into c: Tensor, _ cOffset: Int, ldc: Int) {
         runGEMM(dtype: c.dtype, backend: backend, threads: 1, opA, opB, m: m, n: n, k: k, alpha: alpha,

@@ -178,13 +178,7 @@ struct ConvLayout {
             Tensor.withBLASThreads { for i in 0..<n { body(i, 0, scratch) } }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedBox(body)
-            Tensor.withSingleThreadedBLASPerCore { worker in
-                let scratch = Tensor(empty: shape, dtype: dtype)
-                for i in stride(from: worker, to: n, by: workers) { box.value(i, worker, scratch) }
-            }
-        }
+        Tensor.forEachItemPerCore(n, scratch: shape, dtype: dtype, body)
     }
 
     /// ∂x (when `inputGradient`) and ∂W through the column buffers: per image, ∂W += gY·colsᵀ and

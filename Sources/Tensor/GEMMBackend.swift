@@ -1,6 +1,5 @@
 import CBLAS
 import CDNNL
-import Dispatch
 import Synchronization
 
 /// The library that computes float32 matrix products: oneDNN (the default) or OpenBLAS.
@@ -74,13 +73,11 @@ private func oneDNNProduct(_ opA: BLASOperand, _ opB: BLASOperand, m: Int, n: In
     let parts = m * n * k < 1 << 20 ? 1 : Swift.max(1, Swift.min(threads, Swift.max(m, n) / 16))
     let byRows = m >= n, length = byRows ? m : n, block = (length + parts - 1) / parts
     let failed = Mutex(dnnl_success)
-    let pointers = UncheckedBox((a, b, c))
-    let one: @Sendable (Int) -> Void = { part in
+    let one = { (part: Int) in
         let start = part * block, size = Swift.min(block, length - start)
         guard size > 0 else { return }
         // The team size is the calling thread's own OpenMP setting: one, so that oneDNN starts no team.
         if omp_get_max_threads() != 1 { omp_set_num_threads(1) }
-        let (a, b, c) = pointers.value
         // Rows of op(a) start `ld` apart, or 1 apart when a is stored transposed; columns of op(b) the other way.
         let pa = byRows ? a + start * (opA.transposed ? 1 : opA.ld) : a
         let pb = byRows ? b : b + start * (opB.transposed ? opB.ld : 1)

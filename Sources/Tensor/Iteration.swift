@@ -1,5 +1,4 @@
 import CKernels
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -135,10 +134,4 @@ public func parallelFor(_ count: Int, threads: Int = coreCount, _ body: (Int) ->
             }, pointer)
         }
     }
-}
-
-@usableFromInline
-struct UncheckedBox<T>: @unchecked Sendable {
-    @usableFromInline let value: T
-    @usableFromInline init(_ value: T) { self.value = value }
 }

@@ -89,5 +89,5 @@ public enum KernelLevel: Int, Comparable, CaseIterable, Sendable, CustomStringCo
 extension TesseraKernels: @unchecked @retroactive Sendable {}
 
 /// The kernels of the current level: resolve on the calling thread, before work is split across
-/// workers (task-local values do not reach Dispatch's threads).
+/// workers (task-local values do not reach the pool's threads).
 var currentKernels: TesseraKernels { KernelLevel.current.kernels }

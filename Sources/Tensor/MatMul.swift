@@ -1,5 +1,4 @@
 import CBLAS
-import Dispatch
 import Synchronization
 
 /// Matrix products through oneDNN's `dnnl_sgemm` (float32, see ``GEMMBackend``) and OpenBLAS's `cblas_dgemm`.
@@ -74,18 +73,14 @@ extension Tensor {
             }
             return (oa, ob)
         }
-        let ab = UncheckedBox((a.storage.base, b.storage.base, out.storage.base))
         let one = { (i: Int, threads: Int) in
             let (oa, ob) = offsets(i)
             runGEMM(dtype: out.dtype, backend: backend, threads: threads, opA, opB, m: m, n: n, k: k,
-                    a: ab.value.0, aOffset: oa, b: ab.value.1, bOffset: ob, c: ab.value.2,
+                    a: a.storage.base, aOffset: oa, b: b.storage.base, bOffset: ob, c: out.storage.base,
                     cOffset: out.offset + i * m * n, beta: beta)
         }
         if !serial && batchCount >= coreCount && coreCount > 1 && m * n * k <= 8_000_000 {
-            let work = UncheckedBox(one)
-            withSingleThreadedBLASPerCore { c in
-                for i in stride(from: c, to: batchCount, by: coreCount) { work.value(i, 1) }
-            }
+            forEachItemPerCore(batchCount) { i, _, _ in one(i, 1) }
         } else {
             withBLASThreads(serial: serial) { for i in 0..<batchCount { one(i, threads) } }
         }
@@ -117,6 +112,16 @@ extension Tensor {
             openblas_set_num_threads(1)
             parallelFor(coreCount, body)
             openblas_set_num_threads(saved)
+        }
+    }
+
+    /// Runs `body(item, core, scratch)` for every item in `0..<count`, the items dealt round-robin to the cores,
+    /// each core calling BLAS single-threaded with its own scratch tensor of shape `scratch`.
+    static func forEachItemPerCore(_ count: Int, scratch: [Int] = [0], dtype: DType = .float32,
+                                   _ body: (_ item: Int, _ core: Int, _ scratch: Tensor) -> Void) {
+        withSingleThreadedBLASPerCore { core in
+            let buffer = Tensor(empty: scratch, dtype: dtype)
+            for item in stride(from: core, to: count, by: coreCount) { body(item, core, buffer) }
         }
     }
 

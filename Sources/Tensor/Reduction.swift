@@ -1,5 +1,4 @@
 import CKernels
-import Dispatch
 
 /// Reductions over any set of axes, with or without keeping them as size-1 axes.
 ///

@@ -13,14 +13,14 @@ public final class Linear: Module {
     }
 
     public override func callAsFunction(_ x: Variable) -> Variable {
-        FlopCounter.add(x.data.count / Swift.max(inFeatures, 1) * inFeatures * outFeatures)
+        countMultiplyAdds(x)
         return x.linear(weight: weight, bias: bias)
     }
 
     /// `self(norm(x))` as one graph node that keeps only x, recomputing the normalised x in the backward
     /// (`Variable.layerNormLinear`): what a pre-norm block's qkv and fc1 run.
     public func callAsFunction(_ x: Variable, normalizedBy norm: LayerNorm) -> Variable {
-        FlopCounter.add(x.data.count / Swift.max(inFeatures, 1) * inFeatures * outFeatures)
+        countMultiplyAdds(x)
         return x.layerNormLinear(normWeight: norm.weight, normBias: norm.bias, epsilon: norm.epsilon,
                                  weight: weight, bias: bias)
     }
@@ -28,8 +28,13 @@ public final class Linear: Module {
     /// `self(GELU(x))` as one graph node that keeps only x, recomputing GELU(x) in the backward
     /// (`Variable.geluLinear`): what ``MLP`` runs, so that its hidden activation is saved once.
     public func callAsFunction(geluOf x: Variable, approximate: Bool = false) -> Variable {
-        FlopCounter.add(x.data.count / Swift.max(inFeatures, 1) * inFeatures * outFeatures)
+        countMultiplyAdds(x)
         return x.geluLinear(weight: weight, bias: bias, approximate: approximate)
+    }
+
+    /// Adds this layer's product on `x` to the ``FlopCounter``.
+    private func countMultiplyAdds(_ x: Variable) {
+        FlopCounter.add(x.data.count / Swift.max(inFeatures, 1) * inFeatures * outFeatures)
     }
 
     public var inFeatures: Int { weight.shape[1] }
