@@ -162,6 +162,68 @@ static void LEVEL(batch_norm_backward_channel)(const float *g, const float *x, f
     }
 }
 
+/* Max pooling of one image plane [h, w]. The plane is first copied into `padded`, which the caller filled with
+   -inf (the border stays so between planes), at (top, left), split into its sx column phases: padded (py, px) is
+   padded[(py·sx + px mod sx)·wq + px / sx]. Every window is then whole, and each of its taps one contiguous pass
+   over a row of outputs, 16 at a time with selects instead of branches (random data mispredicts them half the
+   time). Output (oy, ox) reads the taps (oy·sy + i·dy, ox·sx + j·dx) in row-major order and keeps the first
+   largest, or any NaN (PyTorch's rule; -inf padding is never taken). `at[oy·ow + ox]` holds on entry the image
+   index of the window's first tap inside the image, on return that of the chosen tap. */
+static void LEVEL(max_pool_plane)(const float *restrict image, size_t h, size_t w, long top, long left,
+                                  float *restrict padded, size_t rows, size_t wq, size_t oh, size_t ow, size_t kh,
+                                  size_t kw, size_t sy, size_t sx, size_t dy, size_t dx, float *restrict out,
+                                  int32_t *restrict at) {
+    typedef int32_t int16v __attribute__((ext_vector_type(16)));
+    /* The image rows and columns inside the padded area (floor mode may leave the last ones out). */
+    long y0 = top < 0 ? -top : 0, y1 = (long)rows - top < (long)h ? (long)rows - top : (long)h;
+    long x0 = left < 0 ? -left : 0, x1 = (long)(wq * sx) - left < (long)w ? (long)(wq * sx) - left : (long)w;
+    for (long y = y0; y < y1; y++) {
+        const float *src = image + y * (long)w;
+        for (size_t b = 0; b < sx; b++) {
+            long x = x0 + (long)((b + sx - (size_t)((x0 + left) % (long)sx)) % sx);
+            float *dst = padded + ((size_t)(y + top) * sx + b) * wq + (size_t)(x + left) / sx;
+            if (sx == 2)  /* a constant stride, which the loop vectorises */
+                for (long k = 0; x + 2 * k < x1; k++) dst[k] = src[x + 2 * k];
+            else
+                for (long k = 0; x + (long)sx * k < x1; k++) dst[k] = src[x + (long)sx * k];
+        }
+    }
+    int16v lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    for (size_t oy = 0; oy < oh; oy++) {
+        float *best = out + oy * ow;
+        int32_t *chosen = at + oy * ow;
+        for (size_t ox = 0; ox < ow; ox++) best[ox] = -__builtin_inff();
+        for (size_t i = 0; i < kh; i++) {
+            size_t py = oy * sy + i * dy;
+            for (size_t j = 0; j < kw; j++) {
+                size_t px = j * dx;
+                const float *row = padded + (py * sx + px % sx) * wq + px / sx;
+                int32_t index = (int32_t)(((long)py - top) * (long)w + (long)px - left);
+                size_t ox = 0;
+                for (; ox + 16 <= ow; ox += 16) {
+                    float16v v, b;
+                    int16v a;
+                    memcpy(&v, row + ox, sizeof v);
+                    memcpy(&b, best + ox, sizeof b);
+                    memcpy(&a, chosen + ox, sizeof a);
+                    int16v taken = (v > b) | (v != v);
+                    b = (float16v)(((int16v)v & taken) | ((int16v)b & ~taken));
+                    a = ((index + (int32_t)(ox * sx) + lane * (int32_t)sx) & taken) | (a & ~taken);
+                    memcpy(best + ox, &b, sizeof b);
+                    memcpy(chosen + ox, &a, sizeof a);
+                }
+                for (; ox < ow; ox++) {
+                    float v = row[ox];
+                    if (v > best[ox] || v != v) {
+                        best[ox] = v;
+                        chosen[ox] = index + (int32_t)(ox * sx);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* The FMA units' peak: `iterations` rounds of 12 independent multiply-add chains on vectors of PEAK_LANES floats
    (the level's register width, so 12 chains cover the latency of two FMA pipes without spilling). Returns the
    floating-point operations done; the chains' sum goes to *sink so that the compiler keeps them. */

@@ -11,9 +11,12 @@ public struct PoolWindows: Sendable {
     let paddedSize: [Int]
     /// The distance between a window's taps: the dilation (1 for every pool but dilated max pooling).
     let step: Int
+    /// A sliding pool's grid, padding included: window o has `kernel` taps from o·stride − before, `step` apart.
+    let grid: (kernel: Int, stride: Int, before: Int)?
 
-    init(start: [Int], end: [Int], paddedSize: [Int], step: Int = 1) {
-        (self.start, self.end, self.paddedSize, self.step) = (start, end, paddedSize, step)
+    init(start: [Int], end: [Int], paddedSize: [Int], step: Int = 1,
+         grid: (kernel: Int, stride: Int, before: Int)? = nil) {
+        (self.start, self.end, self.paddedSize, self.step, self.grid) = (start, end, paddedSize, step, grid)
     }
 
     /// Windows of a sliding pool: kernel `k`, `stride`, `padding` over an axis of `size`, placed as
@@ -43,7 +46,8 @@ public struct PoolWindows: Sendable {
             start.append(s >= 0 ? s : s + (-s + d - 1) / d * d)
             end.append(Swift.min(e, size))
         }
-        return PoolWindows(start: start, end: end, paddedSize: padded, step: d)
+        return PoolWindows(start: start, end: end, paddedSize: padded, step: d,
+                           grid: (kernel: k, stride: stride, before: padding.before))
     }
 
     /// Windows of adaptive pooling to `output` cells: [⌊i·size/output⌋, ⌈(i+1)·size/output⌉).
@@ -63,7 +67,9 @@ extension Tensor {
         let x = contiguous()
         let out = Tensor(empty: [shape[0], shape[1], rows.count, columns.count], dtype: dtype)
         let idx = Tensor(empty: out.shape, dtype: .int32)
-        if dtype == .float32 {
+        if dtype == .float32, let rowGrid = rows.grid, let columnGrid = columns.grid {
+            slidingMaxPool(x, out, idx, rows, columns, rowGrid, columnGrid)
+        } else if dtype == .float32 {
             poolMax(Float.self, x, out, idx, rows, columns)
         } else {
             poolMax(Double.self, x, out, idx, rows, columns)
@@ -126,24 +132,69 @@ extension Tensor {
 
 private func poolMax<T: FloatElement>(_: T.Type, _ x: Tensor, _ out: Tensor, _ idx: Tensor,
                                       _ rows: PoolWindows, _ cols: PoolWindows) {
-    let h = x.shape[2], w = x.shape[3], oh = rows.count, ow = cols.count
+    let h = x.shape[2], w = x.shape[3], oh = rows.count, ow = cols.count, rowStep = rows.step, colStep = cols.step
     let xp = SendablePointer(x.pointer(as: T.self)), op = SendablePointer(out.pointer(as: T.self))
     let ip = SendablePointer(idx.pointer(as: Int32.self))
+    // Float64 and adaptive windows; the windows as one plain buffer, as the arrays' bounds checks and stride
+    // iterators cost more than the comparisons.
+    let b = SendablePointer(UnsafeMutablePointer<Int>.allocate(capacity: 2 * (oh + ow)))
+    defer { b.p.deallocate() }
+    for (i, v) in (rows.start + rows.end + cols.start + cols.end).enumerated() { b.p[i] = v }
     parallelChunks(x.shape[0] * x.shape[1], costPerItem: h * w) { range in
+        let rowStart = b.p, rowEnd = b.p + oh, colStart = b.p + 2 * oh, colEnd = colStart + ow
         for plane in range {
             let src = xp.p + plane * h * w, dst = op.p + plane * oh * ow, di = ip.p + plane * oh * ow
             for oy in 0..<oh {
+                let y0 = rowStart[oy], y1 = rowEnd[oy]
                 for ox in 0..<ow {
-                    var best = -T.infinity, at = rows.start[oy] * w + cols.start[ox]
-                    for y in stride(from: rows.start[oy], to: rows.end[oy], by: rows.step) {
-                        for xx in stride(from: cols.start[ox], to: cols.end[ox], by: cols.step) {
-                            let v = src[y * w + xx]
-                            if v > best || v != v { best = v; at = y * w + xx; if v != v { break } }
+                    // PyTorch's rule: the first tap is kept until a larger one, any NaN replaces it.
+                    let x0 = colStart[ox], x1 = colEnd[ox]
+                    var at = y0 &* w &+ x0, best = src[at], y = y0
+                    while y < y1 {
+                        var column = x0
+                        while column < x1 {
+                            let position = y &* w &+ column, v = src[position]
+                            if v > best || v != v { (best, at) = (v, position) }
+                            column &+= colStep
                         }
+                        y &+= rowStep
                     }
-                    dst[oy * ow + ox] = best == -T.infinity ? src[at] : best
-                    di[oy * ow + ox] = Int32(at)
+                    dst[oy &* ow &+ ox] = best
+                    di[oy &* ow &+ ox] = Int32(truncatingIfNeeded: at)
                 }
+            }
+        }
+    }
+}
+
+/// Float32 max pooling of sliding windows through the level's kernel, which copies each plane inside a -inf
+/// border so that every window is whole and its passes over a row of outputs need no clipping and vectorise
+/// (ResNet-50's 3×3/2 pool at batch 8, forward: 26.6 ms in the generic loop, 3.2 / 2.5 / 5.8 ms at the
+/// AVX-512 / AVX2 / baseline level; Zen 5 EPYC, 2 cores).
+private func slidingMaxPool(_ x: Tensor, _ out: Tensor, _ idx: Tensor, _ rows: PoolWindows, _ cols: PoolWindows,
+                            _ rowGrid: (kernel: Int, stride: Int, before: Int),
+                            _ colGrid: (kernel: Int, stride: Int, before: Int)) {
+    let h = x.shape[2], w = x.shape[3], oh = rows.count, ow = cols.count
+    let paddedRows = (oh - 1) * rowGrid.stride + (rowGrid.kernel - 1) * rows.step + 1
+    let paddedColumns = (ow - 1) * colGrid.stride + (colGrid.kernel - 1) * cols.step + 1
+    let phaseWidth = (paddedColumns + colGrid.stride - 1) / colGrid.stride
+    let scratch = paddedRows * colGrid.stride * phaseWidth
+    let firstTaps = rows.start.flatMap { y in cols.start.map { Int32(y * w + $0) } }
+    let xp = SendablePointer(x.pointer(as: Float.self)), op = SendablePointer(out.pointer(as: Float.self))
+    let ip = SendablePointer(idx.pointer(as: Int32.self))
+    let kernel = currentKernels.max_pool_plane
+    firstTaps.withUnsafeBufferPointer { firstTaps in
+        let firstPointer = SendablePointer(UnsafeMutablePointer(mutating: firstTaps.baseAddress!))
+        parallelChunks(x.shape[0] * x.shape[1], costPerItem: h * w) { range in
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
+            defer { padded.deallocate() }
+            padded.update(repeating: -.infinity, count: scratch)
+            for plane in range {
+                let at = ip.p + plane * oh * ow
+                at.update(from: firstPointer.p, count: oh * ow)
+                kernel(xp.p + plane * h * w, h, w, rowGrid.before, colGrid.before, padded, paddedRows, phaseWidth,
+                       oh, ow, rowGrid.kernel, colGrid.kernel, rowGrid.stride, colGrid.stride, rows.step, cols.step,
+                       op.p + plane * oh * ow, at)
             }
         }
     }

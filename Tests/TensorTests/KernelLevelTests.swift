@@ -95,4 +95,39 @@ import TestSupport
         #expect(KernelLevel.selected <= KernelLevel.cpu && KernelLevel.supported.first == .baseline)
         #expect(KernelLevel.allCases.map(\.description) == ["baseline", "avx2", "avx512"])
     }
+
+    /// Sliding max pooling through each level's kernel against the generic loop of float64 (which the kernel never
+    /// runs): the same values and the same chosen indices, with ties, -inf, NaN, padding, ceil mode, dilation and
+    /// rows wider than the 16 outputs a vector step takes.
+    @Test(arguments: KernelLevel.supported)
+    func maxPoolMatchesFloat64(level: KernelLevel) {
+        // Values in quarters from -4 to 4, so that windows hold ties.
+        var g = SystemRandomNumberGenerator()
+        let x32 = Tensor((0..<(3 * 5 * 37 * 41)).map { _ in Float(Int.random(in: -16...16, using: &g)) / 4 },
+                         shape: [3, 5, 37, 41])
+        let raw = x32.pointer(as: Float.self)
+        for i in stride(from: 0, to: x32.count, by: 97) { raw[i] = -.infinity }
+        for i in stride(from: 13, to: x32.count, by: 211) { raw[i] = .nan }
+        let planeSize = 37 * 41
+        (raw + 2 * planeSize).update(repeating: -.infinity, count: planeSize)  // whole windows of -inf
+        let x = x32.converted(to: .float64)
+        let cases: [(kernel: Int, stride: Int, padding: (Int, Int), ceil: Bool, dilation: Int)] = [
+            (3, 2, (1, 1), false, 1), (2, 2, (0, 0), false, 1), (3, 1, (1, 1), false, 1), (3, 2, (1, 1), true, 1),
+            (2, 2, (0, 1), true, 1), (3, 2, (1, 1), false, 2), (5, 3, (2, 0), true, 1), (1, 1, (0, 0), false, 1),
+        ]
+        level.run {
+            for c in cases {
+                let rows = PoolWindows.sliding(size: 37, kernel: c.kernel, stride: c.stride, padding: c.padding,
+                                               ceilMode: c.ceil, dilation: c.dilation)
+                let columns = PoolWindows.sliding(size: 41, kernel: c.kernel, stride: c.stride, padding: c.padding,
+                                                  ceilMode: c.ceil, dilation: c.dilation)
+                let ours = x32.maxPool2d(rows: rows, columns: columns)
+                let reference = x.maxPool2d(rows: rows, columns: columns)
+                let indices = zip(ours.indices.doubles, reference.indices.doubles).filter { $0 != $1 }.count
+                let values = zip(ours.output.doubles, reference.output.doubles)
+                    .filter { $0 != $1 && !($0.isNaN && $1.isNaN) }.count
+                #expect(indices == 0 && values == 0, "\(level) \(c): \(indices) indices and \(values) values differ")
+            }
+        }
+    }
 }

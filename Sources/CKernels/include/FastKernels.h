@@ -4,6 +4,7 @@
 #ifndef TESSERA_FAST_KERNELS_H
 #define TESSERA_FAST_KERNELS_H
 #include <stddef.h>
+#include <stdint.h>
 
 /// The instruction-set levels the kernels are built for.
 enum { TESSERA_LEVEL_BASELINE = 0, TESSERA_LEVEL_AVX2 = 1, TESSERA_LEVEL_AVX512 = 2 };
@@ -43,6 +44,15 @@ typedef struct TesseraKernels {
     void (*batch_norm_backward_channel)(const float *g, const float *x, float *dx, size_t planes, size_t n,
                                         size_t stride, float mean, float rstd, float w, int batch_statistics,
                                         float *dw, float *db);
+    /// Max pooling of one image plane [h, w]: output (oy, ox) takes the taps (oy·sy + i·dy − top,
+    /// ox·sx + j·dx − left), i < kh, j < kw, in row-major order, keeping the first largest or any NaN and
+    /// skipping taps outside the image. `padded` holds rows · sx · wq floats, filled with -inf by the caller
+    /// before its first plane (the plane goes inside, split into sx column phases of wq; rows ≥
+    /// (oh − 1)·sy + (kh − 1)·dy + 1, and wq·sx the same along columns). `at` holds, per output, the image
+    /// index of its window's first tap inside the image on entry and that of the chosen tap on return.
+    void (*max_pool_plane)(const float *image, size_t h, size_t w, long top, long left, float *padded, size_t rows,
+                           size_t wq, size_t oh, size_t ow, size_t kh, size_t kw, size_t sy, size_t sx, size_t dy,
+                           size_t dx, float *out, int32_t *at);
     /// output[oi, p] = Σ over taps k and channels ci of taps[k, oi, ci] · input[ci·plane + offsets[k] + p]
     /// for p < length: a stride-1 convolution over a zero-padded image (see Convolution.swift), with
     /// the taps packed by tessera_pack_conv_taps_f32 for this level. NULL where the level has no fused loop.
