@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "Tensor", dependencies: ["CBLAS", "CDNNL", "CKernels"]),
         .target(name: "Autograd", dependencies: ["Tensor"]),
-        .target(name: "NN", dependencies: ["Tensor", "Autograd"]),
+        .target(name: "NN", dependencies: ["Tensor", "Autograd", "CKernels"]),
         // libpng / libjpeg(-turbo) behind a C shim that turns their longjmp errors into messages.
         .target(name: "CImageCodecs", path: "Sources/CImageCodecs",
                 linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),

@@ -79,8 +79,9 @@ public enum KernelLevel: Int, Comparable, CaseIterable, Sendable, CustomStringCo
         if self > Self.cpu { fail(caller, "\(self) is above this CPU's level, \(Self.cpu)") }
     }
 
-    /// This level's kernels (levels above ``cpu`` were refused by ``run(_:)``).
-    var kernels: TesseraKernels { Self.tables[rawValue] }
+    /// This level's kernels (levels above ``cpu`` were refused by ``run(_:)``); the package's other modules
+    /// call the kernels of their own ops (the optimisers') through it.
+    package var kernels: TesseraKernels { Self.tables[rawValue] }
 
     private static let tables = supported.map { tessera_kernels(Int32($0.rawValue))!.pointee }
 }

@@ -48,6 +48,28 @@ import Tensor
         #expect(resumed.optimizer.stepCount == 3)
     }
 
+    /// Float32 AdamW runs each CPU level's vectorised kernel (a length past a multiple of 16 and split across
+    /// cores): every level gives the same bits, and float64's loop the same values within float rounding.
+    @Test func adamWFloat32MatchesFloat64AtEveryLevel() {
+        let start = Tensor.randn([20_011], generator: RandomGenerator(seed: 11))
+        let gradients = (0..<3).map { Tensor.randn([20_011], generator: RandomGenerator(seed: 12 + UInt64($0))) }
+        func train(_ dtype: DType) -> Tensor {
+            let p = Variable.parameter(start.converted(to: dtype).copy())
+            let adam = AdamW([ParameterGroup([p], learningRate: 0.01, weightDecay: 0.05)])
+            for g in gradients {
+                p.grad = g.converted(to: dtype)
+                adam.step()
+            }
+            return p.data
+        }
+        let reference = train(.float64)
+        let results = KernelLevel.supported.map { level in level.run { train(.float32) } }
+        for result in results {
+            #expect(result.scalars(as: Float.self) == results[0].scalars(as: Float.self))
+            expectClose(result.converted(to: .float64), reference, atol: 1e-6, rtol: 1e-5)
+        }
+    }
+
     @Test func parametersWithoutGradientsAreSkipped() {
         let p = Variable.parameter(Tensor.ones([2])), q = Variable.parameter(Tensor.ones([2]))
         let adam = AdamW([ParameterGroup([p, q], learningRate: 0.1)])

@@ -53,6 +53,10 @@ typedef struct TesseraKernels {
     void (*max_pool_plane)(const float *image, size_t h, size_t w, long top, long left, float *padded, size_t rows,
                            size_t wq, size_t oh, size_t ow, size_t kh, size_t kw, size_t sy, size_t sx, size_t dy,
                            size_t dx, float *out, int32_t *at);
+    /// torch.optim.AdamW's update of n parameters p with gradients g and moments m, v (all updated in place):
+    /// p·decay − step·m / (√v·inv_bias2 + eps) after m ← b1·m + (1 − b1)·g, v ← b2·v + (1 − b2)·g².
+    void (*adam_update)(float *p, const float *g, float *m, float *v, size_t n, float decay, float b1, float b2,
+                        float step, float inv_bias2, float eps);
     /// output[oi, p] = Σ over taps k and channels ci of taps[k, oi, ci] · input[ci·plane + offsets[k] + p]
     /// for p < length: a stride-1 convolution over a zero-padded image (see Convolution.swift), with
     /// the taps packed by tessera_pack_conv_taps_f32 for this level. NULL where the level has no fused loop.
