@@ -225,8 +225,9 @@ static void LEVEL(max_pool_plane)(const float *restrict image, size_t h, size_t 
 }
 
 /* torch.optim.AdamW's update of n parameters: p ← p·decay; m ← β1·m + (1 − β1)·g;
-   v ← β2·v + (1 − β2)·g²; p ← p − step·m / (√v·inv_bias2 + ε). Without contraction into FMAs every level
-   rounds alike. Vectorised square roots and divisions: 25.6 M parameters 27.9 → 10.0 ms (Zen 5, 2 cores). */
+   v ← β2·v + (1 − β2)·g²; p ← p − step·m / (√v·inv_bias2 + ε). Without contraction into FMAs
+   every level rounds alike. Vectorised square roots and divisions: 25.6 M parameters 27.9 → 10.0 ms
+   (Zen 5, 2 cores). */
 static void LEVEL(adam_update)(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
                                size_t n, float decay, float b1, float b2, float step, float inv_bias2, float eps) {
 #pragma clang fp contract(off)

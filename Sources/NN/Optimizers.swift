@@ -172,8 +172,9 @@ public final class AdamW: Optimizer {
 struct AdamConstants { let lr, decay, beta1, beta2, stepSize, sqrtBias2, epsilon: Double }
 
 /// p ← p·(1 − lr·wd); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
-/// p ← p − stepSize·m / (√v / √(1 − β2ᵗ) + ε). Float32 runs the CPU level's vectorised kernel: this loop's
-/// scalar square roots and divisions took 27.9 ms for ResNet-50's 25.6 M parameters, the kernel 10.0 ms.
+/// p ← p − stepSize·m / (√v / √(1 − β2ᵗ) + ε). Float32 runs the CPU level's vectorised kernel:
+/// this loop's scalar square roots and divisions took 27.9 ms for ResNet-50's 25.6 M parameters, the kernel
+/// 10.0 ms.
 private func adamKernel(_ p: Tensor, _ g: Tensor, _ m: Tensor, _ v: Tensor, _ c: AdamConstants) {
     if p.dtype == .float32 {
         let (pp, gp, mp, vp) = (SendablePointer(p.pointer(as: Float.self)), SendablePointer(g.pointer(as: Float.self)),
