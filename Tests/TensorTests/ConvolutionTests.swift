@@ -86,9 +86,9 @@ func fusedConvolutionKernelMatchesPerTapGEMMs(level: KernelLevel) {
     #expect(!pointwise(8, 12).usesShifts(.float64, level: level))
     #expect(!pointwise(8, 12).usesShifts(.float32, level: .baseline))
     // ∂W at channel counts that take each AVX-512 tile (24 × 16, 12 × 32, 8 × 48 and 6 × 64 channels, and
-    // 70 = 64 + 6) and AVX2's 16-channel groups, full and partial, with 13 and 30 output channels (partial tiles
-    // of each height).
-    for (channels, outputs) in [(3, 30), (12, 13), (24, 30), (40, 13), (70, 13)] {
+    // 70 = 64 + 6) and AVX2's 16-channel groups, full and partial, with 7, 12, 13 and 30 output channels
+    // (partial tiles of each height).
+    for (channels, outputs) in [(3, 30), (12, 13), (12, 12), (5, 7), (24, 30), (40, 13), (70, 13)] {
         let xc = Tensor.randn([3, channels, 10, 23], generator: RandomGenerator(seed: 6))
         let wide = ConvLayout(input: xc.shape, weight: [outputs, channels, 3, 3],
                               geometry: Conv2dGeometry(padding: (1, 1)), output: (10, 23))
