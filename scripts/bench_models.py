@@ -7,7 +7,7 @@ names, options and JSON as `tessera bench`:
 
 vit-s16 / vit-b16 are timm's vit_small_patch16_224 / vit_base_patch16_224, resnet50 torchvision's;
 swin-t timm's swin_tiny_patch4_window7_224; compare-vit and compare-resnet are `tessera compare`'s
-models (32², 10 classes): timm's VisionTransformer at patch 8, width 96, depth 4, 3 heads, MLP ratio 2,
+models (32², 10 classes): timm's VisionTransformer at patch 4, width 96, depth 4, 3 heads, MLP ratio 2,
 and the basic-block ResNet of width 12 of scripts/dino_models.py with a linear head; compare-swin the
 EsViT tests' small Swin (timm's SwinTransformer, 32², patch 4, width 48, depths 2-2, heads 3-6, window 4,
 MLP ratio 2); dino-vit-s16 is DINO's multi-crop step on ViT-S/16 (2 × 224² + 8 × 96² crops per image,
@@ -40,7 +40,7 @@ def make(name):
         return torchvision.models.resnet50(), 224, 1000
     if name == "compare-vit":
         return timm.models.vision_transformer.VisionTransformer(
-            img_size=32, patch_size=8, embed_dim=96, depth=4, num_heads=3, mlp_ratio=2, num_classes=10), 32, 10
+            img_size=32, patch_size=4, embed_dim=96, depth=4, num_heads=3, mlp_ratio=2, num_classes=10), 32, 10
     if name == "compare-resnet":
         return nn.Sequential(ResNet(12), nn.Linear(96, 10)), 32, 10
     if name == "swin-t":

@@ -8,7 +8,7 @@ for the report's data-scaling numbers (finding a).
     python3 scripts/compare_reference.py shapes-20k.safetensors --fractions 0.0032 0.015 0.1 1 \
         --steps 1000                                                                # --full's design
 
-The models are the compare models: timm's VisionTransformer (32 px, patch 8, width 96, depth 4,
+The models are the compare models: timm's VisionTransformer (32 px, patch 4, width 96, depth 4,
 3 heads, MLP ratio 2) and dino_models.ResNet (basic blocks, one per stage, width 12, CIFAR stem) with
 a linear classifier. The recipe is Tessera's SupervisedRecipe with compare's settings: AdamW over
 DINO's two parameter groups (no weight decay on biases and norms), peak learning rate 4e-3 (ViT) or
@@ -41,6 +41,7 @@ p.add_argument("--steps", type=int, help="steps of every run whatever its data s
 p.add_argument("--batch-size", type=int, default=64)
 p.add_argument("--seeds", type=int, nargs="+", default=[0])
 p.add_argument("--arch", choices=["vit", "resnet", "both"], default="both")
+p.add_argument("--patch", type=int, default=4, help="the ViT's patch size (compare: 4; 8 before 2026-12-07)")
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--vit-lr", type=float, default=4e-3, help="peak learning rate at batch 256 (compare: 4e-3)")
 p.add_argument("--resnet-lr", type=float, default=1.2e-2, help="peak learning rate at batch 256 (compare: 1.2e-2)")
@@ -62,7 +63,7 @@ def normalize(x):
 def make_model(arch):
     if arch == "vit":
         return timm.models.vision_transformer.VisionTransformer(
-            img_size=train_x.shape[-1], patch_size=8, embed_dim=96, depth=4, num_heads=3, mlp_ratio=2,
+            img_size=train_x.shape[-1], patch_size=a.patch, embed_dim=96, depth=4, num_heads=3, mlp_ratio=2,
             num_classes=classes)
     return nn.Sequential(ResNet(12), nn.Linear(96, classes))
 
@@ -111,6 +112,8 @@ archs = ["vit", "resnet"] if a.arch == "both" else [a.arch]
 results = {arch: [] for arch in archs}
 for seed in a.seeds:
     line = {"seed": seed, "counts": counts, "steps": a.steps or f"{a.epochs} epochs"}
+    if "vit" in archs:
+        line["patch"] = a.patch
     line.update({arch + "_lr": a.vit_lr if arch == "vit" else a.resnet_lr for arch in archs})
     for arch in archs:
         runs = [train(arch, count, seed) for count in counts]

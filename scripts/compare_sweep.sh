@@ -2,7 +2,8 @@
 # The runs behind `tessera compare`'s supervised design and its PyTorch reference; each stage appends
 # one JSON line per run to Docs/compare-sweep/<stage>.jsonl (see Docs/compare-sweep/README.md).
 #
-#   scripts/compare_sweep.sh [stage ...]      stages: reference lr tessera-seeds full-reference (default: all)
+#   scripts/compare_sweep.sh [stage ...]
+#       stages: reference lr tessera-seeds full-reference dino-reference (default: all)
 #
 # PYTHON names the interpreter with torch, torchvision, timm and safetensors (default python3; it is
 # split into words, so a wrapper command works). Each stage takes 5–15 minutes on 2 cores.
@@ -39,16 +40,19 @@ lr() {
     done
 }
 
-# Tessera's default run at seeds 1 and 2 (seed 0 is Docs/example-report): the supervised numbers.
+# Tessera's default run at seeds 0, 1 and 2 (seed 0 is Docs/example-report): the supervised numbers,
+# the DINO k-NN against random initialisation and the attention Jaccard.
 tessera-seeds() {
-    for seed in 1 2; do
+    for seed in 0 1 2; do
         $tessera compare --seed $seed --output "$work/tessera-seed-$seed" >/dev/null
         python3 - "$work/tessera-seed-$seed/results.json" $seed <<'EOF' | tee -a "$out/tessera.jsonl"
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(json.dumps({"seed": int(sys.argv[2]), "counts": r["subsetCounts"], "vit": r["vit"]["supervisedAccuracy"],
-                  "resnet": r["resnet"]["supervisedAccuracy"], "vit_dino_knn": r["vit"]["dinoKNN"],
-                  "resnet_dino_knn": r["resnet"]["dinoKNN"], "seconds": round(r["seconds"], 1)}))
+print(json.dumps({"seed": int(sys.argv[2]), "vit_name": r["vit"]["name"], "counts": r["subsetCounts"],
+                  "vit": r["vit"]["supervisedAccuracy"], "resnet": r["resnet"]["supervisedAccuracy"],
+                  "vit_dino_knn": r["vit"]["dinoKNN"], "vit_random_knn": r["vit"]["randomKNN"],
+                  "resnet_dino_knn": r["resnet"]["dinoKNN"], "resnet_random_knn": r["resnet"]["randomKNN"],
+                  "jaccard_best": r["jaccardBest"], "seconds": round(r["seconds"], 1)}))
 EOF
     done
 }
@@ -59,6 +63,14 @@ full-reference() {
         --steps 1000 | grep '"seed"' | tee -a "$out/full-reference.jsonl"
 }
 
+# compare's DINO stage of the ResNet in PyTorch on the same 3000 images, seeds 0, 1, 2.
+dino-reference() {
+    for seed in 0 1 2; do
+        "${python[@]}" scripts/dino_shapes_reference.py "$(shapes 3000)" --train-images 3000 --epochs 12 \
+            --warmup-teacher-epochs 4 --seed $seed | tee -a "$out/dino-reference.jsonl"
+    done
+}
+
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(reference lr tessera-seeds full-reference)
+[ ${#stages[@]} -gt 0 ] || stages=(reference lr tessera-seeds full-reference dino-reference)
 for stage in "${stages[@]}"; do "$stage"; done

@@ -52,6 +52,7 @@ p.add_argument("--warmup-teacher-temp", type=float, default=0.04)
 p.add_argument("--warmup-teacher-epochs", type=int, default=3)
 p.add_argument("--out-dim", type=int, default=256)
 p.add_argument("--width", type=int, default=12)
+p.add_argument("--patch", type=int, default=8, help="the ViT's patch size (tessera compare's: 4)")
 p.add_argument("--arch", choices=["resnet", "vit"], default="resnet",
                help="vit: timm's ViT of `tessera compare` (patch 8, width 96, depth 4, 3 heads, MLP ratio 2)")
 p.add_argument("--colour", choices=["dino", "strong", "none"], default="dino")
@@ -90,7 +91,7 @@ class MultiCrop(nn.Module):
         super().__init__()
         if a.arch == "vit":  # local crops interpolate the position embedding, as DINO's ViT does
             self.backbone = timm.models.vision_transformer.VisionTransformer(
-                img_size=32, patch_size=8, embed_dim=96, depth=4, num_heads=3, mlp_ratio=2, num_classes=0,
+                img_size=32, patch_size=a.patch, embed_dim=96, depth=4, num_heads=3, mlp_ratio=2, num_classes=0,
                 dynamic_img_size=True)
             self.head = Head(96, a.out_dim)
         else:

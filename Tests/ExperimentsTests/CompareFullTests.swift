@@ -16,6 +16,7 @@ import Zoo
     (o.trainCount, o.testCount, o.supervised.fractions, o.supervised.epochs, o.supervised.steps) = (256, 64, [0.25, 1],
                                                                                                     2, 6)
     (o.dino.epochs, o.dino.trainImages, o.dino.linearProbeEpochs, o.attention.images) = (1, 128, 5, 16)
+    o.vit.patchSize = 8  // so that the patch-4 ViT below is the finer grid
     o.compute.vits = [ViTConfig(imageSize: 32, patchSize: 4, embedDim: 24, depth: 2, numHeads: 2, mlpRatio: 2)]
     o.compute.resnets = [ResNetConfig(block: .basic, layers: [1, 1, 1, 1], width: 4, smallInputStem: true)]
     (o.stability.enabled, o.stability.trainImages, o.stability.epochs) = (true, 128, 2)
