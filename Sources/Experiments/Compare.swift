@@ -270,10 +270,10 @@ public enum Compare {
         /// DINO's recipe and multi-crop loader over the whole training set.
         func dinoSetup(isViT: Bool) -> (DINORecipe, DataLoader<Subset<AnyImageDataset>>) {
             let d = o.dino
-            let localSize = Swift.max(o.vit.patchSize * 2, o.imageSize / 2)
-            let augmentation = DINOAugmentation(globalSize: o.imageSize, localSize: localSize, localCrops: d.localCrops,
-                                                globalScale: d.globalScale, localScale: d.localScale,
-                                                normalize: normalize, rotation: masks == nil ? 0 : d.rotationOnShapes)
+            let augmentation = DINOAugmentation(globalSize: o.imageSize, localSize: o.dinoLocalCropSize,
+                                                localCrops: d.localCrops, globalScale: d.globalScale,
+                                                localScale: d.localScale, normalize: normalize,
+                                                rotation: masks == nil ? 0 : d.rotationOnShapes)
             let images = Subset(train, indices: Array(0..<Swift.min(train.count, d.trainImages ?? train.count)))
             var loader = DataLoader(images, batchSize: localBatch, dropLast: true, seed: o.seed &+ 1,
                                     views: augmentation)
@@ -298,9 +298,8 @@ public enum Compare {
             let d = o.dino
             Random.seed(o.seed &+ 20 &+ UInt64(index))
             let (recipe, loader) = dinoSetup(isViT: isViT)
-            let localSize = Swift.max(o.vit.patchSize * 2, o.imageSize / 2)
             log("  \(kind(isViT)) DINO pre-training: \(d.epochs) epochs, "
-                + "2 × \(o.imageSize)² + \(d.localCrops) × \(localSize)² crops")
+                + "2 × \(o.imageSize)² + \(d.localCrops) × \(o.dinoLocalCropSize)² crops")
             let name = kind(isViT).lowercased()
             let options = TrainingOptions(epochs: d.epochs,
                                           checkpoint: o.output.appendingPathComponent("\(name)-dino.safetensors"),

@@ -169,6 +169,13 @@ public struct CompareOptions: Sendable {
 }
 
 extension CompareOptions {
+    /// DINO's local crops: half the image, as DINO's 96 of 224 pixels, rounded down to whole patches
+    /// (the ViT cannot embed a partial patch) and at least two patches across.
+    public var dinoLocalCropSize: Int {
+        let patch = Swift.max(vit.patchSize, 1)
+        return Swift.max(2 * patch, imageSize / 2 / patch * patch)
+    }
+
     /// Checks every setting before minutes of training start: a `ConfigurationError` names
     /// the option, its value and the rule.
     public func validate() throws {

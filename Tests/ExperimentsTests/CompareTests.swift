@@ -122,3 +122,15 @@ final class ProgressRecorder: TrainingObserver {
         lastSecondsLeft = secondsLeft
     }
 }
+
+/// DINO's local crops are half the image in whole patches, at least two across, so any image size
+/// that the patch divides gives crops the ViT can embed (36 pixels at patch 4: 16, not 18).
+@Test func localCropsAreWholePatches() {
+    var o = CompareOptions(output: URL(fileURLWithPath: "/dev/null"))
+    for (size, patch, expected) in [(32, 4, 16), (36, 4, 16), (40, 4, 20), (32, 8, 16), (24, 8, 16), (8, 4, 8)] {
+        (o.imageSize, o.vit.patchSize) = (size, patch)
+        #expect(o.dinoLocalCropSize == expected, "image \(size), patch \(patch)")
+        #expect(o.dinoLocalCropSize % patch == 0)
+    }
+}
+
