@@ -20,6 +20,11 @@ public struct ComputeScalingResult: Codable, Sendable {
         public var trainingTFLOPs: Double
         public var accuracy: Double
         public var seconds: Double
+        /// A ViT's patch size (nil for a ResNet): the chart draws each patch size as its own line.
+        public var patchSize: Int?
+
+        /// Training TFLOPs and top-1 in percent.
+        var chartPoint: (x: Double, y: Double) { (trainingTFLOPs, accuracy * 100) }
     }
 
     /// The finest-grid ViT of the family (finer than the main ViT's), for finding c: its mean
@@ -61,12 +66,13 @@ extension Compare.Run {
         var points = [(main.vit, "ViT"), (main.resnet, "ResNet")].map { m, family in
             ComputeScalingResult.Point(family: family, name: m.name, parameters: m.parameters, gflops: m.gflops,
                                        trainingTFLOPs: tflops(gflops: m.gflops, steps: m.supervisedLosses.count),
-                                       accuracy: m.supervisedAccuracy.last ?? .nan, seconds: m.supervisedSeconds)
+                                       accuracy: m.supervisedAccuracy.last ?? .nan, seconds: m.supervisedSeconds,
+                                       patchSize: family == "ViT" ? o.vit.patchSize : nil)
         }
         var finest: VisionTransformer?
-        let models: [(name: String, isViT: Bool, make: () -> Module)]
-            = o.compute.vits.map { c in (describe(c), true, { makeViT(c, classes: classes) }) }
-            + o.compute.resnets.map { c in (describe(c), false, { makeResNet(c, classes: classes) }) }
+        let models: [(name: String, isViT: Bool, patchSize: Int?, make: () -> Module)]
+            = o.compute.vits.map { c in (describe(c), true, c.patchSize, { makeViT(c, classes: classes) }) }
+            + o.compute.resnets.map { c in (describe(c), false, nil, { makeResNet(c, classes: classes) }) }
         for (k, m) in models.enumerated() {
             Random.seed(o.seed &+ 50 &+ UInt64(k))
             let model = m.make()
@@ -77,7 +83,7 @@ extension Compare.Run {
             log("    top-1 \(percent(run.accuracy))")
             points.append(.init(family: m.isViT ? "ViT" : "ResNet", name: m.name, parameters: model.parameterCount(),
                                 gflops: gflops, trainingTFLOPs: tflops(gflops: gflops, steps: run.history.count),
-                                accuracy: run.accuracy, seconds: run.seconds))
+                                accuracy: run.accuracy, seconds: run.seconds, patchSize: m.patchSize))
             if let vit = model as? VisionTransformer,
                vit.config.patchSize < (finest?.config.patchSize ?? o.vit.patchSize) {
                 finest = vit
@@ -105,10 +111,20 @@ extension Report {
     static func computeChart(_ c: ComputeScalingResult) -> LineChart {
         LineChart(title: "Accuracy against training compute", xLabel: "training compute (TFLOPs, log scale)",
                   yLabel: "test top-1 (%)",
-                  series: ["ViT", "ResNet"].map { family in
-                      LineChart.Series(family, c.family(family).map { ($0.trainingTFLOPs, $0.accuracy * 100) })
-                  },
+                  series: chartSeries(c),
                   yRange: 0...100, xScale: .log)
+    }
+
+    /// One line per family, the ViTs split by patch size: a line joins models that differ only in
+    /// size, not a patch-8 ViT to patch-4 ones.
+    static func chartSeries(_ c: ComputeScalingResult) -> [LineChart.Series] {
+        let vits = c.family("ViT")
+        let patches = Array(Set(vits.map { $0.patchSize ?? 0 })).sorted()
+        let vitSeries = patches.map { patch in
+            LineChart.Series(patches.count > 1 ? "ViT, patch \(patch)" : "ViT",
+                             vits.filter { ($0.patchSize ?? 0) == patch }.map(\.chartPoint))
+        }
+        return vitSeries + [LineChart.Series("ResNet", c.family("ResNet").map(\.chartPoint))]
     }
 
     static func computeSection(_ c: ComputeScalingResult) -> String {

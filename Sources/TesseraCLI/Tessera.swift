@@ -32,7 +32,7 @@ struct CompareCommand: ParsableCommand {
     var quick = false
     @Flag(help: """
         The full design: data scaling to 20 000 images at equal steps, accuracy against compute \
-        and MoCo v3's instability (about half an hour on 2 cores).
+        and MoCo v3's instability (15 to 30 minutes on 2 cores).
         """)
     var full = false
     @Option(help: "Supervised epochs per training-set fraction.")

@@ -32,6 +32,8 @@ import Zoo
     #expect(progress.steps == 6 * 6 + 2 * 2 + 2 * 2 * 2 && result.vit.supervisedLosses.count == 6)
     let compute = try #require(result.computeScaling)
     #expect(compute.points.count == 4 && compute.family("ViT").count == 2)
+    // The chart joins ViTs of one patch size only: the main ViT (patch 8) and the patch-4 one are two lines.
+    #expect(Report.chartSeries(compute).map(\.name) == ["ViT, patch 4", "ViT, patch 8", "ResNet"])
     for p in compute.points { #expect(abs(p.trainingTFLOPs - 3 * p.gflops * 6 * 64 / 1e3) < 1e-12) }
     let fine = try #require(compute.finest)
     #expect(fine.grid == 8 && fine.distances.count == 2 && fine.distances.allSatisfy { $0.count == 2 })
@@ -102,5 +104,16 @@ import Zoo
     let r = StabilityResult(learningRate: 0.1, batchSize: 64, trainImages: 100, runs: [unstable, stable])
     #expect(Report.stabilityFinding(r).hasPrefix("With the learnt patch projection k-NN top-1 dips by up to 10.0 "
                                                  + "points during training; with the frozen random one by up to 0.0, "
-                                                 + "and it ends 5.0 points higher. This run shows"))
+                                                 + "and it ends 5.0 points higher. This run shows")
+            && Report.stabilityFinding(r).hasSuffix("and freezing removes them."))
+    // Both dip, the learnt run 3 points deeper: shown, but the frozen run's dips are not called removed.
+    let dipping = run("frozen random", [0.2, 0.35, 0.3, 0.5])
+    let reduced = Report.stabilityFinding(StabilityResult(learningRate: 0.1, batchSize: 64, trainImages: 100,
+                                                          runs: [unstable, dipping]))
+    #expect(reduced.contains("This run shows") && reduced.hasSuffix("rather than removing them (5.0 points remain).")
+            && !reduced.contains("removes"))
+    let level = Report.stabilityFinding(StabilityResult(learningRate: 0.1, batchSize: 64, trainImages: 100,
+                                                        runs: [run("learnt", [0.2, 0.35, 0.3, 0.5]),
+                                                               run("frozen random", [0.2, 0.4, 0.3, 0.5])]))
+    #expect(level.contains("does not show") && level.hasSuffix("(the learnt run's dips are not 2 points deeper)."))
 }
