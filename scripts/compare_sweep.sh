@@ -63,11 +63,14 @@ full-reference() {
         --steps 1000 | grep '"seed"' | tee -a "$out/full-reference.jsonl"
 }
 
-# compare's DINO stage of the ResNet in PyTorch on the same 3000 images, seeds 0, 1, 2.
+# compare's DINO stage of the ResNet and the patch-4 ViT in PyTorch on the same 3000 images, seeds 0, 1, 2.
 dino-reference() {
-    for seed in 0 1 2; do
-        "${python[@]}" scripts/dino_shapes_reference.py "$(shapes 3000)" --train-images 3000 --epochs 12 \
-            --warmup-teacher-epochs 4 --seed $seed | tee -a "$out/dino-reference.jsonl"
+    for arch in resnet vit; do
+        for seed in 0 1 2; do
+            "${python[@]}" scripts/dino_shapes_reference.py "$(shapes 3000)" --arch $arch --patch 4 \
+                --train-images 3000 --epochs 12 --warmup-teacher-epochs 4 --seed $seed \
+                | tee -a "$out/dino-reference.jsonl"
+        done
     done
 }
 
