@@ -54,7 +54,7 @@ p.add_argument("--out-dim", type=int, default=256)
 p.add_argument("--width", type=int, default=12)
 p.add_argument("--patch", type=int, default=8, help="the ViT's patch size (tessera compare's: 4)")
 p.add_argument("--arch", choices=["resnet", "vit"], default="resnet",
-               help="vit: timm's ViT of `tessera compare` (patch 8, width 96, depth 4, 3 heads, MLP ratio 2)")
+               help="vit: timm's ViT of `tessera compare` (patch --patch, width 96, depth 4, 3 heads, MLP ratio 2)")
 p.add_argument("--colour", choices=["dino", "strong", "none"], default="dino")
 p.add_argument("--rotation", type=float, default=180)
 p.add_argument("--global-crop-min", type=float, default=0.4, help="smallest area of a global crop (1: no cropping)")

@@ -34,7 +34,7 @@ public struct CompareOptions: Sendable {
     /// figure and for attention maps that trace the object. On Shapes with class hues it learns as
     /// well as patch 8 supervised (60.7% against 63.5% on 3000 images, seed 0), and DINO's features
     /// are far better (k-NN 37.8% against 28.7%, the DINO paper's "smaller patches" finding), for
-    /// 2.4× the ViT's training time (the whole default run 4:07 against 2:50 on the Zen 5 machine).
+    /// 2.4× the ViT's training time (the whole default run 4:11 against 2:50 on the Zen 5 AVX-512 machine).
     public var vit = ViTConfig(imageSize: 32, patchSize: 4, embedDim: 96, depth: 4, numHeads: 3, mlpRatio: 2,
                                numClasses: 0)
     /// One basic block per stage, width 12, a CIFAR stem: a CNN of a size comparable to the ViT (the

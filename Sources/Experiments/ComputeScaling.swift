@@ -70,9 +70,9 @@ extension Compare.Run {
                                        patchSize: family == "ViT" ? o.vit.patchSize : nil)
         }
         var finest: VisionTransformer?
-        let models: [(name: String, isViT: Bool, patchSize: Int?, make: () -> Module)]
-            = o.compute.vits.map { c in (describe(c), true, c.patchSize, { makeViT(c, classes: classes) }) }
-            + o.compute.resnets.map { c in (describe(c), false, nil, { makeResNet(c, classes: classes) }) }
+        let models: [(name: String, isViT: Bool, make: () -> Module)]
+            = o.compute.vits.map { c in (describe(c), true, { makeViT(c, classes: classes) }) }
+            + o.compute.resnets.map { c in (describe(c), false, { makeResNet(c, classes: classes) }) }
         for (k, m) in models.enumerated() {
             Random.seed(o.seed &+ 50 &+ UInt64(k))
             let model = m.make()
@@ -81,11 +81,11 @@ extension Compare.Run {
             let run = try trainSupervised(model, isViT: m.isViT, fraction: o.supervised.fractions.last ?? 1,
                                           log: o.output.appendingPathComponent("compute-\(k + 1).jsonl"))
             log("    top-1 \(percent(run.accuracy))")
+            let vit = model as? VisionTransformer
             points.append(.init(family: m.isViT ? "ViT" : "ResNet", name: m.name, parameters: model.parameterCount(),
                                 gflops: gflops, trainingTFLOPs: tflops(gflops: gflops, steps: run.history.count),
-                                accuracy: run.accuracy, seconds: run.seconds, patchSize: m.patchSize))
-            if let vit = model as? VisionTransformer,
-               vit.config.patchSize < (finest?.config.patchSize ?? o.vit.patchSize) {
+                                accuracy: run.accuracy, seconds: run.seconds, patchSize: vit?.config.patchSize))
+            if let vit, vit.config.patchSize < (finest?.config.patchSize ?? o.vit.patchSize) {
                 finest = vit
             }
         }

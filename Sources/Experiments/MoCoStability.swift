@@ -155,16 +155,20 @@ extension Report {
               let frozen = r.runs.first(where: { $0.patchProjection != "learnt" }) else { return "" }
         let (a, b) = (learnt.largestKNNDrop, frozen.largestKNNDrop)
         let final = ((frozen.knnCurve.last?[1] ?? 0) - (learnt.knnCurve.last?[1] ?? 0)) * 100
-        let shown = a >= b + 2
-        return String(format: "With the learnt patch projection k-NN top-1 dips by up to %.1f points during training; "
-                      + "with the frozen random one by up to %.1f, and it ends %.1f points %@. ", a, b,
-                      Swift.abs(final), final >= 0 ? "higher" : "lower")
-            + (shown ? "This run shows MoCo v3's finding in miniature: training with a learnt patch projection is "
+        let verdict: String
+        if a < b + 2 {
+            verdict = "This run does not show MoCo v3's finding that training with a learnt patch projection is "
+                + "unstable and that freezing it at random removes the dips (the learnt run's dips are not 2 points "
+                + "deeper)."
+        } else {
+            verdict = "This run shows MoCo v3's finding in miniature: training with a learnt patch projection is "
                 + "less stable, its dips at least 2 points deeper than with the projection frozen at random"
                 + (b >= 2 ? String(format: ", though freezing reduces the dips here rather than removing them "
                                    + "(%.1f points remain).", b)
                           : ", and freezing removes them.")
-               : "This run does not show MoCo v3's finding that training with a learnt patch projection is unstable "
-                + "and that freezing it at random removes the dips (the learnt run's dips are not 2 points deeper).")
+        }
+        return String(format: "With the learnt patch projection k-NN top-1 dips by up to %.1f points during training; "
+                      + "with the frozen random one by up to %.1f, and it ends %.1f points %@. ", a, b,
+                      Swift.abs(final), final >= 0 ? "higher" : "lower") + verdict
     }
 }

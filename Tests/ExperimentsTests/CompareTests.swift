@@ -133,4 +133,3 @@ final class ProgressRecorder: TrainingObserver {
         #expect(o.dinoLocalCropSize % patch == 0)
     }
 }
-
