@@ -141,31 +141,31 @@ static inline __m256i lanes8(ptrdiff_t remaining) {
 }
 
 /* One 6-channel × 16-pixel output tile over all taps and channels: 12 accumulators, two input
-   vectors and the broadcasts fill the 16 ymm registers (a 4 × 24 tile needs one more, and the
-   spill it forces serialises the loop: half the speed). `masked` is a constant at each call, so
-   full tiles use plain loads and stores. */
+   vectors and the broadcast fill 15 of the 16 ymm registers (a 4 × 24 tile needs one more, and the
+   spill it forces serialises the loop: half the speed). The accumulators are named variables, not
+   an array: with `acc[6][2]` clang at -O2 kept seven of them on the stack inside the loop, and the
+   store-to-load round trips made this loop slower than OpenBLAS's per-tap GEMMs. `masked` is a
+   constant at each call, so full tiles use plain loads and stores. */
 __attribute__((target("avx2,fma"), always_inline))
 static inline void conv_tile_avx2(const float *w, const float *input, float *output, size_t t, size_t c,
                                   size_t length, size_t plane, const size_t *offsets, size_t p0, size_t channels,
                                   const int masked, __m256i m0, __m256i m1) {
-    enum { ROWS = 6 };
-    __m256 acc[ROWS][2];
-    for (int j = 0; j < ROWS; j++) acc[j][0] = acc[j][1] = _mm256_setzero_ps();
-    for (size_t ci = 0; ci < c; ci++) {
-        const float *src = input + ci * plane + p0;
-        for (size_t k = 0; k < t; k++, w += ROWS) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
+    const float *src = input + p0;
+    for (size_t ci = 0; ci < c; ci++, src += plane)
+        for (size_t k = 0; k < t; k++, w += 6) {
             const float *x = src + offsets[k];
             __m256 x0 = masked ? _mm256_maskload_ps(x, m0) : _mm256_loadu_ps(x);
             __m256 x1 = masked ? _mm256_maskload_ps(x + 8, m1) : _mm256_loadu_ps(x + 8);
-            for (int j = 0; j < ROWS; j++) {
-                __m256 wj = _mm256_broadcast_ss(w + j);
-                acc[j][0] = _mm256_fmadd_ps(wj, x0, acc[j][0]);
-                acc[j][1] = _mm256_fmadd_ps(wj, x1, acc[j][1]);
-            }
+            __m256 v;
+#define ROW(j) \
+    v = _mm256_broadcast_ss(w + j), a##j = _mm256_fmadd_ps(v, x0, a##j), b##j = _mm256_fmadd_ps(v, x1, b##j)
+            ROW(0); ROW(1); ROW(2); ROW(3); ROW(4); ROW(5);
+#undef ROW
         }
-    }
-    for (size_t j = 0; j < ROWS; j++) {  /* a constant trip count keeps acc in registers */
-        if (j >= channels) break;
+    __m256 acc[6][2] = {{a0, b0}, {a1, b1}, {a2, b2}, {a3, b3}, {a4, b4}, {a5, b5}};
+    for (size_t j = 0; j < channels && j < 6; j++) {
         float *d = output + j * length + p0;
         if (masked) {
             _mm256_maskstore_ps(d, m0, acc[j][0]);

@@ -2,7 +2,7 @@ import CKernels
 
 /// 2-D convolution as im2col + GEMM per image (torch.nn.functional.conv2d semantics), or for
 /// stride-1 convolutions as a sum over kernel taps of products with the padded image (see
-/// `shifts`): CKernels' fused loop in float32 where `fusesTaps` (AVX-512), one
+/// `shifts`): CKernels' fused loop in float32 where `fusesTaps` (AVX-512 and AVX2), one
 /// GEMM per tap otherwise.
 ///
 /// An image's column buffer is laid out [groups, C/groups·kh·kw, Hout·Wout], so its product with
@@ -303,23 +303,23 @@ struct ConvLayout {
         if sh == 1 && sw == 1 { return 8 * pw <= ow }
         return sh <= 2 && sw <= 2 && kh >= sh && kw >= sw && 8 * (sourceWidth - ow) <= ow
     }
-    /// Shifted products for stride 1, and for float32 1×1 convolutions too where the fused loop
+    /// Shifted products for stride 1, and for float32 1×1 convolutions too where AVX-512's fused loop
     /// runs and its 48-pixel tiles are at least 80% full: then it outpaces a K = C GEMM with
     /// OpenBLAS's AVX2 kernels (batch 8, 256 → 64 at 56×56: 3.8 → 2.5 ms; 1024 → 256 at 14×14:
     /// 3.5 → 2.3 ms); at 7×7 (49 pixels in two tiles, the second nearly empty) the GEMM is as fast
-    /// (2048 → 512: 3.9–4.0 against 4.0–4.1 ms).
+    /// (2048 → 512: 3.9–4.0 against 4.0–4.1 ms). AVX2's loop loses there (256 → 64 at 56×56 fwd+bwd
+    /// 10.6 → 19.4 ms: its ∂W tile covers 16 input channels, so it streams the image 16 times as often).
     func usesShifts(_ dtype: DType, level: KernelLevel = .current) -> Bool {
         let tile = level.kernels.conv_tile_pixels, tiles = (hw + tile - 1) / max(tile, 1)
-        return shifts || (pointwise && groups == 1 && dtype == .float32 && fusesTaps(level)
+        return shifts || (pointwise && groups == 1 && dtype == .float32 && fusesTaps(level) && level >= .avx512
                           && 5 * hw >= 4 * tile * tiles)
     }
 
-    /// Whether `level`'s fused loop replaces the per-tap GEMMs: on AVX-512. The AVX2 loop (tested
-    /// through `fused: true`) did not beat OpenBLAS's GEMMs on a Zen 3 EPYC (2 cores, batch 8): 64
-    /// channels 3×3 at 56² forward 26.5 against 12.8–16.8 ms, the 3-channel 7×7/2 stem fwd+bwd 43.7
-    /// against 44.2 ms; it stays off until it wins on an AVX2 machine (Docs/Benchmarks.md).
+    /// Whether `level`'s fused loop replaces the per-tap GEMMs: on AVX-512 and AVX2. (The AVX2 loop
+    /// lost to the GEMMs until its accumulators were named variables — clang had kept seven of them on
+    /// the stack; compare's ResNet train step at the AVX2 level, Zen 5: 48.5 → 39.5 ms.)
     func fusesTaps(_ level: KernelLevel) -> Bool {
-        level.kernels.shifted_conv != nil && level >= .avx512
+        level.kernels.shifted_conv != nil && level >= .avx2
     }
 
     /// Scratch for `buffers` column buffers per worker (none for 1×1: the image is its own).
