@@ -3,7 +3,8 @@
 # one JSON line per run to Docs/compare-sweep/<stage>.jsonl (see Docs/compare-sweep/README.md).
 #
 #   scripts/compare_sweep.sh [stage ...]
-#       stages: reference lr tessera-seeds full-reference dino-reference (default: all)
+#       stages: reference lr tessera-seeds full-reference dino-reference full-seeds (default: all but
+#       full-seeds, which takes about 35 minutes)
 #
 # PYTHON names the interpreter with torch, torchvision, timm and safetensors (default python3; it is
 # split into words, so a wrapper command works). Each stage takes 5–15 minutes on 2 cores.
@@ -71,6 +72,40 @@ dino-reference() {
                 --train-images 3000 --epochs 12 --warmup-teacher-epochs 4 --seed $seed \
                 | tee -a "$out/dino-reference.jsonl"
         done
+    done
+}
+
+# One line of full-tessera.jsonl from a --full run's results.json: data scaling, DINO, Jaccard, compute, MoCo v3.
+full-summary() {
+    python3 - "$1" "$2" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+def drop(curve):  # the largest fall of k-NN below its best so far, in points (StabilityResult.Run)
+    best, d = -1.0, 0.0
+    for _, accuracy in curve:
+        best = max(best, accuracy)
+        d = max(d, (best - accuracy) * 100)
+    return round(d, 1)
+print(json.dumps({"seed": int(sys.argv[2]), "counts": r["subsetCounts"],
+                  "vit": r["vit"]["supervisedAccuracy"], "resnet": r["resnet"]["supervisedAccuracy"],
+                  "vit_dino_knn": r["vit"]["dinoKNN"], "vit_random_knn": r["vit"]["randomKNN"],
+                  "resnet_dino_knn": r["resnet"]["dinoKNN"], "resnet_random_knn": r["resnet"]["randomKNN"],
+                  "jaccard_best": r["jaccardBest"],
+                  "compute": [[p["name"], round(p["trainingTFLOPs"], 3), p["accuracy"]]
+                              for p in r["computeScaling"]["points"]],
+                  "moco": {run["patchProjection"]: {"largest_knn_dip": drop(run["knnCurve"]),
+                                                    "final_knn": run["knnCurve"][-1][1]}
+                           for run in r["stability"]["runs"]},
+                  "seconds": round(r["seconds"], 1)}))
+EOF
+}
+
+# --full at seeds 1 and 2 beside Docs/example-report-full (seed 0): how far each finding holds across seeds.
+full-seeds() {
+    full-summary Docs/example-report-full/results.json 0 | tee -a "$out/full-tessera.jsonl"
+    for seed in 1 2; do
+        $tessera compare --full --seed $seed --output "$work/full-seed-$seed" >/dev/null
+        full-summary "$work/full-seed-$seed/results.json" $seed | tee -a "$out/full-tessera.jsonl"
     done
 }
 

@@ -45,7 +45,7 @@ struct CompareCommand: ParsableCommand {
     var imageSize: Int?
     @Option(help: "The ViT: 'vit-ti', 'vit-s' or depth×dim like '6x192' (patch size from --patch).")
     var arch: String?
-    @Option(help: "ViT patch size (default 8).")
+    @Option(help: "ViT patch size (default 4).")
     var patch: Int?
     @Option(help: "Training images of the built-in data set.")
     var trainImages: Int?
