@@ -317,7 +317,7 @@ struct ConvLayout {
 
     /// Whether `level`'s fused loop replaces the per-tap GEMMs: on AVX-512 and AVX2. (The AVX2 loop
     /// lost to the GEMMs until its accumulators were named variables — clang had kept seven of them on
-    /// the stack; compare's ResNet train step at the AVX2 level, Zen 5: 48.5 → 39.5 ms.)
+    /// the stack; compare's ResNet train step at the AVX2 level on the Zen 5: 45.5 → 30–38 ms.)
     func fusesTaps(_ level: KernelLevel) -> Bool {
         level.kernels.shifted_conv != nil && level >= .avx2
     }
