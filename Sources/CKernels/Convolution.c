@@ -113,7 +113,8 @@ void tessera_shifted_conv_weight_grad_f32_avx512(const float *gy, const float *t
                                                  float *g) {
     for (size_t c0 = 0; c0 < c; c0 += 64) {
         ptrdiff_t rest = (ptrdiff_t)(c - c0);
-        const int V = rest >= 64 ? 4 : (int)((rest + 15) / 16), R = 24 / V;
+        /* 12 output channels or fewer with one vector: a 12-row tile, not a half-empty 24-row one. */
+        const int V = rest >= 64 ? 4 : (int)((rest + 15) / 16), R = V == 1 && o <= 12 ? 12 : 24 / V;
         __mmask16 m[4] = {lanes(rest), lanes(rest - 16), lanes(rest - 32), lanes(rest - 48)};
         for (size_t o0 = 0; o0 < o; o0 += (size_t)R) {
             size_t rows = o - o0 < (size_t)R ? o - o0 : (size_t)R;
@@ -123,7 +124,10 @@ void tessera_shifted_conv_weight_grad_f32_avx512(const float *gy, const float *t
                 const float *x = transposed + offsets[k] * c + c0;
                 float *d = gw + (k * o + o0) * c + c0;
                 switch (V) {
-                case 1: weight_grad_tile_avx512(24, 1, g, x, c, length, d, rows, m); break;
+                case 1:
+                    if (R == 12) weight_grad_tile_avx512(12, 1, g, x, c, length, d, rows, m);
+                    else weight_grad_tile_avx512(24, 1, g, x, c, length, d, rows, m);
+                    break;
                 case 2: weight_grad_tile_avx512(12, 2, g, x, c, length, d, rows, m); break;
                 case 3: weight_grad_tile_avx512(8, 3, g, x, c, length, d, rows, m); break;
                 default: weight_grad_tile_avx512(6, 4, g, x, c, length, d, rows, m); break;
