@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(name: "TrainViT", dependencies: ["Tessera"], path: "Examples/TrainViT"),
         .executableTarget(name: "DINOFeatures", dependencies: ["Tessera"], path: "Examples/DINOFeatures"),
         .executableTarget(name: "AttentionMaps", dependencies: ["Tessera"], path: "Examples/AttentionMaps"),
-        .executableTarget(name: "TesseraBench", dependencies: ["Tessera", "CBLAS", "CKernels"]),
+        .executableTarget(name: "TesseraBench", dependencies: ["Tessera", "Tensor", "CBLAS", "CKernels"]),
         .target(name: "TestSupport", dependencies: ["Tensor", "Autograd"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TestSupport"]),

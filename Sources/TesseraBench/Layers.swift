@@ -1,3 +1,4 @@
+@_spi(Benchmarks) import Tensor
 import Tessera
 
 /// Forward + backward of the layers at ViT-S/16 and ResNet-50 shapes (names match
@@ -84,4 +85,25 @@ import Tessera
         } * 1000))
     }
     return r
+}
+
+/// The stride-1 3×3 convolution's fused loop against its per-tap GEMMs, forward and ∂W, at each vector level
+/// this CPU runs (oneDNN's products follow `DNNL_MAX_CPU_ISA`; run once per level to hold them to it too):
+/// a Markdown table of medians in milliseconds, batch 8.
+@MainActor func convolutionPathTable() -> [String] {
+    var rows = ["| channels, size | level | forward fused / GEMMs | ∂W fused / GEMMs |", "|---|---|---|---|"]
+    for (c, size) in [(64, 56), (128, 28), (256, 14), (12, 32), (48, 8)] {
+        let x = Tensor.randn([8, c, size, size]), weight = Tensor.randn([c, c, 3, 3])
+        let gy = Tensor.randn([8, c, size, size])
+        for level in KernelLevel.supported where level > .baseline {
+            func ms(_ fused: Bool, _ body: (Bool) -> Tensor) -> String {
+                format(measure { _ = body(fused) } * 1000, 2)
+            }
+            let forward = { ShiftedConvolutionPaths.forward(x, weight: weight, level: level, fused: $0) }
+            let gradient = { ShiftedConvolutionPaths.weightGradient(x, gy, weight: weight, level: level, fused: $0) }
+            rows.append("| \(c), \(size)² | \(level) | \(ms(true, forward)) / \(ms(false, forward)) | "
+                        + "\(ms(true, gradient)) / \(ms(false, gradient)) |")
+        }
+    }
+    return rows
 }

@@ -9,6 +9,7 @@
 //   swift run -c release tessera-bench loader FOLDER        # DINO multi-crop loader (scripts/bench_loader.py)
 //   swift run -c release tessera-bench models               # only the whole-model rows (ResNet-50, ViT-S/16)
 //   swift run -c release tessera-bench layers [--torch F]   # only the layer rows (bench_reference.py --layers)
+//   swift run -c release tessera-bench conv-paths           # convolutions: fused loop against per-tap GEMMs
 import CBLAS
 import CKernels
 import Dispatch
@@ -63,6 +64,10 @@ var rows: [String] = []
 
 if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "layers" {
     try printSideBySide(layerBenchmarks())
+    exit(0)
+}
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "conv-paths" {
+    for row in convolutionPathTable() { print(row) }
     exit(0)
 }
 
