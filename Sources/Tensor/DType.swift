@@ -63,8 +63,9 @@ extension Bool: TensorElement {
     public init(fromDouble value: Double) { self = value != 0 }
 }
 
-/// A floating-point element: the kernels that do arithmetic are generic over this.
-public protocol FloatElement: NumericElement, BinaryFloatingPoint, SIMDScalar
+/// A floating-point element: the kernels that do arithmetic are generic over this. (`Codable` is stated
+/// because `SIMDScalar`'s storage requirements imply it, which the compiler otherwise warns about.)
+public protocol FloatElement: NumericElement, BinaryFloatingPoint, SIMDScalar, Codable
 where Self.RawSignificand: FixedWidthInteger {
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
