@@ -132,7 +132,7 @@ struct Float64Shapes: ImageDataset {
     func image(at index: Int) throws -> Tensor {
         if index == damaged { throw CheckFailure(description: "sample \(index) is damaged (on purpose)") }
         if index == poisoned { return Tensor.full([3, 16, 16], .nan, dtype: .float64) }
-        return try shapes.image(at: index).converted(to: .float64)
+        return shapes.image(at: index).converted(to: .float64)
     }
     func label(at index: Int) -> Int { shapes.label(at: index) }
 }

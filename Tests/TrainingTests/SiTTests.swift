@@ -198,7 +198,7 @@ private func heldOutReconstructionError(_ model: SiTModel, clean: Tensor, corrup
                                    epochs: epochs, iterationsPerEpoch: loader.batchCount, batchSize: batchSize)
         // A fixed held-out batch: 64 test images, corrupted once.
         let rng = RandomGenerator(seed: 8)
-        let clean = Tensor.stack(try (0..<64).map { normalize(try test.image(at: $0), using: rng) })
+        let clean = Tensor.stack((0..<64).map { normalize(test.image(at: $0), using: rng) })
         let pairs = (0..<64).map { corruption(clean[$0], using: rng) }
         let (corrupted, masks) = (Tensor.stack(pairs.map(\.image)), Tensor.stack(pairs.map(\.mask)))
         let knnRandom = try knnTop1OfShapes(teacher.backbone, train: train, test: test)
