@@ -80,12 +80,6 @@ full-summary() {
     python3 - "$1" "$2" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-def drop(curve):  # the largest fall of k-NN below its best so far, in points (StabilityResult.Run)
-    best, d = -1.0, 0.0
-    for _, accuracy in curve:
-        best = max(best, accuracy)
-        d = max(d, (best - accuracy) * 100)
-    return round(d, 1)
 print(json.dumps({"seed": int(sys.argv[2]), "counts": r["subsetCounts"],
                   "vit": r["vit"]["supervisedAccuracy"], "resnet": r["resnet"]["supervisedAccuracy"],
                   "vit_dino_knn": r["vit"]["dinoKNN"], "vit_random_knn": r["vit"]["randomKNN"],
@@ -93,7 +87,7 @@ print(json.dumps({"seed": int(sys.argv[2]), "counts": r["subsetCounts"],
                   "jaccard_best": r["jaccardBest"],
                   "compute": [[p["name"], round(p["trainingTFLOPs"], 3), p["accuracy"]]
                               for p in r["computeScaling"]["points"]],
-                  "moco": {run["patchProjection"]: {"largest_knn_dip": drop(run["knnCurve"]),
+                  "moco": {run["patchProjection"]: {"largest_knn_dip": round(run["largestKNNDrop"], 1),
                                                     "final_knn": run["knnCurve"][-1][1]}
                            for run in r["stability"]["runs"]},
                   "seconds": round(r["seconds"], 1)}))

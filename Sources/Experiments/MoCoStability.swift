@@ -35,6 +35,21 @@ public struct StabilityResult: Codable, Sendable {
             }
             return rise
         }
+
+        enum CodingKeys: String, CodingKey { case patchProjection, knnCurve, losses, seconds }
+        /// Written beside the stored numbers so that results.json holds the figures the report prints; never read back.
+        enum DerivedKeys: String, CodingKey { case largestKNNDrop, largestLossRise }
+
+        public func encode(to encoder: any Encoder) throws {
+            var stored = encoder.container(keyedBy: CodingKeys.self)
+            try stored.encode(patchProjection, forKey: .patchProjection)
+            try stored.encode(knnCurve, forKey: .knnCurve)
+            try stored.encode(losses, forKey: .losses)
+            try stored.encode(seconds, forKey: .seconds)
+            var derived = encoder.container(keyedBy: DerivedKeys.self)
+            try derived.encode(largestKNNDrop, forKey: .largestKNNDrop)
+            try derived.encode(largestLossRise, forKey: .largestLossRise)
+        }
     }
 
     /// AdamW's peak learning rate as given (per 256 images) and the batch size.

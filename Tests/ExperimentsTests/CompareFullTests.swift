@@ -58,8 +58,14 @@ import Zoo
                                 + "\(String(format: "%.4f", p.gflops)) | \(String(format: "%.2f", p.trainingTFLOPs)) | "
                                 + "\(percent(p.accuracy)) |"))
     }
-    for run in try #require(saved.stability).runs {
-        let drop = String(format: "%.1f", run.largestKNNDrop), rise = String(format: "%.3f", run.largestLossRise)
+    // The dips the report prints are results.json's own numbers, not recomputed from its curves.
+    let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("results.json")))
+    let rawRuns = try #require(((raw as? [String: Any])?["stability"] as? [String: Any])?["runs"] as? [[String: Any]])
+    for (run, rawRun) in zip(try #require(saved.stability).runs, rawRuns) {
+        let dropValue = try #require(rawRun["largestKNNDrop"] as? Double)
+        let riseValue = try #require(rawRun["largestLossRise"] as? Double)
+        #expect(dropValue == run.largestKNNDrop && riseValue == run.largestLossRise)
+        let drop = String(format: "%.1f", dropValue), rise = String(format: "%.3f", riseValue)
         #expect(report.contains("| \(run.patchProjection) | \(drop) | \(rise) | \(percent(run.knnCurve.last![1])) |"))
     }
 }
