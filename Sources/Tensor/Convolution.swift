@@ -185,104 +185,91 @@ struct ConvLayout {
         Tensor.forEachItemPerCore(n, scratch: shape, dtype: dtype, body)
     }
 
-    /// ∂x (when `inputGradient`) and ∂W through the column buffers: per image, ∂W += gY·colsᵀ and
-    /// ∂cols = Wᵀ·gY scattered back onto the image (col2im).
-    func columnBackward(_ x: Tensor, _ gy: Tensor, weight: Tensor, inputGradient: Bool)
+    /// ∂x (when `inputGradient`) and ∂W through the column buffers: per image and block of output rows,
+    /// ∂W += gY·colsᵀ and ∂cols = Wᵀ·gY scattered back onto the image (col2im).
+    /// `rowBlock` overrides ``backwardRowBlock`` (tests).
+    func columnBackward(_ x: Tensor, _ gy: Tensor, weight: Tensor, inputGradient: Bool, rowBlock: Int? = nil)
         -> (input: Tensor?, weight: Tensor) {
-        let n = x.shape[0]
+        let n = x.shape[0], block = pointwise ? oh : rowBlock ?? backwardRowBlock
         let gyGroups = gy.reshaped([n, groups, outPerGroup, hw])
         let wT = weight.contiguous().reshaped([groups, outPerGroup, ckk]).transposed()
         let gx = inputGradient ? Tensor(empty: x.shape, dtype: x.dtype, zeroed: !pointwise) : nil
         // One ∂W accumulator per worker, summed at the end.
         let gwPartials = Tensor(empty: [workers(n), groups, outPerGroup, ckk], dtype: x.dtype, zeroed: true)
-        forEachImage(n, scratch: columnScratch(buffers: 2), dtype: x.dtype) { i, worker, scratch in
-            let gyi = gyGroups.select(axis: 0, index: i)
-            // cols recomputed: cheaper in memory than saving them from the forward.
-            let cols = columns(of: x, image: i, into: scratch.select(axis: 0, index: 0))
-            Tensor.gemm(gyi, cols.transposed(), into: gwPartials.select(axis: 0, index: worker), beta: 1, serial: true)
-            guard let gxi = gx?.select(axis: 0, index: i) else { return }
-            let gCols = pointwise ? gxi.reshaped(columnShape) : scratch.select(axis: 0, index: 1)
-            Tensor.gemm(wT, gyi, into: gCols, beta: 0, serial: true)
-            if !pointwise { scatter(gCols, into: gxi) }
+        let scratchShape = pointwise ? [2, 0] : [2, groups, ckk, block * ow]
+        forEachImage(n, scratch: scratchShape, dtype: x.dtype) { i, worker, scratch in
+            let gxi = gx?.select(axis: 0, index: i)
+            for row0 in stride(from: 0, to: oh, by: block) {
+                let rows = row0..<Swift.min(oh, row0 + block)
+                let gyBlock = gyGroups.select(axis: 0, index: i)
+                    .slice(axis: 2, start: row0 * ow, end: rows.upperBound * ow)
+                // cols recomputed: cheaper in memory than saving them from the forward.
+                let cols = columns(of: x, image: i, rows: rows, into: scratch.select(axis: 0, index: 0))
+                Tensor.gemm(gyBlock, cols.transposed(), into: gwPartials.select(axis: 0, index: worker), beta: 1,
+                            serial: true)
+                guard let gxi else { continue }
+                let gCols = pointwise ? gxi.reshaped(columnShape)
+                                      : columnBlock(scratch.select(axis: 0, index: 1), rows: rows.count)
+                Tensor.gemm(wT, gyBlock, into: gCols, beta: 0, serial: true)
+                if !pointwise { scatter(gCols, rows: rows, into: gxi) }
+            }
         }
         return (gx, gwPartials.sum(axes: [0]).reshaped(weight.shape))
     }
 
-    /// The column buffer of image `i` of `x`: written into `buffer`, or a view of the image when pointwise.
-    func columns(of x: Tensor, image i: Int, into buffer: Tensor) -> Tensor {
+    /// Output rows per block of the backward's column buffers: blocks of about 256 KB that stay in L2 between
+    /// im2col and the products, where a whole image's buffer is larger and ∂W's accumulator small (ResNet-50's
+    /// 7×7/2 stem: 7.4 MB an image went to memory and back; stem fwd+bwd, batch 8, 22–23 → 13–14 ms). Each block
+    /// reads and writes the accumulator once, so large ones keep the whole image (ResNet-50's 3×3/2 at 56²,
+    /// 128 × 1152 floats: 18–21 → 27 ms in blocks). At least 256 columns a block, the products' K.
+    var backwardRowBlock: Int {
+        let rowsPerBlock = Swift.max(1, 65_536 / Swift.max(1, c * kh * kw * ow))
+        guard !pointwise && outPerGroup * c * kh * kw <= 16_384 && rowsPerBlock < oh else { return oh }
+        return Swift.min(oh, Swift.max(rowsPerBlock, (256 + ow - 1) / ow))
+    }
+
+    /// The first [groups, C/groups·kh·kw, rows·Wout] elements of a scratch buffer.
+    func columnBlock(_ buffer: Tensor, rows: Int) -> Tensor {
+        buffer.reshaped([buffer.count]).slice(axis: 0, start: 0, end: groups * ckk * rows * ow)
+            .reshaped([groups, ckk, rows * ow])
+    }
+
+    /// Rows `rows` (all by default) of the column buffer of image `i` of `x` as [groups, C/groups·kh·kw, rows·Wout]:
+    /// written into `buffer`, or a view of the image when pointwise (all rows).
+    func columns(of x: Tensor, image i: Int, rows: Range<Int>? = nil, into buffer: Tensor) -> Tensor {
         let image = x.select(axis: 0, index: i)
         if pointwise { return image.reshaped(columnShape) }
-        let cols = buffer.reshaped(columnShape)
+        let rows = rows ?? 0..<oh
+        let cols = columnBlock(buffer, rows: rows.count)
+        var g = geometry
         if x.dtype == .float32 {
-            im2col(image.pointer(as: Float.self), cols.pointer(as: Float.self))
+            tessera_im2col_f32(&g, rows.lowerBound, rows.count, image.pointer(as: Float.self),
+                               cols.pointer(as: Float.self))
         } else {
-            im2col(image.pointer(as: Double.self), cols.pointer(as: Double.self))
+            tessera_im2col_f64(&g, rows.lowerBound, rows.count, image.pointer(as: Double.self),
+                               cols.pointer(as: Double.self))
         }
         return cols
     }
 
-    /// Adds a column buffer back onto its image (the adjoint of ``columns(of:image:into:)``).
-    func scatter(_ cols: Tensor, into image: Tensor) {
+    /// Adds rows `rows` (all by default) of a column buffer back onto its image (the adjoint of
+    /// ``columns(of:image:rows:into:)``).
+    func scatter(_ cols: Tensor, rows: Range<Int>? = nil, into image: Tensor) {
+        let rows = rows ?? 0..<oh
+        var g = geometry
         if cols.dtype == .float32 {
-            col2im(cols.pointer(as: Float.self), image.pointer(as: Float.self))
+            tessera_col2im_f32(&g, rows.lowerBound, rows.count, cols.pointer(as: Float.self),
+                               image.pointer(as: Float.self))
         } else {
-            col2im(cols.pointer(as: Double.self), image.pointer(as: Double.self))
+            tessera_col2im_f64(&g, rows.lowerBound, rows.count, cols.pointer(as: Double.self),
+                               image.pointer(as: Double.self))
         }
     }
 
-    /// Output columns `lo..<hi` whose input column `ox·sw − pw + j·dw` lies inside the image.
-    @inline(__always)
-    func validColumns(_ j: Int) -> (Int, Int) {
-        let offset = j * dw - pw
-        let lo = offset >= 0 ? 0 : (-offset + sw - 1) / sw
-        let hi = w - offset <= 0 ? 0 : Swift.min(ow, (w - offset + sw - 1) / sw)
-        return (lo, Swift.max(lo, hi))
-    }
-
-    func im2col<T: FloatElement>(_ src0: UnsafeMutablePointer<T>, _ dst0: UnsafeMutablePointer<T>) {
-        for plane in 0..<c {
-            let src = src0 + plane * h * w
-            var dst = dst0 + plane * kh * kw * oh * ow
-            for i in 0..<kh {
-                for j in 0..<kw {
-                    let (lo, hi) = validColumns(j)
-                    for oy in 0..<oh {
-                        let row = dst + oy * ow
-                        let iy = oy * sh - ph + i * dh
-                        guard iy >= 0 && iy < h else { row.update(repeating: 0, count: ow); continue }
-                        if lo > 0 { row.update(repeating: 0, count: lo) }
-                        if hi < ow { (row + hi).update(repeating: 0, count: ow - hi) }
-                        let srcRow = src + iy * w + j * dw - pw
-                        if sw == 1 {
-                            (row + lo).update(from: srcRow + lo, count: hi - lo)
-                        } else {
-                            for ox in lo..<hi { row[ox] = srcRow[ox * sw] }
-                        }
-                    }
-                    dst += oh * ow
-                }
-            }
-        }
-    }
-
-    func col2im<T: FloatElement>(_ src0: UnsafeMutablePointer<T>, _ dst0: UnsafeMutablePointer<T>) {
-        for plane in 0..<c {
-            let dst = dst0 + plane * h * w
-            var src = src0 + plane * kh * kw * oh * ow
-            for i in 0..<kh {
-                for j in 0..<kw {
-                    let (lo, hi) = validColumns(j)
-                    for oy in 0..<oh {
-                        let iy = oy * sh - ph + i * dh
-                        guard iy >= 0 && iy < h else { continue }
-                        let row = src + oy * ow
-                        let dstRow = dst + iy * w + j * dw - pw
-                        for ox in lo..<hi { dstRow[ox * sw] += row[ox] }
-                    }
-                    src += oh * ow
-                }
-            }
-        }
+    /// One image's sizes as CKernels' im2col and col2im take them.
+    var geometry: TesseraConvGeometry {
+        TesseraConvGeometry(c: c, h: h, w: w, kh: kh, kw: kw, sh: sh, sw: sw, ph: ph, pw: pw, dh: dh, dw: dw,
+                            oh: oh, ow: ow)
     }
 
     // MARK: Shifted GEMMs (stride 1, no dilation, no groups)

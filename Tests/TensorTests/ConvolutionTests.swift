@@ -98,3 +98,55 @@ func fusedConvolutionKernelMatchesPerTapGEMMs(level: KernelLevel) {
                     wide.shiftedWeightGradient(xc, gy, level: .baseline), atol: 1e-3, rtol: 1e-5)
     }
 }
+
+/// CKernels' im2col against its definition, entry by entry, and col2im as its adjoint (⟨im2col x, c⟩ =
+/// ⟨x, col2im c⟩), in both dtypes, for strides 1–3, dilation and padding wider than the kernel's reach, on rows
+/// long enough for the stride-2 shuffles and their tails (37 columns) and rows shorter than one vector.
+@Test(arguments: [(3, 9, 37, 3, 3, 2, 2, 1, 1, 1, 1), (2, 8, 36, 1, 1, 2, 2, 0, 0, 1, 1),
+                  (2, 7, 40, 3, 5, 1, 3, 2, 2, 2, 1), (3, 5, 9, 3, 3, 2, 2, 1, 1, 1, 1),
+                  (2, 11, 38, 2, 3, 2, 2, 3, 4, 1, 2)])
+func columnBuffersFollowTheirDefinition(_ c: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int, _ sh: Int, _ sw: Int,
+                                        _ ph: Int, _ pw: Int, _ dh: Int, _ dw: Int) {
+    let geometry = Conv2dGeometry(stride: (sh, sw), padding: (ph, pw), dilation: (dh, dw))
+    let (oh, ow) = (geometry.outputSize(h, kernel: kh, axis: 0), geometry.outputSize(w, kernel: kw, axis: 1))
+    let layout = ConvLayout(input: [1, c, h, w], weight: [1, c, kh, kw], geometry: geometry, output: (oh, ow))
+    for dtype in [DType.float32, .float64] {
+        let x = Tensor.randn([1, c, h, w], generator: RandomGenerator(seed: 8)).converted(to: dtype)
+        let cols = layout.columns(of: x, image: 0, into: Tensor(empty: layout.columnShape, dtype: dtype))
+            .converted(to: .float64).reshaped([c, kh, kw, oh, ow])
+        let image = x.converted(to: .float64).reshaped([c, h, w])
+        var mismatches = 0
+        for ci in 0..<c {
+            for i in 0..<kh {
+                for j in 0..<kw {
+                    for oy in 0..<oh {
+                        for ox in 0..<ow {
+                            let (iy, ix) = (oy * sh - ph + i * dh, ox * sw - pw + j * dw)
+                            let inside = iy >= 0 && iy < h && ix >= 0 && ix < w
+                            let expected = inside ? image[element: ci, iy, ix] : 0
+                            if cols[element: ci, i, j, oy, ox] != expected { mismatches += 1 }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(mismatches == 0, "\(dtype)")
+        let probe = Tensor.randn(layout.columnShape, generator: RandomGenerator(seed: 9)).converted(to: dtype)
+        let back = Tensor(empty: [c, h, w], dtype: dtype, zeroed: true)
+        layout.scatter(probe, into: back)
+        let lhs = (cols * probe.converted(to: .float64).reshaped(cols.shape)).sum().item()
+        let rhs = (image * back.converted(to: .float64)).sum().item()
+        #expect(abs(lhs - rhs) <= 1e-4 * max(1, abs(lhs)), "\(dtype): \(lhs) against \(rhs)")
+    }
+    // The backward in blocks of output rows (1, 2 and 3 rows, the last block partial) equals the whole image's.
+    let (x, gy) = (Tensor.randn([2, c, h, w], generator: RandomGenerator(seed: 10)),
+                   Tensor.randn([2, 4, oh, ow], generator: RandomGenerator(seed: 11)))
+    let weight = Tensor.randn([4, c, kh, kw], generator: RandomGenerator(seed: 12))
+    let batch = ConvLayout(input: x.shape, weight: weight.shape, geometry: geometry, output: (oh, ow))
+    let whole = batch.columnBackward(x, gy, weight: weight, inputGradient: true, rowBlock: oh)
+    for block in [1, 2, 3] {
+        let blocked = batch.columnBackward(x, gy, weight: weight, inputGradient: true, rowBlock: block)
+        expectClose(blocked.weight, whole.weight, atol: 1e-4, rtol: 1e-5)
+        expectClose(blocked.input!, whole.input!, atol: 1e-5, rtol: 1e-5)
+    }
+}

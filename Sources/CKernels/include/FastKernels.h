@@ -98,6 +98,21 @@ void tessera_pack_conv_taps_f32(const float *taps, size_t t, size_t o, size_t c,
 /// `rows` × c floats (rows ≥ the padded plane; the rest zero).
 void tessera_pad_transpose_f32(const float *image, size_t c, size_t h, size_t w, size_t ph, size_t pw, size_t rows,
                                float *transposed);
+
+/// The sizes of a 2-D convolution of one image [c, h, w] (groups folded into c) with a kh × kw kernel.
+typedef struct {
+    size_t c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+} TesseraConvGeometry;
+/// Output rows row0 ..< row0 + rows of the image's column buffer, as [c·kh·kw, rows·ow]: row (ci, i, j) holds
+/// input pixel (oy·sh − ph + i·dh, ox·sw − pw + j·dw) of channel ci at column (oy − row0)·ow + ox, zero in the
+/// padding.
+void tessera_im2col_f32(const TesseraConvGeometry *g, size_t row0, size_t rows, const float *image, float *columns);
+void tessera_im2col_f64(const TesseraConvGeometry *g, size_t row0, size_t rows, const double *image,
+                        double *columns);
+/// The adjoint of im2col for the same rows: adds each column buffer entry onto the pixel it was read from.
+void tessera_col2im_f32(const TesseraConvGeometry *g, size_t row0, size_t rows, const float *columns, float *image);
+void tessera_col2im_f64(const TesseraConvGeometry *g, size_t row0, size_t rows, const double *columns,
+                        double *image);
 #pragma clang assume_nonnull end
 
 /// The number of CPUs in this process's affinity mask, or -1 where it cannot be read.
