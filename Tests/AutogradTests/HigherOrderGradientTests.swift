@@ -94,6 +94,9 @@ import Tensor
         expectSecondDerivatives([a, w, randn([5], seed: 11)], "geluLinear") {
             $0[0].geluLinear(weight: $0[1], bias: $0[2])
         }
+        expectSecondDerivatives([a, randn([5, 1], seed: 36), w], "weightNormLinear") {
+            $0[0].weightNormLinear(weightG: $0[1], weightV: $0[2])
+        }
         let logits = randn([4, 5], seed: 12), labels = Tensor([0, 3, 4, 1]).converted(to: .int64)
         expectSecondDerivatives([logits], "softmax") { $0[0].softmax(axis: 1) }
         expectSecondDerivatives([logits], "logSoftmax") { $0[0].logSoftmax(axis: 0) }

@@ -40,6 +40,22 @@ import TestSupport
         expectClose(fused.reshaped([2, 3, 5]), apart.data, atol: 1e-12, rtol: 1e-12)
     }
 
+    /// Weight norm into a Linear as one node, against finite differences (g free, as weight_norm trains it) and
+    /// against the composed ops, values and gradients.
+    @Test func weightNormLinear() {
+        let x = randn([2, 3, 4], seed: 44), v = randn([5, 4], seed: 45), g = randn([5, 1], seed: 46)
+        expectGradients([x, g, v]) { $0[0].weightNormLinear(weightG: $0[1], weightV: $0[2]) }
+        let inputs = [x, g, v].map { Variable($0, requiresGrad: true) }
+        let fused = inputs[0].weightNormLinear(weightG: inputs[1], weightV: inputs[2])
+        let composed = inputs[0].linear(weight: inputs[2] * (inputs[1] / inputs[2].norm(2, axes: [1], keepDim: true)))
+
+        expectClose(fused.data, composed.data, atol: 1e-12, rtol: 1e-12)
+        let probe = randn(fused.shape, seed: 47)
+        let a = Autograd.grad(of: [fused], with: inputs, gradients: [Variable(probe)])
+        let b = Autograd.grad(of: [composed], with: inputs, gradients: [Variable(probe)])
+        for (u, w) in zip(a, b) { expectClose(u.data, w.data, atol: 1e-12, rtol: 1e-10) }
+    }
+
     @Test(arguments: [
         Conv2dGeometry(),
         Conv2dGeometry(stride: (2, 1), padding: (1, 2)),

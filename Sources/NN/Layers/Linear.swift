@@ -59,6 +59,6 @@ public final class WeightNormLinear: Module {
 
     public override func callAsFunction(_ x: Variable) -> Variable {
         FlopCounter.add(x.data.count * weightV.shape[0])
-        return x.linear(weight: weight())
+        return x.weightNormLinear(weightG: weightG, weightV: weightV)
     }
 }
