@@ -1,4 +1,5 @@
-// im2col and its adjoint col2im for float32 and float64, one source for both through macros.
+// im2col, its adjoint col2im and the padding of an image into its stride phases, for float32 and float64, one
+// source for both through macros.
 // In C rather than Swift because a stride-2 row (every 3×3/2 and 1×1/2 convolution's ∂W, and the
 // forwards that take im2col) is a deinterleave: two vector loads and one shuffle per 4 elements, where
 // Swift's loop moved one float at a time with two overflow checks (compare's first 3×3/2 layer, fwd+bwd
@@ -107,5 +108,32 @@ void tessera_col2im_##T(const TesseraConvGeometry *g, size_t row0, size_t rows, 
     )                                                                                                         \
 }
 
+/* The zero-padded image split into its stride phases, the source of the shifted products (Convolution.swift's
+ * `sourcePlane` layout): phase (a, b) of channel ci holds padded pixel (sh·u + a, sw·v + b) at [u, v] of a
+ * [ceil(hp / sh), ceil(wp / sw)] plane; kw more zeros after the last channel for the taps' wrapped reads. */
+#define PHASE_SPLIT(T)                                                                                       \
+void tessera_pad_phases_##T(const TesseraConvGeometry *g, const T##_t *image, T##_t *source) {               \
+    const size_t width = (g->w + 2 * g->pw + g->sw - 1) / g->sw;                                            \
+    const size_t phase = (g->h + 2 * g->ph + g->sh - 1) / g->sh * width, plane = g->sh * g->sw * phase;     \
+    zero_##T(source, g->c * plane + g->kw);                                                                   \
+    for (size_t ci = 0; ci < g->c; ci++)                                                                      \
+        for (size_t y = 0; y < g->h; y++) {                                                                   \
+            const T##_t *row = image + (ci * g->h + y) * g->w;                                                \
+            size_t py = y + g->ph;                                                                            \
+            T##_t *phase_row = source + ci * plane + (py % g->sh) * g->sw * phase + (py / g->sh) * width;     \
+            if (g->sw == 1) { memcpy(phase_row + g->pw, row, g->w * sizeof(T##_t)); continue; }               \
+            for (size_t b = 0; b < g->sw; b++) {  /* columns x ≡ b − pw (mod sw) */                          \
+                size_t x = (b + g->sw - g->pw % g->sw) % g->sw, v = (x + g->pw) / g->sw;                     \
+                if (x >= g->w) continue;                                                                      \
+                size_t n = (g->w - x + g->sw - 1) / g->sw;                                                    \
+                T##_t *out = phase_row + b * phase + v;                                                       \
+                if (g->sw == 2) copy_even_##T(row + x, out, n, g->w - x);                                     \
+                else for (size_t k = 0; k < n; k++) out[k] = row[x + k * g->sw];                              \
+            }                                                                                                 \
+        }                                                                                                     \
+}
+
 COLUMN_KERNELS(f32)
 COLUMN_KERNELS(f64)
+PHASE_SPLIT(f32)
+PHASE_SPLIT(f64)

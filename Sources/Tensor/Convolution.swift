@@ -459,28 +459,11 @@ struct ConvLayout {
     /// Writes image [C, H, W] into the start of `scratch` as its source: zero-padded to
     /// [C, H + 2ph, W + 2pw], split into stride phases when strided.
     private func pad(_ image: Tensor, into scratch: Tensor) {
-        if image.dtype == .float32 { pad(image.pointer(as: Float.self), scratch.pointer(as: Float.self)) } else {
-            pad(image.pointer(as: Double.self), scratch.pointer(as: Double.self))
-        }
-    }
-
-    private func pad<T: FloatElement>(_ src: UnsafeMutablePointer<T>, _ dst: UnsafeMutablePointer<T>) {
-        dst.update(repeating: 0, count: sourceCount)
-        for plane in 0..<c {
-            for y in 0..<h {
-                let row = src + (plane * h + y) * w, py = y + ph
-                let phaseRow = dst + plane * sourcePlane + (py % sh) * sw * phasePlane + (py / sh) * sourceWidth
-                if sw == 1 { (phaseRow + pw).update(from: row, count: w); continue }
-                for b in 0..<sw {  // the row's pixels of column phase b: x ≡ b − pw (mod sw)
-                    var x = ((b - pw) % sw + sw) % sw, v = (x + pw) / sw
-                    let phase = phaseRow + b * phasePlane
-                    while x < w {
-                        phase[v] = row[x]
-                        x += sw
-                        v += 1
-                    }
-                }
-            }
+        var g = geometry
+        if image.dtype == .float32 {
+            tessera_pad_phases_f32(&g, image.pointer(as: Float.self), scratch.pointer(as: Float.self))
+        } else {
+            tessera_pad_phases_f64(&g, image.pointer(as: Double.self), scratch.pointer(as: Double.self))
         }
     }
 

@@ -113,6 +113,10 @@ void tessera_im2col_f64(const TesseraConvGeometry *g, size_t row0, size_t rows, 
 void tessera_col2im_f32(const TesseraConvGeometry *g, size_t row0, size_t rows, const float *columns, float *image);
 void tessera_col2im_f64(const TesseraConvGeometry *g, size_t row0, size_t rows, const double *columns,
                         double *image);
+/// The image zero-padded by (ph, pw) and split into its sh × sw stride phases per channel, followed by kw zeros:
+/// the source of the shifted products (Tensor's ConvLayout.sourcePlane layout).
+void tessera_pad_phases_f32(const TesseraConvGeometry *g, const float *image, float *source);
+void tessera_pad_phases_f64(const TesseraConvGeometry *g, const double *image, double *source);
 #pragma clang assume_nonnull end
 
 /// The number of CPUs in this process's affinity mask, or -1 where it cannot be read.
