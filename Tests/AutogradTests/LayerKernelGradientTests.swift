@@ -40,20 +40,24 @@ import TestSupport
         expectClose(fused.reshaped([2, 3, 5]), apart.data, atol: 1e-12, rtol: 1e-12)
     }
 
-    /// Weight norm into a Linear as one node, against finite differences (g free, as weight_norm trains it) and
-    /// against the composed ops, values and gradients.
+    /// Weight norm into a Linear as one node, against finite differences (g free, as weight_norm trains it), and
+    /// bit for bit against the composed ops (values and gradients, float64 and float32): it does their arithmetic.
     @Test func weightNormLinear() {
         let x = randn([2, 3, 4], seed: 44), v = randn([5, 4], seed: 45), g = randn([5, 1], seed: 46)
         expectGradients([x, g, v]) { $0[0].weightNormLinear(weightG: $0[1], weightV: $0[2]) }
-        let inputs = [x, g, v].map { Variable($0, requiresGrad: true) }
-        let fused = inputs[0].weightNormLinear(weightG: inputs[1], weightV: inputs[2])
-        let composed = inputs[0].linear(weight: inputs[2] * (inputs[1] / inputs[2].norm(2, axes: [1], keepDim: true)))
-
-        expectClose(fused.data, composed.data, atol: 1e-12, rtol: 1e-12)
-        let probe = randn(fused.shape, seed: 47)
-        let a = Autograd.grad(of: [fused], with: inputs, gradients: [Variable(probe)])
-        let b = Autograd.grad(of: [composed], with: inputs, gradients: [Variable(probe)])
-        for (u, w) in zip(a, b) { expectClose(u.data, w.data, atol: 1e-12, rtol: 1e-10) }
+        // 4099 rows: two of the backward's row blocks, the second partial.
+        let wide = [randn([3, 4], seed: 48), randn([4099, 1], seed: 49), randn([4099, 4], seed: 50)]
+        for (tensors, dtype) in [([x, g, v], DType.float64), ([x, g, v], .float32), (wide, .float32)] {
+            let inputs = tensors.map { Variable($0.converted(to: dtype), requiresGrad: true) }
+            let fused = inputs[0].weightNormLinear(weightG: inputs[1], weightV: inputs[2])
+            let composed = inputs[0].linear(weight: inputs[2] * (inputs[1] / inputs[2].norm(2, axes: [1],
+                                                                                            keepDim: true)))
+            expectClose(fused.data, composed.data, atol: 0, rtol: 0)
+            let probe = Variable(randn(fused.shape, seed: 47).converted(to: dtype))
+            let a = Autograd.grad(of: [fused], with: inputs, gradients: [probe])
+            let b = Autograd.grad(of: [composed], with: inputs, gradients: [probe])
+            for (u, w) in zip(a, b) { expectClose(u.data, w.data, atol: 0, rtol: 0) }
+        }
     }
 
     @Test(arguments: [

@@ -75,28 +75,40 @@ extension Variable {
     }
 
     /// x·Wᵀ with W = g · v / ‖v‖ per output row (`torch.nn.utils.weight_norm` of a bias-free Linear, DINO's
-    /// last layer: `weightG` [out, 1], `weightV` [out, in]) as one node that never forms W: with s = g / ‖v‖,
-    /// y = (x·vᵀ)·diag(s), ∂x = (∂y·diag(s))·v, and ∂v = s·(∂yᵀ·x − v·⟨∂W, v⟩/‖v‖²) is one product accumulated
-    /// onto its correction, where ⟨∂W_r, v_r⟩ = Σ_n ∂y[n, r]·(x·vᵀ)[n, r] comes from the saved x·vᵀ. Composed
-    /// from mul, norm and linear, the graph held W through the backward and made three more tensors of its size
-    /// there (DINO's 65536 × 256 head: 67 MB each, against 21 MB for x·vᵀ at 80 crops).
+    /// last layer: `weightG` [out, 1], `weightV` [out, in]) as one node that keeps no W: forward and backward
+    /// each form it for their product and drop it, and ∂v is made in place in ∂W's buffer. Composed from mul,
+    /// norm and linear, the graph held W through the backward and made five more tensors of its size there
+    /// (DINO's 65536 × 256 head: 67 MB each). The arithmetic is the composed rules', operation for operation,
+    /// so results are bit-identical to theirs (scaling by 2 is exact, so c·(2v) = (2c)·v).
     public func weightNormLinear(weightG: Variable, weightV: Variable) -> Variable {
-        let inputs = [self, weightG, weightV], v = weightV.data, inputShape = shape
+        let x = self, inputs = [self, weightG, weightV], v = weightV.data
         check(weightG.shape == [v.shape[0], 1], "weightNormLinear",
               "weight_g \(describe(weightG.shape)) does not match weight_v \(describe(v.shape)) "
               + "(expects [\(v.shape[0]), 1])")
-        let norms = v.norm(2, axes: [1], keepDim: true), scale = weightG.data / norms
-        let projected = Variable.linearForward(data, weightV, nil, op: "weightNormLinear")  // x·vᵀ
-        let x = data.reshaped([data.count / Swift.max(v.shape[1], 1), v.shape[1]])
-        return Variable.record("weightNormLinear", projected * scale.reshaped([v.shape[0]]), inputs: inputs) { g in
+        let norms = { v.square().sum(axes: [1], keepDim: true).sqrt() }
+        let weight = { (norms: Tensor) in v * (weightG.data / norms) }
+        let y = Variable.linearForward(data, Variable(weight(norms())), nil, op: "weightNormLinear")
+        return Variable.record("weightNormLinear", y, inputs: inputs) { g in
             Variable.fusedUnlessRecording({
-                let g2 = g.data.reshaped([x.shape[0], v.shape[0]])
-                let gx = (g2 * scale.reshaped([1, v.shape[0]])).matmul(v).reshaped(inputShape)
-                let dot = (g2 * projected.reshaped(g2.shape)).sum(axes: [0]).reshaped([v.shape[0], 1])
-                var gv = v * (-dot / (norms * norms))
-                Tensor.gemm(g2.transposed(), x, into: gv, beta: 1)
+                let norm = norms(), scale = weightG.data / norm
+                let flat = [x.data.count / Swift.max(v.shape[1], 1), v.shape[1]]
+                let g2 = g.data.reshaped([flat[0], v.shape[0]])
+                let gx = g2.matmul(weight(norm)).reshaped(x.shape)
+                var gv = g2.transposed().matmul(x.data.reshaped(flat))  // ∂W, made ∂v in place below
+                // Row blocks of W's rows keep the products' temporaries small (each row's arithmetic is unchanged).
+                let blocks = stride(from: 0, to: v.shape[0], by: 4096).map { ($0, Swift.min(v.shape[0], $0 + 4096)) }
+                let rows = { (t: Tensor, block: (Int, Int)) in t.slice(axis: 0, start: block.0, end: block.1) }
+                let gScale = Tensor(empty: [v.shape[0], 1], dtype: v.dtype)
+                for block in blocks {
+                    rows(gScale, block).assign((rows(gv, block) * rows(v, block)).sum(axes: [1], keepDim: true))
+                }
                 gv *= scale
-                return [gx, dot / norms, gv]
+                let gNorm = -gScale * scale / norm, twiceGSquares = gNorm * (0.5 / norm) * 2
+                for block in blocks {
+                    var gvBlock = rows(gv, block)
+                    gvBlock += rows(v, block) * rows(twiceGSquares, block)
+                }
+                return [gx, gScale / norm, gv]
             }, inputs: inputs, gradient: g) { v in
                 v[0].linear(weight: v[2] * (v[1] / v[2].norm(2, axes: [1], keepDim: true)))
             }
