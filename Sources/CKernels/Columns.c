@@ -14,7 +14,7 @@ typedef float f32x4 __attribute__((ext_vector_type(4)));
 typedef double f64x4 __attribute__((ext_vector_type(4)));
 
 /* Per type: zeroing, dst[k] = src[2k] (reading no further than src[avail - 1]) and dst[2k] += src[k] (touching no
- * further than dst[avail - 1]; odd elements gain 0), four elements a step. */
+ * further than dst[avail - 1]; odd elements gain −0, which leaves them as they are), four elements a step. */
 #define STRIDE_TWO_ROWS(T)                                                                                   \
 static inline void zero_##T(T##_t *x, size_t n) { for (size_t k = 0; k < n; k++) x[k] = 0; }                 \
                                                                                                               \
@@ -32,7 +32,7 @@ static inline void copy_even_##T(const T##_t *src, T##_t *dst, size_t n, size_t 
                                                                                                               \
 static inline void add_even_##T(const T##_t *src, T##_t *dst, size_t n, size_t avail) {                      \
     size_t k = 0;                                                                                             \
-    const T##x4 zero = 0;                                                                                     \
+    const T##x4 zero = -0.0;  /* x + (−0) is x for every x, −0 included */                                   \
     for (; k + 4 <= n && 2 * k + 8 <= avail; k += 4) {                                                        \
         T##x4 s, a, b;                                                                                        \
         memcpy(&s, src + k, sizeof s);                                                                        \
