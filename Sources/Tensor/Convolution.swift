@@ -219,9 +219,9 @@ struct ConvLayout {
 
     /// Output rows per block of the backward's column buffers: blocks of about 256 KB that stay in L2 between
     /// im2col and the products, where a whole image's buffer is larger and ∂W's accumulator small (ResNet-50's
-    /// 7×7/2 stem: 7.4 MB an image went to memory and back; stem fwd+bwd, batch 8, 22–23 → 13–14 ms). Each block
-    /// reads and writes the accumulator once, so large ones keep the whole image (ResNet-50's 3×3/2 at 56²,
-    /// 128 × 1152 floats: 18–21 → 27 ms in blocks). At least 256 columns a block, the products' K.
+    /// 7×7/2 stem: 7.4 MB an image went to memory and back; its ∂W at batch 8, 8.6 → 7.6 ms). Each block reads
+    /// and writes the accumulator once, so large ones keep the whole image (ResNet-50's 3×3/2 at 56², 128 × 1152
+    /// floats: 5.5 → 5.8 ms in 280-column blocks). At least 256 columns a block, the products' K.
     var backwardRowBlock: Int {
         let rowsPerBlock = Swift.max(1, 65_536 / Swift.max(1, c * kh * kw * ow))
         guard !pointwise && outPerGroup * c * kh * kw <= 16_384 && rowsPerBlock < oh else { return oh }
