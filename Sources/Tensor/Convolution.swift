@@ -196,8 +196,7 @@ struct ConvLayout {
         let gx = inputGradient ? Tensor(empty: x.shape, dtype: x.dtype, zeroed: !pointwise) : nil
         // One ∂W accumulator per worker, summed at the end.
         let gwPartials = Tensor(empty: [workers(n), groups, outPerGroup, ckk], dtype: x.dtype, zeroed: true)
-        let scratchShape = pointwise ? [2, 0] : [2, groups, ckk, block * ow]
-        forEachImage(n, scratch: scratchShape, dtype: x.dtype) { i, worker, scratch in
+        forEachImage(n, scratch: columnScratch(buffers: 2, rows: block), dtype: x.dtype) { i, worker, scratch in
             let gxi = gx?.select(axis: 0, index: i)
             for row0 in stride(from: 0, to: oh, by: block) {
                 let rows = row0..<Swift.min(oh, row0 + block)
@@ -310,7 +309,10 @@ struct ConvLayout {
     }
 
     /// Scratch for `buffers` column buffers per worker (none for 1×1: the image is its own).
-    func columnScratch(buffers: Int) -> [Int] { pointwise ? [buffers, 0] : [buffers] + columnShape }
+    /// Scratch for `buffers` column buffers of `rows` output rows (all by default) per worker.
+    func columnScratch(buffers: Int, rows: Int? = nil) -> [Int] {
+        pointwise ? [buffers, 0] : [buffers, groups, ckk, (rows ?? oh) * ow]
+    }
     /// The source the taps read, per channel: the zero-padded image [Hp, Wp] split into its sh·sw
     /// stride phases, phase (a, b) holding padded pixels (sh·u + a, sw·v + b) as [Hq, Wq]. Tap
     /// (i, j) then reads phase (i mod sh, j mod sw) from (i / sh, j / sw), and every tap is a

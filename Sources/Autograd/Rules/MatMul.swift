@@ -85,15 +85,14 @@ extension Variable {
         check(weightG.shape == [v.shape[0], 1], "weightNormLinear",
               "weight_g \(describe(weightG.shape)) does not match weight_v \(describe(v.shape)) "
               + "(expects [\(v.shape[0]), 1])")
-        let norms = { v.square().sum(axes: [1], keepDim: true).sqrt() }
-        let weight = { (norms: Tensor) in v * (weightG.data / norms) }
-        let y = Variable.linearForward(data, Variable(weight(norms())), nil, op: "weightNormLinear")
+        // The per-row norms and scales ([out, 1]) are kept for the backward; W is formed again there.
+        let norm = v.square().sum(axes: [1], keepDim: true).sqrt(), scale = weightG.data / norm
+        let y = Variable.linearForward(data, Variable(v * scale), nil, op: "weightNormLinear")
         return Variable.record("weightNormLinear", y, inputs: inputs) { g in
             Variable.fusedUnlessRecording({
-                let norm = norms(), scale = weightG.data / norm
                 let flat = [x.data.count / Swift.max(v.shape[1], 1), v.shape[1]]
                 let g2 = g.data.reshaped([flat[0], v.shape[0]])
-                let gx = g2.matmul(weight(norm)).reshaped(x.shape)
+                let gx = g2.matmul(v * scale).reshaped(x.shape)
                 var gv = g2.transposed().matmul(x.data.reshaped(flat))  // ∂W, made ∂v in place below
                 // Row blocks of W's rows keep the products' temporaries small (each row's arithmetic is unchanged).
                 let blocks = stride(from: 0, to: v.shape[0], by: 4096).map { ($0, Swift.min(v.shape[0], $0 + 4096)) }
