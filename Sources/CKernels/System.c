@@ -1,6 +1,7 @@
-// The CPUs this process may run on: sched_getaffinity needs _GNU_SOURCE, which Swift's Glibc lacks.
+// sched_getaffinity and mremap's MREMAP_FIXED need _GNU_SOURCE, and mremap is variadic: Swift imports neither.
 #define _GNU_SOURCE
 #include <sched.h>
+#include <sys/mman.h>
 
 #include "FastKernels.h"
 
@@ -9,4 +10,8 @@ int tessera_affinity_cpu_count(void) {
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
     return CPU_COUNT(&set);
+}
+
+int tessera_move_pages(void *from, size_t size, void *to) {
+    return mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to) == to ? 0 : -1;
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Glibc
 import Synchronization
 
@@ -62,44 +63,114 @@ public enum TensorMemory {
     }
 }
 
-/// Keeps freed large blocks for reuse, so a training step that allocates the same activation
+/// Keeps the pages of freed large blocks for reuse, so a training step that allocates the same activation
 /// sizes every iteration touches warm pages instead of faulting in fresh ones from the kernel
 /// (a new 64 MB tensor costs ≈ 15 ms of page faults here, five times the time to fill it).
 ///
-/// Blocks of 1 MB and more are mapped from the kernel directly rather than taken from malloc, whose
-/// heap keeps the pages of freed blocks, and the bytes the cache has mapped (live and cached) stay
-/// within `slack` of the most that were ever live at once: a miss that would pass it unmaps cached
-/// blocks, the most recently freed first (a training step reuses its blocks in a cycle, for which
-/// evicting the oldest is the worst choice). So peak RSS stays near what the computation needed,
-/// while a step that repeats its sizes still hits the cache. The slack matters: with none, ResNet-50's
-/// forward remapped blocks of its many sizes all the time (20% slower). A request takes the smallest
-/// cached block at most an eighth larger, so that weight gradients reuse the blocks of activations
-/// freed beside them. Smaller blocks go straight to malloc.
+/// Blocks of 1 MB and more are mapped from the kernel directly rather than taken from malloc, whose heap
+/// keeps the pages of freed blocks. A request takes, in this order: the smallest free block that holds it if
+/// that is at most an eighth (or 1 MB) larger; new memory, while the bytes mapped stay within `slack` of
+/// the most that were ever live; the head of a larger free block, whose rest stays free; or, where no free
+/// block is large enough, the largest free blocks, whose pages `mremap` moves into one new range
+/// (page-table updates, no copy and no fault), with new memory only for what they cannot cover. So the
+/// cache never maps more than `slack` beyond the most bytes ever live at once, and a step that asks for
+/// other sizes than it last freed (the forward frees gradients' sizes and asks for activations') still
+/// runs on warm pages. The cache before this one reused whole blocks only and evicted them to stay within
+/// 256 MB of the high-water mark: ViT-B/16's train step (batch 8) held 330 MB of resident memory beyond
+/// its tensors, and with a smaller bound its misses faulted in fresh pages and the step ran 10–20% slower.
+/// Smaller blocks go straight to malloc.
+///
+/// `mremap` moves a range within one kernel mapping only, so each block is known by its segments:
+/// the ranges of it that lie in one mapping each.
 final class BlockCache: @unchecked Sendable {
     static let shared = BlockCache()
     private static let minimumBytes = 1 << 20
+    /// How far the mapped bytes may pass the most that were ever live, to make new blocks rather than reuse
+    /// parts of free ones: a small model's whole step fits, so its steady state makes no system call (moving
+    /// pages costs one per segment, and reusing parts of blocks churns when sizes alternate: compare's ViT
+    /// step ran 8% slower without it); a large model's resident memory grows by a small fraction.
+    private static let slack = 32 << 20
 
-    /// How far the mapped bytes may exceed the high-water mark of live bytes.
-    private static func slack(_ highWater: Int) -> Int { Swift.max(highWater / 8, 256 << 20) }
+    /// Pages within one kernel mapping; the address as an integer (raw pointers are not Sendable).
+    private struct Segment {
+        var address: UInt, size: Int
+    }
+
+    /// A contiguous range of pages, as its segments in address order.
+    private struct Run {
+        var segments: [Segment], size: Int
+
+        /// The first `bytes` of the run, and the rest.
+        func split(at bytes: Int) -> (head: Run, tail: Run) {
+            var head: [Segment] = [], tail: [Segment] = [], offset = 0
+            for segment in segments {
+                if offset + segment.size <= bytes {
+                    head.append(segment)
+                } else if offset >= bytes {
+                    tail.append(segment)
+                } else {
+                    let cut = bytes - offset
+                    head.append(Segment(address: segment.address, size: cut))
+                    tail.append(Segment(address: segment.address + UInt(cut), size: segment.size - cut))
+                }
+                offset += segment.size
+            }
+            return (Run(segments: head, size: bytes), Run(segments: tail, size: size - bytes))
+        }
+    }
 
     private struct State {
-        /// Free blocks by bucket size, in the order they were freed, as addresses (raw pointers are not Sendable);
-        /// a size without free blocks has no entry.
-        var free: [Int: [(address: UInt, age: Int)]] = [:]
-        var cachedBytes = 0, liveBytes = 0, highWater = 0, clock = 0
+        /// Free runs, in the order they were freed.
+        var free: [Run] = []
+        /// The segments of each live block, by its address.
+        var live: [UInt: [Segment]] = [:]
+        var cachedBytes = 0, liveBytes = 0, highWater = 0
 
-        /// Takes the most recently freed block of `size` out of the cache.
-        mutating func take(_ size: Int) -> UInt {
-            let block = free[size]!.removeLast()
-            if free[size]!.isEmpty { free[size] = nil }
-            cachedBytes -= size
-            return block.address
+        mutating func take(_ index: Int) -> Run {
+            cachedBytes -= free[index].size
+            return free.remove(at: index)
+        }
+
+        mutating func give(_ run: Run) {
+            cachedBytes += run.size
+            free.append(run)
+        }
+
+        /// Pages for a block of `size` bytes: a free run (the block then starts at its first segment), or
+        /// runs to move into a new range, whose last `fresh` bytes are new memory.
+        mutating func choose(_ size: Int) -> (runs: [Run], size: Int, fresh: Int) {
+            var best: Int?  // the smallest free run that holds the request; the most recently freed among equals
+            for i in free.indices where free[i].size >= size && free[i].size <= free[best ?? i].size { best = i }
+            if let best, free[best].size - size < Swift.max(size / 8, BlockCache.minimumBytes) {
+                let run = take(best)
+                return ([run], run.size, 0)
+            }
+            let highWater = Swift.max(self.highWater, liveBytes + size)
+            if liveBytes + size + cachedBytes <= highWater + BlockCache.slack { return ([], size, size) }
+            if let best {
+                let run = take(best)
+                let (head, tail) = run.split(at: size)
+                give(tail)
+                return ([head], size, 0)
+            }
+            var runs: [Run] = [], gathered = 0
+            while gathered < size, let largest = free.indices.max(by: { free[$0].size < free[$1].size }) {
+                var run = take(largest)
+                if gathered + run.size - size >= BlockCache.minimumBytes {
+                    let (head, tail) = run.split(at: size - gathered)
+                    give(tail)
+                    run = head
+                }
+                runs.append(run)
+                gathered += run.size
+            }
+            return (runs, Swift.max(size, gathered), Swift.max(size - gathered, 0))
         }
     }
 
     private let state = Mutex(State())
 
-    /// Cached sizes are rounded up to 64 KB so near-equal requests share blocks.
+    /// Sizes are rounded up to 64 KB (a multiple of the page size, so that any split of a block is page-aligned).
     private func bucket(_ bytes: Int) -> Int { (bytes + 65_535) & ~65_535 }
 
     /// A block of at least `bytes` bytes, and its size.
@@ -107,23 +178,31 @@ final class BlockCache: @unchecked Sendable {
         guard bytes >= BlockCache.minimumBytes else {
             return (UnsafeMutableRawPointer.allocate(byteCount: Swift.max(bytes, 1), alignment: 64), bytes)
         }
-        var size = bucket(bytes)
-        var evicted: [(address: UInt, size: Int)] = []
-        let reused = state.withLock { s -> UInt? in
-            let fit = s.free.keys.filter { $0 >= size && $0 <= size + size / 8 }.min()
-            size = fit ?? size
-            s.liveBytes += size
+        let (runs, size, fresh) = state.withLock { s in
+            let choice = s.choose(bucket(bytes))
+            s.liveBytes += choice.size
             s.highWater = Swift.max(s.highWater, s.liveBytes)
-            if let fit { return s.take(fit) }
-            while s.cachedBytes > 0 && s.liveBytes + s.cachedBytes > s.highWater + Self.slack(s.highWater) {
-                let newest = s.free.max { $0.value.last!.age < $1.value.last!.age }!.key
-                evicted.append((s.take(newest), newest))
+            if let run = choice.runs.first, choice.runs.count == 1 && choice.fresh == 0 {
+                s.live[run.segments[0].address] = run.segments  // a free run, reused in place
             }
-            return nil
+            return choice
         }
-        for block in evicted { Self.unmap(block.address, block.size) }
-        if let reused, let block = UnsafeMutableRawPointer(bitPattern: reused) { return (block, size) }
-        return (Self.map(size), size)
+        if let run = runs.first, runs.count == 1 && fresh == 0 {
+            return (UnsafeMutableRawPointer(bitPattern: run.segments[0].address)!, size)
+        }
+        // A new range, with the free runs' pages moved over its head; its untouched rest costs nothing until used.
+        let block = Self.map(size)
+        var segments: [Segment] = [], offset = 0
+        for segment in runs.flatMap(\.segments) {
+            let source = UnsafeMutableRawPointer(bitPattern: segment.address)!
+            // Should a move fail, that part of the block is new memory instead.
+            if tessera_move_pages(source, segment.size, block + offset) != 0 { munmap(source, segment.size) }
+            segments.append(Segment(address: UInt(bitPattern: block + offset), size: segment.size))
+            offset += segment.size
+        }
+        if fresh > 0 { segments.append(Segment(address: UInt(bitPattern: block + offset), size: fresh)) }
+        state.withLock { $0.live[UInt(bitPattern: block)] = segments }
+        return (block, size)
     }
 
     /// Maps `size` fresh bytes. (Transparent huge pages were measured and not kept: with this kernel's
@@ -144,16 +223,9 @@ final class BlockCache: @unchecked Sendable {
     /// Returns a block of `size` bytes, as ``allocate(_:)`` gave it.
     func free(_ block: UnsafeMutableRawPointer, _ size: Int) {
         guard size >= BlockCache.minimumBytes else { return block.deallocate() }
-        let address = UInt(bitPattern: block)
         state.withLock { s in
             s.liveBytes -= size
-            s.clock += 1
-            s.free[size, default: []].append((address, s.clock))
-            s.cachedBytes += size
+            s.give(Run(segments: s.live.removeValue(forKey: UInt(bitPattern: block))!, size: size))
         }
-    }
-
-    private static func unmap(_ address: UInt, _ size: Int) {
-        munmap(UnsafeMutableRawPointer(bitPattern: address), size)
     }
 }

@@ -122,6 +122,10 @@ void tessera_pad_phases_f64(const TesseraConvGeometry *g, const double *image, d
 /// The number of CPUs in this process's affinity mask, or -1 where it cannot be read.
 int tessera_affinity_cpu_count(void);
 
+/// Moves the pages of `size` bytes at `from` (page-aligned, within one mapping) to `to`, replacing what was
+/// mapped there, without copying or faulting them: mremap with MREMAP_FIXED. Returns 0, or -1 with errno set.
+int tessera_move_pages(void *_Nonnull from, size_t size, void *_Nonnull to);
+
 /// One task of a parallel region: `index` runs from 0 to the region's count.
 typedef void (*tessera_task)(void *_Nullable context, long index);
 /// Runs task(context, i) for every i in 0..<count, spread over `threads` threads (the caller and up to threads − 1
