@@ -106,6 +106,8 @@ r["Conv2d 64×12×32×32 3×3/2→24 fwd+bwd"] = fwd_bwd(lambda: (leaf(64, 12, 3
                                                   lambda x, w: F.conv2d(x, w, stride=2, padding=1))
 r["Conv2d 64×12×32×32 1×1/2→24 fwd+bwd"] = fwd_bwd(lambda: (leaf(64, 12, 32, 32), leaf(24, 12, 1, 1)),
                                                   lambda x, w: F.conv2d(x, w, stride=2))
+r["Conv2d 64×96×4×4 3×3→96 fwd+bwd"] = fwd_bwd(lambda: (leaf(64, 96, 4, 4), leaf(96, 96, 3, 3)),
+                                             lambda x, w: F.conv2d(x, w, padding=1))
 r["MaxPool 8×64×112×112 3×3/2 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 64, 112, 112),),
                                                   lambda x: F.max_pool2d(x, 3, 2, 1))
 batch_norm = torch.nn.BatchNorm2d(256)

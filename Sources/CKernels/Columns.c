@@ -67,12 +67,12 @@ static inline ptrdiff_t input_row(const TesseraConvGeometry *g, size_t oy, size_
 
 /* Runs the statement given as the variadic argument for each row of output rows row0 ..< row0 + rows of the column
  * buffer, with `oy` the output row, `iy` its input row (-1 in the padding), [lo, hi) the output columns that read
- * the image, and `start` the image element that column lo reads; `columns` advances one buffer row at a time. */
+ * the image, and `start` the image element that column lo reads; `columns` advances one buffer row (`ld`) at a time. */
 #define FOR_EACH_BUFFER_ROW(...)                                                                             \
-    const size_t plane = g->h * g->w, count = g->c * plane, hw = rows * g->ow;                             \
+    const size_t plane = g->h * g->w, count = g->c * plane;                                                 \
     for (size_t ci = 0; ci < g->c; ci++)                                                                      \
         for (size_t i = 0; i < g->kh; i++)                                                                    \
-            for (size_t j = 0; j < g->kw; j++, columns += hw) {                                               \
+            for (size_t j = 0; j < g->kw; j++, columns += ld) {                                               \
                 size_t lo, hi;                                                                                \
                 valid_columns(g, j, &lo, &hi);                                                                \
                 for (size_t oy = row0; oy < row0 + rows; oy++) {                                              \
@@ -82,9 +82,66 @@ static inline ptrdiff_t input_row(const TesseraConvGeometry *g, size_t oy, size_
                 }                                                                                             \
             }
 
+/* Small stride-1 images (compare's last stage: 4 × 4) go through a zero-padded copy of each channel, so that every
+ * buffer row is a branch-free copy of `ow` elements per output row: the general loop's bookkeeping per output row
+ * (padding bounds, a memcpy call) cost more than copying 4 elements. */
+#define SMALL_PLANE 1024
+static inline int is_small(const TesseraConvGeometry *g) {
+    return g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->ow <= 16
+        && (g->h + 2 * g->ph) * (g->w + 2 * g->pw) <= SMALL_PLANE;
+}
+
+/* For each pixel of channel ci inside the padded plane: `inside` its index in the plane, `pixel` in the image. */
+#define FOR_EACH_PIXEL(...)                                                                                  \
+    for (size_t y = 0; y < g->h; y++)                                                                         \
+        for (size_t x = 0; x < g->w; x++) {                                                                   \
+            const size_t inside = (y + g->ph) * wp + x + g->pw, pixel = (ci * g->h + y) * g->w + x;           \
+            __VA_ARGS__                                                                                       \
+        }
+
+/* For each entry of channel ci's buffer rows (i, j): `entry` its index in the row, `cell` the plane's element it
+ * holds; `columns` advances one buffer row (`ld`) at a time. */
+#define FOR_EACH_ENTRY(...)                                                                                  \
+    for (size_t i = 0; i < g->kh; i++)                                                                        \
+        for (size_t j = 0; j < g->kw; j++, columns += ld)                                                     \
+            for (size_t oy = row0; oy < row0 + rows; oy++)                                                    \
+                for (size_t k = 0; k < g->ow; k++) {                                                          \
+                    const size_t entry = (oy - row0) * g->ow + k, cell = (oy + i) * wp + j + k;               \
+                    __VA_ARGS__                                                                               \
+                }
+
+#define SMALL_COLUMNS(T)                                                                                     \
+static void small_im2col_##T(const TesseraConvGeometry *g, size_t row0, size_t rows, const T##_t *image,         \
+                             T##_t *columns, size_t ld) {                                                    \
+    T##_t padded[SMALL_PLANE];                                                                                \
+    const size_t wp = g->w + 2 * g->pw;                                                                       \
+    zero_##T(padded, (g->h + 2 * g->ph) * wp);  /* the border stays zero; each channel overwrites the inside */ \
+    for (size_t ci = 0; ci < g->c; ci++) {                                                                    \
+        FOR_EACH_PIXEL(padded[inside] = image[pixel];)                                                        \
+        FOR_EACH_ENTRY(columns[entry] = padded[cell];)                                                        \
+    }                                                                                                         \
+}                                                                                                             \
+                                                                                                              \
+/* The image's sums so far go into the plane first: each pixel adds its entries in the general loop's order. */ \
+static void small_col2im_##T(const TesseraConvGeometry *g, size_t row0, size_t rows, const T##_t *columns,       \
+                             size_t ld, T##_t *image) {                                                      \
+    T##_t padded[SMALL_PLANE];                                                                                \
+    const size_t wp = g->w + 2 * g->pw;                                                                       \
+    zero_##T(padded, (g->h + 2 * g->ph) * wp);  /* the border collects the padding's entries, then is dropped */ \
+    for (size_t ci = 0; ci < g->c; ci++) {                                                                    \
+        FOR_EACH_PIXEL(padded[inside] = image[pixel];)                                                        \
+        FOR_EACH_ENTRY(padded[cell] += columns[entry];)                                                       \
+        FOR_EACH_PIXEL(image[pixel] = padded[inside];)                                                        \
+    }                                                                                                         \
+}
+
+SMALL_COLUMNS(f32)
+SMALL_COLUMNS(f64)
+
 #define COLUMN_KERNELS(T)                                                                                    \
 void tessera_im2col_##T(const TesseraConvGeometry *g, size_t row0, size_t rows, const T##_t *image,              \
-                        T##_t *columns) {                                                                    \
+                        T##_t *columns, size_t ld) {                                                         \
+    if (is_small(g)) { small_im2col_##T(g, row0, rows, image, columns, ld); return; }                         \
     FOR_EACH_BUFFER_ROW(                                                                                      \
         T##_t *row = columns + (oy - row0) * g->ow;                                                           \
         if (iy < 0) { zero_##T(row, g->ow); continue; }                                                       \
@@ -98,7 +155,8 @@ void tessera_im2col_##T(const TesseraConvGeometry *g, size_t row0, size_t rows, 
 }                                                                                                             \
                                                                                                               \
 void tessera_col2im_##T(const TesseraConvGeometry *g, size_t row0, size_t rows, const T##_t *columns,            \
-                        T##_t *image) {                                                                      \
+                        size_t ld, T##_t *image) {                                                           \
+    if (is_small(g)) { small_col2im_##T(g, row0, rows, columns, ld, image); return; }                         \
     FOR_EACH_BUFFER_ROW(                                                                                      \
         if (iy < 0) continue;                                                                                 \
         const T##_t *row = columns + (oy - row0) * g->ow + lo;                                                \

@@ -68,6 +68,11 @@ extension Tensor {
             if let bias { result += bias.reshaped([1, weight.shape[0], 1, 1]) }
             return result
         }
+        if layout.imagesPerProduct(n) > 1 {
+            var result = layout.batchedForward(x, weight: weight).reshaped([n, weight.shape[0], oh, ow])
+            if let bias { result += bias.reshaped([1, weight.shape[0], 1, 1]) }
+            return result
+        }
         let w = weight.contiguous().reshaped([g.groups, layout.outPerGroup, layout.ckk])
         let out = Tensor(empty: [n, g.groups, layout.outPerGroup, layout.hw], dtype: dtype)
         layout.forEachImage(n, scratch: layout.columnScratch(buffers: 1), dtype: dtype) { i, _, scratch in
@@ -191,6 +196,9 @@ struct ConvLayout {
     func columnBackward(_ x: Tensor, _ gy: Tensor, weight: Tensor, inputGradient: Bool, rowBlock: Int? = nil)
         -> (input: Tensor?, weight: Tensor) {
         let n = x.shape[0], block = pointwise ? oh : rowBlock ?? backwardRowBlock
+        if rowBlock == nil && imagesPerProduct(n) > 1 {
+            return batchedBackward(x, gy, weight: weight, inputGradient: inputGradient)
+        }
         let gyGroups = gy.reshaped([n, groups, outPerGroup, hw])
         let wT = weight.contiguous().reshaped([groups, outPerGroup, ckk]).transposed()
         let gx = inputGradient ? Tensor(empty: x.shape, dtype: x.dtype, zeroed: !pointwise) : nil
@@ -216,6 +224,77 @@ struct ConvLayout {
         return (gx, gwPartials.sum(axes: [0]).reshaped(weight.shape))
     }
 
+    /// Images whose column buffers sit side by side in one product, where an image has few output pixels: the
+    /// products' N is then about 256 instead of Hout·Wout (compare's last stage, 16 pixels an image: its 3×3
+    /// fwd+bwd at batch 64, 2.0 → 1.75 ms). At least one run of images per worker. Not for kernels that tile
+    /// the image (a ViT's patch embedding, kernel = stride), whose step did not gain (compare's ViT: 36–38 ms
+    /// either way).
+    func imagesPerProduct(_ n: Int) -> Int {
+        guard groups == 1 && !pointwise && hw < 128 && (kh > sh || kw > sw) else { return 1 }
+        return Swift.max(1, Swift.min(256 / hw, (n + workers(n) - 1) / workers(n)))
+    }
+
+    /// Calls `body(images, worker, scratch)` for runs of ``imagesPerProduct(_:)`` images, split across cores.
+    func forEachRun(_ n: Int, scratch: [Int], dtype: DType, _ body: (Range<Int>, Int, Tensor) -> Void) {
+        let batch = imagesPerProduct(n)
+        forEachImage((n + batch - 1) / batch, scratch: scratch, dtype: dtype) { run, worker, buffer in
+            body(run * batch..<Swift.min(n, run * batch + batch), worker, buffer)
+        }
+    }
+
+    /// `shape`'s elements of a flat scratch buffer from `offset` on.
+    static func part(of buffer: Tensor, at offset: Int, shape: [Int]) -> Tensor {
+        buffer.reshaped([buffer.count]).slice(axis: 0, start: offset, end: offset + shape.reduce(1, *)).reshaped(shape)
+    }
+
+    /// The column buffers of `images` side by side, [C·kh·kw, images·Hout·Wout], at the start of `buffer`.
+    func columns(of x: Tensor, images: Range<Int>, into buffer: Tensor) -> Tensor {
+        let ld = images.count * hw, cols = Self.part(of: buffer, at: 0, shape: [ckk, ld])
+        for (k, i) in images.enumerated() {
+            im2col(x, image: i, rows: 0..<oh, into: cols.slice(axis: 1, start: k * hw, end: (k + 1) * hw), ld: ld)
+        }
+        return cols
+    }
+
+    /// The forward of ungrouped convolutions through runs of images side by side: [N, O, Hout·Wout].
+    func batchedForward(_ x: Tensor, weight: Tensor) -> Tensor {
+        let n = x.shape[0], o = outPerGroup, w = weight.contiguous().reshaped([o, ckk])
+        let out = Tensor(empty: [n, o, hw], dtype: x.dtype)
+        forEachRun(n, scratch: [(ckk + o) * imagesPerProduct(n) * hw], dtype: x.dtype) { images, _, scratch in
+            let cols = columns(of: x, images: images, into: scratch)
+            let product = Self.part(of: scratch, at: cols.count, shape: [o, images.count * hw])
+            Tensor.gemm(w, cols, into: product, beta: 0, serial: true)
+            out.slice(axis: 0, start: images.lowerBound, end: images.upperBound)
+                .assign(product.reshaped([o, images.count, hw]).permuted([1, 0, 2]))
+        }
+        return out
+    }
+
+    /// ``columnBackward(_:_:weight:inputGradient:rowBlock:)`` through runs of images side by side.
+    func batchedBackward(_ x: Tensor, _ gy: Tensor, weight: Tensor, inputGradient: Bool)
+        -> (input: Tensor?, weight: Tensor) {
+        let n = x.shape[0], o = outPerGroup, batch = imagesPerProduct(n)
+        let wT = weight.contiguous().reshaped([o, ckk]).transposed(), gyImages = gy.reshaped([n, o, hw])
+        let gx = inputGradient ? Tensor(empty: x.shape, dtype: x.dtype, zeroed: true) : nil
+        let gwPartials = Tensor(empty: [workers((n + batch - 1) / batch), o, ckk], dtype: x.dtype, zeroed: true)
+        forEachRun(n, scratch: [(2 * ckk + o) * batch * hw], dtype: x.dtype) { images, worker, scratch in
+            let ld = images.count * hw, cols = columns(of: x, images: images, into: scratch)
+            let gyRun = Self.part(of: scratch, at: cols.count, shape: [o, ld])
+            gyRun.reshaped([o, images.count, hw])
+                .assign(gyImages.slice(axis: 0, start: images.lowerBound, end: images.upperBound).permuted([1, 0, 2]))
+            Tensor.gemm(gyRun, cols.transposed(), into: gwPartials.select(axis: 0, index: worker), beta: 1,
+                        serial: true)
+            guard let gx else { return }
+            let gCols = Self.part(of: scratch, at: cols.count + gyRun.count, shape: [ckk, ld])
+            Tensor.gemm(wT, gyRun, into: gCols, beta: 0, serial: true)
+            for (k, i) in images.enumerated() {
+                col2im(gCols.slice(axis: 1, start: k * hw, end: (k + 1) * hw), ld: ld, rows: 0..<oh,
+                       into: gx.select(axis: 0, index: i))
+            }
+        }
+        return (gx, gwPartials.sum(axes: [0]).reshaped(weight.shape))
+    }
+
     /// Output rows per block of the backward's column buffers: blocks of about 256 KB that stay in L2 between
     /// im2col and the products, where a whole image's buffer is larger and ∂W's accumulator small (ResNet-50's
     /// 7×7/2 stem: 7.4 MB an image went to memory and back; its ∂W at batch 8, 8.6 → 7.6 ms). Each block reads
@@ -236,18 +315,10 @@ struct ConvLayout {
     /// Rows `rows` (all by default) of the column buffer of image `i` of `x` as [groups, C/groups·kh·kw, rows·Wout]:
     /// written into `buffer`, or a view of the image when pointwise (all rows).
     func columns(of x: Tensor, image i: Int, rows: Range<Int>? = nil, into buffer: Tensor) -> Tensor {
-        let image = x.select(axis: 0, index: i)
-        if pointwise { return image.reshaped(columnShape) }
+        if pointwise { return x.select(axis: 0, index: i).reshaped(columnShape) }
         let rows = rows ?? 0..<oh
         let cols = columnBlock(buffer, rows: rows.count)
-        var g = geometry
-        if x.dtype == .float32 {
-            tessera_im2col_f32(&g, rows.lowerBound, rows.count, image.pointer(as: Float.self),
-                               cols.pointer(as: Float.self))
-        } else {
-            tessera_im2col_f64(&g, rows.lowerBound, rows.count, image.pointer(as: Double.self),
-                               cols.pointer(as: Double.self))
-        }
+        im2col(x, image: i, rows: rows, into: cols, ld: rows.count * ow)
         return cols
     }
 
@@ -255,12 +326,30 @@ struct ConvLayout {
     /// ``columns(of:image:rows:into:)``).
     func scatter(_ cols: Tensor, rows: Range<Int>? = nil, into image: Tensor) {
         let rows = rows ?? 0..<oh
+        col2im(cols, ld: rows.count * ow, rows: rows, into: image)
+    }
+
+    /// im2col of rows `rows` of image `i` into the buffer that starts where `columns` does, its rows `ld` apart.
+    func im2col(_ x: Tensor, image i: Int, rows: Range<Int>, into columns: Tensor, ld: Int) {
+        let image = x.select(axis: 0, index: i)
         var g = geometry
-        if cols.dtype == .float32 {
-            tessera_col2im_f32(&g, rows.lowerBound, rows.count, cols.pointer(as: Float.self),
+        if x.dtype == .float32 {
+            tessera_im2col_f32(&g, rows.lowerBound, rows.count, image.pointer(as: Float.self),
+                               columns.pointer(as: Float.self), ld)
+        } else {
+            tessera_im2col_f64(&g, rows.lowerBound, rows.count, image.pointer(as: Double.self),
+                               columns.pointer(as: Double.self), ld)
+        }
+    }
+
+    /// col2im of rows `rows` from the buffer that starts where `columns` does, its rows `ld` apart, onto `image`.
+    func col2im(_ columns: Tensor, ld: Int, rows: Range<Int>, into image: Tensor) {
+        var g = geometry
+        if columns.dtype == .float32 {
+            tessera_col2im_f32(&g, rows.lowerBound, rows.count, columns.pointer(as: Float.self), ld,
                                image.pointer(as: Float.self))
         } else {
-            tessera_col2im_f64(&g, rows.lowerBound, rows.count, cols.pointer(as: Double.self),
+            tessera_col2im_f64(&g, rows.lowerBound, rows.count, columns.pointer(as: Double.self), ld,
                                image.pointer(as: Double.self))
         }
     }

@@ -62,6 +62,11 @@ import Tessera
               forwardBackward([.randn([64, 12, 32, 32]), .randn([24, 12, 1, 1])]) {
                   $0[0].conv2d(weight: $0[1], geometry: Conv2dGeometry(stride: (2, 2)))
               }))
+    // compare's ResNet's last stage: 4 × 4 pixels, too few for the shifted products (im2col's path).
+    r.append(("Conv2d 64×96×4×4 3×3→96 fwd+bwd",
+              forwardBackward([.randn([64, 96, 4, 4]), .randn([96, 96, 3, 3])]) {
+                  $0[0].conv2d(weight: $0[1], geometry: Conv2dGeometry(padding: (1, 1)))
+              }))
     let windows = PoolWindows.sliding(size: 112, kernel: 3, stride: 2, padding: 1)
     r.append(("MaxPool 8×64×112×112 3×3/2 fwd+bwd", forwardBackward([.randn([8, 64, 112, 112])]) {
         $0[0].maxPool2d(rows: windows, columns: windows)

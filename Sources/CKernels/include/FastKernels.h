@@ -103,15 +103,17 @@ void tessera_pad_transpose_f32(const float *image, size_t c, size_t h, size_t w,
 typedef struct {
     size_t c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
 } TesseraConvGeometry;
-/// Output rows row0 ..< row0 + rows of the image's column buffer, as [c·kh·kw, rows·ow]: row (ci, i, j) holds
-/// input pixel (oy·sh − ph + i·dh, ox·sw − pw + j·dw) of channel ci at column (oy − row0)·ow + ox, zero in the
-/// padding.
-void tessera_im2col_f32(const TesseraConvGeometry *g, size_t row0, size_t rows, const float *image, float *columns);
+/// Output rows row0 ..< row0 + rows of the image's column buffer, as [c·kh·kw, rows·ow] with rows `ld` elements
+/// apart (ld ≥ rows·ow: several images' buffers side by side): row (ci, i, j) holds input pixel
+/// (oy·sh − ph + i·dh, ox·sw − pw + j·dw) of channel ci at column (oy − row0)·ow + ox, zero in the padding.
+void tessera_im2col_f32(const TesseraConvGeometry *g, size_t row0, size_t rows, const float *image, float *columns,
+                        size_t ld);
 void tessera_im2col_f64(const TesseraConvGeometry *g, size_t row0, size_t rows, const double *image,
-                        double *columns);
+                        double *columns, size_t ld);
 /// The adjoint of im2col for the same rows: adds each column buffer entry onto the pixel it was read from.
-void tessera_col2im_f32(const TesseraConvGeometry *g, size_t row0, size_t rows, const float *columns, float *image);
-void tessera_col2im_f64(const TesseraConvGeometry *g, size_t row0, size_t rows, const double *columns,
+void tessera_col2im_f32(const TesseraConvGeometry *g, size_t row0, size_t rows, const float *columns, size_t ld,
+                        float *image);
+void tessera_col2im_f64(const TesseraConvGeometry *g, size_t row0, size_t rows, const double *columns, size_t ld,
                         double *image);
 /// The image zero-padded by (ph, pw) and split into its sh × sw stride phases per channel, followed by kw zeros:
 /// the source of the shifted products (Tensor's ConvLayout.sourcePlane layout).
