@@ -110,6 +110,13 @@ static inline int is_small(const TesseraConvGeometry *g) {
                     __VA_ARGS__                                                                               \
                 }
 
+/* im2col's rows when `ow` is the constant `width`: one fixed-size copy (a vector move) per output row. */
+#define FOR_ROWS_OF(width, columns, padded)                                                                  \
+    for (size_t i = 0; i < g->kh; i++)                                                                        \
+        for (size_t j = 0; j < g->kw; j++, columns += ld)                                                     \
+            for (size_t oy = row0; oy < row0 + rows; oy++)                                                    \
+                memcpy(columns + (oy - row0) * width, padded + (oy + i) * wp + j, width * sizeof *columns);
+
 #define SMALL_COLUMNS(T)                                                                                     \
 static void small_im2col_##T(const TesseraConvGeometry *g, size_t row0, size_t rows, const T##_t *image,         \
                              T##_t *columns, size_t ld) {                                                    \
@@ -118,7 +125,9 @@ static void small_im2col_##T(const TesseraConvGeometry *g, size_t row0, size_t r
     zero_##T(padded, (g->h + 2 * g->ph) * wp);  /* the border stays zero; each channel overwrites the inside */ \
     for (size_t ci = 0; ci < g->c; ci++) {                                                                    \
         FOR_EACH_PIXEL(padded[inside] = image[pixel];)                                                        \
-        FOR_EACH_ENTRY(columns[entry] = padded[cell];)                                                        \
+        if (g->ow == 4) FOR_ROWS_OF(4, columns, padded)                                                       \
+        else if (g->ow == 8) FOR_ROWS_OF(8, columns, padded)                                                  \
+        else FOR_EACH_ENTRY(columns[entry] = padded[cell];)                                                   \
     }                                                                                                         \
 }                                                                                                             \
                                                                                                               \

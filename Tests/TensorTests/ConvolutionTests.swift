@@ -102,13 +102,13 @@ func fusedConvolutionKernelMatchesPerTapGEMMs(level: KernelLevel) {
 /// CKernels' im2col against its definition, entry by entry, and col2im as its adjoint (⟨im2col x, c⟩ =
 /// ⟨x, col2im c⟩), in both dtypes, for strides 1–3, dilation and padding wider than the kernel's reach, on rows
 /// long enough for the stride-2 shuffles and their tails (37 columns) and rows shorter than one vector, and small
-/// stride-1 images (the zero-padded plane's path: compare's 4 × 4, padding past the kernel's reach). The
-/// backward in blocks of rows equals the whole image's, and several small images side by side in one product
-/// equal one product per image.
+/// stride-1 images (the zero-padded plane's path: rows of 4 and 8 as fixed-size copies, and of 7 with padding past
+/// the kernel's reach). The backward in blocks of rows equals the whole image's, and several small images side by
+/// side in one product equal one product per image.
 @Test(arguments: [(3, 9, 37, 3, 3, 2, 2, 1, 1, 1, 1), (2, 8, 36, 1, 1, 2, 2, 0, 0, 1, 1),
                   (2, 7, 40, 3, 5, 1, 3, 2, 2, 2, 1), (3, 5, 9, 3, 3, 2, 2, 1, 1, 1, 1),
                   (2, 11, 38, 2, 3, 2, 2, 3, 4, 1, 2), (3, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1),
-                  (2, 6, 5, 3, 3, 1, 1, 3, 2, 1, 1)])
+                  (2, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1), (2, 6, 5, 3, 3, 1, 1, 3, 2, 1, 1)])
 func columnBuffersFollowTheirDefinition(_ c: Int, _ h: Int, _ w: Int, _ kh: Int, _ kw: Int, _ sh: Int, _ sw: Int,
                                         _ ph: Int, _ pw: Int, _ dh: Int, _ dw: Int) {
     let geometry = Conv2dGeometry(stride: (sh, sw), padding: (ph, pw), dilation: (dh, dw))
