@@ -124,16 +124,24 @@ final class BlockCache: @unchecked Sendable {
         var free: [Run] = []
         /// The segments of each live block, by its address.
         var live: [UInt: [Segment]] = [:]
-        var cachedBytes = 0, liveBytes = 0, highWater = 0
+        var cachedBytes = 0, liveBytes = 0, highWater = 0, freeSegments = 0
 
         mutating func take(_ index: Int) -> Run {
             cachedBytes -= free[index].size
+            freeSegments -= free[index].segments.count
             return free.remove(at: index)
         }
 
         mutating func give(_ run: Run) {
             cachedBytes += run.size
+            freeSegments += run.segments.count
             free.append(run)
+        }
+
+        /// Every free run, taken out of the cache (to be unmapped).
+        mutating func takeAll() -> [Run] {
+            defer { (free, cachedBytes, freeSegments) = ([], 0, 0) }
+            return free
         }
 
         /// Pages for a block of `size` bytes: a free run (the block then starts at its first segment), or
@@ -169,6 +177,16 @@ final class BlockCache: @unchecked Sendable {
     }
 
     private let state = Mutex(State())
+
+    /// When the free runs hold more segments than this, they are all unmapped and the cache starts again from
+    /// whole blocks. Each split adds a segment and each segment is a kernel mapping of its own: a step that keeps
+    /// splitting (ViT-B/16's, ≈ 90 a step) would otherwise pass the kernel's limit of 65 530 mappings per process
+    /// within about 700 steps. At 4096 ViT-B starts again about every 45 steps, one step of page faults.
+    let maximumFreeSegments: Int
+
+    init(maximumFreeSegments: Int = 4096) {
+        self.maximumFreeSegments = maximumFreeSegments
+    }
 
     /// Sizes are rounded up to 64 KB (a multiple of the page size, so that any split of a block is page-aligned).
     private func bucket(_ bytes: Int) -> Int { (bytes + 65_535) & ~65_535 }
@@ -221,11 +239,19 @@ final class BlockCache: @unchecked Sendable {
     }
 
     /// Returns a block of `size` bytes, as ``allocate(_:)`` gave it.
+
     func free(_ block: UnsafeMutableRawPointer, _ size: Int) {
         guard size >= BlockCache.minimumBytes else { return block.deallocate() }
-        state.withLock { s in
+        let released = state.withLock { s -> [Run] in
             s.liveBytes -= size
             s.give(Run(segments: s.live.removeValue(forKey: UInt(bitPattern: block))!, size: size))
+            return s.freeSegments > maximumFreeSegments ? s.takeAll() : []
+        }
+        for segment in released.flatMap(\.segments) {
+            munmap(UnsafeMutableRawPointer(bitPattern: segment.address), segment.size)
         }
     }
+
+    /// The number of segments in free runs (tests).
+    var freeSegmentCount: Int { state.withLock { $0.freeSegments } }
 }

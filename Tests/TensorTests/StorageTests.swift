@@ -54,6 +54,20 @@ import Testing
         cache.free(d.block, d.size)
     }
 
+    /// Past its bound on the free runs' segments (each a kernel mapping), the cache unmaps them all.
+    @Test func tooManyFreeSegmentsAreUnmapped() {
+        let cache = BlockCache(maximumFreeSegments: 2), mib = Self.mib
+        let blocks = (0..<3).map { _ in cache.allocate(2 * mib) }
+        cache.free(blocks[0].block, blocks[0].size)
+        cache.free(blocks[1].block, blocks[1].size)
+        #expect(cache.freeSegmentCount == 2 && cache.footprint.mapped == 6 * mib)
+        cache.free(blocks[2].block, blocks[2].size)
+        #expect(cache.freeSegmentCount == 0 && cache.footprint.mapped == 0)
+        let again = cache.allocate(2 * mib)  // new memory, usable
+        again.block.storeBytes(of: 7, toByteOffset: again.size - 1, as: UInt8.self)
+        cache.free(again.block, again.size)
+    }
+
     /// A zeroed tensor is zero even when its block comes back from the cache dirty.
     @Test func zeroedTensorOnAReusedBlockIsZero() {
         do { _ = Tensor.full([3, 1 << 18], 7, dtype: .float32) }  // 3 MB, freed into the cache
