@@ -63,23 +63,20 @@ extension Tensor {
         let (n, oh, ow) = checkConv2d(weight: weight, bias: bias, geometry: g)
         let layout = ConvLayout(input: shape, weight: weight.shape, geometry: g, output: (oh, ow))
         let x = contiguous()
+        var result: Tensor
         if layout.usesShifts(dtype) {
-            var result = layout.shiftedCorrelation(x, taps: layout.taps(of: weight))
-            if let bias { result += bias.reshaped([1, weight.shape[0], 1, 1]) }
-            return result
+            result = layout.shiftedCorrelation(x, taps: layout.taps(of: weight))
+        } else if layout.imagesPerProduct(n) > 1 {
+            result = layout.batchedForward(x, weight: weight).reshaped([n, weight.shape[0], oh, ow])
+        } else {
+            let w = weight.contiguous().reshaped([g.groups, layout.outPerGroup, layout.ckk])
+            let out = Tensor(empty: [n, g.groups, layout.outPerGroup, layout.hw], dtype: dtype)
+            layout.forEachImage(n, scratch: layout.columnScratch(buffers: 1), dtype: dtype) { i, _, scratch in
+                let cols = layout.columns(of: x, image: i, into: scratch.select(axis: 0, index: 0))
+                Tensor.gemm(w, cols, into: out.select(axis: 0, index: i), beta: 0, serial: true)
+            }
+            result = out.reshaped([n, weight.shape[0], oh, ow])
         }
-        if layout.imagesPerProduct(n) > 1 {
-            var result = layout.batchedForward(x, weight: weight).reshaped([n, weight.shape[0], oh, ow])
-            if let bias { result += bias.reshaped([1, weight.shape[0], 1, 1]) }
-            return result
-        }
-        let w = weight.contiguous().reshaped([g.groups, layout.outPerGroup, layout.ckk])
-        let out = Tensor(empty: [n, g.groups, layout.outPerGroup, layout.hw], dtype: dtype)
-        layout.forEachImage(n, scratch: layout.columnScratch(buffers: 1), dtype: dtype) { i, _, scratch in
-            let cols = layout.columns(of: x, image: i, into: scratch.select(axis: 0, index: 0))
-            Tensor.gemm(w, cols, into: out.select(axis: 0, index: i), beta: 0, serial: true)
-        }
-        var result = out.reshaped([n, weight.shape[0], oh, ow])
         if let bias { result += bias.reshaped([1, weight.shape[0], 1, 1]) }
         return result
     }
@@ -308,8 +305,7 @@ struct ConvLayout {
 
     /// The first [groups, C/groups·kh·kw, rows·Wout] elements of a scratch buffer.
     func columnBlock(_ buffer: Tensor, rows: Int) -> Tensor {
-        buffer.reshaped([buffer.count]).slice(axis: 0, start: 0, end: groups * ckk * rows * ow)
-            .reshaped([groups, ckk, rows * ow])
+        Self.part(of: buffer, at: 0, shape: [groups, ckk, rows * ow])
     }
 
     /// Rows `rows` (all by default) of the column buffer of image `i` of `x` as [groups, C/groups·kh·kw, rows·Wout]:
@@ -397,8 +393,8 @@ struct ConvLayout {
         level.kernels.shifted_conv != nil && level >= .avx2
     }
 
-    /// Scratch for `buffers` column buffers per worker (none for 1×1: the image is its own).
-    /// Scratch for `buffers` column buffers of `rows` output rows (all by default) per worker.
+    /// Scratch for `buffers` column buffers of `rows` output rows (all by default) per worker (none for 1×1: the
+    /// image is its own).
     func columnScratch(buffers: Int, rows: Int? = nil) -> [Int] {
         pointwise ? [buffers, 0] : [buffers, groups, ckk, (rows ?? oh) * ow]
     }
