@@ -13,8 +13,23 @@ static void LEVEL(gelu_derivative)(const float *x, float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = gelu_derivative(x[i]);
 }
 
+/* y may be g itself (the backward overwrites the gradient): the derivatives go to a local block, and the
+   product is made in whole vectors, each loaded before it is stored, so the compiler's overlap check never
+   sends an in-place call down its scalar path. */
 static void LEVEL(gelu_backward)(const float *x, const float *g, float *y, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = g[i] * gelu_derivative(x[i]);
+    float d[64];
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        for (size_t k = 0; k < 64; k++) d[k] = gelu_derivative(x[i + k]);
+        for (size_t k = 0; k < 64; k += 16) {
+            float16v gv, dv;
+            memcpy(&gv, g + i + k, sizeof gv);
+            memcpy(&dv, d + k, sizeof dv);
+            gv *= dv;
+            memcpy(y + i + k, &gv, sizeof gv);
+        }
+    }
+    for (; i < n; i++) y[i] = g[i] * gelu_derivative(x[i]);
 }
 
 /* Softmax (log = 0) or log-softmax (log = 1) of `rows` contiguous rows of length n. A NaN in a

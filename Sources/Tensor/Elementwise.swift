@@ -290,11 +290,19 @@ extension Tensor {
     }
 
     /// The backward of `gelu(approximate:)`: gradient · GELU′(input), of the tanh form when `approximate`.
-    public static func geluBackward(gradient g: Tensor, input x: Tensor, approximate: Bool = false) -> Tensor {
+    /// With `out` (of `x`'s shape and dtype; it may be `g` itself) the float32 kernel writes there.
+    public static func geluBackward(gradient g: Tensor, input x: Tensor, approximate: Bool = false,
+                                    into out: Tensor? = nil) -> Tensor {
         if approximate { return geluTanhBackward(gradient: g, input: x) }
         checkActivationBackward("geluBackward", g, x)
         guard x.dtype == .float32, x.isContiguous, g.isContiguous else { return g * derivativeMap(.gelu, x) }
-        let out = Tensor(empty: x.shape, dtype: .float32), n = x.count
+        if let out {
+            check(out.isContiguous && out.shape == x.shape && out.dtype == x.dtype, "geluBackward",
+                  "output \(describe(out.shape)) \(out.dtype) must be contiguous with the input's shape "
+                  + "\(describe(x.shape)) and dtype \(x.dtype)")
+        }
+        let out = out ?? Tensor(empty: x.shape, dtype: .float32)
+        let n = x.count
         let xp = SendablePointer(x.pointer(as: Float.self)), gp = SendablePointer(g.pointer(as: Float.self))
         let op = SendablePointer(out.pointer(as: Float.self)), kernel = currentKernels.gelu_backward
         parallelChunks(n / 256 + 1, costPerItem: 1024) { r in

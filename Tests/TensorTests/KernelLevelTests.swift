@@ -18,6 +18,11 @@ import TestSupport
             let g32 = Tensor.randn([4099], generator: RandomGenerator(seed: 2)), g = g32.converted(to: .float64)
             expectClose(Tensor.geluBackward(gradient: g32, input: x32).converted(to: .float64),
                         Tensor.geluBackward(gradient: g, input: x), atol: 5e-7, rtol: 1e-6)
+            // Written over the gradient (as the MLP's backward does), the same bits.
+            let overwritten = g32.copy(), apart = Tensor.geluBackward(gradient: g32, input: x32)
+            let inPlace = Tensor.geluBackward(gradient: overwritten, input: x32, into: overwritten)
+            #expect(inPlace.pointer(as: Float.self) == overwritten.pointer(as: Float.self))
+            #expect(inPlace.scalars(as: Float.self) == apart.scalars(as: Float.self))
             // A non-contiguous gradient takes GELU′ as its own pass (the derivative kernel).
             let square32 = x32[0..<4096].reshaped([64, 64]), square = square32.converted(to: .float64)
             let gt32 = g32[0..<4096].reshaped([64, 64]).transposed(), gt = gt32.converted(to: .float64)

@@ -37,10 +37,13 @@ extension Variable {
         let y = Variable.linearForward(data.gelu(approximate: approximate), weight, bias, op: "geluLinear")
         return Variable.record("geluLinear", y, inputs: inputs) { g in
             Variable.fusedUnlessRecording({
-                let activated = Variable(x.data.gelu(approximate: approximate))
-                let (ga, gw, gb) = Variable.linearBackward(g, input: activated, weight: weight, hasBias: bias != nil)
-                let gx = Tensor.geluBackward(gradient: ga.data, input: x.data, approximate: approximate)
-                return [gx, gw.data] + (gb.map { [$0.data] } ?? [])
+                let g2 = g.data.reshaped([x.data.count / Swift.max(weight.shape[1], 1), weight.shape[0]])
+                // ∂W first, so that GELU(x) is gone before ∂GELU(x) is made, and ∂x overwrites ∂GELU(x):
+                // the backward's peak is two of the MLP's widest tensors, not four.
+                let gw = g2.transposed().matmul(x.data.gelu(approximate: approximate).reshaped([g2.shape[0], -1]))
+                let ga = g2.matmul(weight.data).reshaped(x.shape)
+                let gx = Tensor.geluBackward(gradient: ga, input: x.data, approximate: approximate, into: ga)
+                return [gx, gw] + (bias == nil ? [] : [g2.sum(axes: [0])])
             }, inputs: inputs, gradient: g) { v in
                 v[0].gelu(approximate: approximate).linear(weight: v[1], bias: v.count > 2 ? v[2] : nil)
             }
