@@ -6,11 +6,12 @@ extension Variable {
                           epsilon: Double = 1e-5) -> Variable {
         let x = data, w = weight?.data
         let r = x.layerNorm(normalizedRank: normalizedRank, weight: w, bias: bias?.data, epsilon: epsilon)
+        let (mean, rstd) = (r.mean, r.rstd)  // the rule captures these, not `r`, which holds the output too
         let inputs = [self] + [weight, bias].compactMap { $0 }
         let axes = Array((rank - normalizedRank)..<rank)
         return Variable.record("layerNorm", r.output, inputs: inputs) { g in
             Variable.fusedUnlessRecording({
-                let grads = Tensor.layerNormBackward(gradient: g.data, input: x, mean: r.mean, rstd: r.rstd,
+                let grads = Tensor.layerNormBackward(gradient: g.data, input: x, mean: mean, rstd: rstd,
                                                      normalizedRank: normalizedRank, weight: w)
                 return Variable.affineGradients(grads, weight: weight, bias: bias)
             }, inputs: inputs, gradient: g) { v in
@@ -26,11 +27,12 @@ extension Variable {
         -> (output: Variable, mean: Tensor, variance: Tensor) {
         let x = data, w = weight?.data
         let r = x.batchNorm(weight: w, bias: bias?.data, epsilon: epsilon)
+        let (mean, variance) = (r.mean, r.variance)  // the rule captures these, not `r`, which holds the output too
         let inputs = [self] + [weight, bias].compactMap { $0 }, channel = Variable.channelShape(shape)
         let axes = [0] + Array(2..<rank)
         let output = Variable.record("batchNorm", r.output, inputs: inputs) { g in
             Variable.fusedUnlessRecording({
-                let grads = Tensor.batchNormBackward(gradient: g.data, input: x, mean: r.mean, variance: r.variance,
+                let grads = Tensor.batchNormBackward(gradient: g.data, input: x, mean: mean, variance: variance,
                                                      weight: w, epsilon: epsilon, batchStatistics: true)
                 return Variable.affineGradients(grads, weight: weight, bias: bias)
             }, inputs: inputs, gradient: g) { v in
@@ -38,7 +40,7 @@ extension Variable {
                                 shape: channel)
             }
         }
-        return (output, r.mean, r.variance)
+        return (output, mean, variance)
     }
 
     /// Batch norm with the statistics of the batches of all processes of a data-parallel job
@@ -56,8 +58,7 @@ extension Variable {
         let sums = sumOverProcesses(Tensor.concat([x.sum(axes: axes), localCount]))
         let n = sums.slice(axis: 0, start: c, end: c + 1).item()
         let mean = sums.slice(axis: 0, start: 0, end: c).contiguous() * (1 / n)
-        let deviation = x - mean.reshaped(broadcast)
-        let variance = sumOverProcesses((deviation * deviation).sum(axes: axes)) * (1 / n)
+        let variance = sumOverProcesses({ d in (d * d).sum(axes: axes) }(x - mean.reshaped(broadcast))) * (1 / n)
         let y = x.batchNorm(mean: mean, variance: variance, weight: w, bias: bias?.data, epsilon: epsilon)
         // First order only: its rule sums over processes, so a second derivative would need them too.
         let inputs = [self] + [weight, bias].compactMap { $0 }
@@ -68,7 +69,8 @@ extension Variable {
             let total = sumOverProcesses(Tensor.concat([grads.bias, grads.weight])) * (1 / n)
             let (meanG, meanGX) = (total.slice(axis: 0, start: 0, end: c), total.slice(axis: 0, start: c, end: 2 * c))
             let rstd = (variance + epsilon).rsqrt(), scale = w.map { $0 * rstd } ?? rstd
-            let xhat = deviation * rstd.reshaped(broadcast)
+            // x − mean again rather than kept from the forward: the rule holds nothing of x's size but x.
+            let xhat = (x - mean.reshaped(broadcast)) * rstd.reshaped(broadcast)
             let input = grads.input - (scale * meanG).reshaped(broadcast) - xhat * (scale * meanGX).reshaped(broadcast)
             return Variable.affineGradients((input, grads.weight, grads.bias), weight: weight, bias: bias)
         }
