@@ -132,7 +132,8 @@ static void LEVEL(layer_norm_backward_rows)(const float *g, const float *x, cons
 }
 
 static void LEVEL(batch_norm_channel)(const float *x, float *y, size_t planes, size_t n, size_t stride, float w,
-                                      float b, float eps, int compute_statistics, float *mean, float *var) {
+                                      float b, float eps, int compute_statistics, int relu, float *mean,
+                                      float *var) {
     if (compute_statistics) {
         /* Two passes (mean, then centred squares): the channel is usually in L2 for the second. */
         double s = 0;
@@ -147,13 +148,30 @@ static void LEVEL(batch_norm_channel)(const float *x, float *y, size_t planes, s
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * stride;
         float *yp = y + p * stride;
-        for (size_t i = 0; i < n; i++) yp[i] = xp[i] * scale + shift;
+        if (relu) {
+            for (size_t i = 0; i < n; i++) {
+                float v = xp[i] * scale + shift;
+                yp[i] = v <= 0 ? 0 : v;  /* ReLU's own rule: NaN stays NaN */
+            }
+        } else {
+            for (size_t i = 0; i < n; i++) yp[i] = xp[i] * scale + shift;
+        }
     }
 }
 
-static void LEVEL(batch_norm_backward_channel)(const float *g, const float *x, float *dx, size_t planes, size_t n,
-                                               size_t stride, float mean, float rstd, float w,
-                                               int batch_statistics, float *dw, float *db) {
+static void LEVEL(batch_norm_backward_channel)(const float *g, const float *x, const float *y, float *dx,
+                                               size_t planes, size_t n, size_t stride, float mean, float rstd,
+                                               float w, int batch_statistics, float *dw, float *db) {
+    if (y) {
+        /* A ReLU followed: its masked gradient goes into dx, which then stands for g (dx is written last, in
+           whole vectors below, so that reading and writing the same plane keeps the vector path). */
+        for (size_t p = 0; p < planes; p++) {
+            const float *gp = g + p * stride, *yp = y + p * stride;
+            float *dxp = dx + p * stride;
+            for (size_t i = 0; i < n; i++) dxp[i] = yp[i] > 0 ? gp[i] : 0;
+        }
+        g = dx;
+    }
     double sg = 0, sgx = 0;
     for (size_t p = 0; p < planes; p++) {
         sg += sum_f32(g + p * stride, n);
@@ -173,7 +191,15 @@ static void LEVEL(batch_norm_backward_channel)(const float *g, const float *x, f
     for (size_t p = 0; p < planes; p++) {
         const float *gp = g + p * stride, *xp = x + p * stride;
         float *dxp = dx + p * stride;
-        for (size_t i = 0; i < n; i++) dxp[i] = a * gp[i] + c * xp[i] + d;
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            float16v gv, xv;
+            memcpy(&gv, gp + i, sizeof gv);
+            memcpy(&xv, xp + i, sizeof xv);
+            gv = a * gv + c * xv + d;
+            memcpy(dxp + i, &gv, sizeof gv);
+        }
+        for (; i < n; i++) dxp[i] = a * gp[i] + c * xp[i] + d;
     }
 }
 

@@ -175,12 +175,14 @@ extension Tensor {
         public let variance: Tensor
     }
 
-    /// Batch norm of [N, C, …] with the batch's own per-channel statistics (training mode).
-    public func batchNorm(weight: Tensor?, bias: Tensor?, epsilon: Double = 1e-5) -> BatchNormResult {
+    /// Batch norm of [N, C, …] with the batch's own per-channel statistics (training mode); with
+    /// `followedByReLU`, ReLU of it, in the same pass (a ResNet's BN → ReLU).
+    public func batchNorm(weight: Tensor?, bias: Tensor?, epsilon: Double = 1e-5,
+                          followedByReLU: Bool = false) -> BatchNormResult {
         let c = batchNormChannels(weight, bias)
         let mean = Tensor(empty: [c], dtype: dtype), variance = Tensor(empty: [c], dtype: dtype)
         let out = batchNormForward(mean: mean, variance: variance, weight: weight, bias: bias,
-                                   epsilon: epsilon, computeStatistics: true)
+                                   epsilon: epsilon, computeStatistics: true, relu: followedByReLU)
         return BatchNormResult(output: out, mean: mean, variance: variance)
     }
 
@@ -193,25 +195,34 @@ extension Tensor {
                   "statistics \(describe(s.shape)) \(s.dtype) do not match \(c) channels \(dtype)")
         }
         return batchNormForward(mean: mean.contiguous(), variance: variance.contiguous(), weight: weight, bias: bias,
-                                epsilon: epsilon, computeStatistics: false)
+                                epsilon: epsilon, computeStatistics: false, relu: false)
     }
 
     /// Gradients of batch norm with respect to the input, weight and bias from the output gradient
     /// `g`, the input and the statistics the forward pass used; `batchStatistics` says whether those
-    /// came from this batch (and so depend on the input) or were given.
+    /// came from this batch (and so depend on the input) or were given. `reluOutput` is the forward's
+    /// output when it was `followedByReLU`: the gradient then passes only where that output is positive.
     public static func batchNormBackward(gradient g: Tensor, input x: Tensor, mean: Tensor, variance: Tensor,
-                                         weight: Tensor?, epsilon: Double = 1e-5, batchStatistics: Bool)
+                                         weight: Tensor?, epsilon: Double = 1e-5, batchStatistics: Bool,
+                                         reluOutput: Tensor? = nil)
         -> (input: Tensor, weight: Tensor, bias: Tensor) {
         let c = x.batchNormChannels(weight, nil)
-        check(g.shape == x.shape, "batchNormBackward",
-              "gradient \(describe(g.shape)) does not match input \(describe(x.shape))")
+        for (name, t) in [("gradient", g), ("ReLU output", reluOutput ?? x)] {
+            check(t.shape == x.shape && t.dtype == x.dtype, "batchNormBackward",
+                  "\(name) \(describe(t.shape)) \(t.dtype) does not match input \(describe(x.shape)) \(x.dtype)")
+        }
         let dx = Tensor(empty: x.shape, dtype: x.dtype)
         let dw = Tensor(empty: [c], dtype: x.dtype), db = Tensor(empty: [c], dtype: x.dtype)
         let (planes, n) = (x.shape[0], x.shape.dropFirst(2).reduce(1, *))
-        let (gc, xc, mc, vc, wc) = (g.contiguous(), x.contiguous(), mean.contiguous(),
+        // The float32 kernel masks the gradient itself; the other paths take ReLU's backward first.
+        let inKernel = x.dtype == .float32 && n > 1
+        let masked = reluOutput.map { inKernel ? g : reluBackward(gradient: g, input: $0) } ?? g
+        let (gc, xc, mc, vc, wc) = (masked.contiguous(), x.contiguous(), mean.contiguous(),
                                     variance.contiguous(), weight?.contiguous())
+        let yc = inKernel ? reluOutput?.contiguous() : nil
         func run<T: FloatElement>(_: T.Type) {
             let gp = SendablePointer(gc.pointer(as: T.self)), xp = SendablePointer(xc.pointer(as: T.self))
+            let yp = yc.map { SendablePointer($0.pointer(as: Float.self)) }
             let dxp = SendablePointer(dx.pointer(as: T.self)), dwp = SendablePointer(dw.pointer(as: T.self))
             let dbp = SendablePointer(db.pointer(as: T.self))
             let mp = mc.pointer(as: T.self), vp = vc.pointer(as: T.self), wp = wc?.pointer(as: T.self)
@@ -233,7 +244,8 @@ extension Tensor {
                     let o = k * n, (mu, rstd, w) = (stats.p[3 * k], stats.p[3 * k + 1], stats.p[3 * k + 2])
                     if T.self == Float.self {  // CKernels' kernel for the current level
                         kernel(
-                            floats(gp.p + o), floats(xp.p + o), floats(dxp.p + o), planes, n, c * n,
+                            floats(gp.p + o), floats(xp.p + o), yp.map { UnsafePointer($0.p + o) }, floats(dxp.p + o),
+                            planes, n, c * n,
                             Float(mu.doubleValue), Float(rstd.doubleValue), Float(w.doubleValue),
                             batchStatistics ? 1 : 0, floats(dwp.p + k), floats(dbp.p + k))
                         continue
@@ -254,7 +266,7 @@ extension Tensor {
                 }
             }
         }
-        withExtendedLifetime((gc, xc, mc, vc, wc)) {
+        withExtendedLifetime((gc, xc, yc, mc, vc, wc)) {
             if x.dtype == .float32 { run(Float.self) } else { run(Double.self) }
         }
         return (dx, dw, db)
@@ -273,7 +285,7 @@ extension Tensor {
     }
 
     private func batchNormForward(mean: Tensor, variance: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Double,
-                                  computeStatistics: Bool) -> Tensor {
+                                  computeStatistics: Bool, relu: Bool) -> Tensor {
         let x = contiguous(), out = Tensor(empty: shape, dtype: dtype), w = weight?.contiguous(), b = bias?.contiguous()
         let (planes, c, n) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
         func run<T: FloatElement>(_: T.Type) {
@@ -293,7 +305,7 @@ extension Tensor {
                     let o = k * n, scale = wp?.p[k] ?? 1, offset = bp?.p[k] ?? 0
                     if T.self == Float.self {  // CKernels' kernel for the current level
                         kernel(floats(xp.p + o), floats(op.p + o), planes, n, c * n, Float(scale.doubleValue),
-                               Float(offset.doubleValue), Float(epsilon), computeStatistics ? 1 : 0,
+                               Float(offset.doubleValue), Float(epsilon), computeStatistics ? 1 : 0, relu ? 1 : 0,
                                floats(mp.p + k), floats(vp.p + k))
                         continue
                     }
@@ -316,7 +328,8 @@ extension Tensor {
         withExtendedLifetime((x, w, b, mean, variance)) {
             if dtype == .float32 { run(Float.self) } else { run(Double.self) }
         }
-        return out
+        // The float32 kernel applied the ReLU; the other paths (float64, one value per channel and row) do it here.
+        return relu && !(dtype == .float32 && n > 1) ? out.relu() : out
     }
 }
 

@@ -106,7 +106,7 @@ public final class BasicBlock: Module {
     var lastNorm: BatchNorm2d { bn2 }
 
     public override func callAsFunction(_ x: Variable) -> Variable {
-        let out = bn2(conv2(bn1(conv1(x)).relu()))
+        let out = bn2(conv2(bn1(conv1(x), followedByReLU: true)))
         return (out + (downsample?(x) ?? x)).relu()
     }
 }
@@ -130,7 +130,7 @@ public final class Bottleneck: Module {
     var lastNorm: BatchNorm2d { bn3 }
 
     public override func callAsFunction(_ x: Variable) -> Variable {
-        let out = bn3(conv3(bn2(conv2(bn1(conv1(x)).relu())).relu()))
+        let out = bn3(conv3(bn2(conv2(bn1(conv1(x), followedByReLU: true)), followedByReLU: true)))
         return (out + (downsample?(x) ?? x)).relu()
     }
 }
@@ -197,7 +197,7 @@ public final class ResNet: Module {
 
     /// The last stage's feature map [B, featureDim, H/32, W/32] (at the default stem).
     public func featureMap(_ x: Variable) -> Variable {
-        var h = bn1(conv1(x)).relu()
+        var h = bn1(conv1(x), followedByReLU: true)
         if let maxpool { h = maxpool(h) }
         return layer4(layer3(layer2(layer1(h))))
     }

@@ -113,6 +113,9 @@ import Tensor
         expectSecondDerivatives([image, scale, shift], "batchNorm") {
             $0[0].batchNorm(weight: $0[1], bias: $0[2]).output
         }
+        expectSecondDerivatives([image, scale, shift], "batchNorm followed by ReLU") {
+            $0[0].batchNorm(weight: $0[1], bias: $0[2], followedByReLU: true).output
+        }
         let mean = randn([2], seed: 19), variance = awayFromZero([2], seed: 20, positive: true)
         expectSecondDerivatives([image, scale], "batchNorm with statistics") {
             $0[0].batchNorm(mean: mean, variance: variance, weight: $0[1], bias: nil)

@@ -41,6 +41,24 @@ import Tensor
         expectClose(bn(Variable(Reference.t("batchnorm.x1"))).data, Reference.t("batchnorm.y_eval"), atol: 1e-12)
     }
 
+    /// `bn(x, followedByReLU: true)` is `bn(x).relu()` in training (one fused node) and evaluation, and
+    /// updates the running statistics the same way.
+    @Test func batchNormFollowedByReLU() {
+        let (fused, twoOps) = (BatchNorm2d(3, dtype: .float64), BatchNorm2d(3, dtype: .float64))
+        for bn in [fused, twoOps] {
+            #expect(throws: Never.self) {
+                try bn.loadStateDict(["weight": Reference.t("batchnorm.weight"), "bias": Reference.t("batchnorm.bias")],
+                                     strict: false)
+            }
+        }
+        let x = Variable(Reference.t("batchnorm.x1"))
+        let y = fused(x, followedByReLU: true), reference = twoOps(x).relu()
+        #expect(y.data.doubles == reference.data.doubles && y.data.doubles.contains(0))
+        #expect(fused.runningVar!.value.doubles == twoOps.runningVar!.value.doubles)
+        for bn in [fused, twoOps] { bn.eval() }
+        #expect(fused(x, followedByReLU: true).data.doubles == twoOps(x).relu().data.doubles)
+    }
+
     @Test func layerNorm() {
         let ln = LayerNorm(16, epsilon: 1e-6, dtype: .float64)
         load(ln, "layernorm")

@@ -91,6 +91,19 @@ import TestSupport
                     expectClose(f64(a), b, atol: 1e-4, rtol: 1e-5)
                 }
             }
+            // BN → ReLU in one pass each way (the kernel masks the gradient in place): the two ops' bits.
+            let fused = images32.batchNorm(weight: c32, bias: c32, followedByReLU: true)
+            #expect(fused.output.scalars(as: Float.self) == bn32.output.relu().scalars(as: Float.self))
+            let fusedBack = Tensor.batchNormBackward(gradient: gImages32, input: images32, mean: bn32.mean,
+                                                     variance: bn32.variance, weight: c32, batchStatistics: true,
+                                                     reluOutput: fused.output)
+            let masked = Tensor.reluBackward(gradient: gImages32, input: fused.output)
+            let twoOps = Tensor.batchNormBackward(gradient: masked, input: images32, mean: bn32.mean, variance: bn32.variance,
+                                                  weight: c32, batchStatistics: true)
+            for (a, b) in [(fusedBack.input, twoOps.input), (fusedBack.weight, twoOps.weight),
+                           (fusedBack.bias, twoOps.bias)] {
+                #expect(a.scalars(as: Float.self) == b.scalars(as: Float.self))
+            }
         }
     }
 

@@ -23,23 +23,31 @@ extension Variable {
 
     /// Batch norm over axis 1 of [N, C, …] with this batch's statistics (training mode), by the
     /// fused per-channel kernels: the output and the per-channel mean and biased variance it used.
-    public func batchNorm(weight: Variable?, bias: Variable?, epsilon: Double = 1e-5)
+    /// With `followedByReLU` the output is ReLU's, from the same pass, and the node's backward masks
+    /// the gradient in its own pass (one node, `batchNormReLU`, instead of two and a tensor between them).
+    public func batchNorm(weight: Variable?, bias: Variable?, epsilon: Double = 1e-5, followedByReLU relu: Bool = false)
         -> (output: Variable, mean: Tensor, variance: Tensor) {
         let x = data, w = weight?.data
-        let r = x.batchNorm(weight: w, bias: bias?.data, epsilon: epsilon)
+        let r = x.batchNorm(weight: w, bias: bias?.data, epsilon: epsilon, followedByReLU: relu)
         let (mean, variance) = (r.mean, r.variance)  // the rule captures these, not `r`, which holds the output too
         let inputs = [self] + [weight, bias].compactMap { $0 }, channel = Variable.channelShape(shape)
         let axes = [0] + Array(2..<rank)
-        let output = Variable.record("batchNorm", r.output, inputs: inputs) { g in
+        let rule = { (g: Variable, reluOutput: Variable?) -> [Variable?] in
             Variable.fusedUnlessRecording({
                 let grads = Tensor.batchNormBackward(gradient: g.data, input: x, mean: mean, variance: variance,
-                                                     weight: w, epsilon: epsilon, batchStatistics: true)
+                                                     weight: w, epsilon: epsilon, batchStatistics: true,
+                                                     reluOutput: reluOutput?.data)
                 return Variable.affineGradients(grads, weight: weight, bias: bias)
             }, inputs: inputs, gradient: g) { v in
-                Variable.affine(v[0].standardised(axes: axes, epsilon: epsilon), v, weight: weight, bias: bias,
-                                shape: channel)
+                let y = Variable.affine(v[0].standardised(axes: axes, epsilon: epsilon), v, weight: weight,
+                                        bias: bias, shape: channel)
+                return relu ? y.relu() : y
             }
         }
+        // With the ReLU the node keeps its output for the mask (the next layer keeps it anyway).
+        let output = relu
+            ? Variable.record("batchNormReLU", r.output, inputs: inputs) { g, y in rule(g, y) }
+            : Variable.record("batchNorm", r.output, inputs: inputs) { g in rule(g, nil) }
         return (output, mean, variance)
     }
 

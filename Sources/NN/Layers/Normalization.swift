@@ -47,22 +47,27 @@ public class BatchNorm: Module {
         (self.epsilon, self.momentum, self.spatialRank) = (epsilon, momentum, spatialRank)
     }
 
-    public override func callAsFunction(_ x: Variable) -> Variable {
+    public override func callAsFunction(_ x: Variable) -> Variable { callAsFunction(x, followedByReLU: false) }
+
+    /// The norm, then ReLU when `followedByReLU` (a ResNet's `relu(bn(x))`): in training on one process a
+    /// single fused node, otherwise the two ops.
+    public func callAsFunction(_ x: Variable, followedByReLU relu: Bool) -> Variable {
         let name = String(describing: type(of: self))
         let c = weight?.shape[0] ?? runningMean?.value.shape[0] ?? x.shape[1]
         check(x.rank >= 2 && x.shape[1] == c, name, "expects input [N, \(c), …], got \(describe(x.shape))")
         check(spatialRank == 2 ? x.rank == 4 : x.rank <= 3, name, "wrong input rank: \(describe(x.shape))")
         if !isTraining, let runningMean, let runningVar {
-            return x.batchNorm(mean: runningMean.value, variance: runningVar.value, weight: weight, bias: bias,
-                               epsilon: epsilon)
+            let y = x.batchNorm(mean: runningMean.value, variance: runningVar.value, weight: weight, bias: bias,
+                                epsilon: epsilon)
+            return relu ? y.relu() : y
         }
         var count = x.shape[0] * x.shape.dropFirst(2).reduce(1, *)
         let r: (output: Variable, mean: Tensor, variance: Tensor)
         if let sumOverProcesses {
             let synced = x.batchNorm(weight: weight, bias: bias, epsilon: epsilon, sumOverProcesses: sumOverProcesses)
-            (r, count) = ((synced.output, synced.mean, synced.variance), synced.count)
+            (r, count) = ((relu ? synced.output.relu() : synced.output, synced.mean, synced.variance), synced.count)
         } else {
-            r = x.batchNorm(weight: weight, bias: bias, epsilon: epsilon)
+            r = x.batchNorm(weight: weight, bias: bias, epsilon: epsilon, followedByReLU: relu)
         }
         check(count > 1, name, "expects more than one value per channel in training, got input \(describe(x.shape))")
         if isTraining, let runningMean, let runningVar, let numBatchesTracked {
