@@ -131,9 +131,9 @@ static void LEVEL(layer_norm_backward_rows)(const float *g, const float *x, cons
     }
 }
 
-static void LEVEL(batch_norm_channel)(const float *x, float *y, size_t planes, size_t n, size_t stride, float w,
-                                      float b, float eps, int compute_statistics, int relu, float *mean,
-                                      float *var) {
+static void LEVEL(batch_norm_channel)(const float *x, const float *residual, float *y, size_t planes, size_t n,
+                                      size_t stride, float w, float b, float eps, int compute_statistics, int relu,
+                                      float *mean, float *var) {
     if (compute_statistics) {
         /* Two passes (mean, then centred squares): the channel is usually in L2 for the second. */
         double s = 0;
@@ -148,7 +148,14 @@ static void LEVEL(batch_norm_channel)(const float *x, float *y, size_t planes, s
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * stride;
         float *yp = y + p * stride;
-        if (relu) {
+        if (residual) {  /* rounded as the separate ops round: the norm, then the sum */
+            const float *rp = residual + p * stride;
+            for (size_t i = 0; i < n; i++) {
+                float v = xp[i] * scale + shift;
+                v += rp[i];
+                yp[i] = relu && v <= 0 ? 0 : v;
+            }
+        } else if (relu) {
             for (size_t i = 0; i < n; i++) {
                 float v = xp[i] * scale + shift;
                 yp[i] = v <= 0 ? 0 : v;  /* ReLU's own rule: NaN stays NaN */

@@ -175,14 +175,20 @@ extension Tensor {
         public let variance: Tensor
     }
 
-    /// Batch norm of [N, C, …] with the batch's own per-channel statistics (training mode); with
-    /// `followedByReLU`, ReLU of it, in the same pass (a ResNet's BN → ReLU).
-    public func batchNorm(weight: Tensor?, bias: Tensor?, epsilon: Double = 1e-5,
+    /// Batch norm of [N, C, …] with the batch's own per-channel statistics (training mode), plus
+    /// `residual` (of the input's shape) when given, then ReLU when `followedByReLU` — all in the one
+    /// output pass (a ResNet's BN → ReLU, and a block's BN → + shortcut → ReLU).
+    public func batchNorm(weight: Tensor?, bias: Tensor?, epsilon: Double = 1e-5, adding residual: Tensor? = nil,
                           followedByReLU: Bool = false) -> BatchNormResult {
         let c = batchNormChannels(weight, bias)
+        if let residual {
+            check(residual.shape == shape && residual.dtype == dtype, "batchNorm",
+                  "residual \(describe(residual.shape)) \(residual.dtype) does not match input "
+                  + "\(describe(shape)) \(dtype)")
+        }
         let mean = Tensor(empty: [c], dtype: dtype), variance = Tensor(empty: [c], dtype: dtype)
-        let out = batchNormForward(mean: mean, variance: variance, weight: weight, bias: bias,
-                                   epsilon: epsilon, computeStatistics: true, relu: followedByReLU)
+        let out = batchNormForward(mean: mean, variance: variance, weight: weight, bias: bias, epsilon: epsilon,
+                                   computeStatistics: true, residual: residual, relu: followedByReLU)
         return BatchNormResult(output: out, mean: mean, variance: variance)
     }
 
@@ -195,7 +201,7 @@ extension Tensor {
                   "statistics \(describe(s.shape)) \(s.dtype) do not match \(c) channels \(dtype)")
         }
         return batchNormForward(mean: mean.contiguous(), variance: variance.contiguous(), weight: weight, bias: bias,
-                                epsilon: epsilon, computeStatistics: false, relu: false)
+                                epsilon: epsilon, computeStatistics: false, residual: nil, relu: false)
     }
 
     /// Gradients of batch norm with respect to the input, weight and bias from the output gradient
@@ -285,9 +291,11 @@ extension Tensor {
     }
 
     private func batchNormForward(mean: Tensor, variance: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Double,
-                                  computeStatistics: Bool, relu: Bool) -> Tensor {
+                                  computeStatistics: Bool, residual: Tensor?, relu: Bool) -> Tensor {
         let x = contiguous(), out = Tensor(empty: shape, dtype: dtype), w = weight?.contiguous(), b = bias?.contiguous()
         let (planes, c, n) = (shape[0], shape[1], shape.dropFirst(2).reduce(1, *))
+        let inKernel = dtype == .float32 && n > 1, r = inKernel ? residual?.contiguous() : nil
+        let rp = r.map { SendablePointer($0.pointer(as: Float.self)) }
         func run<T: FloatElement>(_: T.Type) {
             let xp = SendablePointer(x.pointer(as: T.self)), op = SendablePointer(out.pointer(as: T.self))
             let mp = SendablePointer(mean.pointer(as: T.self)), vp = SendablePointer(variance.pointer(as: T.self))
@@ -304,9 +312,9 @@ extension Tensor {
                 for k in channels {
                     let o = k * n, scale = wp?.p[k] ?? 1, offset = bp?.p[k] ?? 0
                     if T.self == Float.self {  // CKernels' kernel for the current level
-                        kernel(floats(xp.p + o), floats(op.p + o), planes, n, c * n, Float(scale.doubleValue),
-                               Float(offset.doubleValue), Float(epsilon), computeStatistics ? 1 : 0, relu ? 1 : 0,
-                               floats(mp.p + k), floats(vp.p + k))
+                        kernel(floats(xp.p + o), rp.map { UnsafePointer($0.p + o) }, floats(op.p + o), planes, n,
+                               c * n, Float(scale.doubleValue), Float(offset.doubleValue), Float(epsilon),
+                               computeStatistics ? 1 : 0, relu ? 1 : 0, floats(mp.p + k), floats(vp.p + k))
                         continue
                     }
                     if computeStatistics {
@@ -325,11 +333,14 @@ extension Tensor {
                 }
             }
         }
-        withExtendedLifetime((x, w, b, mean, variance)) {
+        withExtendedLifetime((x, r, w, b, mean, variance)) {
             if dtype == .float32 { run(Float.self) } else { run(Double.self) }
         }
-        // The float32 kernel applied the ReLU; the other paths (float64, one value per channel and row) do it here.
-        return relu && !(dtype == .float32 && n > 1) ? out.relu() : out
+        // The float32 kernel added and applied the ReLU; the other paths (float64, one value per channel and
+        // row) do it here.
+        if inKernel { return out }
+        let sum = residual.map { out + $0 } ?? out
+        return relu ? sum.relu() : sum
     }
 }
 

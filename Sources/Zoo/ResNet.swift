@@ -106,8 +106,7 @@ public final class BasicBlock: Module {
     var lastNorm: BatchNorm2d { bn2 }
 
     public override func callAsFunction(_ x: Variable) -> Variable {
-        let out = bn2(conv2(bn1(conv1(x), followedByReLU: true)))
-        return (out + (downsample?(x) ?? x)).relu()
+        bn2(conv2(bn1(conv1(x), followedByReLU: true)), adding: downsample?(x) ?? x, followedByReLU: true)
     }
 }
 
@@ -130,8 +129,8 @@ public final class Bottleneck: Module {
     var lastNorm: BatchNorm2d { bn3 }
 
     public override func callAsFunction(_ x: Variable) -> Variable {
-        let out = bn3(conv3(bn2(conv2(bn1(conv1(x), followedByReLU: true)), followedByReLU: true)))
-        return (out + (downsample?(x) ?? x)).relu()
+        let h = bn2(conv2(bn1(conv1(x), followedByReLU: true)), followedByReLU: true)
+        return bn3(conv3(h), adding: downsample?(x) ?? x, followedByReLU: true)
     }
 }
 

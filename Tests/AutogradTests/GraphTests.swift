@@ -93,6 +93,15 @@ import Tensor
             { $0.batchNorm(weight: w, bias: b, sumOverProcesses: { $0 }).output },
             { $0.layerNorm(weight: nil, bias: nil) },
         ]
+        // A shortcut added in the norm's pass is not kept either (a downsampling one is used nowhere else).
+        weak var shortcut: TensorStorage?
+        let z: Variable = {
+            let s = Variable(Tensor.randn([4, 3, 5, 5]), requiresGrad: true) * 2
+            shortcut = s.data.storage
+            return x.batchNorm(weight: w, bias: b, adding: s, followedByReLU: true).output.sum()
+        }()
+        #expect(shortcut == nil)
+        z.backward()
         for norm in norms {
             weak var output: TensorStorage?
             let y: Variable = {

@@ -116,6 +116,10 @@ import Tensor
         expectSecondDerivatives([image, scale, shift], "batchNorm followed by ReLU") {
             $0[0].batchNorm(weight: $0[1], bias: $0[2], followedByReLU: true).output
         }
+        let shortcut = randn([3, 2, 2, 2], seed: 24)
+        expectSecondDerivatives([image, shortcut, scale, shift], "batchNorm, shortcut added, ReLU") {
+            $0[0].batchNorm(weight: $0[2], bias: $0[3], adding: $0[1], followedByReLU: true).output
+        }
         let mean = randn([2], seed: 19), variance = awayFromZero([2], seed: 20, positive: true)
         expectSecondDerivatives([image, scale], "batchNorm with statistics") {
             $0[0].batchNorm(mean: mean, variance: variance, weight: $0[1], bias: nil)

@@ -151,6 +151,12 @@ import TestSupport
         let x = randn([4, 3, 2, 5], seed: 24), w = randn([3], seed: 25), b = randn([3], seed: 26)
         expectGradients([x, w, b]) { $0[0].batchNorm(weight: $0[1], bias: $0[2]).output }
         expectGradients([x, w, b]) { $0[0].batchNorm(weight: $0[1], bias: $0[2], followedByReLU: true).output }
+        let shortcut = randn([4, 3, 2, 5], seed: 44)
+        for relu in [false, true] {
+            expectGradients([x, shortcut, w, b]) {
+                $0[0].batchNorm(weight: $0[2], bias: $0[3], adding: $0[1], followedByReLU: relu).output
+            }
+        }
         expectGradients([randn([5, 3], seed: 27)]) { $0[0].batchNorm(weight: nil, bias: nil, epsilon: 1e-3).output }
         let mean = randn([3], seed: 28), variance = randn([3], seed: 29).abs() + 0.5
         expectGradients([x, w, b]) { $0[0].batchNorm(mean: mean, variance: variance, weight: $0[1], bias: $0[2]) }

@@ -41,8 +41,8 @@ import Tensor
         expectClose(bn(Variable(Reference.t("batchnorm.x1"))).data, Reference.t("batchnorm.y_eval"), atol: 1e-12)
     }
 
-    /// `bn(x, followedByReLU: true)` is `bn(x).relu()` in training (one fused node) and evaluation, and
-    /// updates the running statistics the same way.
+    /// `bn(x, followedByReLU: true)` is `bn(x).relu()`, and `bn(x, adding: s, followedByReLU: true)` is
+    /// `(bn(x) + s).relu()`, in training (one fused node) and evaluation; the running statistics agree.
     @Test func batchNormFollowedByReLU() {
         let (fused, twoOps) = (BatchNorm2d(3, dtype: .float64), BatchNorm2d(3, dtype: .float64))
         for bn in [fused, twoOps] {
@@ -54,9 +54,14 @@ import Tensor
         let x = Variable(Reference.t("batchnorm.x1"))
         let y = fused(x, followedByReLU: true), reference = twoOps(x).relu()
         #expect(y.data.doubles == reference.data.doubles && y.data.doubles.contains(0))
+        let shortcut = Variable(Reference.t("batchnorm.x2"))
+        #expect(fused(x, adding: shortcut, followedByReLU: true).data.doubles
+                == (twoOps(x) + shortcut).relu().data.doubles)
         #expect(fused.runningVar!.value.doubles == twoOps.runningVar!.value.doubles)
         for bn in [fused, twoOps] { bn.eval() }
         #expect(fused(x, followedByReLU: true).data.doubles == twoOps(x).relu().data.doubles)
+        #expect(fused(x, adding: shortcut, followedByReLU: true).data.doubles
+                == (twoOps(x) + shortcut).relu().data.doubles)
     }
 
     @Test func layerNorm() {

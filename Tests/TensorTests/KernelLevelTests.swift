@@ -98,11 +98,17 @@ import TestSupport
                                                      variance: bn32.variance, weight: c32, batchStatistics: true,
                                                      reluOutput: fused.output)
             let masked = Tensor.reluBackward(gradient: gImages32, input: fused.output)
-            let twoOps = Tensor.batchNormBackward(gradient: masked, input: images32, mean: bn32.mean, variance: bn32.variance,
-                                                  weight: c32, batchStatistics: true)
+            let twoOps = Tensor.batchNormBackward(gradient: masked, input: images32, mean: bn32.mean,
+                                                  variance: bn32.variance, weight: c32, batchStatistics: true)
             for (a, b) in [(fusedBack.input, twoOps.input), (fusedBack.weight, twoOps.weight),
                            (fusedBack.bias, twoOps.bias)] {
                 #expect(a.scalars(as: Float.self) == b.scalars(as: Float.self))
+            }
+            // With a shortcut added before the ReLU, and without the ReLU.
+            for relu in [false, true] {
+                let added = images32.batchNorm(weight: c32, bias: c32, adding: gImages32, followedByReLU: relu)
+                let sum = bn32.output + gImages32
+                #expect(added.output.scalars(as: Float.self) == (relu ? sum.relu() : sum).scalars(as: Float.self))
             }
         }
     }

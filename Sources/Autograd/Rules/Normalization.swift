@@ -23,31 +23,41 @@ extension Variable {
 
     /// Batch norm over axis 1 of [N, C, …] with this batch's statistics (training mode), by the
     /// fused per-channel kernels: the output and the per-channel mean and biased variance it used.
-    /// With `followedByReLU` the output is ReLU's, from the same pass, and the node's backward masks
-    /// the gradient in its own pass (one node, `batchNormReLU`, instead of two and a tensor between them).
-    public func batchNorm(weight: Variable?, bias: Variable?, epsilon: Double = 1e-5, followedByReLU relu: Bool = false)
-        -> (output: Variable, mean: Tensor, variance: Tensor) {
+    /// `residual` (a ResNet block's shortcut) is added to the norm and `followedByReLU` applies ReLU,
+    /// both in the norm's own output pass: one node (`batchNormReLU`, `batchNormAddReLU`) instead of
+    /// two or three and the tensors between them. The backward masks the gradient in the norm's kernel,
+    /// or, with a residual, once for both inputs; the rule never holds the residual.
+    public func batchNorm(weight: Variable?, bias: Variable?, epsilon: Double = 1e-5, adding residual: Variable? = nil,
+                          followedByReLU relu: Bool = false) -> (output: Variable, mean: Tensor, variance: Tensor) {
         let x = data, w = weight?.data
-        let r = x.batchNorm(weight: w, bias: bias?.data, epsilon: epsilon, followedByReLU: relu)
+        let r = x.batchNorm(weight: w, bias: bias?.data, epsilon: epsilon, adding: residual?.data, followedByReLU: relu)
         let (mean, variance) = (r.mean, r.variance)  // the rule captures these, not `r`, which holds the output too
-        let inputs = [self] + [weight, bias].compactMap { $0 }, channel = Variable.channelShape(shape)
-        let axes = [0] + Array(2..<rank)
-        let rule = { (g: Variable, reluOutput: Variable?) -> [Variable?] in
+        let normInputs = [self] + [weight, bias].compactMap { $0 }, channel = Variable.channelShape(shape)
+        let axes = [0] + Array(2..<rank), added = residual != nil
+        // The norm's part: ∂x, ∂weight, ∂bias from the gradient at its output (masked by `reluOutput` here).
+        let normRule = { (g: Variable, reluOutput: Tensor?) -> [Variable?] in
             Variable.fusedUnlessRecording({
                 let grads = Tensor.batchNormBackward(gradient: g.data, input: x, mean: mean, variance: variance,
                                                      weight: w, epsilon: epsilon, batchStatistics: true,
-                                                     reluOutput: reluOutput?.data)
+                                                     reluOutput: reluOutput)
                 return Variable.affineGradients(grads, weight: weight, bias: bias)
-            }, inputs: inputs, gradient: g) { v in
+            }, inputs: normInputs, gradient: g) { v in
                 let y = Variable.affine(v[0].standardised(axes: axes, epsilon: epsilon), v, weight: weight,
                                         bias: bias, shape: channel)
-                return relu ? y.relu() : y
+                return reluOutput == nil ? y : y.relu()
             }
         }
+        let rule = { (g: Variable, reluOutput: Variable?) -> [Variable?] in
+            guard added else { return normRule(g, reluOutput?.data) }
+            let masked = reluOutput.map { g.reluBackward(output: $0.data) } ?? g  // the shortcut's gradient
+            let grads = normRule(masked, nil)
+            return [grads[0], masked] + grads.dropFirst()
+        }
         // With the ReLU the node keeps its output for the mask (the next layer keeps it anyway).
-        let output = relu
-            ? Variable.record("batchNormReLU", r.output, inputs: inputs) { g, y in rule(g, y) }
-            : Variable.record("batchNorm", r.output, inputs: inputs) { g in rule(g, nil) }
+        let name = "batchNorm" + (added ? "Add" : "") + (relu ? "ReLU" : "")
+        let inputs = [self] + [residual, weight, bias].compactMap { $0 }
+        let output = relu ? Variable.record(name, r.output, inputs: inputs) { g, y in rule(g, y) }
+            : Variable.record(name, r.output, inputs: inputs) { g in rule(g, nil) }
         return (output, mean, variance)
     }
 

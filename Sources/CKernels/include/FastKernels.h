@@ -36,9 +36,11 @@ typedef struct TesseraKernels {
     /// Batch norm of one channel whose values are `planes` runs of n floats, `stride` apart (the
     /// channel of an [N, C, …] tensor). With `compute_statistics` the channel's mean and biased
     /// variance go to *mean and *var (two passes, double sums); otherwise they are read from there.
-    /// y = (x − mean)/sqrt(var + eps)·w + b, at the same offsets as x; with `relu`, ReLU of that.
-    void (*batch_norm_channel)(const float *x, float *y, size_t planes, size_t n, size_t stride, float w, float b,
-                               float eps, int compute_statistics, int relu, float *mean, float *var);
+    /// y = (x − mean)/sqrt(var + eps)·w + b, at the same offsets as x; plus `residual` (at the same offsets)
+    /// when not NULL; with `relu`, ReLU of that.
+    void (*batch_norm_channel)(const float *x, const float *_Nullable residual, float *y, size_t planes, size_t n,
+                               size_t stride, float w, float b, float eps, int compute_statistics, int relu,
+                               float *mean, float *var);
     /// Its backward: *db = Σ g, *dw = Σ g·x̂ with x̂ = (x − mean)·rstd, and dx = w·rstd·g, minus
     /// w·rstd·(Σ g + x̂·Σ g·x̂)/count when the statistics came from the batch. With `y` (the forward's
     /// output after a ReLU; NULL for none) g is first taken only where y > 0, as ReLU's backward does.

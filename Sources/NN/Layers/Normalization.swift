@@ -49,25 +49,29 @@ public class BatchNorm: Module {
 
     public override func callAsFunction(_ x: Variable) -> Variable { callAsFunction(x, followedByReLU: false) }
 
-    /// The norm, then ReLU when `followedByReLU` (a ResNet's `relu(bn(x))`): in training on one process a
-    /// single fused node, otherwise the two ops.
-    public func callAsFunction(_ x: Variable, followedByReLU relu: Bool) -> Variable {
+    /// The norm, plus `residual` when given, then ReLU when `followedByReLU` (a ResNet's `relu(bn(x))` and
+    /// `relu(bn(x) + shortcut)`): in training on one process a single fused node, otherwise the separate ops.
+    public func callAsFunction(_ x: Variable, adding residual: Variable? = nil, followedByReLU relu: Bool)
+        -> Variable {
+        let after = { (y: Variable) in
+            let sum = residual.map { y + $0 } ?? y
+            return relu ? sum.relu() : sum
+        }
         let name = String(describing: type(of: self))
         let c = weight?.shape[0] ?? runningMean?.value.shape[0] ?? x.shape[1]
         check(x.rank >= 2 && x.shape[1] == c, name, "expects input [N, \(c), …], got \(describe(x.shape))")
         check(spatialRank == 2 ? x.rank == 4 : x.rank <= 3, name, "wrong input rank: \(describe(x.shape))")
         if !isTraining, let runningMean, let runningVar {
-            let y = x.batchNorm(mean: runningMean.value, variance: runningVar.value, weight: weight, bias: bias,
-                                epsilon: epsilon)
-            return relu ? y.relu() : y
+            return after(x.batchNorm(mean: runningMean.value, variance: runningVar.value, weight: weight, bias: bias,
+                                     epsilon: epsilon))
         }
         var count = x.shape[0] * x.shape.dropFirst(2).reduce(1, *)
         let r: (output: Variable, mean: Tensor, variance: Tensor)
         if let sumOverProcesses {
             let synced = x.batchNorm(weight: weight, bias: bias, epsilon: epsilon, sumOverProcesses: sumOverProcesses)
-            (r, count) = ((relu ? synced.output.relu() : synced.output, synced.mean, synced.variance), synced.count)
+            (r, count) = ((after(synced.output), synced.mean, synced.variance), synced.count)
         } else {
-            r = x.batchNorm(weight: weight, bias: bias, epsilon: epsilon, followedByReLU: relu)
+            r = x.batchNorm(weight: weight, bias: bias, epsilon: epsilon, adding: residual, followedByReLU: relu)
         }
         check(count > 1, name, "expects more than one value per channel in training, got input \(describe(x.shape))")
         if isTraining, let runningMean, let runningVar, let numBatchesTracked {
