@@ -66,7 +66,7 @@ extension Variable {
     /// The forward pass sums the per-channel sums and counts, then the squared deviations from the
     /// global mean (two passes, so float32 loses nothing to cancellation); the backward pass sums
     /// Σg and Σg·x̂ over the processes and gives each input the gradient of the whole batch's
-    /// statistics. With one process it equals ``batchNorm(weight:bias:epsilon:)``.
+    /// statistics. With one process it equals ``batchNorm(weight:bias:epsilon:adding:followedByReLU:)``.
     public func batchNorm(weight: Variable?, bias: Variable?, epsilon: Double = 1e-5,
                           sumOverProcesses: @escaping (Tensor) -> Tensor)
         -> (output: Variable, mean: Tensor, variance: Tensor, count: Int) {
