@@ -134,8 +134,17 @@ func zipKernel<F: ZipFunction>(_ a: Tensor, _ b: Tensor, _ out: Tensor, _ f: F) 
     let n = it.rowLength, sa = it.innerStride(0), sb = it.innerStride(1), so = it.innerStride(2)
     @inline(__always) func row(_ a: UnsafeMutablePointer<F.A>, _ b: UnsafeMutablePointer<F.B>,
                                _ o: UnsafeMutablePointer<F.R>, _ range: Range<Int>) {
-        // Separate loops for the common stride patterns so each one vectorises.
-        if so == 1 && sa == 1 && sb == 1 {
+        // Separate loops for the common stride patterns so each one vectorises. In place (`x += bias`), the
+        // loop reads and writes through one pointer: with two equal ones the compiler's overlap check would
+        // send it down the scalar path.
+        let inPlace = so == 1 && sa == 1 && UnsafeMutableRawPointer(a) == UnsafeMutableRawPointer(o)
+        let aliased = UnsafeMutableRawPointer(o).assumingMemoryBound(to: F.A.self)
+        if inPlace && sb == 1 {
+            for i in range { o[i] = f(aliased[i], b[i]) }
+        } else if inPlace && sb == 0 {
+            let s = b[0]
+            for i in range { o[i] = f(aliased[i], s) }
+        } else if so == 1 && sa == 1 && sb == 1 {
             for i in range { o[i] = f(a[i], b[i]) }
         } else if so == 1 && sa == 1 && sb == 0 {
             let s = b[0]

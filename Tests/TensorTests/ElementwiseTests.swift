@@ -111,6 +111,18 @@ import Testing
         #expect(t.doubles == [4, 6, 8, 4, 6, 8])
         t.mapInPlace(.sqrt)
         #expect(Swift.abs(t[element: 0, 0] - 2) < 1e-7)
+        // Rows past the vector widths, a row of bias, a tensor and a scalar: the in-place loops (one pointer,
+        // so that they vectorise) give the out-of-place results.
+        let x = Tensor.randn([37, 45], generator: RandomGenerator(seed: 1))
+        let bias = Tensor.randn([45], generator: RandomGenerator(seed: 2))
+        let other = Tensor.randn([37, 45], generator: RandomGenerator(seed: 3))
+        var (a, b, c) = (x.copy(), x.copy(), x.copy())
+        a += bias
+        b *= other
+        c -= 2.5
+        #expect(a.scalars(as: Float.self) == (x + bias).scalars(as: Float.self))
+        #expect(b.scalars(as: Float.self) == (x * other).scalars(as: Float.self))
+        #expect(c.scalars(as: Float.self) == (x - 2.5).scalars(as: Float.self))
     }
 
     @Test func conversions() {
