@@ -180,28 +180,24 @@ extension Tensor {
     /// output pass (a ResNet's BN → ReLU, and a block's BN → + shortcut → ReLU).
     public func batchNorm(weight: Tensor?, bias: Tensor?, epsilon: Double = 1e-5, adding residual: Tensor? = nil,
                           followedByReLU: Bool = false) -> BatchNormResult {
-        let c = batchNormChannels(weight, bias)
-        if let residual {
-            check(residual.shape == shape && residual.dtype == dtype, "batchNorm",
-                  "residual \(describe(residual.shape)) \(residual.dtype) does not match input "
-                  + "\(describe(shape)) \(dtype)")
-        }
+        let c = batchNormChannels(weight, bias, residual: residual)
         let mean = Tensor(empty: [c], dtype: dtype), variance = Tensor(empty: [c], dtype: dtype)
         let out = batchNormForward(mean: mean, variance: variance, weight: weight, bias: bias, epsilon: epsilon,
                                    computeStatistics: true, residual: residual, relu: followedByReLU)
         return BatchNormResult(output: out, mean: mean, variance: variance)
     }
 
-    /// Batch norm of [N, C, …] with given per-channel statistics (evaluation mode).
-    public func batchNorm(mean: Tensor, variance: Tensor, weight: Tensor?, bias: Tensor?,
-                          epsilon: Double = 1e-5) -> Tensor {
-        let c = batchNormChannels(weight, bias)
+    /// Batch norm of [N, C, …] with given per-channel statistics (evaluation mode); `residual` and
+    /// `followedByReLU` as in training mode.
+    public func batchNorm(mean: Tensor, variance: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Double = 1e-5,
+                          adding residual: Tensor? = nil, followedByReLU: Bool = false) -> Tensor {
+        let c = batchNormChannels(weight, bias, residual: residual)
         for s in [mean, variance] {
             check(s.shape == [c] && s.dtype == dtype, "batchNorm",
                   "statistics \(describe(s.shape)) \(s.dtype) do not match \(c) channels \(dtype)")
         }
         return batchNormForward(mean: mean.contiguous(), variance: variance.contiguous(), weight: weight, bias: bias,
-                                epsilon: epsilon, computeStatistics: false, residual: nil, relu: false)
+                                epsilon: epsilon, computeStatistics: false, residual: residual, relu: followedByReLU)
     }
 
     /// Gradients of batch norm with respect to the input, weight and bias from the output gradient
@@ -278,8 +274,13 @@ extension Tensor {
         return (dx, dw, db)
     }
 
-    /// Checks the [N, C, …] input and the per-channel weight and bias; returns C.
-    private func batchNormChannels(_ weight: Tensor?, _ bias: Tensor?) -> Int {
+    /// Checks the [N, C, …] input, the per-channel weight and bias and a residual of the input's shape; returns C.
+    private func batchNormChannels(_ weight: Tensor?, _ bias: Tensor?, residual: Tensor? = nil) -> Int {
+        if let residual {
+            check(residual.shape == shape && residual.dtype == dtype, "batchNorm",
+                  "residual \(describe(residual.shape)) \(residual.dtype) does not match input "
+                  + "\(describe(shape)) \(dtype)")
+        }
         check(dtype.isFloatingPoint, "batchNorm", "expects a floating-point tensor, got \(dtype)")
         check(rank >= 2, "batchNorm", "expects an input [N, C, …], got \(describe(shape))")
         for p in [weight, bias].compactMap({ $0 }) {

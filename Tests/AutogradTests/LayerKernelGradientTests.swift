@@ -160,6 +160,10 @@ import TestSupport
         expectGradients([randn([5, 3], seed: 27)]) { $0[0].batchNorm(weight: nil, bias: nil, epsilon: 1e-3).output }
         let mean = randn([3], seed: 28), variance = randn([3], seed: 29).abs() + 0.5
         expectGradients([x, w, b]) { $0[0].batchNorm(mean: mean, variance: variance, weight: $0[1], bias: $0[2]) }
+        expectGradients([x, shortcut, w, b]) {
+            $0[0].batchNorm(mean: mean, variance: variance, weight: $0[2], bias: $0[3], adding: $0[1],
+                            followedByReLU: true)
+        }
     }
 
     /// The float32 kernels (a CKernels clone) agree with the float64 ones checked above: batch and

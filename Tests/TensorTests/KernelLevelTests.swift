@@ -109,6 +109,12 @@ import TestSupport
                 let added = images32.batchNorm(weight: c32, bias: c32, adding: gImages32, followedByReLU: relu)
                 let sum = bn32.output + gImages32
                 #expect(added.output.scalars(as: Float.self) == (relu ? sum.relu() : sum).scalars(as: Float.self))
+                // Evaluation mode, with given statistics.
+                let given = images32.batchNorm(mean: bn32.mean, variance: bn32.variance, weight: c32, bias: c32)
+                let givenSum = given + gImages32
+                #expect(images32.batchNorm(mean: bn32.mean, variance: bn32.variance, weight: c32, bias: c32,
+                                           adding: gImages32, followedByReLU: relu).scalars(as: Float.self)
+                        == (relu ? givenSum.relu() : givenSum).scalars(as: Float.self))
             }
         }
     }

@@ -29,36 +29,11 @@ extension Variable {
     /// or, with a residual, once for both inputs; the rule never holds the residual.
     public func batchNorm(weight: Variable?, bias: Variable?, epsilon: Double = 1e-5, adding residual: Variable? = nil,
                           followedByReLU relu: Bool = false) -> (output: Variable, mean: Tensor, variance: Tensor) {
-        let x = data, w = weight?.data
-        let r = x.batchNorm(weight: w, bias: bias?.data, epsilon: epsilon, adding: residual?.data, followedByReLU: relu)
-        let (mean, variance) = (r.mean, r.variance)  // the rule captures these, not `r`, which holds the output too
-        let normInputs = [self] + [weight, bias].compactMap { $0 }, channel = Variable.channelShape(shape)
-        let axes = [0] + Array(2..<rank), added = residual != nil
-        // The norm's part: ∂x, ∂weight, ∂bias from the gradient at its output (masked by `reluOutput` here).
-        let normRule = { (g: Variable, reluOutput: Tensor?) -> [Variable?] in
-            Variable.fusedUnlessRecording({
-                let grads = Tensor.batchNormBackward(gradient: g.data, input: x, mean: mean, variance: variance,
-                                                     weight: w, epsilon: epsilon, batchStatistics: true,
-                                                     reluOutput: reluOutput)
-                return Variable.affineGradients(grads, weight: weight, bias: bias)
-            }, inputs: normInputs, gradient: g) { v in
-                let y = Variable.affine(v[0].standardised(axes: axes, epsilon: epsilon), v, weight: weight,
-                                        bias: bias, shape: channel)
-                return reluOutput == nil ? y : y.relu()
-            }
-        }
-        let rule = { (g: Variable, reluOutput: Variable?) -> [Variable?] in
-            guard added else { return normRule(g, reluOutput?.data) }
-            let masked = reluOutput.map { g.reluBackward(output: $0.data) } ?? g  // the shortcut's gradient
-            let grads = normRule(masked, nil)
-            return [grads[0], masked] + grads.dropFirst()
-        }
-        // With the ReLU the node keeps its output for the mask (the next layer keeps it anyway).
-        let name = "batchNorm" + (added ? "Add" : "") + (relu ? "ReLU" : "")
-        let inputs = [self] + [residual, weight, bias].compactMap { $0 }
-        let output = relu ? Variable.record(name, r.output, inputs: inputs) { g, y in rule(g, y) }
-            : Variable.record(name, r.output, inputs: inputs) { g in rule(g, nil) }
-        return (output, mean, variance)
+        let r = data.batchNorm(weight: weight?.data, bias: bias?.data, epsilon: epsilon, adding: residual?.data,
+                               followedByReLU: relu)
+        let output = recordBatchNorm(r.output, mean: r.mean, variance: r.variance, fromBatch: true, weight: weight,
+                                     bias: bias, epsilon: epsilon, residual: residual, relu: relu)
+        return (output, r.mean, r.variance)
     }
 
     /// Batch norm with the statistics of the batches of all processes of a data-parallel job
@@ -95,23 +70,50 @@ extension Variable {
         return (output, mean, variance, Int(n.rounded()))
     }
 
-    /// Batch norm over axis 1 of [N, C, …] with given per-channel statistics (evaluation mode).
+    /// Batch norm over axis 1 of [N, C, …] with given per-channel statistics (evaluation mode), with
+    /// `residual` added and ReLU applied in the same pass as in training mode.
     public func batchNorm(mean: Tensor, variance: Tensor, weight: Variable?, bias: Variable?,
-                          epsilon: Double = 1e-5) -> Variable {
-        let x = data, w = weight?.data
-        let y = x.batchNorm(mean: mean, variance: variance, weight: w, bias: bias?.data, epsilon: epsilon)
-        let inputs = [self] + [weight, bias].compactMap { $0 }, channel = Variable.channelShape(shape)
-        return Variable.record("batchNorm", y, inputs: inputs) { g in
+                          epsilon: Double = 1e-5, adding residual: Variable? = nil,
+                          followedByReLU relu: Bool = false) -> Variable {
+        let y = data.batchNorm(mean: mean, variance: variance, weight: weight?.data, bias: bias?.data,
+                               epsilon: epsilon, adding: residual?.data, followedByReLU: relu)
+        return recordBatchNorm(y, mean: mean, variance: variance, fromBatch: false, weight: weight, bias: bias,
+                               epsilon: epsilon, residual: residual, relu: relu)
+    }
+
+    /// Records batch norm's node for output `y` (the norm of `self`, plus `residual`, then ReLU when `relu`),
+    /// made with `mean` and `variance`, which came from the batch (`fromBatch`) or were given. The rule
+    /// captures the statistics, never the output or the residual; with the ReLU it reads the output (kept
+    /// anyway by the next layer) for the mask, in the norm's kernel or, with a residual, once for both inputs.
+    private func recordBatchNorm(_ y: Tensor, mean: Tensor, variance: Tensor, fromBatch: Bool, weight: Variable?,
+                                 bias: Variable?, epsilon: Double, residual: Variable?, relu: Bool) -> Variable {
+        let x = data, w = weight?.data, added = residual != nil
+        let normInputs = [self] + [weight, bias].compactMap { $0 }, channel = Variable.channelShape(shape)
+        let axes = [0] + Array(2..<rank)
+        // The norm's part: ∂x, ∂weight, ∂bias from the gradient at its output (masked by `reluOutput` here).
+        let normRule = { (g: Variable, reluOutput: Tensor?) -> [Variable?] in
             Variable.fusedUnlessRecording({
                 let grads = Tensor.batchNormBackward(gradient: g.data, input: x, mean: mean, variance: variance,
-                                                     weight: w, epsilon: epsilon, batchStatistics: false)
+                                                     weight: w, epsilon: epsilon, batchStatistics: fromBatch,
+                                                     reluOutput: reluOutput)
                 return Variable.affineGradients(grads, weight: weight, bias: bias)
-            }, inputs: inputs, gradient: g) { v in
-                let rstd = (variance + epsilon).rsqrt().reshaped(channel)
-                let normalised = (v[0] - Variable(mean.reshaped(channel))) * rstd
-                return Variable.affine(normalised, v, weight: weight, bias: bias, shape: channel)
+            }, inputs: normInputs, gradient: g) { v in
+                let standardised = fromBatch ? v[0].standardised(axes: axes, epsilon: epsilon)
+                    : (v[0] - Variable(mean.reshaped(channel))) * (variance + epsilon).rsqrt().reshaped(channel)
+                let y = Variable.affine(standardised, v, weight: weight, bias: bias, shape: channel)
+                return reluOutput == nil ? y : y.relu()
             }
         }
+        let rule = { (g: Variable, reluOutput: Variable?) -> [Variable?] in
+            guard added else { return normRule(g, reluOutput?.data) }
+            let masked = reluOutput.map { g.reluBackward(output: $0.data) } ?? g  // the shortcut's gradient
+            let grads = normRule(masked, nil)
+            return [grads[0], masked] + grads.dropFirst()
+        }
+        let name = "batchNorm" + (added ? "Add" : "") + (relu ? "ReLU" : "")
+        let inputs = [self] + [residual, weight, bias].compactMap { $0 }
+        return relu ? Variable.record(name, y, inputs: inputs) { g, y in rule(g, y) }
+            : Variable.record(name, y, inputs: inputs) { g in rule(g, nil) }
     }
 
     /// (x − mean) / √(biased variance + ε) over `axes` from primitives: the composed route of the norms.

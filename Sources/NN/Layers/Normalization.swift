@@ -50,10 +50,10 @@ public class BatchNorm: Module {
     public override func callAsFunction(_ x: Variable) -> Variable { callAsFunction(x, followedByReLU: false) }
 
     /// The norm, plus `residual` when given, then ReLU when `followedByReLU` (a ResNet's `relu(bn(x))` and
-    /// `relu(bn(x) + shortcut)`): in training on one process a single fused node, otherwise the separate ops.
+    /// `relu(bn(x) + shortcut)`): a single fused node, except under synchronised batch norm.
     public func callAsFunction(_ x: Variable, adding residual: Variable? = nil, followedByReLU relu: Bool)
         -> Variable {
-        let after = { (y: Variable) in
+        let after = { (y: Variable) in  // synchronised batch norm's: the separate ops
             let sum = residual.map { y + $0 } ?? y
             return relu ? sum.relu() : sum
         }
@@ -62,8 +62,8 @@ public class BatchNorm: Module {
         check(x.rank >= 2 && x.shape[1] == c, name, "expects input [N, \(c), …], got \(describe(x.shape))")
         check(spatialRank == 2 ? x.rank == 4 : x.rank <= 3, name, "wrong input rank: \(describe(x.shape))")
         if !isTraining, let runningMean, let runningVar {
-            return after(x.batchNorm(mean: runningMean.value, variance: runningVar.value, weight: weight, bias: bias,
-                                     epsilon: epsilon))
+            return x.batchNorm(mean: runningMean.value, variance: runningVar.value, weight: weight, bias: bias,
+                               epsilon: epsilon, adding: residual, followedByReLU: relu)
         }
         var count = x.shape[0] * x.shape.dropFirst(2).reduce(1, *)
         let r: (output: Variable, mean: Tensor, variance: Tensor)
