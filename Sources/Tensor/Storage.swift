@@ -239,7 +239,6 @@ final class BlockCache: @unchecked Sendable {
     }
 
     /// Returns a block of `size` bytes, as ``allocate(_:)`` gave it.
-
     func free(_ block: UnsafeMutableRawPointer, _ size: Int) {
         guard size >= BlockCache.minimumBytes else { return block.deallocate() }
         let released = state.withLock { s -> [Run] in

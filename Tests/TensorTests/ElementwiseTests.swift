@@ -123,6 +123,9 @@ import Testing
         #expect(a.scalars(as: Float.self) == (x + bias).scalars(as: Float.self))
         #expect(b.scalars(as: Float.self) == (x * other).scalars(as: Float.self))
         #expect(c.scalars(as: Float.self) == (x - 2.5).scalars(as: Float.self))
+        let d = x.copy()
+        d.mapInPlace(.relu)
+        #expect(d.scalars(as: Float.self) == x.relu().scalars(as: Float.self))
     }
 
     @Test func conversions() {

@@ -53,10 +53,6 @@ public class BatchNorm: Module {
     /// `relu(bn(x) + shortcut)`): a single fused node, except under synchronised batch norm.
     public func callAsFunction(_ x: Variable, adding residual: Variable? = nil, followedByReLU relu: Bool)
         -> Variable {
-        let after = { (y: Variable) in  // synchronised batch norm's: the separate ops
-            let sum = residual.map { y + $0 } ?? y
-            return relu ? sum.relu() : sum
-        }
         let name = String(describing: type(of: self))
         let c = weight?.shape[0] ?? runningMean?.value.shape[0] ?? x.shape[1]
         check(x.rank >= 2 && x.shape[1] == c, name, "expects input [N, \(c), …], got \(describe(x.shape))")
@@ -69,7 +65,8 @@ public class BatchNorm: Module {
         let r: (output: Variable, mean: Tensor, variance: Tensor)
         if let sumOverProcesses {
             let synced = x.batchNorm(weight: weight, bias: bias, epsilon: epsilon, sumOverProcesses: sumOverProcesses)
-            (r, count) = ((after(synced.output), synced.mean, synced.variance), synced.count)
+            let sum = residual.map { synced.output + $0 } ?? synced.output  // the separate ops
+            (r, count) = ((relu ? sum.relu() : sum, synced.mean, synced.variance), synced.count)
         } else {
             r = x.batchNorm(weight: weight, bias: bias, epsilon: epsilon, adding: residual, followedByReLU: relu)
         }
