@@ -31,6 +31,9 @@ public struct ModelSummary: Codable, Sendable {
     /// The DINO ViT's best-head attention Jaccard against the objects' masks at each k-NN evaluation,
     /// as [epoch, Jaccard] pairs (empty for the ResNet and for data without masks).
     public var dinoJaccardCurve: [[Double]] = []
+    /// The supervised ViT's mean attention distance in pixels after each data-scaling run,
+    /// [fraction][layer][head] (empty for the ResNet): whether local heads come with data.
+    public var supervisedAttentionDistance: [[[Double]]] = []
 }
 
 /// Everything `tessera compare` measured.
@@ -256,6 +259,13 @@ public enum Compare {
                 let run = try trainSupervised(model, isViT: isViT, fraction: fraction, log: logFile)
                 summary.supervisedAccuracy.append(run.accuracy)
                 log("    top-1 \(percent(run.accuracy))")
+                if let vit = model as? VisionTransformer {
+                    let (distances, uniform) = Report.meanAttentionDistances(vit, images: scoredImages)
+                    summary.supervisedAttentionDistance.append(distances)
+                    log("    mean attention distance per layer (px, uniform \(String(format: "%.1f", uniform))): "
+                        + distances.map { $0.map { String(format: "%.1f", $0) }.joined(separator: "/") }
+                            .joined(separator: ", "))
+                }
                 if fraction == s.fractions.last {
                     summary.supervisedLosses = run.history.map(\.loss)
                     summary.supervisedSeconds = run.seconds

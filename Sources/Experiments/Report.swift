@@ -336,6 +336,7 @@ enum Report {
                     + " |\n"
             }
             s += "\n" + attentionDistanceFinding(distances, uniform: uniform) + "\n"
+            s += supervisedDistanceSection(r, uniform: uniform)
         }
         if let compute = r.computeScaling {
             s += computeSection(compute)
@@ -378,7 +379,52 @@ enum Report {
             : " (the ResNet's lead does not shrink)"
         return "With the fewest images " + lead(gapSmall) + "; with all of them " + lead(gapLarge) + ": " + trend + ". "
             + "This run \(shown ? "shows" : "does not show") the ViT paper's finding that a CNN wins on little data "
-            + "and the ViT catches up as data grows" + why + "."
+            + "and the ViT catches up as data grows" + why + "." + peakLead(r)
+    }
+
+    /// Where the ResNet's lead is largest, when that is between the smallest and the largest subset and
+    /// the lead shrinks by more than a point after it: the ViT catching up on the larger subsets only.
+    static func peakLead(_ r: CompareResult) -> String {
+        let gaps = zip(r.resnet.supervisedAccuracy, r.vit.supervisedAccuracy).map { ($0 - $1) * 100 }
+        guard gaps.count > 2, let peak = gaps.indices.max(by: { gaps[$0] < gaps[$1] }), peak > 0,
+              peak < gaps.count - 1, gaps[peak] > 0, let last = gaps.last, gaps[peak] - last >= 1 else { return "" }
+        let count = subsetCounts(r)[peak]
+        return " The ResNet's lead is largest with \(count) images (\(String(format: "%.1f", gaps[peak])) points) "
+            + "and shrinks to \(String(format: "%.1f", last)) with all \(subsetCounts(r).last ?? 0): beyond \(count) "
+            + "images the ViT gains \(String(format: "%.1f", gaps[peak] - last)) points on the ResNet, the direction "
+            + "of the paper's finding."
+    }
+
+    /// The supervised ViT's closest head per layer after each data-scaling run: the ViT paper's
+    /// local heads come from large-scale supervised training, so this asks whether they come with data.
+    static func supervisedDistanceSection(_ r: CompareResult, uniform: Double) -> String {
+        let runs = r.vit.supervisedAttentionDistance
+        guard runs.count == r.fractions.count, let layers = runs.last?.count, layers > 0 else { return "" }
+        var s = "\nThe supervised ViT after each data-scaling run, closest head per layer (pixels):\n\n"
+            + "| training images | " + (1...layers).map { "layer \($0)" }.joined(separator: " | ") + " |\n|---|"
+            + String(repeating: "---|", count: layers) + "\n"
+        for (count, distances) in zip(subsetCounts(r), runs) {
+            s += "| \(count) | " + distances.map { String(format: "%.1f", $0.min() ?? .nan) }.joined(separator: " | ")
+                + " |\n"
+        }
+        return s + "\n" + supervisedDistanceFinding(runs, counts: subsetCounts(r), uniform: uniform) + "\n"
+    }
+
+    /// Whether any head of the supervised ViTs attends locally, and at which data size the closest one was.
+    static func supervisedDistanceFinding(_ runs: [[[Double]]], counts: [Int], uniform: Double) -> String {
+        let closest = zip(counts, runs).map { count, layers in (count: count, value: layers.joined().min() ?? .nan) }
+        guard let nearest = closest.min(by: { $0.value < $1.value }) else { return "" }
+        let local = closest.filter { $0.value < 0.9 * uniform }.map { String($0.count) }
+        let uniformText = String(format: "%.1f", uniform)
+        let nearestHead = "its closest head, \(String(format: "%.1f", nearest.value)) pixels, after "
+            + "\(nearest.count) images"
+        if local.isEmpty {
+            return "At no data size does a supervised ViT's head attend locally (more than 10% closer than uniform "
+                + "attention's \(uniformText) pixels; \(nearestHead)): at this scale more data does not bring the "
+                + "ViT paper's local heads."
+        }
+        return "Supervised ViTs trained on \(local.joined(separator: ", ")) images have heads that attend locally "
+            + "(more than 10% closer than uniform attention's \(uniformText) pixels; \(nearestHead))."
     }
 
     /// The labelled images of each supervised subset (older results: the fraction of the training set).

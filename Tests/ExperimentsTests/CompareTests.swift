@@ -62,6 +62,12 @@ import Zoo
             && result.attentionDistance?.allSatisfy { $0.count == options.vit.numHeads } == true)
     #expect(report.contains("## Mean attention distance")
             && report.contains(String(format: "uniform attention: %.1f", result.uniformAttentionDistance ?? -1)))
+    // The supervised ViT's distances after each data-scaling run, in the report as in results.json.
+    #expect(saved.vit.supervisedAttentionDistance.count == options.supervised.fractions.count
+            && saved.resnet.supervisedAttentionDistance.isEmpty)
+    let largest = saved.vit.supervisedAttentionDistance.last ?? []
+    #expect(report.contains("| 1600 | " + largest.map { String(format: "%.1f", $0.min() ?? -1) }
+        .joined(separator: " | ") + " |"))
     // The k-NN curve starts at the initialisation and ends at the reported result.
     for m in [result.vit, result.resnet] {
         #expect(m.dinoKNNCurve.first?.first == 0 && m.dinoKNNCurve.last == [Double(options.dino.epochs), m.dinoKNN])
@@ -81,6 +87,14 @@ import Zoo
     let finding = Report.dataScalingFinding(r)
     #expect(finding.contains("fewest images the ResNet leads by 20.0 points; with all of them the ResNet leads by 5.0"))
     #expect(finding.contains("the ViT gains 15.0 points") && finding.contains("This run shows"))
+    // A lead that peaks between the smallest and the largest subsets and shrinks after it.
+    var peaked = r
+    (peaked.fractions, peaked.subsetCounts) = ([0.1, 0.5, 1], [100, 500, 1000])
+    (peaked.vit.supervisedAccuracy, peaked.resnet.supervisedAccuracy) = ([0.2, 0.4, 0.6], [0.25, 0.7, 0.8])
+    #expect(Report.dataScalingFinding(peaked).hasSuffix("The ResNet's lead is largest with 500 images (30.0 points) "
+            + "and shrinks to 20.0 with all 1000: beyond 500 images the ViT gains 10.0 points on the ResNet, the "
+            + "direction of the paper's finding."))
+    #expect(Report.peakLead(r).isEmpty)
     r.vit.supervisedAccuracy = [0.5, 0.6]
     let reversed = Report.dataScalingFinding(r)
     #expect(reversed.contains("the ViT leads by 10.0 points") && reversed.contains("does not show")
@@ -102,6 +116,12 @@ import Zoo
     #expect(Report.attentionDistanceFinding([[8, 16.2], [16.0, 14]], uniform: 16).hasPrefix("2 of 4 heads attend "
             + "locally (more than 10% closer than uniform attention; 8.0–16.2 pixels against 16.0 for uniform "
             + "attention), in layers 1, 2; the closest is in layer 1."))
+    #expect(Report.supervisedDistanceFinding([[[16, 15.5]], [[15.0, 16.4]]], counts: [64, 640], uniform: 16)
+            == "At no data size does a supervised ViT's head attend locally (more than 10% closer than uniform "
+            + "attention's 16.0 pixels; its closest head, 15.0 pixels, after 640 images): at this scale more data "
+            + "does not bring the ViT paper's local heads.")
+    #expect(Report.supervisedDistanceFinding([[[16, 15.5]], [[12.0, 16.4]]], counts: [64, 640], uniform: 16)
+            .hasPrefix("Supervised ViTs trained on 640 images have heads that attend locally"))
     #expect(Report.jaccardTrendFinding([[0, 0.2], [3, 0.3], [6, 0.25]], best: ["supervised ViT": 0.28])
             == "During pre-training the DINO ViT's best head goes from 0.200 at epoch 0 to 0.250 at epoch 6 "
             + "(highest 0.300, epoch 3); the supervised ViT's is 0.280, which it passes.")
