@@ -102,6 +102,8 @@ r["Conv2d 8×128×56×56 3×3/2→128 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 128, 
                                                     lambda x, w: F.conv2d(x, w, stride=2, padding=1))
 r["Conv2d 8×256×56×56 1×1/2→512 fwd+bwd"] = fwd_bwd(lambda: (leaf(8, 256, 56, 56), leaf(512, 256, 1, 1)),
                                                     lambda x, w: F.conv2d(x, w, stride=2))
+r["Conv2d 64×12×32×32 3×3→12 fwd+bwd"] = fwd_bwd(lambda: (leaf(64, 12, 32, 32), leaf(12, 12, 3, 3)),
+                                                lambda x, w: F.conv2d(x, w, padding=1))
 r["Conv2d 64×12×32×32 3×3/2→24 fwd+bwd"] = fwd_bwd(lambda: (leaf(64, 12, 32, 32), leaf(24, 12, 3, 3)),
                                                   lambda x, w: F.conv2d(x, w, stride=2, padding=1))
 r["Conv2d 64×12×32×32 1×1/2→24 fwd+bwd"] = fwd_bwd(lambda: (leaf(64, 12, 32, 32), leaf(24, 12, 1, 1)),

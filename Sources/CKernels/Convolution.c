@@ -2,13 +2,11 @@
 // formulation of Tensor's Convolution.swift (one product per kernel tap over the zero-padded
 // image) fused into one register-tiled loop, so each output tile is accumulated over all taps and
 // channels in registers instead of being read and written once per tap by separate small-K GEMMs.
-// Each level's tile fills its register file (32 zmm: 8 channels × 48 pixels; 16 ymm: 6 × 16).
+// Each level's tile fills its register file (32 zmm: 8 channels × 48 pixels, or 12 × 32; 16 ymm: 6 × 16).
 #include "FastKernels.h"
 #include "Levels.h"
 
 #include <stdint.h>
-
-enum { TILE_O = 8, TILE_P = 48 };  /* AVX-512's tile */
 
 void tessera_pack_conv_taps_f32(const float *taps, size_t t, size_t o, size_t c, size_t block, int taps_inner,
                                 float *packed) {
@@ -41,40 +39,54 @@ static inline __mmask16 lanes(ptrdiff_t remaining) {
     return remaining >= 16 ? (__mmask16)0xFFFF : remaining <= 0 ? (__mmask16)0 : (__mmask16)((1u << remaining) - 1);
 }
 
-__attribute__((target("avx512f")))
-void tessera_shifted_conv_f32_avx512(const float *packed, const float *input, float *output, size_t t, size_t o,
-                                     size_t c, size_t length, size_t plane, const size_t *offsets) {
-    size_t blocks = (o + TILE_O - 1) / TILE_O;
-    for (size_t p0 = 0; p0 < length; p0 += TILE_P) {
-        ptrdiff_t rest = (ptrdiff_t)(length - p0);
-        __mmask16 m0 = lanes(rest), m1 = lanes(rest - 16), m2 = lanes(rest - 32);
-        for (size_t b = 0; b < blocks; b++) {
-            __m512 acc[TILE_O][3];
-            for (int j = 0; j < TILE_O; j++) acc[j][0] = acc[j][1] = acc[j][2] = _mm512_setzero_ps();
-            const float *w = packed + b * t * c * TILE_O;
-            for (size_t k = 0; k < t; k++) {
-                const float *src = input + offsets[k] + p0;
-                for (size_t ci = 0; ci < c; ci++, w += TILE_O) {
-                    const float *s = src + ci * plane;
-                    __m512 x0 = _mm512_maskz_loadu_ps(m0, s);
-                    __m512 x1 = _mm512_maskz_loadu_ps(m1, s + 16);
-                    __m512 x2 = _mm512_maskz_loadu_ps(m2, s + 32);
-                    for (int j = 0; j < TILE_O; j++) {
-                        __m512 wj = _mm512_set1_ps(w[j]);
-                        acc[j][0] = _mm512_fmadd_ps(wj, x0, acc[j][0]);
-                        acc[j][1] = _mm512_fmadd_ps(wj, x1, acc[j][1]);
-                        acc[j][2] = _mm512_fmadd_ps(wj, x2, acc[j][2]);
-                    }
-                }
-            }
-            for (int j = 0; j < TILE_O && b * TILE_O + j < o; j++) {
-                float *d = output + (b * TILE_O + j) * length + p0;
-                _mm512_mask_storeu_ps(d, m0, acc[j][0]);
-                _mm512_mask_storeu_ps(d + 16, m1, acc[j][1]);
-                _mm512_mask_storeu_ps(d + 32, m2, acc[j][2]);
+/* Output channels per packed block on AVX-512: 8 (an 8 × 48-pixel tile), or 12 (12 × 32) for a multiple of 12
+   that 8 does not divide, which 8-channel blocks would pad to 16 (compare's ResNet's 12-channel stem and first
+   stage). */
+size_t tessera_conv_block_avx512(size_t o) { return o % 8 != 0 && o % 12 == 0 ? 12 : 8; }
+
+/* One R-channel × V-vector output tile over all taps and channels (R·V = 24 accumulators); R and V are constants
+   at each call (always_inline), so the accumulators stay in registers. */
+__attribute__((target("avx512f"), always_inline))
+static inline void conv_tile_avx512(const int R, const int V, const float *w, const float *input, float *output,
+                                    size_t t, size_t c, size_t length, size_t plane, const size_t *offsets,
+                                    size_t p0, size_t rows) {
+#define UNROLL _Pragma("clang loop unroll(full)")
+    ptrdiff_t rest = (ptrdiff_t)(length - p0);
+    const __mmask16 m[3] = {lanes(rest), lanes(rest - 16), lanes(rest - 32)};
+    __m512 acc[12][3];
+    UNROLL for (int j = 0; j < R; j++)
+        UNROLL for (int v = 0; v < V; v++) acc[j][v] = _mm512_setzero_ps();
+    for (size_t k = 0; k < t; k++) {
+        const float *src = input + offsets[k] + p0;
+        for (size_t ci = 0; ci < c; ci++, w += R) {
+            const float *s = src + ci * plane;
+            __m512 x[3];
+            UNROLL for (int v = 0; v < V; v++) x[v] = _mm512_maskz_loadu_ps(m[v], s + 16 * v);
+            UNROLL for (int j = 0; j < R; j++) {
+                __m512 wj = _mm512_set1_ps(w[j]);
+                UNROLL for (int v = 0; v < V; v++) acc[j][v] = _mm512_fmadd_ps(wj, x[v], acc[j][v]);
             }
         }
     }
+    UNROLL for (int j = 0; j < R; j++)
+        if ((size_t)j < rows)
+            UNROLL for (int v = 0; v < V; v++)
+                _mm512_mask_storeu_ps(output + j * length + p0 + 16 * v, m[v], acc[j][v]);
+#undef UNROLL
+}
+
+__attribute__((target("avx512f")))
+void tessera_shifted_conv_f32_avx512(const float *packed, const float *input, float *output, size_t t, size_t o,
+                                     size_t c, size_t length, size_t plane, const size_t *offsets) {
+    const size_t block = tessera_conv_block_avx512(o), tile = block == 12 ? 32 : 48;
+    for (size_t p0 = 0; p0 < length; p0 += tile)
+        for (size_t o0 = 0; o0 < o; o0 += block) {
+            const float *w = packed + o0 * t * c;
+            size_t rows = o - o0 < block ? o - o0 : block;
+            if (block == 12) conv_tile_avx512(12, 2, w, input, output + o0 * length, t, c, length, plane, offsets,
+                                              p0, rows);
+            else conv_tile_avx512(8, 3, w, input, output + o0 * length, t, c, length, plane, offsets, p0, rows);
+        }
 }
 /* ∂W: one tile of R output channels × V vectors of 16 input channels of the transposed padded image (R·V = 24
    accumulators), summed over all pixels without horizontal reductions. `g` holds the R channels' output gradients
@@ -180,6 +192,9 @@ static inline void conv_tile_avx2(const float *w, const float *input, float *out
         }
     }
 }
+
+/* AVX2's blocks are always 6 output channels (its tile: 6 × 16 pixels). */
+size_t tessera_conv_block_avx2(size_t o) { (void)o; return 6; }
 
 /* The same contract as the AVX-512 loop, on taps packed in blocks of 6 channels. */
 __attribute__((target("avx2,fma")))

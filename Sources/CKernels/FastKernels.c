@@ -151,17 +151,19 @@ INLINE float squared_deviations_f32(const float *x, size_t n, float mu) {
 #undef SUFFIX
 #endif
 
-#define TABLE(level, conv, conv_weight_grad, tile_channels, tile_pixels, taps_inner) {                    \
+#define TABLE(level, conv, conv_weight_grad, conv_block, tile_pixels, taps_inner) {                       \
     #level, exp_##level, gelu_##level, gelu_derivative_##level, gelu_backward_##level,                     \
     softmax_rows_##level, sum_##level, layer_norm_rows_##level, layer_norm_backward_rows_##level,          \
     batch_norm_channel_##level, batch_norm_backward_channel_##level, max_pool_plane_##level,               \
-    adam_update_##level, conv, conv_weight_grad, tile_channels, tile_pixels, taps_inner, fma_peak_##level }
+    adam_update_##level, conv, conv_weight_grad, conv_block, tile_pixels, taps_inner, fma_peak_##level }
 
 static const TesseraKernels tables[] = {
-    TABLE(baseline, NULL, NULL, 0, 0, 0),
+    TABLE(baseline, NULL, NULL, NULL, 0, 0),
 #if defined(__x86_64__) && defined(__clang__)
-    TABLE(avx2, tessera_shifted_conv_f32_avx2, tessera_shifted_conv_weight_grad_f32_avx2, 6, 16, 1),
-    TABLE(avx512, tessera_shifted_conv_f32_avx512, tessera_shifted_conv_weight_grad_f32_avx512, 8, 48, 0),
+    TABLE(avx2, tessera_shifted_conv_f32_avx2, tessera_shifted_conv_weight_grad_f32_avx2,
+          tessera_conv_block_avx2, 16, 1),
+    TABLE(avx512, tessera_shifted_conv_f32_avx512, tessera_shifted_conv_weight_grad_f32_avx512,
+          tessera_conv_block_avx512, 48, 0),
 #endif
 };
 

@@ -48,6 +48,10 @@ public struct CompareResult: Codable, Sendable {
     /// Mean Jaccard of thresholded attention masks with object masks: per head of the DINO ViT, and best heads.
     public var dinoJaccardPerHead: [Double]?
     public var jaccardBest: [String: Double]?
+    /// Each ViT's class-token attention entropy per head in the last block (nats), by the names of
+    /// `jaccardBest`, and that of attention spread evenly over the patches (log of their count).
+    public var classAttentionEntropy: [String: [Double]]?
+    public var uniformEntropy: Double?
     /// The DINO ViT's mean attention distance in pixels, [layer][head], over the scored test images,
     /// and that of attention spread evenly over the patches (the ViT paper's Figure 11).
     public var attentionDistance: [[Double]]?
@@ -110,8 +114,10 @@ public enum Compare {
         result.subsetCounts = o.supervised.fractions.map(run.subsetCount)
         result.supervisedSteps = o.supervised.steps
         if let scored = run.scored, let dinoViT {
-            (result.dinoJaccardPerHead, result.jaccardBest)
+            (result.dinoJaccardPerHead, result.jaccardBest, result.classAttentionEntropy)
                 = run.attentionStage(dino: dinoViT, supervised: supervisedViT, scored: scored)
+            let grid = o.imageSize / o.vit.patchSize
+            result.uniformEntropy = Foundation.log(Double(grid * grid))  // `log` here is the line logger
         }
         if let dinoViT {
             (result.attentionDistance, result.uniformAttentionDistance)
@@ -360,21 +366,25 @@ public enum Compare {
             return backbone
         }
 
-        /// Attention maps against object masks: the DINO, supervised and random-init ViTs' best heads.
+        /// Attention maps against object masks: the DINO, supervised and random-init ViTs' best heads, and
+        /// how flat each ViT's maps are (class-token attention entropy per head).
         func attentionStage(dino: VisionTransformer, supervised: VisionTransformer?,
-                            scored: (images: Tensor, masks: Tensor)) -> (perHead: [Double], best: [String: Double]) {
+                            scored: (images: Tensor, masks: Tensor))
+            -> (perHead: [Double], best: [String: Double], entropy: [String: [Double]]) {
             func score(_ vit: VisionTransformer) -> (perHead: [Double], best: Double) {
                 AttentionMaps.headJaccard(vit, images: scored.images, objectMasks: scored.masks)
             }
+            Random.seed(o.seed &+ 30)
+            var vits = ["DINO ViT": dino, "random-init ViT": makeViT(o.vit, classes: 0)]
+            if let supervised { vits["supervised ViT"] = supervised }
             let scores = score(dino)
             var best = ["DINO ViT": scores.best]
-            if let supervised { best["supervised ViT"] = score(supervised).best }
-            Random.seed(o.seed &+ 30)
-            best["random-init ViT"] = score(makeViT(o.vit, classes: 0)).best
+            for (name, vit) in vits where name != "DINO ViT" { best[name] = score(vit).best }
+            let entropy = vits.mapValues { AttentionMaps.classAttentionEntropy($0, images: scored.images) }
             log("  attention Jaccard (best head): "
                 + best.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3f", $0.value))" }
                     .joined(separator: ", "))
-            return (scores.perHead, best)
+            return (scores.perHead, best, entropy)
         }
     }
 

@@ -318,6 +318,15 @@ enum Report {
             for (k, v) in best.sorted(by: { $0.value > $1.value }) { s += "| \(k) | \(String(format: "%.3f", v)) |\n" }
             s += "\n" + attentionFinding(best) + "\n"
             s += "\nDINO ViT per head: " + perHead.map { String(format: "%.3f", $0) }.joined(separator: ", ") + "\n"
+            if let entropy = r.classAttentionEntropy, let uniform = r.uniformEntropy {
+                s += "\nHow flat the maps are: each head's class-token attention entropy (nats; "
+                    + String(format: "%.2f", uniform) + " for attention spread evenly over the patches):\n\n"
+                    + "| model | entropy per head |\n|---|---|\n"
+                for (name, heads) in entropy.sorted(by: { $0.key < $1.key }) {
+                    s += "| \(name) | " + heads.map { String(format: "%.2f", $0) }.joined(separator: ", ") + " |\n"
+                }
+                s += "\n" + flatAttentionFinding(entropy, uniform: uniform) + "\n"
+            }
             if r.vit.dinoJaccardCurve.count > 1 {
                 s += "\n| DINO epoch | " + r.vit.dinoJaccardCurve.map { String(Int($0[0])) }.joined(separator: " | ")
                     + " |\n|---|" + String(repeating: "---|", count: r.vit.dinoJaccardCurve.count) + "\n"
@@ -466,6 +475,23 @@ enum Report {
                 + "at initialisation to \(percent(m.dinoKNN))"
         }
         return "DINO " + change(r.vit, "ViT") + " and " + change(r.resnet, "ResNet") + "."
+    }
+
+    /// Whether the ViTs' class-token maps are nearly flat (every head's entropy above 90% of uniform
+    /// attention's), which no threshold turns into an object's outline.
+    static func flatAttentionFinding(_ entropy: [String: [Double]], uniform: Double) -> String {
+        let heads = entropy.values.joined()
+        guard let sharpest = heads.min(), let flattest = heads.max(), uniform > 0 else { return "" }
+        let range = String(format: "%.2f–%.2f nats against %.2f", sharpest, flattest, uniform)
+        if sharpest > 0.9 * uniform {
+            return "Every head of every ViT spreads its class-token attention almost evenly over the patches "
+                + "(\(range), at least \(String(format: "%.0f", 100 * sharpest / uniform))% of uniform attention's "
+                + "entropy): maps this flat carry little of the object whatever the threshold, where the DINO paper's "
+                + "concentrate on it."
+        }
+        let sharp = entropy.filter { $0.value.contains { $0 <= 0.9 * uniform } }.keys.sorted()
+        return "Heads of the " + sharp.joined(separator: ", the ") + " concentrate their class-token attention "
+            + "(entropy at most 90% of uniform attention's; \(range))."
     }
 
     /// How the DINO ViT's best head compares with the supervised and random-init ViTs'.

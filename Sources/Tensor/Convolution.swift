@@ -441,7 +441,8 @@ struct ConvLayout {
 
     /// Taps [T, O, C] in the packed layout of a level's fused kernel.
     private func packedTaps(_ taps: Tensor, for kernels: TesseraKernels) -> Tensor {
-        let (t, o, block) = (taps.shape[0], taps.shape[1], kernels.conv_tile_channels)
+        let (t, o) = (taps.shape[0], taps.shape[1])
+        let block = kernels.conv_block_channels.map { $0(o) } ?? 1
         let packed = Tensor(empty: [(o + block - 1) / block * t * c * block], dtype: .float32)
         let source = taps.contiguous()
         tessera_pack_conv_taps_f32(source.pointer(as: Float.self), t, o, c, block, kernels.conv_taps_inner,

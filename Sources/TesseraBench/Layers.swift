@@ -53,7 +53,12 @@ import Tessera
     r.append(("Conv2d 8×256×56×56 1×1/2→512 fwd+bwd", forwardBackward([xp, .randn([512, 256, 1, 1])]) {
         $0[0].conv2d(weight: $0[1], geometry: Conv2dGeometry(stride: (2, 2)))
     }))
-    // compare's ResNet at its batch of 64: the first strided 3×3 and its 1×1/2 downsample (∂W through im2col).
+    // compare's ResNet at its batch of 64: a 3×3 of its first stage (AVX-512's 12-channel blocks), the first
+    // strided 3×3 and its 1×1/2 downsample (∂W through im2col).
+    r.append(("Conv2d 64×12×32×32 3×3→12 fwd+bwd",
+              forwardBackward([.randn([64, 12, 32, 32]), .randn([12, 12, 3, 3])]) {
+                  $0[0].conv2d(weight: $0[1], geometry: Conv2dGeometry(padding: (1, 1)))
+              }))
     r.append(("Conv2d 64×12×32×32 3×3/2→24 fwd+bwd",
               forwardBackward([.randn([64, 12, 32, 32]), .randn([24, 12, 3, 3])]) {
                   $0[0].conv2d(weight: $0[1], geometry: Conv2dGeometry(stride: (2, 2), padding: (1, 1)))

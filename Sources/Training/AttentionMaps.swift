@@ -16,6 +16,18 @@ public enum AttentionMaps {
         return attention.select(axis: 2, index: 0).slice(axis: 2, start: 1).contiguous().reshaped([b, heads, gh, gw])
     }
 
+    /// Each head's class-token attention entropy in the last block, in nats, averaged over `images`:
+    /// the attention over the patches renormalised to sum to 1, so log(patches) is attention spread
+    /// evenly and 0 attention on one patch. A nearly flat map segments nothing, whatever its threshold.
+    public static func classAttentionEntropy(_ vit: VisionTransformer, images: Tensor) -> [Double] {
+        let attention = classAttention(vit, images: images)
+        let (b, heads) = (attention.shape[0], attention.shape[1])
+        let rows = attention.converted(to: .float64).contiguous().reshaped([b, heads, -1])
+        let p = rows / rows.sum(axes: [2], keepDim: true)
+        let entropy = -(p * p.clamped(min: 1e-300).log()).sum(axes: [2]).mean(axes: [0])  // [heads]
+        return entropy.scalars(as: Double.self)
+    }
+
     /// Masks [B, heads, gh, gw] (float 0/1) of the patches holding the top `mass` of each head's
     /// attention: sorted ascending, the tokens whose cumulative share exceeds 1 − mass.
     public static func thresholdMasks(_ attention: Tensor, mass: Double = 0.6) -> Tensor {

@@ -53,6 +53,15 @@ import Zoo
     #expect(result.resnet.supervisedAccuracy.last! > 0.15)
     #expect(Double(result.vit.parameters) / Double(result.resnet.parameters) < 3)
     #expect(result.jaccardBest?["DINO ViT"] != nil)
+    // Each scored ViT's class-token entropy per head, between 0 and uniform attention's log 64, in the report.
+    let uniformEntropy = try #require(saved.uniformEntropy)
+    #expect(abs(uniformEntropy - log(64)) < 1e-12)
+    #expect(Set(saved.classAttentionEntropy?.keys.map { $0 } ?? []) == Set(result.jaccardBest?.keys.map { $0 } ?? [])
+            && saved.classAttentionEntropy?.values.allSatisfy {
+                $0.count == options.vit.numHeads && $0.allSatisfy { $0 > 0 && $0 <= uniformEntropy + 1e-9 }
+            } == true)
+    let dinoEntropy = saved.classAttentionEntropy?["DINO ViT"] ?? []
+    #expect(report.contains("| DINO ViT | " + dinoEntropy.map { String(format: "%.2f", $0) }.joined(separator: ", ")))
     // The Jaccard trend is scored at every k-NN evaluation; its last point is the reported result.
     #expect(result.vit.dinoJaccardCurve.map { $0[0] } == result.vit.dinoKNNCurve.map { $0[0] }
             && result.resnet.dinoJaccardCurve.isEmpty)
@@ -125,6 +134,12 @@ import Zoo
     #expect(Report.jaccardTrendFinding([[0, 0.2], [3, 0.3], [6, 0.25]], best: ["supervised ViT": 0.28])
             == "During pre-training the DINO ViT's best head goes from 0.200 at epoch 0 to 0.250 at epoch 6 "
             + "(highest 0.300, epoch 3); the supervised ViT's is 0.280, which it passes.")
+    #expect(Report.flatAttentionFinding(["DINO ViT": [3.9, 4.0], "random-init ViT": [4.1]], uniform: 4.16)
+            .hasPrefix("Every head of every ViT spreads its class-token attention almost evenly over the patches "
+                       + "(3.90–4.10 nats against 4.16, at least 94% of uniform attention's entropy)"))
+    #expect(Report.flatAttentionFinding(["DINO ViT": [2.0, 4.0], "random-init ViT": [4.1]], uniform: 4.16)
+            == "Heads of the DINO ViT concentrate their class-token attention (entropy at most 90% of uniform "
+            + "attention's; 2.00–4.10 nats against 4.16).")
     let attention = Report.attentionFinding(["DINO ViT": 0.4, "supervised ViT": 0.3, "random-init ViT": 0.5])
     #expect(attention.contains("more than the supervised ViT's, but no more than the random-init ViT's"))
 }

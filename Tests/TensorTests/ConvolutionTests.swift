@@ -63,7 +63,7 @@ import Testing
 }
 
 /// Each vector level's fused loops (forward and ∂W) agree with the per-tap GEMMs on one layout with
-/// partial tiles at both levels (6- and 8-channel blocks, 16- and 48-pixel rows), on the levels
+/// partial tiles at both levels (6-, 8- and 12-channel blocks, 16-, 32- and 48-pixel rows), on the levels
 /// this CPU runs (none off x86-64).
 @Test(arguments: KernelLevel.supported.filter { $0 > .baseline })
 func fusedConvolutionKernelMatchesPerTapGEMMs(level: KernelLevel) {
@@ -76,6 +76,17 @@ func fusedConvolutionKernelMatchesPerTapGEMMs(level: KernelLevel) {
     let taps = layout.taps(of: weight)
     expectClose(layout.shiftedCorrelation(x, taps: taps, level: level, fused: true),
                 layout.shiftedCorrelation(x, taps: taps, level: .baseline), atol: 1e-4, rtol: 1e-5)
+    // AVX-512's 12-channel blocks (12 × 32 tiles) for multiples of 12 that 8 does not divide, beside its 8-channel
+    // ones (24 channels), with partial pixel tiles (10 rows of 25 padded pixels: 250 = 7 × 32 + 26 = 5 × 48 + 10).
+    for outputs in [12, 36, 24] {
+        let w = Tensor.randn([outputs, 19, 3, 3], generator: RandomGenerator(seed: 8))
+        let taps = layout.taps(of: w)
+        expectClose(layout.shiftedCorrelation(x, taps: taps, level: level, fused: true),
+                    layout.shiftedCorrelation(x, taps: taps, level: .baseline), atol: 1e-4, rtol: 1e-5)
+    }
+    if level == .avx512 {
+        #expect(level.kernels.conv_block_channels.map { [$0(12), $0(36), $0(24), $0(13)] } == [12, 12, 8, 8])
+    }
     // By default the loops run on every vector level; 1×1 convolutions on AVX-512 only, when its pixel
     // tiles are at least 80% full.
     #expect(layout.fusesTaps(level) && !layout.fusesTaps(.baseline))

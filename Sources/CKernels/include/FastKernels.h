@@ -71,9 +71,11 @@ typedef struct TesseraKernels {
     void (*_Nullable shifted_conv_weight_grad)(const float *gy, const float *transposed, float *gw, size_t t,
                                                size_t o, size_t c, size_t length, const size_t *offsets,
                                                float *scratch);
-    /// The fused forward loop's register tile: output channels (the packing's block) × pixels; 0 × 0
-    /// without one.
-    size_t conv_tile_channels, conv_tile_pixels;
+    /// The fused forward loop's output channels per packed block for a layer of `o` output channels (the
+    /// packing's block); NULL without one.
+    size_t (*_Nullable conv_block_channels)(size_t o);
+    /// Pixels of the fused forward loop's widest register tile; 0 without one.
+    size_t conv_tile_pixels;
     /// Whether the loop runs over the taps inside each input channel (the packing's order).
     int conv_taps_inner;
     /// `iterations` rounds of independent fused multiply-adds in this level's widest registers: the floating-point
