@@ -477,21 +477,26 @@ enum Report {
         return "DINO " + change(r.vit, "ViT") + " and " + change(r.resnet, "ResNet") + "."
     }
 
-    /// Whether the ViTs' class-token maps are nearly flat (every head's entropy above 90% of uniform
-    /// attention's), which no threshold turns into an object's outline.
+    /// Which ViTs concentrate their class-token attention (a head's entropy at most 90% of uniform attention's)
+    /// and which spread it almost evenly: flat maps carry little of the object, whatever the threshold.
     static func flatAttentionFinding(_ entropy: [String: [Double]], uniform: Double) -> String {
-        let heads = entropy.values.joined()
-        guard let sharpest = heads.min(), let flattest = heads.max(), uniform > 0 else { return "" }
-        let range = String(format: "%.2f–%.2f nats against %.2f", sharpest, flattest, uniform)
-        if sharpest > 0.9 * uniform {
-            return "Every head of every ViT spreads its class-token attention almost evenly over the patches "
-                + "(\(range), at least \(String(format: "%.0f", 100 * sharpest / uniform))% of uniform attention's "
-                + "entropy): maps this flat carry little of the object whatever the threshold, where the DINO paper's "
-                + "concentrate on it."
+        guard uniform > 0, !entropy.isEmpty else { return "" }
+        func nats(_ v: Double) -> String { String(format: "%.2f", v) }
+        func share(_ v: Double) -> String { String(format: "%.0f%%", 100 * v / uniform) }
+        let sharpest = entropy.mapValues { $0.min() ?? uniform }
+        let concentrated = sharpest.filter { $0.value <= 0.9 * uniform }.sorted { $0.key < $1.key }
+        let flat = sharpest.filter { $0.value > 0.9 * uniform }.sorted { $0.key < $1.key }
+        var parts = concentrated.map {
+            "the \($0.key)'s sharpest head has \(nats($0.value)) nats (\(share($0.value)) of uniform attention's "
+                + "\(nats(uniform)))"
         }
-        let sharp = entropy.filter { $0.value.contains { $0 <= 0.9 * uniform } }.keys.sorted()
-        return "Heads of the " + sharp.joined(separator: ", the ") + " concentrate their class-token attention "
-            + "(entropy at most 90% of uniform attention's; \(range))."
+        if let least = flat.map(\.value).min() {
+            parts.append("every head of the " + flat.map(\.key).joined(separator: " and the ") + " spreads its "
+                         + "class-token attention almost evenly (at least \(share(least)) of uniform attention's "
+                         + "entropy): maps that carry little of the object whatever the threshold")
+        }
+        let sentence = parts.joined(separator: ", while ")
+        return sentence.prefix(1).uppercased() + sentence.dropFirst() + "."
     }
 
     /// How the DINO ViT's best head compares with the supervised and random-init ViTs'.
