@@ -416,8 +416,19 @@ struct ConvLayout {
     /// Cross-correlation of x [N, C, H, W] with taps [kh·kw, O, C]: [N, O, Hout, Wout].
     /// `fused` overrides ``fusesTaps(_:)`` (tests).
     func shiftedCorrelation(_ x: Tensor, taps: Tensor, level: KernelLevel = .current, fused: Bool? = nil) -> Tensor {
+        let out = Tensor(empty: [x.shape[0], taps.shape[1], oh, ow], dtype: x.dtype)
+        shiftedCorrelation(x, taps: taps, level: level, fused: fused) { i, wide in
+            copyRows(from: wide, widthFrom: sourceWidth, into: out.select(axis: 0, index: i),
+                     widthTo: ow, width: ow, zeroTail: false)
+        }
+        return out
+    }
+
+    /// The correlation above, handing each image's result to `store` as it leaves the kernel: image i's
+    /// [O, Hout·Wp] rows at the padded width Wp (their last Wp − Wout columns are wrapped reads).
+    func shiftedCorrelation(_ x: Tensor, taps: Tensor, level: KernelLevel = .current, fused: Bool? = nil,
+                            store: (Int, Tensor) -> Void) {
         let (n, o) = (x.shape[0], taps.shape[1])
-        let out = Tensor(empty: [n, o, oh, ow], dtype: x.dtype)
         let kernel = x.dtype == .float32 && (fused ?? fusesTaps(level)) ? level.kernels.shifted_conv : nil
         let packed = kernel != nil ? packedTaps(taps, for: level.kernels) : nil
         let offsets = tapOffsets
@@ -433,10 +444,8 @@ struct ConvLayout {
                                 beta: t == 0 ? 0 : 1, serial: true)
                 }
             }
-            copyRows(from: wide, widthFrom: sourceWidth, into: out.select(axis: 0, index: i),
-                     widthTo: ow, width: ow, zeroTail: false)
+            store(i, wide)
         }
-        return out
     }
 
     /// Taps [T, O, C] in the packed layout of a level's fused kernel.
@@ -498,19 +507,40 @@ struct ConvLayout {
                 let (rows, columns) = (oh + ka - 1, ow + kb - 1)
                 let back = ConvLayout(input: gy.shape, weight: [c, o, ka, kb],
                                       geometry: Conv2dGeometry(padding: (ka - 1, kb - 1)), output: (rows, columns))
-                let phase = back.shiftedCorrelation(gy, taps: flippedTaps(taps, phase: (a, b)))
                 // Phase pixel (u, v) is padded pixel (sh·u + a, sw·v + b), image pixel that minus the padding.
                 let (u0, v0) = ((ph - a + sh - 1) / sh, (pw - b + sw - 1) / sw)
                 let u1 = Swift.min(rows, (h + ph - a + sh - 1) / sh),
                     v1 = Swift.min(columns, (w + pw - b + sw - 1) / sw)
                 guard u1 > u0 && v1 > v0 else { continue }
                 let (r0, c0) = (sh * u0 + a - ph, sw * v0 + b - pw)
-                gx[.all, .all, .stride(from: r0, to: r0 + sh * (u1 - u0 - 1) + 1, by: sh),
-                   .stride(from: c0, to: c0 + sw * (v1 - v0 - 1) + 1, by: sw)]
-                    .assign(phase[.all, .all, u0..<u1, v0..<v1])
+                // Each image's phase goes straight from the kernel's rows to its pixels of ∂x (the phases
+                // own disjoint pixels), without a phase tensor and a strided copy of it.
+                back.shiftedCorrelation(gy, taps: flippedTaps(taps, phase: (a, b))) { i, wide in
+                    interleave(wide, width: back.sourceWidth, rows: u0..<u1, columns: v0..<v1,
+                               into: gx.select(axis: 0, index: i), at: (r0, c0))
+                }
             }
         }
         return gx
+    }
+
+    /// Writes rows `rows`, columns `columns` of each channel's [rows · width] block of `wide` onto `image`
+    /// [C, H, W] from (r0, c0) on, sh rows and sw columns apart.
+    private func interleave(_ wide: Tensor, width: Int, rows: Range<Int>, columns: Range<Int>, into image: Tensor,
+                            at origin: (r0: Int, c0: Int)) {
+        let plane = wide.count / c
+        func run<T: FloatElement>(_ s: UnsafeMutablePointer<T>, _ d: UnsafeMutablePointer<T>) {
+            for channel in 0..<c {
+                for (k, u) in rows.enumerated() {
+                    let source = s + channel * plane + u * width + columns.lowerBound
+                    let target = d + (channel * h + origin.r0 + sh * k) * w + origin.c0
+                    for v in 0..<columns.count { target[sw * v] = source[v] }
+                }
+            }
+        }
+        if wide.dtype == .float32 { run(wide.pointer(as: Float.self), image.pointer(as: Float.self)) } else {
+            run(wide.pointer(as: Double.self), image.pointer(as: Double.self))
+        }
     }
 
     /// How many kernel rows and columns fall on stride phase (a, b): those i ≡ a (mod sh), j ≡ b (mod sw).
@@ -569,27 +599,5 @@ struct ConvLayout {
         if src.dtype == .float32 { run(src.pointer(as: Float.self), dst.pointer(as: Float.self)) } else {
             run(src.pointer(as: Double.self), dst.pointer(as: Double.self))
         }
-    }
-}
-
-/// The stride-1 convolution's two implementations, chosen by hand, for `tessera-bench conv-paths` (the table
-/// of fused loop against per-tap GEMMs in Docs/Benchmarks.md, from which `fusesTaps` and `usesShifts` were set).
-@_spi(Benchmarks) public enum ShiftedConvolutionPaths {
-    /// Forward correlation of x [N, C, H, W] with weight [O, C, k, k] at padding k / 2, at `level`.
-    public static func forward(_ x: Tensor, weight: Tensor, level: KernelLevel, fused: Bool) -> Tensor {
-        let layout = layout(x, weight)
-        return layout.shiftedCorrelation(x, taps: layout.taps(of: weight), level: level, fused: fused)
-    }
-
-    /// ∂W as taps [k·k, O, C] for output gradient gy [N, O, H, W].
-    public static func weightGradient(_ x: Tensor, _ gy: Tensor, weight: Tensor, level: KernelLevel,
-                                      fused: Bool) -> Tensor {
-        layout(x, weight).shiftedWeightGradient(x, gy, level: level, fused: fused)
-    }
-
-    private static func layout(_ x: Tensor, _ weight: Tensor) -> ConvLayout {
-        let p = weight.shape[2] / 2
-        return ConvLayout(input: x.shape, weight: weight.shape, geometry: Conv2dGeometry(padding: (p, p)),
-                          output: (x.shape[2], x.shape[3]))
     }
 }
