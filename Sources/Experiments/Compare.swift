@@ -371,20 +371,18 @@ public enum Compare {
         func attentionStage(dino: VisionTransformer, supervised: VisionTransformer?,
                             scored: (images: Tensor, masks: Tensor))
             -> (perHead: [Double], best: [String: Double], entropy: [String: [Double]]) {
-            func score(_ vit: VisionTransformer) -> (perHead: [Double], best: Double) {
-                AttentionMaps.headJaccard(vit, images: scored.images, objectMasks: scored.masks)
-            }
             Random.seed(o.seed &+ 30)
             var vits = ["DINO ViT": dino, "random-init ViT": makeViT(o.vit, classes: 0)]
             if let supervised { vits["supervised ViT"] = supervised }
-            let scores = score(dino)
-            var best = ["DINO ViT": scores.best]
-            for (name, vit) in vits where name != "DINO ViT" { best[name] = score(vit).best }
+            let scores = vits.mapValues {
+                AttentionMaps.headJaccard($0, images: scored.images, objectMasks: scored.masks)
+            }
+            let best = scores.mapValues(\.best)
             let entropy = vits.mapValues { AttentionMaps.classAttentionEntropy($0, images: scored.images) }
             log("  attention Jaccard (best head): "
                 + best.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.3f", $0.value))" }
                     .joined(separator: ", "))
-            return (scores.perHead, best, entropy)
+            return (scores["DINO ViT"]?.perHead ?? [], best, entropy)
         }
     }
 
